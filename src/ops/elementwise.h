@@ -1,0 +1,26 @@
+// Elementwise helpers used by the residual stream and the optimizer: fill, copy, axpby, accumulate.
+#pragma once
+#include "core/tensor.h"
+
+namespace prores::ops {
+
+// x (=) 0.
+void zero(const Tensor& x);
+
+// dst (=) src (same dtype and numel).
+void copy(const Tensor& dst, const Tensor& src);
+
+// out (=) a * x + b * y (same numel). out may alias x or y. This is the residual add:
+// h = x + alpha * F (Pre-LN, a = 1) and h = c * x + alpha * F (DeepNorm).
+void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor& y);
+
+// dst (+=) a * src.
+void accumulate(const Tensor& dst, double a, const Tensor& src);
+
+// Sum of squares of x, accumulated in double.
+double sum_squares(const Tensor& x);
+
+// Sum of x (f32/f64), accumulated in double.
+double sum(const Tensor& x);
+
+}  // namespace prores::ops

@@ -1,0 +1,16 @@
+// RMSNorm with an extra constant output scale (LayerNorm Scaling multiplies the norm by 1/sqrt(l)).
+#pragma once
+#include "core/tensor.h"
+
+namespace prores::ops {
+
+// out (N, C) (=) scale * weight * inp * rstd;  rstd (N) (=) 1 / sqrt(mean(inp^2) + eps).
+// out may alias inp.
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
+                     double eps, double scale);
+
+// dinp (N, C) (+=), dweight (C) (+=) given dout (N, C) and the forward's inp and rstd.
+void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd, double scale);
+
+}  // namespace prores::ops

@@ -1,0 +1,59 @@
+// Shared test helpers: owned host buffers wrapped as Tensors, seeded random fills and a central
+// finite-difference gradient check in double precision.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace prores::test {
+
+// A host buffer of T that hands out Tensor views of itself.
+template <typename T>
+struct Buffer {
+  std::vector<T> data;
+  explicit Buffer(int64_t n = 0) : data(static_cast<size_t>(n)) {}
+  Tensor tensor(std::initializer_list<int64_t> dims) {
+    Tensor t(data.data(), dtype_of<T>(), Device::CPU, dims);
+    EXPECT_EQ(t.numel(), static_cast<int64_t>(data.size()));
+    return t;
+  }
+};
+
+// Fills v with N(mean, std) values from a fixed seed (tests never run on all-zero data).
+template <typename T>
+void fill_normal(std::vector<T>& v, uint64_t seed, double std = 1.0, double mean = 0.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(mean, std);
+  for (auto& x : v) x = static_cast<T>(dist(rng));
+}
+
+// Checks analytic[i] against (f(x + h e_i) - f(x - h e_i)) / 2h for every i of x (f64).
+// Tolerance: |a - n| <= atol + rtol * max(|a|, |n|).
+inline void expect_gradient_matches(const std::function<double()>& f, std::vector<double>& x,
+                                    const std::vector<double>& analytic, const char* what,
+                                    double h = 1e-6, double rtol = 1e-5, double atol = 1e-8) {
+  ASSERT_EQ(x.size(), analytic.size()) << what;
+  double max_abs = 0;
+  for (double a : analytic) max_abs = std::max(max_abs, std::abs(a));
+  ASSERT_GT(max_abs, 0.0) << what << ": analytic gradient is all zero";
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double saved = x[i];
+    x[i] = saved + h;
+    const double fp = f();
+    x[i] = saved - h;
+    const double fm = f();
+    x[i] = saved;
+    const double numeric = (fp - fm) / (2 * h);
+    const double a = analytic[i];
+    ASSERT_LE(std::abs(a - numeric), atol + rtol * std::max(std::abs(a), std::abs(numeric)))
+        << what << "[" << i << "]: analytic " << a << " numeric " << numeric;
+  }
+}
+
+}  // namespace prores::test
