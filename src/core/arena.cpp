@@ -13,22 +13,11 @@ size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 Arena::~Arena() { std::free(base_); }
 
-Arena::Slot Arena::reserve(DType dtype, std::initializer_list<int64_t> dims) {
+void Arena::reserve(Tensor* target, DType dtype, std::initializer_list<int64_t> dims) {
   PRORES_CHECK(base_ == nullptr, "arena: reserve() after allocate()");
-  PRORES_CHECK(dims.size() >= 1 && dims.size() <= kMaxDims, "arena: bad rank ", dims.size());
-  Slot slot;
-  slot.offset = size_;
-  slot.dtype = dtype;
-  slot.ndim = static_cast<int>(dims.size());
-  size_t n = 1;
-  int i = 0;
-  for (int64_t d : dims) {
-    PRORES_CHECK(d >= 0, "arena: negative dimension ", d);
-    slot.shape[i++] = d;
-    n *= static_cast<size_t>(d);
-  }
-  size_ += round_up(n * dtype_size(dtype));
-  return slot;
+  *target = Tensor(nullptr, dtype, device_, dims);
+  pending_.push_back({target, size_});
+  size_ += round_up(target->nbytes());
 }
 
 void Arena::allocate() {
@@ -38,17 +27,8 @@ void Arena::allocate() {
   base_ = std::aligned_alloc(kAlign, bytes);
   PRORES_CHECK(base_ != nullptr, "arena: out of memory allocating ", bytes, " bytes");
   std::memset(base_, 0, bytes);
-}
-
-Tensor Arena::tensor(const Slot& slot) const {
-  PRORES_CHECK(base_ != nullptr, "arena: tensor() before allocate()");
-  Tensor t;
-  t.data = static_cast<char*>(base_) + slot.offset;
-  t.dtype = slot.dtype;
-  t.device = device_;
-  t.ndim = slot.ndim;
-  t.shape = slot.shape;
-  return t;
+  for (const Pending& p : pending_) p.target->data = static_cast<char*>(base_) + p.offset;
+  pending_.clear();
 }
 
 }  // namespace prores

@@ -1,9 +1,10 @@
 // Arena: one aligned allocation carved into tensors up front, so that the training step never allocates.
-// Usage: plan every tensor with reserve() (returns an offset), then allocate() once, then tensor(offset,...).
+// Usage: plan every tensor with reserve(&tensor, dtype, shape), then allocate() once: it points every
+// reserved Tensor at its slot (the Tensor objects must stay at the same address until then).
 #pragma once
 #include <cstddef>
 #include <initializer_list>
-#include <memory>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -16,23 +17,21 @@ class Arena {
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  // Reserves room for a tensor of the given dtype and shape; returns a handle valid after allocate().
-  struct Slot {
-    size_t offset = 0;
-    DType dtype = DType::F32;
-    std::array<int64_t, kMaxDims> shape{};
-    int ndim = 0;
-  };
-  Slot reserve(DType dtype, std::initializer_list<int64_t> dims);
-  // Allocates (and zero-fills, touching every page once) everything reserved so far.
+  // Plans room for *target with the given dtype and shape; *target is filled in by allocate().
+  void reserve(Tensor* target, DType dtype, std::initializer_list<int64_t> dims);
+  // Allocates and zero-fills (touching every page once) all that was reserved, and fills the targets.
   void allocate();
-  Tensor tensor(const Slot& slot) const;
   size_t bytes() const { return size_; }
 
  private:
+  struct Pending {
+    Tensor* target;
+    size_t offset;
+  };
   Device device_;
   size_t size_ = 0;
   void* base_ = nullptr;
+  std::vector<Pending> pending_;
 };
 
 }  // namespace prores

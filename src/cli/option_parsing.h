@@ -1,0 +1,18 @@
+// Shared Boost.Program_options plumbing for the subcommands: command line first, then an optional INI
+// file (`--config FILE`, keys = long option names) for whatever the command line left unset; every
+// Boost error becomes a one-line prores::Error naming the option or the config key.
+#pragma once
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace prores {
+
+// Parses args (the words after the subcommand) against desc, which must contain "help" and "config".
+// Returns false when --help was given (the caller prints usage), true otherwise with vm stored and
+// notified. Throws prores::Error on unknown options or keys, positional words and malformed values.
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   const boost::program_options::options_description& desc,
+                   boost::program_options::variables_map& vm);
+
+}  // namespace prores

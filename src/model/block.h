@@ -1,0 +1,49 @@
+// The saved activations of one transformer block and the per-placement shape of its two sublayers.
+// A sublayer maps u to v around a branch F (attention or MLP), with α = the block's ProRes scale:
+//   f_in = N_in(u) when the placement has an input norm (pre, sandwich), else u
+//   b    = F(f_in);  b2 = N_out(b) when it has an output norm (sandwich), else b
+//   s    = c·u + α·b2 (c = (2L)^{1/4} for DeepNorm, else 1)
+//   v    = N_post(s) when it has a post norm (post, deepnorm), else s
+#pragma once
+#include "core/config.h"
+#include "core/tensor.h"
+
+namespace prores {
+
+struct SublayerShape {
+  bool in_norm = false, out_norm = false, post_norm = false;
+  double c = 1.0;
+};
+SublayerShape sublayer_shape(NormPlacement placement, int64_t num_layers);
+
+// Tensors a sublayer keeps for backward (undefined where the placement has no such norm).
+struct SublayerActivations {
+  Tensor f_in, rstd_in;    // N_in output (N, C) and its rstd (N)
+  Tensor branch, rstd_out; // F output b (N, C) before N_out, and N_out's rstd (N)
+  Tensor s, rstd_post;     // c·u + α·b2 (N, C) before N_post, and N_post's rstd (N)
+};
+
+struct BlockActivations {
+  SublayerActivations attn, mlp;
+  Tensor mid;                // h: the residual stream between the sublayers (N, C)
+  Tensor q, k, v;            // rotated q (B, NH, T, HS), rotated k, v (B, KV, T, HS)
+  Tensor att;                // softmax probabilities (B, NH, T, T)
+  Tensor attn_out;           // heads concatenated (N, NH·HS): o_proj input
+  Tensor gate_up;            // (N, 2F): SwiGLU input
+  Tensor swiglu_out;         // (N, F): down_proj input
+};
+
+// Per-step temporaries shared by all blocks (not kept for backward).
+struct BlockScratch {
+  Tensor qkv, dqkv;                    // (N, (NH + 2 KV)·HS)
+  Tensor y_heads, dy_heads, dq;        // (B, NH, T, HS)
+  Tensor dk, dv;                       // (B, KV, T, HS)
+  Tensor datt;                         // (B, NH, T, T)
+  Tensor dattn_out;                    // (N, NH·HS)
+  Tensor branch, branch_normed;        // (N, C): b when not kept, N_out(b)
+  Tensor dmid, dsum, db, dbranch, dfin;  // (N, C) gradients inside a block
+  Tensor dgate_up;                     // (N, 2F)
+  Tensor dswiglu;                      // (N, F)
+};
+
+}  // namespace prores

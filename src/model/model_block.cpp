@@ -1,0 +1,150 @@
+// One transformer block, forward and backward: two sublayers (attention, MLP) around the residual stream,
+// shaped by the norm placement (model/block.h) and scaled by the block's ProRes α. The backward mirrors
+// the forward line by line. A block whose α is exactly 0 skips both branches (same numbers, less work).
+#include <cmath>
+
+#include "model/block.h"
+#include "model/model.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/linear.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/swiglu.h"
+
+namespace prores {
+
+double Model::norm_scale(int64_t layer0) const {
+  return config_.layernorm_scaling ? 1.0 / std::sqrt(static_cast<double>(layer0 + 1)) : 1.0;
+}
+
+// y (=) block(x).
+void Model::block_forward(int64_t layer0, const Tensor& x, const Tensor& y) {
+  BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+  sublayer_forward(layer0, Branch::Attention, a.attn, x, a.mid);
+  sublayer_forward(layer0, Branch::Mlp, a.mlp, a.mid, y);
+}
+
+// dx (=) from dy; weight gradients (+=).
+void Model::block_backward(int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  const BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+  sublayer_backward(layer0, Branch::Mlp, a.mlp, a.mid, dy, scratch_->dmid);
+  sublayer_backward(layer0, Branch::Attention, a.attn, x, scratch_->dmid, dx);
+}
+
+// v (=) sublayer(u), as model/block.h spells out.
+void Model::sublayer_forward(int64_t layer0, Branch branch, SublayerActivations& a, const Tensor& u,
+                             const Tensor& v) {
+  const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
+  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  const bool attn = branch == Branch::Attention;
+  // The one norm of a Pre-/Post-LN sublayer: N_in for pre and sandwich, N_post for post and deepnorm.
+  const Tensor& norm = attn ? w.attn_norm : w.mlp_norm;
+  const double alpha = alpha_[static_cast<size_t>(layer0)], ns = norm_scale(layer0), eps = config_.norm_eps;
+  const bool skip = skip_zero_alpha_ && alpha == 0.0;
+  BlockScratch& s = *scratch_;
+
+  Tensor b2 = u;  // with the branch skipped the sum below is c·u + 0·u, bitwise c·u + 0·b2
+  if (!skip) {
+    Tensor f_in = u;
+    if (shape.in_norm) {
+      ops::rmsnorm_forward(a.f_in, a.rstd_in, u, norm, eps, ns);
+      f_in = a.f_in;
+    }
+    const Tensor b = shape.out_norm ? a.branch : s.branch;
+    branch_forward(layer0, branch, f_in, b);
+    b2 = b;
+    if (shape.out_norm) {
+      ops::rmsnorm_forward(s.branch_normed, a.rstd_out, b, attn ? w.attn_out_norm : w.mlp_out_norm, eps, ns);
+      b2 = s.branch_normed;
+    }
+  }
+  const Tensor sum = shape.post_norm ? a.s : v;
+  ops::axpby(sum, shape.c, u, alpha, b2);
+  if (shape.post_norm) ops::rmsnorm_forward(v, a.rstd_post, a.s, norm, eps, ns);
+}
+
+// du (=) from dv; weight gradients (+=).
+void Model::sublayer_backward(int64_t layer0, Branch branch, const SublayerActivations& a, const Tensor& u,
+                              const Tensor& dv, const Tensor& du) {
+  const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
+  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
+  const bool attn = branch == Branch::Attention;
+  const Tensor& norm = attn ? w.attn_norm : w.mlp_norm;
+  const Tensor& dnorm = attn ? dw.attn_norm : dw.mlp_norm;
+  const double alpha = alpha_[static_cast<size_t>(layer0)], ns = norm_scale(layer0);
+  const bool skip = skip_zero_alpha_ && alpha == 0.0;
+  BlockScratch& s = *scratch_;
+
+  Tensor dsum = dv;
+  if (shape.post_norm) {
+    ops::zero(s.dsum);
+    ops::rmsnorm_backward(s.dsum, dnorm, dv, a.s, norm, a.rstd_post, ns);
+    dsum = s.dsum;
+  }
+  ops::axpby(du, shape.c, dsum, 0.0, dsum);
+  if (skip) return;
+  ops::axpby(s.db, alpha, dsum, 0.0, dsum);  // d b2 = α · d sum
+  Tensor db = s.db;
+  if (shape.out_norm) {
+    ops::zero(s.dbranch);
+    ops::rmsnorm_backward(s.dbranch, attn ? dw.attn_out_norm : dw.mlp_out_norm, s.db, a.branch,
+                          attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns);
+    db = s.dbranch;
+  }
+  if (shape.in_norm) {
+    ops::zero(s.dfin);
+    branch_backward(layer0, branch, a.f_in, db, s.dfin);
+    ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns);
+  } else {
+    branch_backward(layer0, branch, u, db, du);
+  }
+}
+
+// b (N, C) (=) attention(f_in) or mlp(f_in).
+void Model::branch_forward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b) {
+  BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  BlockScratch& s = *scratch_;
+  const int64_t T = config_.seq_length;
+  if (branch == Branch::Attention) {
+    ops::linear_forward(s.qkv, f_in, w.qkv);
+    ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}));
+    ops::rope_forward(a.q, rope_cos_, rope_sin_);
+    ops::rope_forward(a.k, rope_cos_, rope_sin_);
+    ops::attention_forward(a.attn_out.view({B_, T, a.attn_out.shape[1]}), a.att, s.y_heads, a.q, a.k, a.v);
+    ops::linear_forward(b, a.attn_out, w.o);
+  } else {
+    ops::linear_forward(a.gate_up, f_in, w.gate_up);
+    ops::swiglu_forward(a.swiglu_out, a.gate_up);
+    ops::linear_forward(b, a.swiglu_out, w.down);
+  }
+}
+
+// dfin (N, C) (+=) and weight gradients (+=) from db (N, C).
+void Model::branch_backward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& db,
+                            const Tensor& dfin) {
+  const BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
+  BlockScratch& s = *scratch_;
+  const int64_t T = config_.seq_length;
+  if (branch == Branch::Attention) {
+    ops::zero(s.dattn_out);
+    ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o);
+    ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, s.dattn_out.view({B_, T, s.dattn_out.shape[1]}),
+                            a.att, a.q, a.k, a.v);
+    ops::rope_backward(s.dq, rope_cos_, rope_sin_);
+    ops::rope_backward(s.dk, rope_cos_, rope_sin_);
+    ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv);
+    ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv);
+  } else {
+    ops::zero(s.dswiglu);
+    ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down);
+    ops::swiglu_backward(s.dgate_up, s.dswiglu, a.gate_up);
+    ops::linear_backward(dfin, dw.gate_up, s.dgate_up, f_in, w.gate_up);
+  }
+}
+
+}  // namespace prores

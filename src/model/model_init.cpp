@@ -1,0 +1,85 @@
+// Parameter initialisation for every --init-scheme (DESIGN.md §2). Each parameter draws from its own
+// random stream, seeded by the run seed and the parameter's name, so the result does not depend on the
+// parameter order or, later, on how parameters are sharded.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "model/model.h"
+
+namespace prores {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across platforms, unlike std::hash
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// How one parameter is drawn: N(0, std) or U(-bound, bound), or the constant 1 (norm gains).
+struct Draw {
+  enum Kind { Ones, Normal, Uniform } kind = Normal;
+  double scale = 0;  // std for Normal, bound for Uniform
+};
+
+Draw draw_for(const ModelConfig& c, const ParamEntry& e) {
+  const double sigma = c.init_method_std, L = static_cast<double>(c.num_layers);
+  if (e.shape.size() == 1) return {Draw::Ones, 0};
+  if (e.name == "model.embed_tokens.weight") return {Draw::Normal, sigma * std::sqrt(static_cast<double>(c.hidden_size))};
+  if (e.layer == 0) return {Draw::Normal, sigma};  // LM head
+  const double fan_out = static_cast<double>(e.shape[0]), fan_in = static_cast<double>(e.shape[1]);
+  const bool residual_out = ends_with(e.name, "o_proj.weight") || ends_with(e.name, "down_proj.weight");
+  switch (c.init_scheme) {
+    case InitScheme::Normal: return {Draw::Normal, sigma};
+    case InitScheme::Scaled: return {Draw::Normal, residual_out ? sigma / std::sqrt(2.0 * L) : sigma};
+    case InitScheme::DsInit:
+      return {Draw::Uniform, std::sqrt(6.0 / (fan_in + fan_out)) / std::sqrt(static_cast<double>(e.layer))};
+    case InitScheme::DeepNorm: {
+      const bool qk = ends_with(e.name, "q_proj.weight") || ends_with(e.name, "k_proj.weight");
+      const double gain = qk ? 1.0 : std::pow(8.0 * L, -0.25);
+      return {Draw::Normal, gain * std::sqrt(2.0 / (fan_in + fan_out))};
+    }
+  }
+  return {Draw::Normal, sigma};
+}
+
+template <typename T>
+void fill(T* out, int64_t n, const Draw& draw, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  if (draw.kind == Draw::Ones) {
+    std::fill(out, out + n, T(1));
+  } else if (draw.kind == Draw::Normal) {
+    std::normal_distribution<double> dist(0.0, draw.scale);
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(dist(rng));
+  } else {
+    std::uniform_real_distribution<double> dist(-draw.scale, draw.scale);
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(dist(rng));
+  }
+}
+
+}  // namespace
+
+void Model::init_weights(uint64_t seed) {
+  for (const ParamEntry& e : table_.entries()) {
+    const Draw draw = draw_for(config_, e);
+    const uint64_t stream = splitmix64(seed ^ splitmix64(name_hash(e.name)));
+    const Tensor t = param(e.name);
+    if (dtype_ == DType::F32) fill(t.as<float>(), e.numel, draw, stream);
+    else fill(t.as<double>(), e.numel, draw, stream);
+  }
+}
+
+}  // namespace prores

@@ -1,0 +1,123 @@
+// Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
+// device against them, then calls the CPU kernels for f32 / f64.
+#include "ops/attention.h"
+
+#include <initializer_list>
+#include <string>
+
+#include "ops/cpu/attention.h"
+
+namespace prores::ops {
+namespace {
+
+using cpu::AttentionDims;
+
+std::string dims_string(std::initializer_list<int64_t> dims) {
+  std::string s = "(";
+  for (int64_t d : dims) s += (s.size() > 1 ? ", " : "") + std::to_string(d);
+  return s + ")";
+}
+
+// Checks that t has exactly the given shape and ref's dtype and device.
+void expect(const char* op, const char* name, const Tensor& t, std::initializer_list<int64_t> dims,
+            const Tensor& ref) {
+  bool ok = t.ndim == static_cast<int>(dims.size());
+  int i = 0;
+  for (int64_t d : dims) ok = ok && t.shape[i++] == d;
+  PRORES_CHECK(ok, op, ": ", name, " has shape ", t.shape_string(), ", expected ", dims_string(dims));
+  PRORES_CHECK(t.dtype == ref.dtype, op, ": ", name, " is ", dtype_name(t.dtype), ", expected ",
+               dtype_name(ref.dtype));
+  PRORES_CHECK(t.device == ref.device, op, ": ", name, " is on another device than the other tensors");
+}
+
+// Sizes from q (B, NH, T, HS) and k (B, KV, T, HS); checks that the heads divide into the groups.
+AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
+  PRORES_CHECK(q.ndim == 4, op, ": q must be (B, NH, T, HS), got ", q.shape_string());
+  PRORES_CHECK(k.ndim == 4, op, ": k must be (B, KV, T, HS), got ", k.shape_string());
+  const AttentionDims d{q.shape[0], q.shape[2], q.shape[1], k.shape[1], q.shape[3]};
+  PRORES_CHECK(d.KV > 0 && d.NH % d.KV == 0, op, ": NH = ", d.NH, " is not a multiple of KV = ", d.KV,
+               " (q ", q.shape_string(), ", k ", k.shape_string(), ")");
+  PRORES_CHECK(d.HS > 0, op, ": head size must be positive, q ", q.shape_string());
+  expect(op, "k", k, {d.B, d.KV, d.T, d.HS}, q);
+  return d;
+}
+
+}  // namespace
+
+void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv) {
+  const char* op = "split_heads_forward";
+  const AttentionDims d = attention_dims(op, q, k);
+  expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "qkv", qkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, q);
+  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (q.dtype) {
+    case DType::F32: return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
+    case DType::F64:
+      return cpu::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
+    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+  }
+}
+
+void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+  const char* op = "split_heads_backward";
+  const AttentionDims d = attention_dims(op, dq, dk);
+  expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, dq);
+  expect(op, "dqkv", dqkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, dq);
+  if (dq.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (dq.dtype) {
+    case DType::F32:
+      return cpu::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
+    case DType::F64:
+      return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(), d);
+    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
+  }
+}
+
+void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_heads, const Tensor& q,
+                       const Tensor& k, const Tensor& v) {
+  const char* op = "attention_forward";
+  const AttentionDims d = attention_dims(op, q, k);
+  expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "att", att, {d.B, d.NH, d.T, d.T}, q);
+  expect(op, "y_heads", y_heads, {d.B, d.NH, d.T, d.HS}, q);
+  expect(op, "out", out, {d.B, d.T, d.NH * d.HS}, q);
+  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (q.dtype) {
+    case DType::F32:
+      return cpu::attention_forward(out.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
+                                    v.as<float>(), d);
+    case DType::F64:
+      return cpu::attention_forward(out.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
+                                    v.as<double>(), d);
+    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+  }
+}
+
+void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& datt,
+                        const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
+                        const Tensor& k, const Tensor& v) {
+  const char* op = "attention_backward";
+  const AttentionDims d = attention_dims(op, q, k);
+  expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "att", att, {d.B, d.NH, d.T, d.T}, q);
+  expect(op, "dout", dout, {d.B, d.T, d.NH * d.HS}, q);
+  expect(op, "dq", dq, {d.B, d.NH, d.T, d.HS}, q);
+  expect(op, "dk", dk, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "datt", datt, {d.B, d.NH, d.T, d.T}, q);
+  expect(op, "dy_heads", dy_heads, {d.B, d.NH, d.T, d.HS}, q);
+  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (q.dtype) {
+    case DType::F32:
+      return cpu::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
+                                     dout.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
+                                     v.as<float>(), d);
+    case DType::F64:
+      return cpu::attention_backward(dq.as<double>(), dk.as<double>(), dv.as<double>(), datt.as<double>(),
+                                     dout.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
+                                     v.as<double>(), d);
+    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+  }
+}
+
+}  // namespace prores::ops

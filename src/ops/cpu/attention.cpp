@@ -1,0 +1,183 @@
+// CPU causal grouped-query attention. Each (batch, head) runs as a few GEMMs on blocks of kRowBlock query
+// rows; a block only touches key columns up to its last row, so blocks above the diagonal are skipped.
+// The head outputs are written straight into the concatenated (B, T, NH * HS) layout via the GEMM's
+// leading dimension, and dout is read the same way, so no separate permute is needed.
+#include "ops/cpu/attention.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <type_traits>
+
+#include "ops/cpu/gemm.h"
+
+namespace prores::ops::cpu {
+namespace {
+
+constexpr int64_t kRowBlock = 64;
+
+// Copies `heads` consecutive HS-vectors between a token row and head-major storage (stride T * HS).
+template <typename T>
+void copy_heads(T* dst, int64_t dst_head_stride, const T* src, int64_t src_head_stride, int64_t heads,
+                int64_t HS) {
+  for (int64_t h = 0; h < heads; ++h) std::copy_n(src + h * src_head_stride, HS, dst + h * dst_head_stride);
+}
+
+// exp(x) for the softmax's x <= 0. Doubles use std::exp. Floats use a branch-free Cephes-style
+// approximation (within ~2 ulp; inputs below -87 flush to ~1e-38) that the compiler vectorizes:
+// exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2], exp(r) = 1 + r + r^2 P(r).
+template <typename T>
+T exp_nonpositive(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    x = x < -87.0f ? -87.0f : x;
+    const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest via 1.5 * 2^23
+    float r = std::fma(n, -0.693359375f, x);
+    r = std::fma(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = std::fma(p, r, 1.3981999507e-3f);
+    p = std::fma(p, r, 8.3334519073e-3f);
+    p = std::fma(p, r, 4.1665795894e-2f);
+    p = std::fma(p, r, 1.6666665459e-1f);
+    p = std::fma(p, r, 5.0000001201e-1f);
+    p = std::fma(p, r * r, r + 1.0f);
+    return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  } else {
+    return std::exp(x);
+  }
+}
+
+// row[0 : n) (=) softmax(row[0 : n)), row[n : Tn) (=) 0.
+template <typename T>
+void causal_softmax_row(T* row, int64_t n, int64_t Tn) {
+  T max_val = row[0];
+#pragma omp simd reduction(max : max_val)
+  for (int64_t j = 1; j < n; ++j) max_val = row[j] > max_val ? row[j] : max_val;
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    row[j] = exp_nonpositive(row[j] - max_val);
+    sum += row[j];
+  }
+  const T inv = T(1) / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+  std::fill(row + n, row + Tn, T(0));
+}
+
+// ds[0 : n) (=) p * (dp - <p, dp>) over the causal prefix, in place over dp; ds[n : end) (=) 0.
+template <typename T>
+void softmax_backward_row(T* dp, const T* p, int64_t n, int64_t end) {
+  T dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t j = 0; j < n; ++j) dot += p[j] * dp[j];
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - dot);
+  std::fill(dp + n, dp + end, T(0));
+}
+
+// One head: P (T, T) (=) causal softmax(scale Q K^T); Y (T, HS, leading dim ldy) (=) P V.
+template <typename T>
+void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, int64_t Tn, int64_t HS) {
+  const T scale = T(1) / std::sqrt(static_cast<T>(HS));
+  for (int64_t r0 = 0; r0 < Tn; r0 += kRowBlock) {
+    const int64_t r1 = std::min(r0 + kRowBlock, Tn);
+    gemm<T>(false, true, r1 - r0, r1, HS, scale, Q + r0 * HS, HS, K, HS, T(0), P + r0 * Tn, Tn);
+    for (int64_t i = r0; i < r1; ++i) causal_softmax_row(P + i * Tn, i + 1, Tn);
+    gemm<T>(false, false, r1 - r0, HS, r1, T(1), P + r0 * Tn, Tn, V, HS, T(0), Y + r0 * ldy, ldy);
+  }
+}
+
+// One head's backward. dQ (T, HS) (=); dK, dV (T, HS) (+=); dY has leading dimension ldy; dS (T, T) is
+// scratch that ends up holding dP's softmax backward, zero above the diagonal within each row block.
+template <typename T>
+void backward_head(T* dQ, T* dK, T* dV, T* dS, const T* dY, int64_t ldy, const T* P, const T* Q, const T* K,
+                   const T* V, int64_t Tn, int64_t HS) {
+  const T scale = T(1) / std::sqrt(static_cast<T>(HS));
+  for (int64_t r0 = 0; r0 < Tn; r0 += kRowBlock) {
+    const int64_t r1 = std::min(r0 + kRowBlock, Tn);
+    gemm<T>(false, true, r1 - r0, r1, HS, T(1), dY + r0 * ldy, ldy, V, HS, T(0), dS + r0 * Tn, Tn);
+    for (int64_t i = r0; i < r1; ++i) softmax_backward_row(dS + i * Tn, P + i * Tn, i + 1, r1);
+    gemm<T>(false, false, r1 - r0, HS, r1, scale, dS + r0 * Tn, Tn, K, HS, T(0), dQ + r0 * HS, HS);
+  }
+  // Key block [j0, j1) is used by query rows i >= j0; those rows are zero above the diagonal up to j1.
+  for (int64_t j0 = 0; j0 < Tn; j0 += kRowBlock) {
+    const int64_t j1 = std::min(j0 + kRowBlock, Tn);
+    const T* Pj = P + j0 * Tn + j0;
+    const T* dSj = dS + j0 * Tn + j0;
+    gemm<T>(true, false, j1 - j0, HS, Tn - j0, T(1), Pj, Tn, dY + j0 * ldy, ldy, T(1), dV + j0 * HS, HS);
+    gemm<T>(true, false, j1 - j0, HS, Tn - j0, scale, dSj, Tn, Q + j0 * HS, HS, T(1), dK + j0 * HS, HS);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
+#pragma omp parallel for schedule(static)
+  for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
+    const int64_t b = bt / Tn, t = bt % Tn;
+    const T* row = qkv + bt * W;
+    copy_heads(q + b * d.NH * head + t * HS, head, row, HS, d.NH, HS);
+    copy_heads(k + b * d.KV * head + t * HS, head, row + d.NH * HS, HS, d.KV, HS);
+    copy_heads(v + b * d.KV * head + t * HS, head, row + (d.NH + d.KV) * HS, HS, d.KV, HS);
+  }
+}
+
+template <typename T>
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
+#pragma omp parallel for schedule(static)
+  for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
+    const int64_t b = bt / Tn, t = bt % Tn;
+    T* row = dqkv + bt * W;
+    copy_heads(row, HS, dq + b * d.NH * head + t * HS, head, d.NH, HS);
+    copy_heads(row + d.NH * HS, HS, dk + b * d.KV * head + t * HS, head, d.KV, HS);
+    copy_heads(row + (d.NH + d.KV) * HS, HS, dv + b * d.KV * head + t * HS, head, d.KV, HS);
+  }
+}
+
+template <typename T>
+void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
+  const int64_t items = d.B * d.NH;
+#pragma omp parallel for schedule(static) if (items > 1)
+  for (int64_t bh = 0; bh < items; ++bh) {
+    const int64_t b = bh / d.NH, h = bh % d.NH, bg = b * d.KV + h / group;
+    forward_head(out + b * Tn * C + h * HS, C, att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS,
+                 v + bg * Tn * HS, Tn, HS);
+  }
+}
+
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* att, const T* q, const T* k,
+                        const T* v, const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
+  const int64_t items = d.B * d.KV;
+  // One (batch, group) per iteration: the group's heads accumulate into its dk, dv without races.
+#pragma omp parallel for schedule(static) if (items > 1)
+  for (int64_t bg = 0; bg < items; ++bg) {
+    const int64_t b = bg / d.KV, g = bg % d.KV;
+    T* dk_g = dk + bg * Tn * HS;
+    T* dv_g = dv + bg * Tn * HS;
+    std::fill(dk_g, dk_g + Tn * HS, T(0));
+    std::fill(dv_g, dv_g + Tn * HS, T(0));
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      const int64_t bh = b * d.NH + h;
+      backward_head(dq + bh * Tn * HS, dk_g, dv_g, datt + bh * Tn * Tn, dout + b * Tn * C + h * HS, C,
+                    att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS, v + bg * Tn * HS, Tn, HS);
+    }
+  }
+}
+
+#define PRORES_INSTANTIATE_ATTENTION(T)                                                                  \
+  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&);                     \
+  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);        \
+  template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&);       \
+  template void attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
+                                      const AttentionDims&);
+PRORES_INSTANTIATE_ATTENTION(float)
+PRORES_INSTANTIATE_ATTENTION(double)
+#undef PRORES_INSTANTIATE_ATTENTION
+
+}  // namespace prores::ops::cpu

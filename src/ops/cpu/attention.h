@@ -1,0 +1,32 @@
+// CPU kernels of causal grouped-query attention on head-major layouts: per-(batch, head) GEMMs inside
+// OpenMP parallel loops, with the causal softmax in between. Sizes: B batch, T sequence, NH query heads,
+// KV key/value groups (head h reads group h / (NH / KV)), HS head size.
+#pragma once
+#include <cstdint>
+
+namespace prores::ops::cpu {
+
+struct AttentionDims {
+  int64_t B, T, NH, KV, HS;
+};
+
+// q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS).
+template <typename T>
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d);
+
+// dqkv (B, T, (NH + 2 KV) * HS) (=) dq, dk, dv permuted back.
+template <typename T>
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d);
+
+// att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)), exact zeros above the diagonal;
+// out (B, T, NH * HS) (=) att · v with the heads concatenated (written in place, no permute needed).
+template <typename T>
+void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d);
+
+// dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's att, q, k, v.
+// datt (B, NH, T, T) is scratch (it ends up holding the softmax-input gradient times 1/sqrt(HS)).
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* att, const T* q, const T* k,
+                        const T* v, const AttentionDims& d);
+
+}  // namespace prores::ops::cpu

@@ -1,0 +1,90 @@
+// CPU softmax cross-entropy: one row per iteration, threaded over rows; max-subtracted exponentials.
+#include "ops/cpu/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+#include "ops/cpu/elementwise.h"
+
+namespace prores::ops::cpu {
+
+namespace {
+
+void check_targets(const char* op, const int32_t* targets, int64_t N, int64_t V) {
+  for (int64_t n = 0; n < N; ++n) {
+    PRORES_CHECK(targets[n] >= 0 && targets[n] < V, op, ": target id ", targets[n], " at position ", n,
+                 " is outside [0, V) with V = ", V);
+  }
+}
+
+template <typename T>
+T row_max(const T* x, int64_t V) {
+  T m = x[0];
+#pragma omp simd reduction(max : m)
+  for (int64_t v = 1; v < V; ++v) m = x[v] > m ? x[v] : m;
+  return m;
+}
+
+// sum_v exp(x[v] - m), accumulated in double. The exponentials go through a small buffer first: GCC does
+// not vectorize exp_vec inside a reduction whose accumulator is wider than the element.
+template <typename T>
+double sum_exp(const T* x, int64_t V, T m) {
+  constexpr int64_t kChunk = 512;
+  T e[kChunk];
+  double s = 0;
+  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
+    const int64_t len = std::min(kChunk, V - v0);
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) e[i] = exp_vec(x[v0 + i] - m);
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(e[i]);
+  }
+  return s;
+}
+
+}  // namespace
+
+template <typename T>
+void cross_entropy_forward(T* losses, const T* logits, const int32_t* targets, int64_t N, int64_t V) {
+  check_targets("cross_entropy_forward", targets, N, V);
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * V;
+    const T m = row_max(x, V);
+    const double lse = std::log(sum_exp(x, V, m)) + static_cast<double>(m);
+    losses[n] = static_cast<T>(lse - static_cast<double>(x[targets[n]]));
+  }
+}
+
+template <typename T>
+void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, int64_t N, int64_t V,
+                            double dloss) {
+  check_targets("cross_entropy_backward", targets, N, V);
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * V;
+    T* dx = dlogits + n * V;
+    const T m = row_max(x, V);
+    // dx holds the exponentials first (each x[v] is read before dx[v] is written, so aliasing is fine),
+    // then is scaled by dloss / sum.
+#pragma omp simd
+    for (int64_t v = 0; v < V; ++v) dx[v] = exp_vec(x[v] - m);
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t v = 0; v < V; ++v) s += static_cast<double>(dx[v]);
+    const T scale = static_cast<T>(dloss / s);
+#pragma omp simd
+    for (int64_t v = 0; v < V; ++v) dx[v] *= scale;
+    const int64_t target = targets[n];
+    dx[target] -= static_cast<T>(dloss);
+  }
+}
+
+template void cross_entropy_forward<float>(float*, const float*, const int32_t*, int64_t, int64_t);
+template void cross_entropy_forward<double>(double*, const double*, const int32_t*, int64_t, int64_t);
+template void cross_entropy_backward<float>(float*, const float*, const int32_t*, int64_t, int64_t, double);
+template void cross_entropy_backward<double>(double*, const double*, const int32_t*, int64_t, int64_t,
+                                             double);
+
+}  // namespace prores::ops::cpu

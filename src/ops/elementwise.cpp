@@ -1,0 +1,91 @@
+// Elementwise helpers dispatch: validates dtypes, sizes and devices, then runs the kernel for the dtype.
+// zero and copy work on any dtype (they move bytes); the arithmetic ones take f32 and f64.
+#include "ops/elementwise.h"
+
+#include "ops/cpu/elementwise.h"
+
+namespace prores::ops {
+
+namespace {
+
+// Throws unless t has a shape and, when non-empty, memory.
+void check_defined(const char* op, const char* name, const Tensor& t) {
+  PRORES_CHECK(t.ndim >= 1 && (t.defined() || t.numel() == 0), op, ": ", name, " is undefined");
+}
+
+}  // namespace
+
+void zero(const Tensor& x) {
+  check_defined("zero", "x", x);
+  if (x.device == Device::CUDA) PRORES_FAIL("zero: CUDA path not built yet");
+  cpu::zero_bytes(x.data, x.nbytes());
+}
+
+void copy(const Tensor& dst, const Tensor& src) {
+  check_defined("copy", "dst", dst);
+  check_defined("copy", "src", src);
+  PRORES_CHECK(dst.dtype == src.dtype && dst.numel() == src.numel(), "copy: dst ", dtype_name(dst.dtype), " ",
+               dst.shape_string(), " and src ", dtype_name(src.dtype), " ", src.shape_string(),
+               " differ in dtype or numel");
+  PRORES_CHECK(dst.device == src.device, "copy: dst and src must be on the same device");
+  if (dst.device == Device::CUDA) PRORES_FAIL("copy: CUDA path not built yet");
+  if (dst.data == src.data) return;
+  cpu::copy_bytes(dst.data, src.data, dst.nbytes());
+}
+
+void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor& y) {
+  check_defined("axpby", "out", out);
+  check_defined("axpby", "x", x);
+  check_defined("axpby", "y", y);
+  PRORES_CHECK(x.numel() == out.numel() && y.numel() == out.numel(), "axpby: numel differs: out ",
+               out.shape_string(), ", x ", x.shape_string(), ", y ", y.shape_string());
+  PRORES_CHECK(x.dtype == out.dtype && y.dtype == out.dtype, "axpby: dtypes differ: out ", dtype_name(out.dtype),
+               ", x ", dtype_name(x.dtype), ", y ", dtype_name(y.dtype));
+  PRORES_CHECK(x.device == out.device && y.device == out.device, "axpby: out, x and y must be on the same device");
+  if (out.device == Device::CUDA) PRORES_FAIL("axpby: CUDA path not built yet");
+  const int64_t n = out.numel();
+  switch (out.dtype) {
+    case DType::F32: return cpu::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
+    case DType::F64: return cpu::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
+    default: PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
+  }
+}
+
+void accumulate(const Tensor& dst, double a, const Tensor& src) {
+  check_defined("accumulate", "dst", dst);
+  check_defined("accumulate", "src", src);
+  PRORES_CHECK(src.numel() == dst.numel(), "accumulate: numel differs: dst ", dst.shape_string(), ", src ",
+               src.shape_string());
+  PRORES_CHECK(src.dtype == dst.dtype, "accumulate: dst is ", dtype_name(dst.dtype), " but src is ",
+               dtype_name(src.dtype));
+  PRORES_CHECK(src.device == dst.device, "accumulate: dst and src must be on the same device");
+  if (dst.device == Device::CUDA) PRORES_FAIL("accumulate: CUDA path not built yet");
+  const int64_t n = dst.numel();
+  switch (dst.dtype) {
+    case DType::F32: return cpu::accumulate(dst.as<float>(), a, src.as<float>(), n);
+    case DType::F64: return cpu::accumulate(dst.as<double>(), a, src.as<double>(), n);
+    default: PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
+  }
+}
+
+double sum_squares(const Tensor& x) {
+  check_defined("sum_squares", "x", x);
+  if (x.device == Device::CUDA) PRORES_FAIL("sum_squares: CUDA path not built yet");
+  switch (x.dtype) {
+    case DType::F32: return cpu::sum_squares(x.as<float>(), x.numel());
+    case DType::F64: return cpu::sum_squares(x.as<double>(), x.numel());
+    default: PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
+  }
+}
+
+double sum(const Tensor& x) {
+  check_defined("sum", "x", x);
+  if (x.device == Device::CUDA) PRORES_FAIL("sum: CUDA path not built yet");
+  switch (x.dtype) {
+    case DType::F32: return cpu::sum(x.as<float>(), x.numel());
+    case DType::F64: return cpu::sum(x.as<double>(), x.numel());
+    default: PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
+  }
+}
+
+}  // namespace prores::ops

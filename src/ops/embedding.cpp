@@ -1,0 +1,54 @@
+// Token embedding dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+#include "ops/embedding.h"
+
+#include "ops/cpu/embedding.h"
+
+namespace prores::ops {
+
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) {
+  PRORES_CHECK(out.ndim == 2 && tokens.ndim == 1 && wte.ndim == 2 && out.shape[0] == tokens.shape[0] &&
+                   out.shape[1] == wte.shape[1],
+               "embedding_forward: expected out (N, C), tokens (N), wte (V, C); got out ", out.shape_string(),
+               ", tokens ", tokens.shape_string(), ", wte ", wte.shape_string());
+  PRORES_CHECK(tokens.dtype == DType::I32, "embedding_forward: tokens must be i32, got ",
+               dtype_name(tokens.dtype));
+  PRORES_CHECK(out.dtype == wte.dtype, "embedding_forward: out is ", dtype_name(out.dtype), " but wte is ",
+               dtype_name(wte.dtype));
+  PRORES_CHECK(out.device == tokens.device && out.device == wte.device,
+               "embedding_forward: out, tokens and wte must be on the same device");
+  if (out.device == Device::CUDA) PRORES_FAIL("embedding_forward: CUDA path not built yet");
+  const int64_t N = out.shape[0], C = out.shape[1], V = wte.shape[0];
+  switch (wte.dtype) {
+    case DType::F32:
+      return cpu::embedding_forward(out.as<float>(), tokens.as<int32_t>(), wte.as<float>(), N, C, V);
+    case DType::F64:
+      return cpu::embedding_forward(out.as<double>(), tokens.as<int32_t>(), wte.as<double>(), N, C, V);
+    default:
+      PRORES_FAIL("embedding_forward: unsupported dtype ", dtype_name(wte.dtype));
+  }
+}
+
+void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) {
+  PRORES_CHECK(dwte.ndim == 2 && dout.ndim == 2 && tokens.ndim == 1 && dout.shape[0] == tokens.shape[0] &&
+                   dout.shape[1] == dwte.shape[1],
+               "embedding_backward: expected dwte (V, C), dout (N, C), tokens (N); got dwte ",
+               dwte.shape_string(), ", dout ", dout.shape_string(), ", tokens ", tokens.shape_string());
+  PRORES_CHECK(tokens.dtype == DType::I32, "embedding_backward: tokens must be i32, got ",
+               dtype_name(tokens.dtype));
+  PRORES_CHECK(dwte.dtype == dout.dtype, "embedding_backward: dwte is ", dtype_name(dwte.dtype),
+               " but dout is ", dtype_name(dout.dtype));
+  PRORES_CHECK(dwte.device == dout.device && dwte.device == tokens.device,
+               "embedding_backward: dwte, dout and tokens must be on the same device");
+  if (dwte.device == Device::CUDA) PRORES_FAIL("embedding_backward: CUDA path not built yet");
+  const int64_t N = dout.shape[0], C = dout.shape[1], V = dwte.shape[0];
+  switch (dwte.dtype) {
+    case DType::F32:
+      return cpu::embedding_backward(dwte.as<float>(), dout.as<float>(), tokens.as<int32_t>(), N, C, V);
+    case DType::F64:
+      return cpu::embedding_backward(dwte.as<double>(), dout.as<double>(), tokens.as<int32_t>(), N, C, V);
+    default:
+      PRORES_FAIL("embedding_backward: unsupported dtype ", dtype_name(dwte.dtype));
+  }
+}
+
+}  // namespace prores::ops

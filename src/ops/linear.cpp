@@ -1,0 +1,93 @@
+// Linear-layer dispatch: validates shapes (leading dimensions flatten into N), dtypes and devices, then
+// calls the CPU kernel for f32 / f64.
+#include "ops/linear.h"
+
+#include "ops/cpu/linear.h"
+
+namespace prores::ops {
+namespace {
+
+struct LinearDims {
+  int64_t N, IC, OC;
+};
+
+// Checks weight (OC, IC) and inp (..., IC); returns the sizes with N the product of inp's leading dims.
+LinearDims linear_dims(const char* op, const Tensor& inp, const Tensor& weight) {
+  PRORES_CHECK(weight.ndim == 2, op, ": weight must be (OC, IC), got ", weight.shape_string());
+  PRORES_CHECK(inp.ndim >= 1 && inp.size(-1) == weight.size(1), op, ": inp ", inp.shape_string(),
+               " does not end in IC = ", weight.size(1), " of weight ", weight.shape_string());
+  const int64_t IC = weight.size(1);
+  return {IC == 0 ? 0 : inp.numel() / IC, IC, weight.size(0)};
+}
+
+// Checks that t has inp's leading dimensions followed by `last` (the (N, last) matrix of this op).
+void check_rows(const char* op, const char* name, const Tensor& t, const Tensor& inp, int64_t last) {
+  bool ok = t.ndim == inp.ndim && t.size(-1) == last;
+  for (int i = 0; ok && i + 1 < inp.ndim; ++i) ok = t.shape[i] == inp.shape[i];
+  PRORES_CHECK(ok, op, ": ", name, " has shape ", t.shape_string(), ", expected inp's ", inp.shape_string(),
+               " with last dimension ", last);
+}
+
+void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
+  PRORES_CHECK(a.dtype == b.dtype, op, ": dtype mismatch ", dtype_name(a.dtype), " vs ", dtype_name(b.dtype));
+  PRORES_CHECK(a.device == b.device, op, ": tensors on different devices");
+}
+
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.as<T>() : nullptr;
+}
+
+}  // namespace
+
+void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) {
+  const char* op = "linear_forward";
+  const LinearDims d = linear_dims(op, inp, weight);
+  check_rows(op, "out", out, inp, d.OC);
+  check_same_kind(op, out, inp);
+  check_same_kind(op, out, weight);
+  if (out.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (out.dtype) {
+    case DType::F32:
+      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+      return;
+    case DType::F64:
+      cpu::linear_forward(out.as<double>(), inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
+      return;
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype));
+  }
+}
+
+void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                     const Tensor& weight) {
+  const char* op = "linear_backward";
+  const LinearDims d = linear_dims(op, inp, weight);
+  check_rows(op, "dout", dout, inp, d.OC);
+  check_same_kind(op, dout, inp);
+  check_same_kind(op, dout, weight);
+  if (dinp.defined()) {
+    check_rows(op, "dinp", dinp, inp, d.IC);
+    check_same_kind(op, dout, dinp);
+  }
+  if (dweight.defined()) {
+    PRORES_CHECK(dweight.ndim == 2 && dweight.shape == weight.shape, op, ": dweight has shape ",
+                 dweight.shape_string(), ", weight ", weight.shape_string());
+    check_same_kind(op, dout, dweight);
+  }
+  if (dout.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  switch (dout.dtype) {
+    case DType::F32:
+      cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),
+                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+      return;
+    case DType::F64:
+      cpu::linear_backward(data_or_null<double>(dinp), data_or_null<double>(dweight), dout.as<double>(),
+                           inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
+      return;
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dout.dtype));
+  }
+}
+
+}  // namespace prores::ops

@@ -1,0 +1,80 @@
+// RMSNorm dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+#include "ops/rmsnorm.h"
+
+#include "ops/cpu/rmsnorm.h"
+
+namespace prores::ops {
+
+namespace {
+
+bool same_shape(const Tensor& a, const Tensor& b) {
+  if (a.ndim != b.ndim) return false;
+  for (int i = 0; i < a.ndim; ++i) {
+    if (a.shape[i] != b.shape[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
+                     double eps, double scale) {
+  PRORES_CHECK(inp.ndim == 2 && out.ndim == 2 && rstd.ndim == 1 && weight.ndim == 1 &&
+                   same_shape(out, inp) && rstd.shape[0] == inp.shape[0] && weight.shape[0] == inp.shape[1],
+               "rmsnorm_forward: expected inp (N, C), out (N, C), rstd (N), weight (C); got inp ",
+               inp.shape_string(), ", out ", out.shape_string(), ", rstd ", rstd.shape_string(), ", weight ",
+               weight.shape_string());
+  PRORES_CHECK(out.dtype == inp.dtype && rstd.dtype == inp.dtype && weight.dtype == inp.dtype,
+               "rmsnorm_forward: dtypes differ: inp ", dtype_name(inp.dtype), ", out ", dtype_name(out.dtype),
+               ", rstd ", dtype_name(rstd.dtype), ", weight ", dtype_name(weight.dtype));
+  PRORES_CHECK(out.device == inp.device && rstd.device == inp.device && weight.device == inp.device,
+               "rmsnorm_forward: out, rstd, inp and weight must be on the same device");
+  PRORES_CHECK(eps > 0, "rmsnorm_forward: eps must be positive, got ", eps);
+  if (inp.device == Device::CUDA) PRORES_FAIL("rmsnorm_forward: CUDA path not built yet");
+  const int64_t N = inp.shape[0], C = inp.shape[1];
+  switch (inp.dtype) {
+    case DType::F32:
+      return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N, C,
+                                  eps, scale);
+    case DType::F64:
+      return cpu::rmsnorm_forward(out.as<double>(), rstd.as<double>(), inp.as<double>(), weight.as<double>(),
+                                  N, C, eps, scale);
+    default:
+      PRORES_FAIL("rmsnorm_forward: unsupported dtype ", dtype_name(inp.dtype));
+  }
+}
+
+void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
+                      const Tensor& weight, const Tensor& rstd, double scale) {
+  PRORES_CHECK(inp.ndim == 2 && dinp.ndim == 2 && dout.ndim == 2 && dweight.ndim == 1 && weight.ndim == 1 &&
+                   rstd.ndim == 1 && same_shape(dinp, inp) && same_shape(dout, inp) &&
+                   dweight.shape[0] == inp.shape[1] && weight.shape[0] == inp.shape[1] &&
+                   rstd.shape[0] == inp.shape[0],
+               "rmsnorm_backward: expected dinp, dout, inp (N, C), dweight, weight (C), rstd (N); got dinp ",
+               dinp.shape_string(), ", dout ", dout.shape_string(), ", inp ", inp.shape_string(), ", dweight ",
+               dweight.shape_string(), ", weight ", weight.shape_string(), ", rstd ", rstd.shape_string());
+  const DType dt = inp.dtype;
+  PRORES_CHECK(dinp.dtype == dt && dweight.dtype == dt && dout.dtype == dt && weight.dtype == dt &&
+                   rstd.dtype == dt,
+               "rmsnorm_backward: dtypes differ: inp ", dtype_name(dt), ", dinp ", dtype_name(dinp.dtype),
+               ", dweight ", dtype_name(dweight.dtype), ", dout ", dtype_name(dout.dtype), ", weight ",
+               dtype_name(weight.dtype), ", rstd ", dtype_name(rstd.dtype));
+  const Device dev = inp.device;
+  PRORES_CHECK(dinp.device == dev && dweight.device == dev && dout.device == dev && weight.device == dev &&
+                   rstd.device == dev,
+               "rmsnorm_backward: all tensors must be on the same device");
+  if (dev == Device::CUDA) PRORES_FAIL("rmsnorm_backward: CUDA path not built yet");
+  const int64_t N = inp.shape[0], C = inp.shape[1];
+  switch (dt) {
+    case DType::F32:
+      return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),
+                                   weight.as<float>(), rstd.as<float>(), N, C, scale);
+    case DType::F64:
+      return cpu::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
+                                   inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale);
+    default:
+      PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
+  }
+}
+
+}  // namespace prores::ops

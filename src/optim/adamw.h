@@ -1,0 +1,73 @@
+// AdamW over one flat fp32 parameter buffer, reproducing torch.optim.AdamW (foreach=False): decoupled
+// weight decay, bias-corrected moments, per-segment decay flags (no decay on norms and embeddings).
+// Parameters, gradients and the two moment buffers share one element order: the ParamTable's.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace prores {
+
+// Hyper-parameters, named after Megatron-LM's --adam-beta1, --adam-beta2, --adam-eps, --weight-decay.
+struct AdamWConfig {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+};
+
+// Throws prores::Error naming the offending option unless betas are in [0, 1), eps > 0 and
+// weight_decay >= 0, all finite.
+void validate(const AdamWConfig& config);
+
+// Elements [offset, offset + count) of the flat buffer; weight decay applies to them iff decay.
+struct AdamWSegment {
+  int64_t offset = 0;
+  int64_t count = 0;
+  bool decay = true;
+};
+
+class AdamW {
+ public:
+  using Segment = AdamWSegment;
+
+  // Zero moments, step count 0, and one decayed segment covering all num_params elements until
+  // set_segments says otherwise. Validates config.
+  AdamW(AdamWConfig config, int64_t num_params);
+
+  // Replaces the decay mask. The segments may come in any order but must tile [0, num_params)
+  // exactly (no gaps, no overlaps, no negative counts; empty segments are ignored).
+  void set_segments(std::vector<Segment> segments);
+
+  // One optimizer step at learning rate lr (finite, >= 0): increments step_count() first, then for
+  // every element, computing in double and storing fp32,
+  //   p = p·(1 − lr·wd_seg);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+  //   p = p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
+  // params and grads hold num_params() elements each. Deterministic for any thread count.
+  void step(float* params, const float* grads, double lr);
+  // Same, with sizes checked against num_params().
+  void step(std::span<float> params, std::span<const float> grads, double lr);
+
+  const AdamWConfig& config() const { return config_; }
+  int64_t num_params() const { return num_params_; }
+  // Segments as normalized by set_segments: sorted, non-empty, adjacent equal flags merged.
+  const std::vector<Segment>& segments() const { return segments_; }
+
+  // Optimizer state, exposed for checkpoints.
+  int64_t step_count() const { return step_count_; }
+  void set_step_count(int64_t t);
+  std::span<float> exp_avg() { return exp_avg_; }
+  std::span<float> exp_avg_sq() { return exp_avg_sq_; }
+  std::span<const float> exp_avg() const { return exp_avg_; }
+  std::span<const float> exp_avg_sq() const { return exp_avg_sq_; }
+
+ private:
+  AdamWConfig config_;
+  int64_t num_params_;
+  int64_t step_count_ = 0;
+  std::vector<Segment> segments_;
+  std::vector<float> exp_avg_;
+  std::vector<float> exp_avg_sq_;
+};
+
+}  // namespace prores

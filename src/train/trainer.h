@@ -1,0 +1,52 @@
+// The training loop on one process: data → micro-batches (gradient accumulation up to the global batch)
+// → global-norm clipping → AdamW at the scheduled learning rate → the ProRes α of the next step;
+// periodic validation; metrics.jsonl and one readable line per logged iteration.
+#pragma once
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "model/residual_schedule.h"
+#include "optim/adamw.h"
+#include "optim/lr_schedule.h"
+
+namespace prores::train {
+
+struct TrainConfig {
+  int64_t micro_batch_size = 4;    // --micro-batch-size
+  int64_t global_batch_size = 8;   // --global-batch-size (a multiple of the micro-batch size)
+  int64_t train_iters = 50;        // --train-iters
+  LrConfig lr;                     // --lr, --min-lr, --lr-warmup-iters, --lr-decay-style, ...
+  AdamWConfig adam;                // --adam-beta1, --adam-beta2, --adam-eps, --weight-decay
+  double clip_grad = 1.0;          // --clip-grad (0 disables)
+  uint64_t seed = 1234;            // --seed: init and data order
+  std::string data_path;           // --data-path: a text file, byte-level tokens
+  std::string split = "969,30,1";  // --split
+  int64_t log_interval = 10;       // --log-interval
+  int64_t eval_interval = 0;       // --eval-interval (0: no evaluation)
+  int64_t eval_iters = 10;         // --eval-iters: micro-batches per evaluation
+  std::string log_dir;             // --log-dir: where metrics.jsonl goes (empty: none)
+  double peak_flops = 442e9;       // --peak-tflops · 1e12: the MFU denominator (this machine's fp32 peak)
+
+  void validate() const;           // throws prores::Error naming the option and value
+};
+
+// What a run leaves behind, for the caller and the tests.
+struct TrainResult {
+  std::vector<double> losses;     // training loss of every iteration
+  std::vector<double> grad_norms; // global gradient norm before clipping, every iteration
+  std::vector<double> val_losses; // one per evaluation
+  double tokens_per_sec = 0;      // over the whole run, evaluation excluded
+  double mfu = 0;
+};
+
+// Model FLOPs per token, PaLM's count with the full (unmasked) attention term: 6·N + 12·L·C·T, with N the
+// parameters that take part in matrix multiplies (the LM head included, the embedding not).
+double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
+
+TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
+                  std::ostream& log);
+
+}  // namespace prores::train

@@ -1,0 +1,173 @@
+// End-to-end tests of the `prores` executable: the tiny config trains 50 steps with its loss falling and
+// writes the documented metrics; every configuration error exits non-zero with one line naming the
+// option and value. The corpus is the project's own source text, so the tests need no data package.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class TempDir {
+ public:
+  TempDir() : dir_(fs::temp_directory_path() / ("prores_cli_" + std::to_string(::getpid()))) {
+    fs::create_directories(dir_);
+  }
+  ~TempDir() { fs::remove_all(dir_); }
+  const fs::path& path() const { return dir_; }
+
+ private:
+  fs::path dir_;
+};
+
+const TempDir& work_dir() {
+  static TempDir dir;
+  return dir;
+}
+
+// A corpus of a few hundred KB: the project's own headers and sources.
+std::string corpus() {
+  const fs::path path = work_dir().path() / "corpus.txt";
+  if (!fs::exists(path)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(PRORES_SOURCE_DIR) / "src"))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::ofstream out(path);
+    for (const auto& f : files) out << read_file(f);
+  }
+  return path.string();
+}
+
+RunResult run(const std::string& args) {
+  const fs::path out = work_dir().path() / "stdout.txt", err = work_dir().path() / "stderr.txt";
+  const std::string cmd = std::string(PRORES_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+std::string tiny_args() {
+  return std::string("train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --data-path " + corpus();
+}
+
+double number_after(const std::string& line, const std::string& key) {
+  const size_t pos = line.find("\"" + key + "\":");
+  EXPECT_NE(pos, std::string::npos) << key << " missing in " << line;
+  return pos == std::string::npos ? 0 : std::stod(line.substr(pos + key.size() + 3));
+}
+
+TEST(Cli, TinyConfigTrainsAndLossFalls) {
+  const fs::path log_dir = work_dir().path() / "tiny_run";
+  const RunResult r = run(tiny_args() + " --log-dir " + log_dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("iter     50/50"), std::string::npos) << r.out;
+  std::istringstream lines(read_file(log_dir / "metrics.jsonl"));
+  std::vector<double> losses;
+  int evals = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"val_loss\"") != std::string::npos) {
+      EXPECT_NEAR(std::exp(number_after(line, "val_loss")), number_after(line, "val_ppl"), 1e-6);
+      ++evals;
+      continue;
+    }
+    for (const char* key : {"iter", "lr", "grad_norm", "tokens_per_sec", "mfu"}) number_after(line, key);
+    EXPECT_NE(line.find("\"alpha\":["), std::string::npos);
+    losses.push_back(number_after(line, "loss"));
+  }
+  ASSERT_EQ(losses.size(), 5u);  // --log-interval 10 over 50 iterations
+  EXPECT_EQ(evals, 2);           // --eval-interval 25
+  EXPECT_LT(losses.back(), 0.75 * losses.front()) << "loss did not fall clearly";
+  EXPECT_LT(losses.back(), std::log(256.0) - 1.0);
+}
+
+TEST(Cli, ScheduleCommandPrintsCsv) {
+  const RunResult r = run("schedule --num-layers 2 --prores-schedule linear --prores-warmup-steps 20 --iters 0,5,10");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "iter,layer,alpha\n0,1,0\n0,2,0\n5,1,0.5\n5,2,0.25\n10,1,1\n10,2,0.5\n");
+}
+
+struct BadInput {
+  std::string args, expected;
+};
+
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.args; }
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, FailsWithOneLineNamingTheOption) {
+  const RunResult r = run(tiny_args() + " --train-iters 2 " + GetParam().args);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find(GetParam().expected), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("prores: error: ", 0), 0u) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, CliBadInput,
+    ::testing::Values(
+        BadInput{"--hidden-size 30", "--hidden-size 30 is not divisible by --num-attention-heads 4"},
+        BadInput{"--prores-schedule sideways", "--prores-schedule: unknown value 'sideways'"},
+        BadInput{"--norm-placement middle", "--norm-placement: unknown value 'middle'"},
+        BadInput{"--init-scheme magic", "--init-scheme: unknown value 'magic'"},
+        BadInput{"--lr=-0.001", "--lr must be a positive finite number, got -0.001"},
+        BadInput{"--lr nan", "--lr must be a positive finite number, got nan"},
+        BadInput{"--num-query-groups 3", "--num-attention-heads 4 is not divisible by --num-query-groups 3"},
+        BadInput{"--global-batch-size 6", "--global-batch-size 6 must be a positive multiple of --micro-batch-size 4"},
+        BadInput{"--hidden-size abc", "hidden-size"},
+        BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"}));
+
+TEST(Cli, UnknownKeyInIniFileIsAnError) {
+  const fs::path ini = work_dir().path() / "bad.ini";
+  std::ofstream(ini) << "num-layers = 2\nbogus-key = 3\n";
+  const RunResult r = run("train --config " + ini.string() + " --data-path " + corpus());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown option 'bogus-key' in the config file '" + ini.string() + "'"), std::string::npos)
+      << r.err;
+}
+
+TEST(Cli, MissingDataFileIsAnError) {
+  const RunResult r = run(std::string("train --config ") + PRORES_SOURCE_DIR +
+                          "/configs/tiny.ini --data-path /nonexistent/corpus.txt");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--data-path: cannot open '/nonexistent/corpus.txt'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingConfigFileIsAnError) {
+  const RunResult r = run("train --config /nonexistent.ini");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--config: cannot open '/nonexistent.ini'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnknownCommandIsAnError) {
+  const RunResult r = run("frobnicate");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,166 @@
+// Whole-model tests: double-precision finite-difference gradients of every parameter in each norm
+// placement (α strictly inside (0, 1), LayerNorm Scaling on and off), the α = 0 skip being bitwise
+// exact, and init schemes drawing the documented spreads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "test_util.h"
+
+namespace prores {
+namespace {
+
+ModelConfig tiny_config(NormPlacement placement, bool lns) {
+  ModelConfig c;
+  c.num_layers = 3;
+  c.hidden_size = 8;
+  c.ffn_hidden_size = 12;
+  c.num_attention_heads = 4;
+  c.num_query_groups = 2;
+  c.seq_length = 5;
+  c.vocab_size = 11;
+  c.norm_placement = placement;
+  c.layernorm_scaling = lns;
+  c.init_method_std = 0.3;
+  return c;
+}
+
+void random_tokens(std::vector<int32_t>& v, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (auto& t : v) t = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+}
+
+// Norm gains drawn around 1 so that their gradients are exercised away from the trivial point.
+template <typename T>
+void randomize_params(Model& m, uint64_t seed) {
+  m.init_weights(seed);
+  std::mt19937_64 rng(seed + 1);
+  std::normal_distribution<double> dist(0.0, 0.1);
+  for (const ParamEntry& e : m.table().entries()) {
+    if (e.shape.size() != 1) continue;
+    T* p = m.param(e.name).as<T>();
+    for (int64_t i = 0; i < e.numel; ++i) p[i] += static_cast<T>(dist(rng));
+  }
+}
+
+struct GradCase {
+  NormPlacement placement;
+  bool lns;
+};
+
+class ModelGradient : public ::testing::TestWithParam<GradCase> {};
+
+TEST_P(ModelGradient, MatchesFiniteDifferences) {
+  const ModelConfig c = tiny_config(GetParam().placement, GetParam().lns);
+  const int64_t B = 2, N = B * c.seq_length;
+  Model m(c, B, DType::F64);
+  randomize_params<double>(m, 7);
+  const std::vector<double> alpha = {0.25, 0.6, 0.85};
+  m.set_alphas(alpha);
+  std::vector<int32_t> tokens(N), targets(N);
+  random_tokens(tokens, c.vocab_size, 1);
+  random_tokens(targets, c.vocab_size, 2);
+
+  m.zero_grads();
+  m.forward(tokens.data(), targets.data());
+  m.backward(1.0);
+  const int64_t P = m.table().total_numel();
+  double* params = m.params().as<double>();
+  const double* grads = m.grads().as<double>();
+  std::vector<double> x(params, params + P), analytic(grads, grads + P);
+  auto loss = [&] {
+    std::copy(x.begin(), x.end(), params);
+    return m.forward(tokens.data(), targets.data());
+  };
+  test::expect_gradient_matches(loss, x, analytic, norm_placement_name(c.norm_placement), 1e-5, 1e-6, 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Placements, ModelGradient,
+                         ::testing::Values(GradCase{NormPlacement::Pre, false}, GradCase{NormPlacement::Post, false},
+                                           GradCase{NormPlacement::Sandwich, false},
+                                           GradCase{NormPlacement::DeepNorm, false},
+                                           GradCase{NormPlacement::Pre, true}, GradCase{NormPlacement::Post, true},
+                                           GradCase{NormPlacement::Sandwich, true},
+                                           GradCase{NormPlacement::DeepNorm, true}));
+
+class ZeroAlphaSkip : public ::testing::TestWithParam<NormPlacement> {};
+
+TEST_P(ZeroAlphaSkip, IsBitwiseTheSameAsComputing) {
+  const ModelConfig c = tiny_config(GetParam(), false);
+  const int64_t B = 3, N = B * c.seq_length;
+  std::vector<int32_t> tokens(N), targets(N);
+  random_tokens(tokens, c.vocab_size, 3);
+  random_tokens(targets, c.vocab_size, 4);
+  const std::vector<double> alpha = {0.5, 0.0, 0.0};
+  Model skipping(c, B), computing(c, B);
+  computing.set_skip_zero_alpha(false);
+  std::vector<double> losses;
+  for (Model* m : {&skipping, &computing}) {
+    randomize_params<float>(*m, 11);
+    m->set_alphas(alpha);
+    m->zero_grads();
+    losses.push_back(m->forward(tokens.data(), targets.data()));
+    m->backward(1.0);
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  EXPECT_EQ(0, std::memcmp(skipping.grads().data, computing.grads().data, skipping.grads().nbytes()));
+  // The zero-α blocks' branch weights received no gradient.
+  for (const ParamEntry& e : skipping.table().entries()) {
+    if (e.layer < 2 || e.shape.size() != 2) continue;
+    const float* g = skipping.grad(e.name).as<float>();
+    for (int64_t i = 0; i < e.numel; ++i) ASSERT_EQ(g[i], 0.0f) << e.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Placements, ZeroAlphaSkip,
+                         ::testing::Values(NormPlacement::Pre, NormPlacement::Post, NormPlacement::Sandwich,
+                                           NormPlacement::DeepNorm));
+
+double sample_std(const Tensor& t) {
+  const float* p = t.as<float>();
+  double s = 0, s2 = 0;
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) { s += p[i]; s2 += double(p[i]) * p[i]; }
+  const double mean = s / n;
+  return std::sqrt(s2 / n - mean * mean);
+}
+
+TEST(ModelInit, SchemesDrawTheDocumentedSpread) {
+  ModelConfig c;
+  c.num_layers = 8;
+  c.hidden_size = 128;
+  c.ffn_hidden_size = 256;
+  c.num_attention_heads = 4;
+  c.vocab_size = 300;
+  const double sigma = c.init_method_std, L = 8, C = 128, F = 256;
+  auto std_of = [&](InitScheme scheme, const std::string& name) {
+    c.init_scheme = scheme;
+    Model m(c, 1);
+    m.init_weights(5);
+    return sample_std(m.param(name));
+  };
+  const std::string o = "model.layers.3.self_attn.o_proj.weight", q = "model.layers.3.self_attn.q_proj.weight";
+  const std::string up = "model.layers.3.mlp.up_proj.weight";
+  EXPECT_NEAR(std_of(InitScheme::Normal, o), sigma, 0.03 * sigma);
+  EXPECT_NEAR(std_of(InitScheme::Normal, "model.embed_tokens.weight"), sigma * std::sqrt(C), 0.03 * sigma * std::sqrt(C));
+  EXPECT_NEAR(std_of(InitScheme::Scaled, o), sigma / std::sqrt(2 * L), 0.03 * sigma / std::sqrt(2 * L));
+  EXPECT_NEAR(std_of(InitScheme::Scaled, q), sigma, 0.03 * sigma);
+  const double ds = std::sqrt(6.0 / (C + F)) / std::sqrt(4.0) / std::sqrt(3.0);  // uniform std = bound / √3
+  EXPECT_NEAR(std_of(InitScheme::DsInit, up), ds, 0.03 * ds);
+  const double dn = std::pow(8 * L, -0.25) * std::sqrt(2.0 / (C + F));
+  EXPECT_NEAR(std_of(InitScheme::DeepNorm, up), dn, 0.03 * dn);
+  EXPECT_NEAR(std_of(InitScheme::DeepNorm, q), std::sqrt(2.0 / (C + C)), 0.03 * std::sqrt(2.0 / (C + C)));
+  c.init_scheme = InitScheme::Normal;
+  Model a(c, 1), b(c, 1);
+  a.init_weights(9);
+  b.init_weights(9);
+  EXPECT_EQ(0, std::memcmp(a.params().data, b.params().data, a.params().nbytes()));
+}
+
+}  // namespace
+}  // namespace prores

@@ -1,0 +1,526 @@
+// Tests for the row-wise and elementwise ops (embedding, rmsnorm, rope, swiglu, cross-entropy, elementwise):
+// double-precision finite-difference gradient checks, f32 vs f64 agreement, hand-computed values, and
+// errors on bad shapes, dtypes, devices and out-of-range ids.
+#include <omp.h>
+
+#include <cmath>
+#include <string>
+
+#include "ops/cross_entropy.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/swiglu.h"
+#include "test_util.h"
+
+namespace prores {
+namespace {
+
+using test::Buffer;
+using test::expect_gradient_matches;
+using test::fill_normal;
+
+Buffer<double> random_buffer(int64_t n, uint64_t seed, double std = 1.0, double mean = 0.0) {
+  Buffer<double> b(n);
+  fill_normal(b.data, seed, std, mean);
+  return b;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+Buffer<float> to_f32(const Buffer<double>& b) {
+  Buffer<float> f(static_cast<int64_t>(b.data.size()));
+  for (size_t i = 0; i < b.data.size(); ++i) f.data[i] = static_cast<float>(b.data[i]);
+  return f;
+}
+
+// Largest |a - b| / (1 + |b|) over the elements.
+double max_rel_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+  return m;
+}
+
+// Expects fn to throw prores::Error whose message contains every one of needles.
+template <typename Fn>
+void expect_error(Fn fn, std::initializer_list<const char*> needles = {}) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected prores::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- RMSNorm
+
+TEST(RmsNorm, GradientMatchesFiniteDifferences) {
+  const int64_t N = 3, C = 8;
+  const double eps = 1e-5, scale = 0.7;
+  auto inp = random_buffer(N * C, 1);
+  auto weight = random_buffer(C, 2, 0.3, 1.0);
+  auto r = random_buffer(N * C, 3);
+  Buffer<double> out(N * C), rstd(N);
+  auto loss = [&] {
+    ops::rmsnorm_forward(out.tensor({N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), eps, scale);
+    return dot(out.data, r.data);
+  };
+  loss();
+  // Prior contents check the (+=) semantics of both gradients.
+  auto dinp = random_buffer(N * C, 4);
+  auto dweight = random_buffer(C, 5);
+  const auto dinp0 = dinp.data, dweight0 = dweight.data;
+  ops::rmsnorm_backward(dinp.tensor({N, C}), dweight.tensor({C}), r.tensor({N, C}), inp.tensor({N, C}),
+                        weight.tensor({C}), rstd.tensor({N}), scale);
+  for (size_t i = 0; i < dinp.data.size(); ++i) dinp.data[i] -= dinp0[i];
+  for (size_t i = 0; i < dweight.data.size(); ++i) dweight.data[i] -= dweight0[i];
+  expect_gradient_matches(loss, inp.data, dinp.data, "rmsnorm dinp");
+  expect_gradient_matches(loss, weight.data, dweight.data, "rmsnorm dweight");
+}
+
+TEST(RmsNorm, ConstantRowInPlace) {
+  const int64_t C = 6;
+  const double a = -1.5, eps = 1e-5, scale = 0.5;
+  Buffer<double> x(2 * C), rstd(2), w(C);
+  for (int64_t c = 0; c < C; ++c) {
+    x.data[c] = a;
+    x.data[C + c] = 0;
+    w.data[c] = 1.0 + 0.1 * static_cast<double>(c);
+  }
+  ops::rmsnorm_forward(x.tensor({2, C}), rstd.tensor({2}), x.tensor({2, C}), w.tensor({C}), eps, scale);
+  const double r = 1 / std::sqrt(a * a + eps);
+  EXPECT_NEAR(rstd.data[0], r, 1e-12);
+  EXPECT_NEAR(rstd.data[1], 1 / std::sqrt(eps), 1e-6);
+  for (int64_t c = 0; c < C; ++c) {
+    EXPECT_NEAR(x.data[c], scale * w.data[c] * a * r, 1e-12);
+    EXPECT_EQ(x.data[C + c], 0.0);
+  }
+}
+
+TEST(RmsNorm, Float32MatchesFloat64) {
+  const int64_t N = 37, C = 300;
+  auto inp = random_buffer(N * C, 10, 2.0);
+  auto w = random_buffer(C, 11, 0.2, 1.0);
+  auto dout = random_buffer(N * C, 12);
+  Buffer<double> out(N * C), rstd(N), dinp(N * C), dw(C);
+  ops::rmsnorm_forward(out.tensor({N, C}), rstd.tensor({N}), inp.tensor({N, C}), w.tensor({C}), 1e-5, 0.7);
+  ops::rmsnorm_backward(dinp.tensor({N, C}), dw.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                        w.tensor({C}), rstd.tensor({N}), 0.7);
+  auto inp32 = to_f32(inp), w32 = to_f32(w), dout32 = to_f32(dout);
+  Buffer<float> out32(N * C), rstd32(N), dinp32(N * C), dw32(C);
+  ops::rmsnorm_forward(out32.tensor({N, C}), rstd32.tensor({N}), inp32.tensor({N, C}), w32.tensor({C}), 1e-5, 0.7);
+  ops::rmsnorm_backward(dinp32.tensor({N, C}), dw32.tensor({C}), dout32.tensor({N, C}), inp32.tensor({N, C}),
+                        w32.tensor({C}), rstd32.tensor({N}), 0.7);
+  EXPECT_LT(max_rel_diff(out32.data, out.data), 1e-6);
+  EXPECT_LT(max_rel_diff(rstd32.data, rstd.data), 1e-6);
+  EXPECT_LT(max_rel_diff(dinp32.data, dinp.data), 1e-5);
+  EXPECT_LT(max_rel_diff(dw32.data, dw.data), 1e-5);
+}
+
+TEST(RmsNorm, BadArgumentsThrow) {
+  Buffer<double> x(12), out(12), rstd(3), w(4), w5(5);
+  Buffer<float> wf(4);
+  expect_error([&] { ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}),
+                                          w5.tensor({5}), 1e-5, 1); }, {"rmsnorm_forward", "(3, 4)", "(5)"});
+  expect_error([&] { ops::rmsnorm_forward(out.tensor({4, 3}), rstd.tensor({3}), x.tensor({3, 4}),
+                                          w.tensor({4}), 1e-5, 1); }, {"rmsnorm_forward"});
+  expect_error([&] { ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}),
+                                          wf.tensor({4}), 1e-5, 1); }, {"f32", "f64"});
+  expect_error([&] { ops::rmsnorm_backward(out.tensor({3, 4}), w.tensor({4}), x.tensor({12}), x.tensor({3, 4}),
+                                           w.tensor({4}), rstd.tensor({3}), 1); }, {"rmsnorm_backward"});
+  Tensor gpu = x.tensor({3, 4});
+  gpu.device = Device::CUDA;
+  Tensor gpu_out = out.tensor({3, 4}), gpu_rstd = rstd.tensor({3}), gpu_w = w.tensor({4});
+  gpu_out.device = gpu_rstd.device = gpu_w.device = Device::CUDA;
+  expect_error([&] { ops::rmsnorm_forward(gpu_out, rstd.tensor({3}), gpu, gpu_w, 1e-5, 1); }, {"device"});
+  expect_error([&] { ops::rmsnorm_forward(gpu_out, gpu_rstd, gpu, gpu_w, 1e-5, 1); }, {"CUDA"});
+}
+
+// ------------------------------------------------------------------------------------------------- RoPE
+
+TEST(Rope, TableValuesAndIdentityAtPositionZero) {
+  const int64_t T = 5, HS = 8;
+  const double base = 100;
+  Buffer<double> cos(T * HS / 2), sin(T * HS / 2);
+  ops::rope_table(cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}), base);
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t i = 0; i < HS / 2; ++i) {
+      const double angle = static_cast<double>(t) * std::pow(base, -2.0 * static_cast<double>(i) / HS);
+      EXPECT_NEAR(cos.data[t * HS / 2 + i], std::cos(angle), 1e-15);
+      EXPECT_NEAR(sin.data[t * HS / 2 + i], std::sin(angle), 1e-15);
+    }
+  }
+  EXPECT_NEAR(sin.data[2 * HS / 2 + 1], std::sin(2 / std::sqrt(10.0)), 1e-15);  // t = 2, i = 1: 2 * 100^(-1/4)
+
+  // (B, H, T, HS) = (1, 1, T, HS): position 0 is untouched, position 1 rotates pair (0, 4) by 1 radian.
+  auto x = random_buffer(T * HS, 20);
+  const auto x0 = x.data;
+  ops::rope_forward(x.tensor({1, 1, T, HS}), cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}));
+  for (int64_t j = 0; j < HS; ++j) EXPECT_EQ(x.data[j], x0[j]);
+  EXPECT_NEAR(x.data[HS + 0], x0[HS + 0] * std::cos(1.0) - x0[HS + 4] * std::sin(1.0), 1e-14);
+  EXPECT_NEAR(x.data[HS + 4], x0[HS + 4] * std::cos(1.0) + x0[HS + 0] * std::sin(1.0), 1e-14);
+  // The backward of a rotation is its inverse.
+  ops::rope_backward(x.tensor({1, 1, T, HS}), cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}));
+  for (int64_t j = 0; j < T * HS; ++j) EXPECT_NEAR(x.data[j], x0[j], 1e-14);
+}
+
+TEST(Rope, GradientMatchesFiniteDifferences) {
+  const int64_t B = 2, H = 2, T = 5, HS = 8;
+  Buffer<double> cos(T * HS / 2), sin(T * HS / 2);
+  ops::rope_table(cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}), 50.0);
+  auto x = random_buffer(B * H * T * HS, 21);
+  auto r = random_buffer(B * H * T * HS, 22);
+  Buffer<double> y(B * H * T * HS);
+  auto loss = [&] {
+    y.data = x.data;
+    ops::rope_forward(y.tensor({B, H, T, HS}), cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}));
+    return dot(y.data, r.data);
+  };
+  Buffer<double> dx = r;
+  ops::rope_backward(dx.tensor({B, H, T, HS}), cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}));
+  expect_gradient_matches(loss, x.data, dx.data, "rope dx");
+}
+
+TEST(Rope, Float32MatchesFloat64) {
+  const int64_t B = 2, H = 3, T = 64, HS = 16;
+  Buffer<double> cos(T * HS / 2), sin(T * HS / 2);
+  Buffer<float> cos32(T * HS / 2), sin32(T * HS / 2);
+  ops::rope_table(cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}), 10000.0);
+  ops::rope_table(cos32.tensor({T, HS / 2}), sin32.tensor({T, HS / 2}), 10000.0);
+  auto x = random_buffer(B * H * T * HS, 23);
+  auto x32 = to_f32(x);
+  ops::rope_forward(x.tensor({B, H, T, HS}), cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}));
+  ops::rope_forward(x32.tensor({B, H, T, HS}), cos32.tensor({T, HS / 2}), sin32.tensor({T, HS / 2}));
+  EXPECT_LT(max_rel_diff(x32.data, x.data), 1e-6);
+}
+
+TEST(Rope, BadArgumentsThrow) {
+  Buffer<double> cos(20), sin(20), x(2 * 5 * 8), odd(20);
+  Buffer<float> sin32(20);
+  expect_error([&] { ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({4, 5}), sin.tensor({4, 5})); },
+               {"rope_forward", "(2, 1, 5, 8)", "(4, 5)"});
+  expect_error([&] { ops::rope_backward(x.tensor({10, 8}), cos.tensor({5, 4}), sin.tensor({5, 4})); },
+               {"rope_backward"});
+  expect_error([&] { ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({5, 4}), sin32.tensor({5, 4})); },
+               {"f32"});
+  expect_error([&] { ops::rope_table(cos.tensor({5, 4}), odd.tensor({4, 5}), 100.0); }, {"rope_table"});
+  expect_error([&] { ops::rope_table(cos.tensor({5, 4}), sin.tensor({5, 4}), -1.0); }, {"base"});
+}
+
+// ----------------------------------------------------------------------------------------------- SwiGLU
+
+TEST(SwiGlu, HandValues) {
+  Buffer<double> inp(4), out(2);
+  inp.data = {0.0, 1.0, 3.0, 2.0};  // gate (0, 1), up (3, 2)
+  ops::swiglu_forward(out.tensor({1, 2}), inp.tensor({1, 4}));
+  EXPECT_EQ(out.data[0], 0.0);
+  EXPECT_NEAR(out.data[1], 2.0 / (1 + std::exp(-1.0)), 1e-15);
+  Buffer<double> dout(2), dinp(4);
+  dout.data = {1.0, 1.0};
+  ops::swiglu_backward(dinp.tensor({1, 4}), dout.tensor({1, 2}), inp.tensor({1, 4}));
+  EXPECT_NEAR(dinp.data[0], 1.5, 1e-15);  // silu'(0) = 1/2, times up = 3
+  EXPECT_EQ(dinp.data[2], 0.0);           // silu(0)
+}
+
+TEST(SwiGlu, GradientMatchesFiniteDifferences) {
+  const int64_t N = 3, F = 5;
+  auto inp = random_buffer(N * 2 * F, 30, 2.0);
+  auto r = random_buffer(N * F, 31);
+  Buffer<double> out(N * F), dinp(N * 2 * F);
+  auto loss = [&] {
+    ops::swiglu_forward(out.tensor({N, F}), inp.tensor({N, 2 * F}));
+    return dot(out.data, r.data);
+  };
+  ops::swiglu_backward(dinp.tensor({N, 2 * F}), r.tensor({N, F}), inp.tensor({N, 2 * F}));
+  expect_gradient_matches(loss, inp.data, dinp.data, "swiglu dinp");
+}
+
+TEST(SwiGlu, Float32MatchesFloat64) {
+  const int64_t N = 17, F = 200;
+  auto inp = random_buffer(N * 2 * F, 32, 3.0);
+  auto dout = random_buffer(N * F, 33);
+  Buffer<double> out(N * F), dinp(N * 2 * F);
+  ops::swiglu_forward(out.tensor({N, F}), inp.tensor({N, 2 * F}));
+  ops::swiglu_backward(dinp.tensor({N, 2 * F}), dout.tensor({N, F}), inp.tensor({N, 2 * F}));
+  auto inp32 = to_f32(inp), dout32 = to_f32(dout);
+  Buffer<float> out32(N * F), dinp32(N * 2 * F);
+  ops::swiglu_forward(out32.tensor({N, F}), inp32.tensor({N, 2 * F}));
+  ops::swiglu_backward(dinp32.tensor({N, 2 * F}), dout32.tensor({N, F}), inp32.tensor({N, 2 * F}));
+  EXPECT_LT(max_rel_diff(out32.data, out.data), 1e-6);
+  EXPECT_LT(max_rel_diff(dinp32.data, dinp.data), 1e-6);
+}
+
+TEST(SwiGlu, BadArgumentsThrow) {
+  Buffer<double> inp(12), out(6);
+  Buffer<float> out32(6);
+  expect_error([&] { ops::swiglu_forward(out.tensor({2, 3}), inp.tensor({3, 4})); },
+               {"swiglu_forward", "(2, 3)", "(3, 4)"});
+  expect_error([&] { ops::swiglu_forward(out32.tensor({2, 3}), inp.tensor({2, 6})); }, {"f32", "f64"});
+  expect_error([&] { ops::swiglu_backward(inp.tensor({2, 6}), out.tensor({3, 2}), inp.tensor({2, 6})); },
+               {"swiglu_backward"});
+}
+
+// ---------------------------------------------------------------------------------------- Cross-entropy
+
+TEST(CrossEntropy, GradientMatchesFiniteDifferences) {
+  const int64_t N = 4, V = 7;
+  const double dloss = 0.3;
+  auto logits = random_buffer(N * V, 40, 2.0);
+  Buffer<int32_t> targets(N);
+  targets.data = {3, 0, 6, 3};
+  Buffer<double> losses(N), dlogits(N * V);
+  auto loss = [&] {
+    ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+    double s = 0;
+    for (double l : losses.data) s += dloss * l;
+    return s;
+  };
+  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
+  expect_gradient_matches(loss, logits.data, dlogits.data, "cross-entropy dlogits");
+  // In place (dlogits aliasing logits) gives the same numbers.
+  Buffer<double> inplace = logits;
+  ops::cross_entropy_backward(inplace.tensor({N, V}), inplace.tensor({N, V}), targets.tensor({N}), dloss);
+  for (size_t i = 0; i < inplace.data.size(); ++i) EXPECT_NEAR(inplace.data[i], dlogits.data[i], 1e-15);
+}
+
+TEST(CrossEntropy, UniformLogitsAndLargeOffsets) {
+  const int64_t N = 2, V = 11;
+  Buffer<double> logits(N * V), losses(N), dlogits(N * V);
+  Buffer<int32_t> targets(N);
+  targets.data = {0, 10};
+  for (int64_t v = 0; v < V; ++v) {
+    logits.data[v] = 0.25;
+    logits.data[V + v] = 1000.0;  // would overflow exp without subtracting the row max
+  }
+  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  EXPECT_NEAR(losses.data[0], std::log(11.0), 1e-14);
+  EXPECT_NEAR(losses.data[1], std::log(11.0), 1e-12);
+  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 1.0);
+  EXPECT_NEAR(dlogits.data[0], 1.0 / 11 - 1, 1e-15);
+  EXPECT_NEAR(dlogits.data[1], 1.0 / 11, 1e-15);
+  EXPECT_NEAR(dlogits.data[V + 10], 1.0 / 11 - 1, 1e-15);
+
+  Buffer<float> logits32(N * V), losses32(N);
+  for (auto& l : logits32.data) l = 88.0f;
+  ops::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
+  EXPECT_NEAR(losses32.data[0], std::log(11.0), 1e-6);
+}
+
+TEST(CrossEntropy, Float32MatchesFloat64) {
+  const int64_t N = 9, V = 1000;
+  auto logits = random_buffer(N * V, 41, 3.0);
+  Buffer<int32_t> targets(N);
+  for (int64_t n = 0; n < N; ++n) targets.data[n] = static_cast<int32_t>((n * 379) % V);
+  Buffer<double> losses(N), dlogits(N * V);
+  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 0.5);
+  auto logits32 = to_f32(logits);
+  Buffer<float> losses32(N), dlogits32(N * V);
+  ops::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
+  ops::cross_entropy_backward(dlogits32.tensor({N, V}), logits32.tensor({N, V}), targets.tensor({N}), 0.5);
+  EXPECT_LT(max_rel_diff(losses32.data, losses.data), 1e-6);
+  EXPECT_LT(max_rel_diff(dlogits32.data, dlogits.data), 1e-6);
+}
+
+TEST(CrossEntropy, BadArgumentsThrow) {
+  Buffer<double> logits(12), losses(3), dlogits(12);
+  Buffer<int32_t> targets(3);
+  targets.data = {0, 2, 3};
+  expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({4, 3}), targets.tensor({3})); },
+               {"cross_entropy_forward", "(4, 3)"});
+  expect_error([&] { ops::cross_entropy_backward(dlogits.tensor({4, 3}), logits.tensor({3, 4}), targets.tensor({3}),
+                                                 1.0); }, {"cross_entropy_backward", "(4, 3)", "(3, 4)"});
+  Tensor as_f32 = targets.tensor({3});
+  as_f32.dtype = DType::F32;
+  expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), as_f32); }, {"i32"});
+
+  // Out-of-range targets throw naming the id and V, and nothing is written.
+  for (int32_t bad : {4, -1}) {
+    targets.data = {0, bad, 3};
+    const std::string id = std::to_string(bad);
+    losses.data.assign(3, 7.0);
+    dlogits.data.assign(12, 7.0);
+    expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), targets.tensor({3})); },
+                 {id.c_str(), "V = 4"});
+    expect_error([&] { ops::cross_entropy_backward(dlogits.tensor({3, 4}), logits.tensor({3, 4}),
+                                                   targets.tensor({3}), 1.0); }, {id.c_str(), "V = 4"});
+    for (double l : losses.data) EXPECT_EQ(l, 7.0);
+    for (double d : dlogits.data) EXPECT_EQ(d, 7.0);
+  }
+}
+
+// -------------------------------------------------------------------------------------------- Embedding
+
+TEST(Embedding, ForwardGathersRows) {
+  const int64_t V = 5, C = 3, N = 4;
+  auto wte = random_buffer(V * C, 50);
+  Buffer<int32_t> tokens(N);
+  tokens.data = {4, 0, 4, 2};
+  Buffer<double> out(N * C);
+  ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) EXPECT_EQ(out.data[n * C + c], wte.data[tokens.data[n] * C + c]);
+  }
+  auto wte32 = to_f32(wte);
+  Buffer<float> out32(N * C);
+  ops::embedding_forward(out32.tensor({N, C}), tokens.tensor({N}), wte32.tensor({V, C}));
+  EXPECT_LT(max_rel_diff(out32.data, out.data), 1e-7);
+}
+
+TEST(Embedding, GradientMatchesFiniteDifferencesWithRepeatedIds) {
+  const int64_t V = 6, C = 40, N = 7;
+  auto wte = random_buffer(V * C, 51);
+  auto r = random_buffer(N * C, 52);
+  Buffer<int32_t> tokens(N);
+  tokens.data = {3, 1, 3, 0, 3, 5, 1};  // id 2 and 4 unused: their gradient stays at the prior value
+  Buffer<double> out(N * C);
+  auto loss = [&] {
+    ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+    return dot(out.data, r.data);
+  };
+  auto dwte = random_buffer(V * C, 53);
+  const auto prior = dwte.data;
+  ops::embedding_backward(dwte.tensor({V, C}), r.tensor({N, C}), tokens.tensor({N}));
+  for (size_t i = 0; i < dwte.data.size(); ++i) dwte.data[i] -= prior[i];
+  expect_gradient_matches(loss, wte.data, dwte.data, "embedding dwte");
+
+  auto r32 = to_f32(r);
+  Buffer<float> dwte32(V * C);
+  ops::embedding_backward(dwte32.tensor({V, C}), r32.tensor({N, C}), tokens.tensor({N}));
+  EXPECT_LT(max_rel_diff(dwte32.data, dwte.data), 1e-6);
+}
+
+TEST(Embedding, BadArgumentsThrow) {
+  Buffer<double> wte(15), out(12), dwte(15);
+  Buffer<int32_t> tokens(4);
+  tokens.data = {0, 1, 2, 3};
+  expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({3, 5})); },
+               {"embedding_forward", "(4, 3)", "(3, 5)"});
+  expect_error([&] { ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({3, 4}), tokens.tensor({4})); },
+               {"embedding_backward"});
+  Tensor f32_tokens = tokens.tensor({4});
+  f32_tokens.dtype = DType::F32;
+  expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), f32_tokens, wte.tensor({5, 3})); }, {"i32"});
+
+  for (int32_t bad : {5, -3}) {
+    tokens.data = {0, 1, bad, 3};
+    const std::string id = std::to_string(bad);
+    out.data.assign(12, 7.0);
+    dwte.data.assign(15, 7.0);
+    expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({5, 3})); },
+                 {id.c_str(), "V = 5"});
+    expect_error([&] { ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({4, 3}), tokens.tensor({4})); },
+                 {id.c_str(), "V = 5"});
+    for (double o : out.data) EXPECT_EQ(o, 7.0);
+    for (double d : dwte.data) EXPECT_EQ(d, 7.0);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ Elementwise
+
+TEST(Elementwise, AxpbyAndAccumulate) {
+  const int64_t n = 10;
+  auto x = random_buffer(n, 60), y = random_buffer(n, 61), r = random_buffer(n, 62);
+  Buffer<double> out(n);
+  ops::axpby(out.tensor({2, 5}), 2.0, x.tensor({n}), -0.5, y.tensor({n}));
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(out.data[i], 2.0 * x.data[i] - 0.5 * y.data[i], 1e-15);
+
+  // d/dx sum(axpby(x, y) * r) = a * r, d/dy = b * r.
+  auto loss = [&] {
+    ops::axpby(out.tensor({n}), 1.5, x.tensor({n}), 0.25, y.tensor({n}));
+    return dot(out.data, r.data);
+  };
+  Buffer<double> dx(n), dy(n);
+  ops::accumulate(dx.tensor({n}), 1.5, r.tensor({n}));
+  ops::accumulate(dy.tensor({n}), 0.25, r.tensor({n}));
+  expect_gradient_matches(loss, x.data, dx.data, "axpby dx");
+  expect_gradient_matches(loss, y.data, dy.data, "axpby dy");
+
+  // out aliasing x (the residual add h = x + alpha * F) and accumulate's (+=).
+  Buffer<double> h = x;
+  ops::axpby(h.tensor({n}), 1.0, h.tensor({n}), 0.3, y.tensor({n}));
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(h.data[i], x.data[i] + 0.3 * y.data[i], 1e-15);
+  ops::accumulate(h.tensor({n}), -0.3, y.tensor({n}));
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(h.data[i], x.data[i], 1e-15);
+
+  // Large enough to run threaded; f32 agrees with f64.
+  const int64_t big = 100003;
+  auto bx = random_buffer(big, 63), by = random_buffer(big, 64);
+  Buffer<double> bout(big);
+  ops::axpby(bout.tensor({big}), 0.9, bx.tensor({big}), 1.1, by.tensor({big}));
+  auto bx32 = to_f32(bx), by32 = to_f32(by);
+  Buffer<float> bout32(big);
+  ops::axpby(bout32.tensor({big}), 0.9, bx32.tensor({big}), 1.1, by32.tensor({big}));
+  EXPECT_LT(max_rel_diff(bout32.data, bout.data), 1e-6);
+}
+
+TEST(Elementwise, ZeroAndCopyAnyDtype) {
+  Buffer<int32_t> a(5), b(5);
+  a.data = {1, -2, 3, -4, 5};
+  ops::copy(b.tensor({5}), a.tensor({5}));
+  EXPECT_EQ(b.data, a.data);
+  ops::zero(a.tensor({5}));
+  for (int32_t v : a.data) EXPECT_EQ(v, 0);
+  const int64_t big = (1 << 19) + 7;  // over 1 MiB of f32: the threaded path
+  Buffer<float> src(big), dst(big);
+  for (int64_t i = 0; i < big; ++i) src.data[i] = static_cast<float>(i);
+  ops::copy(dst.tensor({big}), src.tensor({big}));
+  EXPECT_EQ(dst.data, src.data);
+  ops::zero(dst.tensor({big}));
+  for (float v : dst.data) ASSERT_EQ(v, 0.0f);
+  expect_error([&] { ops::copy(dst.tensor({big}), b.tensor({5})); }, {"copy"});
+  expect_error([&] { ops::zero(Tensor()); }, {"zero"});
+}
+
+TEST(Elementwise, SumsAreDeterministicAndAccurate) {
+  const int64_t n = (1 << 20) + 123;
+  auto x = random_buffer(n, 70, 1.0, 0.5);
+  auto x32 = to_f32(x);
+  double ref_sum = 0, ref_sq = 0;
+  for (float v : x32.data) {
+    ref_sum += v;
+    ref_sq += static_cast<double>(v) * v;
+  }
+  const double s = ops::sum(x32.tensor({n}));
+  const double sq = ops::sum_squares(x32.tensor({n}));
+  EXPECT_NEAR(s, ref_sum, 1e-9 * std::abs(ref_sum));
+  EXPECT_NEAR(sq, ref_sq, 1e-12 * ref_sq);
+  const int threads = omp_get_max_threads();
+  for (int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    EXPECT_EQ(ops::sum(x32.tensor({n})), s) << t << " threads";
+    EXPECT_EQ(ops::sum_squares(x32.tensor({n})), sq) << t << " threads";
+  }
+  omp_set_num_threads(threads);
+  double ref_sum64 = 0;
+  for (double v : x.data) ref_sum64 += v;
+  EXPECT_NEAR(ops::sum(x.tensor({n})), ref_sum64, 1e-9 * std::abs(ref_sum64));
+  Buffer<double> small(3);
+  small.data = {1.0, -2.0, 3.0};
+  EXPECT_EQ(ops::sum(small.tensor({3})), 2.0);
+  EXPECT_EQ(ops::sum_squares(small.tensor({3})), 14.0);
+}
+
+TEST(Elementwise, BadArgumentsThrow) {
+  Buffer<double> a(6), b(5);
+  Buffer<float> c(6);
+  Buffer<int32_t> ids(6);
+  expect_error([&] { ops::axpby(a.tensor({6}), 1, a.tensor({6}), 1, b.tensor({5})); }, {"axpby", "(5)"});
+  expect_error([&] { ops::axpby(a.tensor({6}), 1, a.tensor({6}), 1, c.tensor({6})); }, {"f32"});
+  expect_error([&] { ops::axpby(ids.tensor({6}), 1, ids.tensor({6}), 1, ids.tensor({6})); }, {"i32"});
+  expect_error([&] { ops::accumulate(a.tensor({6}), 1, b.tensor({5})); }, {"accumulate"});
+  expect_error([&] { ops::sum_squares(ids.tensor({6})); }, {"sum_squares", "i32"});
+  Tensor gpu = a.tensor({6});
+  gpu.device = Device::CUDA;
+  expect_error([&] { ops::sum(gpu); }, {"CUDA"});
+  expect_error([&] { ops::accumulate(a.tensor({6}), 1, gpu); }, {"device"});
+}
+
+}  // namespace
+}  // namespace prores
