@@ -4,8 +4,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "ops/cpu/elementwise.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
@@ -54,7 +56,8 @@ void expect_error(Fn fn, std::initializer_list<const char*> needles = {}) {
     ADD_FAILURE() << "expected prores::Error";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    for (const char* n : needles)
+      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
   }
 }
 
@@ -68,7 +71,8 @@ TEST(RmsNorm, GradientMatchesFiniteDifferences) {
   auto r = random_buffer(N * C, 3);
   Buffer<double> out(N * C), rstd(N);
   auto loss = [&] {
-    ops::rmsnorm_forward(out.tensor({N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), eps, scale);
+    ops::rmsnorm_forward(out.tensor({N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), eps,
+                         scale);
     return dot(out.data, r.data);
   };
   loss();
@@ -104,7 +108,7 @@ TEST(RmsNorm, ConstantRowInPlace) {
 }
 
 TEST(RmsNorm, Float32MatchesFloat64) {
-  const int64_t N = 37, C = 300;
+  const int64_t N = 67, C = 600;  // large enough for the kernels to run threaded, as in the other f32 tests
   auto inp = random_buffer(N * C, 10, 2.0);
   auto w = random_buffer(C, 11, 0.2, 1.0);
   auto dout = random_buffer(N * C, 12);
@@ -114,26 +118,46 @@ TEST(RmsNorm, Float32MatchesFloat64) {
                         w.tensor({C}), rstd.tensor({N}), 0.7);
   auto inp32 = to_f32(inp), w32 = to_f32(w), dout32 = to_f32(dout);
   Buffer<float> out32(N * C), rstd32(N), dinp32(N * C), dw32(C);
-  ops::rmsnorm_forward(out32.tensor({N, C}), rstd32.tensor({N}), inp32.tensor({N, C}), w32.tensor({C}), 1e-5, 0.7);
+  ops::rmsnorm_forward(out32.tensor({N, C}), rstd32.tensor({N}), inp32.tensor({N, C}), w32.tensor({C}), 1e-5,
+                       0.7);
   ops::rmsnorm_backward(dinp32.tensor({N, C}), dw32.tensor({C}), dout32.tensor({N, C}), inp32.tensor({N, C}),
                         w32.tensor({C}), rstd32.tensor({N}), 0.7);
   EXPECT_LT(max_rel_diff(out32.data, out.data), 1e-6);
   EXPECT_LT(max_rel_diff(rstd32.data, rstd.data), 1e-6);
   EXPECT_LT(max_rel_diff(dinp32.data, dinp.data), 1e-5);
   EXPECT_LT(max_rel_diff(dw32.data, dw.data), 1e-5);
+  // The dweight reduction over rows is deterministic.
+  Buffer<float> dinp32b(N * C), dw32b(C);
+  ops::rmsnorm_backward(dinp32b.tensor({N, C}), dw32b.tensor({C}), dout32.tensor({N, C}),
+                        inp32.tensor({N, C}), w32.tensor({C}), rstd32.tensor({N}), 0.7);
+  EXPECT_EQ(dw32b.data, dw32.data);
+  EXPECT_EQ(dinp32b.data, dinp32.data);
 }
 
 TEST(RmsNorm, BadArgumentsThrow) {
   Buffer<double> x(12), out(12), rstd(3), w(4), w5(5);
   Buffer<float> wf(4);
-  expect_error([&] { ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}),
-                                          w5.tensor({5}), 1e-5, 1); }, {"rmsnorm_forward", "(3, 4)", "(5)"});
-  expect_error([&] { ops::rmsnorm_forward(out.tensor({4, 3}), rstd.tensor({3}), x.tensor({3, 4}),
-                                          w.tensor({4}), 1e-5, 1); }, {"rmsnorm_forward"});
-  expect_error([&] { ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}),
-                                          wf.tensor({4}), 1e-5, 1); }, {"f32", "f64"});
-  expect_error([&] { ops::rmsnorm_backward(out.tensor({3, 4}), w.tensor({4}), x.tensor({12}), x.tensor({3, 4}),
-                                           w.tensor({4}), rstd.tensor({3}), 1); }, {"rmsnorm_backward"});
+  expect_error(
+      [&] {
+        ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}), w5.tensor({5}), 1e-5, 1);
+      },
+      {"rmsnorm_forward", "(3, 4)", "(5)"});
+  expect_error(
+      [&] {
+        ops::rmsnorm_forward(out.tensor({4, 3}), rstd.tensor({3}), x.tensor({3, 4}), w.tensor({4}), 1e-5, 1);
+      },
+      {"rmsnorm_forward"});
+  expect_error(
+      [&] {
+        ops::rmsnorm_forward(out.tensor({3, 4}), rstd.tensor({3}), x.tensor({3, 4}), wf.tensor({4}), 1e-5, 1);
+      },
+      {"f32", "f64"});
+  expect_error(
+      [&] {
+        ops::rmsnorm_backward(out.tensor({3, 4}), w.tensor({4}), x.tensor({12}), x.tensor({3, 4}),
+                              w.tensor({4}), rstd.tensor({3}), 1);
+      },
+      {"rmsnorm_backward"});
   Tensor gpu = x.tensor({3, 4});
   gpu.device = Device::CUDA;
   Tensor gpu_out = out.tensor({3, 4}), gpu_rstd = rstd.tensor({3}), gpu_w = w.tensor({4});
@@ -156,7 +180,8 @@ TEST(Rope, TableValuesAndIdentityAtPositionZero) {
       EXPECT_NEAR(sin.data[t * HS / 2 + i], std::sin(angle), 1e-15);
     }
   }
-  EXPECT_NEAR(sin.data[2 * HS / 2 + 1], std::sin(2 / std::sqrt(10.0)), 1e-15);  // t = 2, i = 1: 2 * 100^(-1/4)
+  EXPECT_NEAR(sin.data[2 * HS / 2 + 1], std::sin(2 / std::sqrt(10.0)),
+              1e-15);  // t = 2, i = 1: 2 * 100^(-1/4)
 
   // (B, H, T, HS) = (1, 1, T, HS): position 0 is untouched, position 1 rotates pair (0, 4) by 1 radian.
   auto x = random_buffer(T * HS, 20);
@@ -188,7 +213,7 @@ TEST(Rope, GradientMatchesFiniteDifferences) {
 }
 
 TEST(Rope, Float32MatchesFloat64) {
-  const int64_t B = 2, H = 3, T = 64, HS = 16;
+  const int64_t B = 2, H = 8, T = 128, HS = 16;
   Buffer<double> cos(T * HS / 2), sin(T * HS / 2);
   Buffer<float> cos32(T * HS / 2), sin32(T * HS / 2);
   ops::rope_table(cos.tensor({T, HS / 2}), sin.tensor({T, HS / 2}), 10000.0);
@@ -203,12 +228,21 @@ TEST(Rope, Float32MatchesFloat64) {
 TEST(Rope, BadArgumentsThrow) {
   Buffer<double> cos(20), sin(20), x(2 * 5 * 8), odd(20);
   Buffer<float> sin32(20);
-  expect_error([&] { ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({4, 5}), sin.tensor({4, 5})); },
-               {"rope_forward", "(2, 1, 5, 8)", "(4, 5)"});
-  expect_error([&] { ops::rope_backward(x.tensor({10, 8}), cos.tensor({5, 4}), sin.tensor({5, 4})); },
-               {"rope_backward"});
-  expect_error([&] { ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({5, 4}), sin32.tensor({5, 4})); },
-               {"f32"});
+  expect_error(
+      [&] {
+        ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({4, 5}), sin.tensor({4, 5}));
+      },
+      {"rope_forward", "(2, 1, 5, 8)", "(4, 5)"});
+  expect_error(
+      [&] {
+        ops::rope_backward(x.tensor({10, 8}), cos.tensor({5, 4}), sin.tensor({5, 4}));
+      },
+      {"rope_backward"});
+  expect_error(
+      [&] {
+        ops::rope_forward(x.tensor({2, 1, 5, 8}), cos.tensor({5, 4}), sin32.tensor({5, 4}));
+      },
+      {"f32"});
   expect_error([&] { ops::rope_table(cos.tensor({5, 4}), odd.tensor({4, 5}), 100.0); }, {"rope_table"});
   expect_error([&] { ops::rope_table(cos.tensor({5, 4}), sin.tensor({5, 4}), -1.0); }, {"base"});
 }
@@ -242,7 +276,7 @@ TEST(SwiGlu, GradientMatchesFiniteDifferences) {
 }
 
 TEST(SwiGlu, Float32MatchesFloat64) {
-  const int64_t N = 17, F = 200;
+  const int64_t N = 17, F = 2000;
   auto inp = random_buffer(N * 2 * F, 32, 3.0);
   auto dout = random_buffer(N * F, 33);
   Buffer<double> out(N * F), dinp(N * 2 * F);
@@ -259,11 +293,17 @@ TEST(SwiGlu, Float32MatchesFloat64) {
 TEST(SwiGlu, BadArgumentsThrow) {
   Buffer<double> inp(12), out(6);
   Buffer<float> out32(6);
-  expect_error([&] { ops::swiglu_forward(out.tensor({2, 3}), inp.tensor({3, 4})); },
-               {"swiglu_forward", "(2, 3)", "(3, 4)"});
+  expect_error(
+      [&] {
+        ops::swiglu_forward(out.tensor({2, 3}), inp.tensor({3, 4}));
+      },
+      {"swiglu_forward", "(2, 3)", "(3, 4)"});
   expect_error([&] { ops::swiglu_forward(out32.tensor({2, 3}), inp.tensor({2, 6})); }, {"f32", "f64"});
-  expect_error([&] { ops::swiglu_backward(inp.tensor({2, 6}), out.tensor({3, 2}), inp.tensor({2, 6})); },
-               {"swiglu_backward"});
+  expect_error(
+      [&] {
+        ops::swiglu_backward(inp.tensor({2, 6}), out.tensor({3, 2}), inp.tensor({2, 6}));
+      },
+      {"swiglu_backward"});
 }
 
 // ---------------------------------------------------------------------------------------- Cross-entropy
@@ -313,7 +353,7 @@ TEST(CrossEntropy, UniformLogitsAndLargeOffsets) {
 }
 
 TEST(CrossEntropy, Float32MatchesFloat64) {
-  const int64_t N = 9, V = 1000;
+  const int64_t N = 40, V = 1000;
   auto logits = random_buffer(N * V, 41, 3.0);
   Buffer<int32_t> targets(N);
   for (int64_t n = 0; n < N; ++n) targets.data[n] = static_cast<int32_t>((n * 379) % V);
@@ -332,13 +372,23 @@ TEST(CrossEntropy, BadArgumentsThrow) {
   Buffer<double> logits(12), losses(3), dlogits(12);
   Buffer<int32_t> targets(3);
   targets.data = {0, 2, 3};
-  expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({4, 3}), targets.tensor({3})); },
-               {"cross_entropy_forward", "(4, 3)"});
-  expect_error([&] { ops::cross_entropy_backward(dlogits.tensor({4, 3}), logits.tensor({3, 4}), targets.tensor({3}),
-                                                 1.0); }, {"cross_entropy_backward", "(4, 3)", "(3, 4)"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({4, 3}), targets.tensor({3}));
+      },
+      {"cross_entropy_forward", "(4, 3)"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_backward(dlogits.tensor({4, 3}), logits.tensor({3, 4}), targets.tensor({3}), 1.0);
+      },
+      {"cross_entropy_backward", "(4, 3)", "(3, 4)"});
   Tensor as_f32 = targets.tensor({3});
   as_f32.dtype = DType::F32;
-  expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), as_f32); }, {"i32"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), as_f32);
+      },
+      {"i32"});
 
   // Out-of-range targets throw naming the id and V, and nothing is written.
   for (int32_t bad : {4, -1}) {
@@ -346,10 +396,17 @@ TEST(CrossEntropy, BadArgumentsThrow) {
     const std::string id = std::to_string(bad);
     losses.data.assign(3, 7.0);
     dlogits.data.assign(12, 7.0);
-    expect_error([&] { ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), targets.tensor({3})); },
-                 {id.c_str(), "V = 4"});
-    expect_error([&] { ops::cross_entropy_backward(dlogits.tensor({3, 4}), logits.tensor({3, 4}),
-                                                   targets.tensor({3}), 1.0); }, {id.c_str(), "V = 4"});
+    expect_error(
+        [&] {
+          ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), targets.tensor({3}));
+        },
+        {id.c_str(), "V = 4"});
+    expect_error(
+        [&] {
+          ops::cross_entropy_backward(dlogits.tensor({3, 4}), logits.tensor({3, 4}), targets.tensor({3}),
+                                      1.0);
+        },
+        {id.c_str(), "V = 4"});
     for (double l : losses.data) EXPECT_EQ(l, 7.0);
     for (double d : dlogits.data) EXPECT_EQ(d, 7.0);
   }
@@ -396,14 +453,34 @@ TEST(Embedding, GradientMatchesFiniteDifferencesWithRepeatedIds) {
   EXPECT_LT(max_rel_diff(dwte32.data, dwte.data), 1e-6);
 }
 
+TEST(Embedding, ThreadedBackwardMatchesSerialReference) {
+  const int64_t V = 50, C = 200, N = 300;
+  auto dout = random_buffer(N * C, 54);
+  Buffer<int32_t> tokens(N);
+  for (int64_t n = 0; n < N; ++n) tokens.data[n] = static_cast<int32_t>((n * n + 7 * n) % V);
+  auto dwte = random_buffer(V * C, 55);
+  auto expected = dwte;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) expected.data[tokens.data[n] * C + c] += dout.data[n * C + c];
+  }
+  ops::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
+  EXPECT_EQ(dwte.data, expected.data);  // same per-element summation order as the serial loop
+}
+
 TEST(Embedding, BadArgumentsThrow) {
   Buffer<double> wte(15), out(12), dwte(15);
   Buffer<int32_t> tokens(4);
   tokens.data = {0, 1, 2, 3};
-  expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({3, 5})); },
-               {"embedding_forward", "(4, 3)", "(3, 5)"});
-  expect_error([&] { ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({3, 4}), tokens.tensor({4})); },
-               {"embedding_backward"});
+  expect_error(
+      [&] {
+        ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({3, 5}));
+      },
+      {"embedding_forward", "(4, 3)", "(3, 5)"});
+  expect_error(
+      [&] {
+        ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({3, 4}), tokens.tensor({4}));
+      },
+      {"embedding_backward"});
   Tensor f32_tokens = tokens.tensor({4});
   f32_tokens.dtype = DType::F32;
   expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), f32_tokens, wte.tensor({5, 3})); }, {"i32"});
@@ -413,10 +490,16 @@ TEST(Embedding, BadArgumentsThrow) {
     const std::string id = std::to_string(bad);
     out.data.assign(12, 7.0);
     dwte.data.assign(15, 7.0);
-    expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({5, 3})); },
-                 {id.c_str(), "V = 5"});
-    expect_error([&] { ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({4, 3}), tokens.tensor({4})); },
-                 {id.c_str(), "V = 5"});
+    expect_error(
+        [&] {
+          ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({5, 3}));
+        },
+        {id.c_str(), "V = 5"});
+    expect_error(
+        [&] {
+          ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({4, 3}), tokens.tensor({4}));
+        },
+        {id.c_str(), "V = 5"});
     for (double o : out.data) EXPECT_EQ(o, 7.0);
     for (double d : dwte.data) EXPECT_EQ(d, 7.0);
   }
@@ -505,6 +588,20 @@ TEST(Elementwise, SumsAreDeterministicAndAccurate) {
   small.data = {1.0, -2.0, 3.0};
   EXPECT_EQ(ops::sum(small.tensor({3})), 2.0);
   EXPECT_EQ(ops::sum_squares(small.tensor({3})), 14.0);
+}
+
+TEST(Elementwise, VectorizedExpIsAccurate) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.5f; x += 0.0137f) {
+    const double ref = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(ops::cpu::exp_vec(x) - ref) / ref);
+  }
+  EXPECT_LT(worst, 1.2e-7);  // within 1 ulp of float
+  EXPECT_EQ(ops::cpu::exp_vec(0.0f), 1.0f);
+  EXPECT_EQ(ops::cpu::exp_vec(-100.0f), 0.0f);
+  EXPECT_EQ(ops::cpu::exp_vec(100.0f), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(ops::cpu::exp_vec(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(ops::cpu::exp_vec(-1.5), std::exp(-1.5));
 }
 
 TEST(Elementwise, BadArgumentsThrow) {

@@ -6,10 +6,11 @@
 namespace prores::ops {
 
 void cross_entropy_forward(const Tensor& losses, const Tensor& logits, const Tensor& targets) {
-  PRORES_CHECK(losses.ndim == 1 && logits.ndim == 2 && targets.ndim == 1 && losses.shape[0] == logits.shape[0] &&
-                   targets.shape[0] == logits.shape[0],
+  PRORES_CHECK(losses.ndim == 1 && logits.ndim == 2 && targets.ndim == 1 &&
+                   losses.shape[0] == logits.shape[0] && targets.shape[0] == logits.shape[0],
                "cross_entropy_forward: expected losses (N), logits (N, V), targets (N); got losses ",
-               losses.shape_string(), ", logits ", logits.shape_string(), ", targets ", targets.shape_string());
+               losses.shape_string(), ", logits ", logits.shape_string(), ", targets ",
+               targets.shape_string());
   PRORES_CHECK(targets.dtype == DType::I32, "cross_entropy_forward: targets must be i32, got ",
                dtype_name(targets.dtype));
   PRORES_CHECK(losses.dtype == logits.dtype, "cross_entropy_forward: losses are ", dtype_name(losses.dtype),
@@ -22,22 +23,24 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& logits, const Ten
     case DType::F32:
       return cpu::cross_entropy_forward(losses.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V);
     case DType::F64:
-      return cpu::cross_entropy_forward(losses.as<double>(), logits.as<double>(), targets.as<int32_t>(), N, V);
+      return cpu::cross_entropy_forward(losses.as<double>(), logits.as<double>(), targets.as<int32_t>(), N,
+                                        V);
     default:
       PRORES_FAIL("cross_entropy_forward: unsupported dtype ", dtype_name(logits.dtype));
   }
 }
 
-void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets, double dloss) {
-  PRORES_CHECK(dlogits.ndim == 2 && logits.ndim == 2 && targets.ndim == 1 &&
-                   dlogits.shape[0] == logits.shape[0] && dlogits.shape[1] == logits.shape[1] &&
-                   targets.shape[0] == logits.shape[0],
-               "cross_entropy_backward: expected dlogits (N, V), logits (N, V), targets (N); got dlogits ",
-               dlogits.shape_string(), ", logits ", logits.shape_string(), ", targets ", targets.shape_string());
+void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                            double dloss) {
+  PRORES_CHECK(
+      dlogits.ndim == 2 && logits.ndim == 2 && targets.ndim == 1 && dlogits.shape[0] == logits.shape[0] &&
+          dlogits.shape[1] == logits.shape[1] && targets.shape[0] == logits.shape[0],
+      "cross_entropy_backward: expected dlogits (N, V), logits (N, V), targets (N); got dlogits ",
+      dlogits.shape_string(), ", logits ", logits.shape_string(), ", targets ", targets.shape_string());
   PRORES_CHECK(targets.dtype == DType::I32, "cross_entropy_backward: targets must be i32, got ",
                dtype_name(targets.dtype));
-  PRORES_CHECK(dlogits.dtype == logits.dtype, "cross_entropy_backward: dlogits are ", dtype_name(dlogits.dtype),
-               " but logits are ", dtype_name(logits.dtype));
+  PRORES_CHECK(dlogits.dtype == logits.dtype, "cross_entropy_backward: dlogits are ",
+               dtype_name(dlogits.dtype), " but logits are ", dtype_name(logits.dtype));
   PRORES_CHECK(dlogits.device == logits.device && targets.device == logits.device,
                "cross_entropy_backward: dlogits, logits and targets must be on the same device");
   if (logits.device == Device::CUDA) PRORES_FAIL("cross_entropy_backward: CUDA path not built yet");
@@ -47,8 +50,8 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
       return cpu::cross_entropy_backward(dlogits.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V,
                                          dloss);
     case DType::F64:
-      return cpu::cross_entropy_backward(dlogits.as<double>(), logits.as<double>(), targets.as<int32_t>(), N, V,
-                                         dloss);
+      return cpu::cross_entropy_backward(dlogits.as<double>(), logits.as<double>(), targets.as<int32_t>(), N,
+                                         V, dloss);
     default:
       PRORES_FAIL("cross_entropy_backward: unsupported dtype ", dtype_name(logits.dtype));
   }

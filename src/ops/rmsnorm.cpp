@@ -19,8 +19,8 @@ bool same_shape(const Tensor& a, const Tensor& b) {
 
 void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
                      double eps, double scale) {
-  PRORES_CHECK(inp.ndim == 2 && out.ndim == 2 && rstd.ndim == 1 && weight.ndim == 1 &&
-                   same_shape(out, inp) && rstd.shape[0] == inp.shape[0] && weight.shape[0] == inp.shape[1],
+  PRORES_CHECK(inp.ndim == 2 && out.ndim == 2 && rstd.ndim == 1 && weight.ndim == 1 && same_shape(out, inp) &&
+                   rstd.shape[0] == inp.shape[0] && weight.shape[0] == inp.shape[1],
                "rmsnorm_forward: expected inp (N, C), out (N, C), rstd (N), weight (C); got inp ",
                inp.shape_string(), ", out ", out.shape_string(), ", rstd ", rstd.shape_string(), ", weight ",
                weight.shape_string());
@@ -34,8 +34,8 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
   const int64_t N = inp.shape[0], C = inp.shape[1];
   switch (inp.dtype) {
     case DType::F32:
-      return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N, C,
-                                  eps, scale);
+      return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N,
+                                  C, eps, scale);
     case DType::F64:
       return cpu::rmsnorm_forward(out.as<double>(), rstd.as<double>(), inp.as<double>(), weight.as<double>(),
                                   N, C, eps, scale);
@@ -51,14 +51,15 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
                    dweight.shape[0] == inp.shape[1] && weight.shape[0] == inp.shape[1] &&
                    rstd.shape[0] == inp.shape[0],
                "rmsnorm_backward: expected dinp, dout, inp (N, C), dweight, weight (C), rstd (N); got dinp ",
-               dinp.shape_string(), ", dout ", dout.shape_string(), ", inp ", inp.shape_string(), ", dweight ",
-               dweight.shape_string(), ", weight ", weight.shape_string(), ", rstd ", rstd.shape_string());
+               dinp.shape_string(), ", dout ", dout.shape_string(), ", inp ", inp.shape_string(),
+               ", dweight ", dweight.shape_string(), ", weight ", weight.shape_string(), ", rstd ",
+               rstd.shape_string());
   const DType dt = inp.dtype;
-  PRORES_CHECK(dinp.dtype == dt && dweight.dtype == dt && dout.dtype == dt && weight.dtype == dt &&
-                   rstd.dtype == dt,
-               "rmsnorm_backward: dtypes differ: inp ", dtype_name(dt), ", dinp ", dtype_name(dinp.dtype),
-               ", dweight ", dtype_name(dweight.dtype), ", dout ", dtype_name(dout.dtype), ", weight ",
-               dtype_name(weight.dtype), ", rstd ", dtype_name(rstd.dtype));
+  PRORES_CHECK(
+      dinp.dtype == dt && dweight.dtype == dt && dout.dtype == dt && weight.dtype == dt && rstd.dtype == dt,
+      "rmsnorm_backward: dtypes differ: inp ", dtype_name(dt), ", dinp ", dtype_name(dinp.dtype),
+      ", dweight ", dtype_name(dweight.dtype), ", dout ", dtype_name(dout.dtype), ", weight ",
+      dtype_name(weight.dtype), ", rstd ", dtype_name(rstd.dtype));
   const Device dev = inp.device;
   PRORES_CHECK(dinp.device == dev && dweight.device == dev && dout.device == dev && weight.device == dev &&
                    rstd.device == dev,

@@ -10,7 +10,8 @@ namespace {
 // Throws unless x (B, H, T, HS) and cos, sin (T, HS/2) agree in shape, dtype and device (CPU).
 void check_rotation(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin) {
   PRORES_CHECK(x.ndim == 4 && cos.ndim == 2 && sin.ndim == 2 && cos.shape[0] == sin.shape[0] &&
-                   cos.shape[1] == sin.shape[1] && x.shape[2] == cos.shape[0] && x.shape[3] == 2 * cos.shape[1],
+                   cos.shape[1] == sin.shape[1] && x.shape[2] == cos.shape[0] &&
+                   x.shape[3] == 2 * cos.shape[1],
                op, ": expected x (B, H, T, HS), cos and sin (T, HS/2); got x ", x.shape_string(), ", cos ",
                cos.shape_string(), ", sin ", sin.shape_string());
   PRORES_CHECK(cos.dtype == x.dtype && sin.dtype == x.dtype, op, ": dtypes differ: x ", dtype_name(x.dtype),
@@ -33,9 +34,12 @@ void rope_table(const Tensor& cos, const Tensor& sin, double base) {
   if (cos.device == Device::CUDA) PRORES_FAIL("rope_table: CUDA path not built yet");
   const int64_t T = cos.shape[0], HS = 2 * cos.shape[1];
   switch (cos.dtype) {
-    case DType::F32: return cpu::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
-    case DType::F64: return cpu::rope_table(cos.as<double>(), sin.as<double>(), T, HS, base);
-    default: PRORES_FAIL("rope_table: unsupported dtype ", dtype_name(cos.dtype));
+    case DType::F32:
+      return cpu::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
+    case DType::F64:
+      return cpu::rope_table(cos.as<double>(), sin.as<double>(), T, HS, base);
+    default:
+      PRORES_FAIL("rope_table: unsupported dtype ", dtype_name(cos.dtype));
   }
 }
 
@@ -43,9 +47,12 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
   check_rotation("rope_forward", x, cos, sin);
   const int64_t B = x.shape[0], H = x.shape[1], T = x.shape[2], HS = x.shape[3];
   switch (x.dtype) {
-    case DType::F32: return cpu::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-    case DType::F64: return cpu::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-    default: PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
+    case DType::F32:
+      return cpu::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+    case DType::F64:
+      return cpu::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+    default:
+      PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
   }
 }
 
@@ -53,10 +60,12 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
   check_rotation("rope_backward", dx, cos, sin);
   const int64_t B = dx.shape[0], H = dx.shape[1], T = dx.shape[2], HS = dx.shape[3];
   switch (dx.dtype) {
-    case DType::F32: return cpu::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+    case DType::F32:
+      return cpu::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     case DType::F64:
       return cpu::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-    default: PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
+    default:
+      PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
   }
 }
 

@@ -6,18 +6,22 @@
 namespace prores::ops {
 
 void swiglu_forward(const Tensor& out, const Tensor& inp) {
-  PRORES_CHECK(out.ndim == 2 && inp.ndim == 2 && inp.shape[0] == out.shape[0] && inp.shape[1] == 2 * out.shape[1],
-               "swiglu_forward: expected out (N, F), inp (N, 2F); got out ", out.shape_string(), ", inp ",
-               inp.shape_string());
+  PRORES_CHECK(
+      out.ndim == 2 && inp.ndim == 2 && inp.shape[0] == out.shape[0] && inp.shape[1] == 2 * out.shape[1],
+      "swiglu_forward: expected out (N, F), inp (N, 2F); got out ", out.shape_string(), ", inp ",
+      inp.shape_string());
   PRORES_CHECK(out.dtype == inp.dtype, "swiglu_forward: out is ", dtype_name(out.dtype), " but inp is ",
                dtype_name(inp.dtype));
   PRORES_CHECK(out.device == inp.device, "swiglu_forward: out and inp must be on the same device");
   if (inp.device == Device::CUDA) PRORES_FAIL("swiglu_forward: CUDA path not built yet");
   const int64_t N = out.shape[0], F = out.shape[1];
   switch (inp.dtype) {
-    case DType::F32: return cpu::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
-    case DType::F64: return cpu::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
-    default: PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
+    case DType::F32:
+      return cpu::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
+    case DType::F64:
+      return cpu::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
+    default:
+      PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
   }
 }
 
@@ -25,8 +29,8 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
   PRORES_CHECK(dinp.ndim == 2 && dout.ndim == 2 && inp.ndim == 2 && inp.shape[0] == dout.shape[0] &&
                    inp.shape[1] == 2 * dout.shape[1] && dinp.shape[0] == inp.shape[0] &&
                    dinp.shape[1] == inp.shape[1],
-               "swiglu_backward: expected dinp (N, 2F), dout (N, F), inp (N, 2F); got dinp ", dinp.shape_string(),
-               ", dout ", dout.shape_string(), ", inp ", inp.shape_string());
+               "swiglu_backward: expected dinp (N, 2F), dout (N, F), inp (N, 2F); got dinp ",
+               dinp.shape_string(), ", dout ", dout.shape_string(), ", inp ", inp.shape_string());
   PRORES_CHECK(dinp.dtype == inp.dtype && dout.dtype == inp.dtype, "swiglu_backward: dtypes differ: dinp ",
                dtype_name(dinp.dtype), ", dout ", dtype_name(dout.dtype), ", inp ", dtype_name(inp.dtype));
   PRORES_CHECK(dinp.device == inp.device && dout.device == inp.device,
@@ -34,9 +38,12 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
   if (inp.device == Device::CUDA) PRORES_FAIL("swiglu_backward: CUDA path not built yet");
   const int64_t N = dout.shape[0], F = dout.shape[1];
   switch (inp.dtype) {
-    case DType::F32: return cpu::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
-    case DType::F64: return cpu::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
-    default: PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
+    case DType::F32:
+      return cpu::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
+    case DType::F64:
+      return cpu::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
+    default:
+      PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
   }
 }
 

@@ -2,6 +2,7 @@
 // they are bit-for-bit reproducible whatever the thread count.
 #include "ops/cpu/elementwise.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -30,16 +31,28 @@ void for_byte_chunks(size_t nbytes, Fn fn) {
   }
 }
 
-// Sum over blocks of kBlock elements of block_fn(begin, end), each block in double, blocks added in order.
-template <typename BlockFn>
-double blocked_sum(int64_t n, BlockFn block_fn) {
+// Sum of x[0, n) (of squares when kSquares) in double, on the calling thread.
+template <bool kSquares, typename T>
+double serial_sum(const T* x, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = static_cast<double>(x[i]);
+    s += kSquares ? v * v : v;
+  }
+  return s;
+}
+
+// serial_sum over blocks of kBlock elements, threaded over blocks; block sums are added in block order.
+template <bool kSquares, typename T>
+double blocked_sum(const T* x, int64_t n) {
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-  if (blocks <= 1) return block_fn(int64_t{0}, n);
+  if (blocks <= 1) return serial_sum<kSquares>(x, n);
   std::vector<double> partial(static_cast<size_t>(blocks));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < blocks; ++i) {
     const int64_t begin = i * kBlock;
-    partial[static_cast<size_t>(i)] = block_fn(begin, begin + kBlock < n ? begin + kBlock : n);
+    partial[static_cast<size_t>(i)] = serial_sum<kSquares>(x + begin, std::min(kBlock, n - begin));
   }
   double total = 0;
   for (double p : partial) total += p;
@@ -76,22 +89,12 @@ void accumulate(T* dst, double a, const T* src, int64_t n) {
 
 template <typename T>
 double sum_squares(const T* x, int64_t n) {
-  return blocked_sum(n, [x](int64_t begin, int64_t end) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = begin; i < end; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-    return s;
-  });
+  return blocked_sum<true>(x, n);
 }
 
 template <typename T>
 double sum(const T* x, int64_t n) {
-  return blocked_sum(n, [x](int64_t begin, int64_t end) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = begin; i < end; ++i) s += static_cast<double>(x[i]);
-    return s;
-  });
+  return blocked_sum<false>(x, n);
 }
 
 template void axpby<float>(float*, double, const float*, double, const float*, int64_t);

@@ -1,10 +1,10 @@
 // CPU token embedding: row gather forward, column-partitioned scatter-add backward.
 #include "ops/cpu/embedding.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <omp.h>
 
 #include "core/check.h"
 #include "ops/cpu/elementwise.h"
@@ -34,7 +34,7 @@ void embedding_forward(T* out, const int32_t* tokens, const T* wte, int64_t N, i
 template <typename T>
 void embedding_backward(T* dwte, const T* dout, const int32_t* tokens, int64_t N, int64_t C, int64_t V) {
   check_ids("embedding_backward", tokens, N, V);
-  // Column ranges are whole 64-byte lines so that threads never share a cache line of dwte.
+  // Each thread owns a column range a multiple of 64 bytes wide, so threads seldom share a cache line.
   constexpr int64_t kAlign = 64 / sizeof(T);
 #pragma omp parallel if (N * C >= kParallelMinElements)
   {

@@ -4,7 +4,8 @@
 
 namespace prores::ops::cpu {
 
-// out (N, C) (=) wte[tokens[n]]; tokens (N), every id in [0, V) (throws otherwise, before writing); wte (V, C).
+// out (N, C) (=) wte[tokens[n]]; tokens (N), every id in [0, V) (throws otherwise, before writing); wte (V,
+// C).
 template <typename T>
 void embedding_forward(T* out, const int32_t* tokens, const T* wte, int64_t N, int64_t C, int64_t V);
 

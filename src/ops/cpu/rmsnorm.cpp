@@ -1,10 +1,10 @@
 // CPU RMSNorm: one row per iteration, threaded over rows; reductions in double.
 #include "ops/cpu/rmsnorm.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
-
-#include <omp.h>
 
 #include "ops/cpu/elementwise.h"
 
@@ -29,7 +29,8 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, 
 }
 
 // With y = s * w * x * r and r = (mean(x^2) + eps)^(-1/2):
-//   dx_j = s * r * w_j * dy_j - x_j * (s * r^3 / C) * sum_k dy_k * w_k * x_k;   dw_j = s * sum_n dy_nj * x_nj * r_n.
+//   dx_j = s * r * w_j * dy_j - x_j * (s * r^3 / C) * sum_k dy_k * w_k * x_k;
+//   dw_j = s * sum_n dy_nj * x_nj * r_n.
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
                       int64_t N, int64_t C, double scale) {
@@ -63,7 +64,8 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
   }
   for (int64_t c = 0; c < C; ++c) {
     double total = 0;
-    for (size_t t = 0; t < nthreads; ++t) total += partials[t * static_cast<size_t>(C) + static_cast<size_t>(c)];
+    for (size_t t = 0; t < nthreads; ++t)
+      total += partials[t * static_cast<size_t>(C) + static_cast<size_t>(c)];
     dweight[c] += static_cast<T>(scale * total);
   }
 }
@@ -72,8 +74,8 @@ template void rmsnorm_forward<float>(float*, float*, const float*, const float*,
                                      double);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int64_t, int64_t,
                                       double, double);
-template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*,
-                                      const float*, int64_t, int64_t, double);
+template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
+                                      int64_t, int64_t, double);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,
                                        const double*, int64_t, int64_t, double);
 
