@@ -23,7 +23,7 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
                    opt.original_tokens.empty() ? std::string() : opt.original_tokens.front(), "'");
     po::store(cli, vm);
     if (vm.count("help")) return false;
-    if (vm.count("config")) {
+    if (desc.find_nothrow("config", false) && vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream file(path);
       PRORES_CHECK(file.good(), "--config: cannot open '", path, "'");

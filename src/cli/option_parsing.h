@@ -8,7 +8,8 @@
 
 namespace prores {
 
-// Parses args (the words after the subcommand) against desc, which must contain "help" and "config".
+// Parses args (the words after the subcommand) against desc, which must contain "help" (and may contain
+// "config").
 // Returns false when --help was given (the caller prints usage), true otherwise with vm stored and
 // notified. Throws prores::Error on unknown options or keys, positional words and malformed values.
 bool parse_options(const std::string& command, const std::vector<std::string>& args,

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdint>
 
+#include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
 #include "core/check.h"
 #include "model/residual_schedule.h"
@@ -65,24 +66,9 @@ int run_schedule_command(const std::vector<std::string>& args, std::ostream& out
   add_schedule_options(desc, schedule_args);
 
   po::variables_map vm;
-  try {
-    const po::parsed_options parsed = po::command_line_parser(args)
-                                          .options(desc)
-                                          .style(po::command_line_style::default_style &
-                                                 ~po::command_line_style::allow_guessing)
-                                          .run();
-    for (const po::option& opt : parsed.options) {
-      PRORES_CHECK(!opt.string_key.empty() && opt.position_key < 0, "schedule: unexpected argument '",
-                   opt.original_tokens.empty() ? std::string() : opt.original_tokens.front(), "'");
-    }
-    po::store(parsed, vm);
-    if (vm.count("help")) {
-      out << kUsage << desc;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    PRORES_FAIL("schedule: ", e.what());
+  if (!parse_options("schedule", args, desc, vm)) {
+    out << kUsage << desc;
+    return 0;
   }
   PRORES_CHECK(vm.count("num-layers"), "schedule: --num-layers is required");
   PRORES_CHECK(num_layers >= 1, "--num-layers must be at least 1, got ", num_layers);

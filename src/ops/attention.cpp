@@ -35,8 +35,8 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
   PRORES_CHECK(q.ndim == 4, op, ": q must be (B, NH, T, HS), got ", q.shape_string());
   PRORES_CHECK(k.ndim == 4, op, ": k must be (B, KV, T, HS), got ", k.shape_string());
   const AttentionDims d{q.shape[0], q.shape[2], q.shape[1], k.shape[1], q.shape[3]};
-  PRORES_CHECK(d.KV > 0 && d.NH % d.KV == 0, op, ": NH = ", d.NH, " is not a multiple of KV = ", d.KV,
-               " (q ", q.shape_string(), ", k ", k.shape_string(), ")");
+  PRORES_CHECK(d.KV > 0 && d.NH % d.KV == 0, op, ": NH = ", d.NH, " is not a multiple of KV = ", d.KV, " (q ",
+               q.shape_string(), ", k ", k.shape_string(), ")");
   PRORES_CHECK(d.HS > 0, op, ": head size must be positive, q ", q.shape_string());
   expect(op, "k", k, {d.B, d.KV, d.T, d.HS}, q);
   return d;
@@ -51,10 +51,12 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
   expect(op, "qkv", qkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, q);
   if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
   switch (q.dtype) {
-    case DType::F32: return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
+    case DType::F32:
+      return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
     case DType::F64:
       return cpu::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
-    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
   }
 }
 
@@ -68,8 +70,10 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
     case DType::F32:
       return cpu::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
     case DType::F64:
-      return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(), d);
-    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
+      return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
+                                       d);
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
   }
 }
 
@@ -89,7 +93,8 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
     case DType::F64:
       return cpu::attention_forward(out.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
                                     v.as<double>(), d);
-    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
   }
 }
 
@@ -116,7 +121,8 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
       return cpu::attention_backward(dq.as<double>(), dk.as<double>(), dv.as<double>(), datt.as<double>(),
                                      dout.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
                                      v.as<double>(), d);
-    default: PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
   }
 }
 

@@ -1,5 +1,5 @@
-// Linear-layer dispatch: validates shapes (leading dimensions flatten into N), dtypes and devices, then
-// calls the CPU kernel for f32 / f64.
+// Linear-layer dispatch: validates shapes (leading dimensions flatten into N, so (B, T, C) tensors work
+// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64.
 #include "ops/linear.h"
 
 #include "ops/cpu/linear.h"
@@ -20,12 +20,10 @@ LinearDims linear_dims(const char* op, const Tensor& inp, const Tensor& weight) 
   return {IC == 0 ? 0 : inp.numel() / IC, IC, weight.size(0)};
 }
 
-// Checks that t has inp's leading dimensions followed by `last` (the (N, last) matrix of this op).
-void check_rows(const char* op, const char* name, const Tensor& t, const Tensor& inp, int64_t last) {
-  bool ok = t.ndim == inp.ndim && t.size(-1) == last;
-  for (int i = 0; ok && i + 1 < inp.ndim; ++i) ok = t.shape[i] == inp.shape[i];
-  PRORES_CHECK(ok, op, ": ", name, " has shape ", t.shape_string(), ", expected inp's ", inp.shape_string(),
-               " with last dimension ", last);
+// Checks that t is an (N, last) matrix: last dimension `last`, leading dimensions flattening to N.
+void check_rows(const char* op, const char* name, const Tensor& t, int64_t N, int64_t last) {
+  PRORES_CHECK(t.ndim >= 1 && t.size(-1) == last && t.numel() == N * last, op, ": ", name, " has shape ",
+               t.shape_string(), ", expected ", N, " rows of ", last);
 }
 
 void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
@@ -43,7 +41,7 @@ T* data_or_null(const Tensor& t) {
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) {
   const char* op = "linear_forward";
   const LinearDims d = linear_dims(op, inp, weight);
-  check_rows(op, "out", out, inp, d.OC);
+  check_rows(op, "out", out, d.N, d.OC);
   check_same_kind(op, out, inp);
   check_same_kind(op, out, weight);
   if (out.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
@@ -63,11 +61,11 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
                      const Tensor& weight) {
   const char* op = "linear_backward";
   const LinearDims d = linear_dims(op, inp, weight);
-  check_rows(op, "dout", dout, inp, d.OC);
+  check_rows(op, "dout", dout, d.N, d.OC);
   check_same_kind(op, dout, inp);
   check_same_kind(op, dout, weight);
   if (dinp.defined()) {
-    check_rows(op, "dinp", dinp, inp, d.IC);
+    check_rows(op, "dinp", dinp, d.N, d.IC);
     check_same_kind(op, dout, dinp);
   }
   if (dweight.defined()) {

@@ -16,6 +16,10 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
+// Problems below this many elements or multiply-adds stay on one thread (a parallel region costs
+// microseconds); a single (batch, head) item instead lets the GEMMs use all threads.
+constexpr int64_t kParallelMinWork = int64_t{1} << 16;
+
 // Copies `heads` consecutive HS-vectors between a token row and head-major storage (stride T * HS).
 template <typename T>
 void copy_heads(T* dst, int64_t dst_head_stride, const T* src, int64_t src_head_stride, int64_t heads,
@@ -114,7 +118,7 @@ void backward_head(T* dQ, T* dK, T* dV, T* dS, const T* dY, int64_t ldy, const T
 template <typename T>
 void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d) {
   const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.B * Tn * W >= kParallelMinWork)
   for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
     const int64_t b = bt / Tn, t = bt % Tn;
     const T* row = qkv + bt * W;
@@ -127,7 +131,7 @@ void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d)
 template <typename T>
 void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d) {
   const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.B * Tn * W >= kParallelMinWork)
   for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
     const int64_t b = bt / Tn, t = bt % Tn;
     T* row = dqkv + bt * W;
@@ -141,7 +145,7 @@ template <typename T>
 void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d) {
   const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
   const int64_t items = d.B * d.NH;
-#pragma omp parallel for schedule(static) if (items > 1)
+#pragma omp parallel for schedule(static) if (items > 1 && items * Tn * Tn * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < items; ++bh) {
     const int64_t b = bh / d.NH, h = bh % d.NH, bg = b * d.KV + h / group;
     forward_head(out + b * Tn * C + h * HS, C, att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS,
@@ -155,7 +159,7 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
   const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
   const int64_t items = d.B * d.KV;
   // One (batch, group) per iteration: the group's heads accumulate into its dk, dv without races.
-#pragma omp parallel for schedule(static) if (items > 1)
+#pragma omp parallel for schedule(static) if (items > 1 && d.B * d.NH * Tn * Tn * HS >= kParallelMinWork)
   for (int64_t bg = 0; bg < items; ++bg) {
     const int64_t b = bg / d.KV, g = bg % d.KV;
     T* dk_g = dk + bg * Tn * HS;
@@ -170,7 +174,7 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
   }
 }
 
-#define PRORES_INSTANTIATE_ATTENTION(T)                                                                  \
+#define PRORES_INSTANTIATE_ATTENTION(T)                                                                 \
   template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&);                     \
   template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);        \
   template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&);       \

@@ -1,5 +1,5 @@
 // CPU GEMM: oneDNN sgemm for float (PRORES_WITH_ONEDNN), and a cache-blocked reference GEMM that packs
-// (KC x NC) panels of op(B) and updates four rows of C at a time with vectorizable inner loops.
+// (KC x NC) panels of op(B) and accumulates 8-row x 2-vector tiles of C in registers.
 #include "ops/cpu/gemm.h"
 
 #include <omp.h>
@@ -19,7 +19,7 @@ namespace {
 
 constexpr int64_t kKc = 256;  // depth of a packed B panel
 constexpr int64_t kNc = 512;  // width of a packed B panel
-constexpr int64_t kMr = 4;    // rows of C updated together
+constexpr int64_t kMr = 8;    // rows of a register tile of C
 
 // Reference work below this many multiply-adds stays on one thread.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
@@ -51,43 +51,57 @@ void pack_b(bool tb, const T* B, int64_t ldb, int64_t k0, int64_t kc, int64_t n0
   }
 }
 
+// op(A) as strides: element (i, k) sits at A[i * si + k * sk].
+struct Strides {
+  int64_t si, sk;
+};
+
+// Columns of a register tile: two 512-bit vectors.
 template <typename T>
-T a_at(bool ta, const T* A, int64_t lda, int64_t i, int64_t k) {
-  return ta ? A[k * lda + i] : A[i * lda + k];
+constexpr int64_t kNr = 128 / sizeof(T);
+
+// C[i0 : i0+kMr, j0 : j0+kNr] (+=) alpha * op(A)[i0 : i0+kMr, k0 : k0+kc] · Bp[:, j0 : j0+kNr], with the
+// products accumulated in a kMr x kNr tile that the compiler keeps in vector registers.
+template <typename T>
+void tile(const T* A, Strides sa, int64_t i0, int64_t k0, int64_t kc, const T* __restrict Bp, int64_t nc,
+          int64_t j0, T alpha, T* __restrict C, int64_t ldc) {
+  T acc[kMr][kNr<T>] = {};
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const T* __restrict b = Bp + kk * nc + j0;
+    for (int64_t r = 0; r < kMr; ++r) {
+      const T a = A[(i0 + r) * sa.si + (k0 + kk) * sa.sk];
+      for (int64_t j = 0; j < kNr<T>; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int64_t r = 0; r < kMr; ++r) {
+    for (int64_t j = 0; j < kNr<T>; ++j) C[r * ldc + j0 + j] += alpha * acc[r][j];
+  }
+}
+
+// C[i0 : i0+rows, j0 : nc) (+=) alpha * op(A)[i0 : i0+rows, k0 : k0+kc] · Bp[:, j0 : nc), row by row.
+template <typename T>
+void edge(const T* A, Strides sa, int64_t i0, int64_t rows, int64_t k0, int64_t kc, const T* __restrict Bp,
+          int64_t nc, int64_t j0, T alpha, T* C, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* __restrict c = C + r * ldc;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const T a = alpha * A[(i0 + r) * sa.si + (k0 + kk) * sa.sk];
+      const T* __restrict b = Bp + kk * nc;
+      for (int64_t j = j0; j < nc; ++j) c[j] += a * b[j];
+    }
+  }
 }
 
 // C[i0 : i0+rows, n0 : n0+nc] (+=) alpha * op(A)[i0 : i0+rows, k0 : k0+kc] · Bp, rows <= kMr.
 template <typename T>
-void update_rows(bool ta, const T* A, int64_t lda, int64_t i0, int64_t rows, int64_t k0, int64_t kc,
-                 const T* __restrict Bp, int64_t nc, T alpha, T* C, int64_t ldc, int64_t n0) {
+void update_rows(const T* A, Strides sa, int64_t i0, int64_t rows, int64_t k0, int64_t kc, const T* Bp,
+                 int64_t nc, T alpha, T* C, int64_t ldc, int64_t n0) {
+  T* c = C + i0 * ldc + n0;
+  int64_t j0 = 0;
   if (rows == kMr) {
-    T* __restrict c0 = C + i0 * ldc + n0;
-    T* __restrict c1 = c0 + ldc;
-    T* __restrict c2 = c1 + ldc;
-    T* __restrict c3 = c2 + ldc;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const T a0 = alpha * a_at(ta, A, lda, i0, k0 + kk);
-      const T a1 = alpha * a_at(ta, A, lda, i0 + 1, k0 + kk);
-      const T a2 = alpha * a_at(ta, A, lda, i0 + 2, k0 + kk);
-      const T a3 = alpha * a_at(ta, A, lda, i0 + 3, k0 + kk);
-      const T* __restrict b = Bp + kk * nc;
-      for (int64_t j = 0; j < nc; ++j) {
-        c0[j] += a0 * b[j];
-        c1[j] += a1 * b[j];
-        c2[j] += a2 * b[j];
-        c3[j] += a3 * b[j];
-      }
-    }
-    return;
+    for (; j0 + kNr<T> <= nc; j0 += kNr<T>) tile(A, sa, i0, k0, kc, Bp, nc, j0, alpha, c, ldc);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    T* __restrict c = C + (i0 + r) * ldc + n0;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      const T a = alpha * a_at(ta, A, lda, i0 + r, k0 + kk);
-      const T* __restrict b = Bp + kk * nc;
-      for (int64_t j = 0; j < nc; ++j) c[j] += a * b[j];
-    }
-  }
+  if (j0 < nc) edge(A, sa, i0, rows, k0, kc, Bp, nc, j0, alpha, c, ldc);
 }
 
 }  // namespace
@@ -103,6 +117,7 @@ void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, 
   packed.resize(static_cast<size_t>(std::min(K, kKc) * std::min(N, kNc)));
   T* Bp = packed.data();
   const int64_t row_blocks = (M + kMr - 1) / kMr;
+  const Strides sa = ta ? Strides{1, lda} : Strides{lda, 1};
   for (int64_t k0 = 0; k0 < K; k0 += kKc) {
     const int64_t kc = std::min(kKc, K - k0);
     for (int64_t n0 = 0; n0 < N; n0 += kNc) {
@@ -111,7 +126,7 @@ void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, 
 #pragma omp parallel for schedule(static) if (parallel)
       for (int64_t ib = 0; ib < row_blocks; ++ib) {
         const int64_t i0 = ib * kMr;
-        update_rows(ta, A, lda, i0, std::min(kMr, M - i0), k0, kc, Bp, nc, alpha, C, ldc, n0);
+        update_rows(A, sa, i0, std::min(kMr, M - i0), k0, kc, Bp, nc, alpha, C, ldc, n0);
       }
     }
   }

@@ -19,8 +19,8 @@ void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* 
 
 template void linear_forward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t);
 template void linear_forward<double>(double*, const double*, const double*, int64_t, int64_t, int64_t);
-template void linear_backward<float>(float*, float*, const float*, const float*, const float*, int64_t, int64_t,
-                                     int64_t);
+template void linear_backward<float>(float*, float*, const float*, const float*, const float*, int64_t,
+                                     int64_t, int64_t);
 template void linear_backward<double>(double*, double*, const double*, const double*, const double*, int64_t,
                                       int64_t, int64_t);
 
