@@ -102,7 +102,7 @@ TEST(Cli, TinyConfigTrainsAndLossFalls) {
   }
   ASSERT_EQ(losses.size(), 5u);  // --log-interval 10 over 50 iterations
   EXPECT_EQ(evals, 2);           // --eval-interval 25
-  EXPECT_LT(losses.back(), 0.75 * losses.front()) << "loss did not fall clearly";
+  EXPECT_LT(losses.back(), losses.front() - 0.8) << "loss did not fall clearly";
   EXPECT_LT(losses.back(), std::log(256.0) - 1.0);
 }
 

@@ -1,8 +1,13 @@
 // Elementwise helpers dispatch: validates dtypes, sizes and devices, then runs the kernel for the dtype.
-// zero and copy work on any dtype (they move bytes); the arithmetic ones take f32 and f64.
+// zero and copy work on any dtype (they move bytes); the arithmetic ones take f32 and f64. CUDA tensors go
+// to ops/cuda/elementwise.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/elementwise.h"
 
 #include "ops/cpu/elementwise.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/device.h"
+#include "ops/cuda/elementwise.h"
+#endif
 
 namespace prores::ops {
 
@@ -13,11 +18,31 @@ void check_defined(const char* op, const char* name, const Tensor& t) {
   PRORES_CHECK(t.ndim >= 1 && (t.defined() || t.numel() == 0), op, ": ", name, " is undefined");
 }
 
+#if defined(PRORES_WITH_CUDA)
+// Throws unless a non-empty CUDA tensor t points into CUDA device (or managed) memory.
+void check_device_memory(const char* op, const char* name, const Tensor& t) {
+  PRORES_CHECK(t.numel() == 0 || cuda::is_device_pointer(t.data), op, ": ", name,
+               " is a CUDA tensor but its memory is not CUDA device memory");
+}
+#else
+// Throws for a CUDA tensor in a build without the CUDA path.
+[[noreturn]] void fail_no_cuda(const char* op) {
+  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
+}
+#endif
+
 }  // namespace
 
 void zero(const Tensor& x) {
   check_defined("zero", "x", x);
-  if (x.device == Device::CUDA) PRORES_FAIL("zero: CUDA path not built yet");
+  if (x.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("zero", "x", x);
+    return cuda::zero_bytes(x.data, x.nbytes());
+#else
+    fail_no_cuda("zero");
+#endif
+  }
   cpu::zero_bytes(x.data, x.nbytes());
 }
 
@@ -28,7 +53,16 @@ void copy(const Tensor& dst, const Tensor& src) {
                dst.shape_string(), " and src ", dtype_name(src.dtype), " ", src.shape_string(),
                " differ in dtype or numel");
   PRORES_CHECK(dst.device == src.device, "copy: dst and src must be on the same device");
-  if (dst.device == Device::CUDA) PRORES_FAIL("copy: CUDA path not built yet");
+  if (dst.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("copy", "dst", dst);
+    check_device_memory("copy", "src", src);
+    if (dst.data != src.data) cuda::copy_bytes(dst.data, src.data, dst.nbytes());
+    return;
+#else
+    fail_no_cuda("copy");
+#endif
+  }
   if (dst.data == src.data) return;
   cpu::copy_bytes(dst.data, src.data, dst.nbytes());
 }
@@ -39,15 +73,35 @@ void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor&
   check_defined("axpby", "y", y);
   PRORES_CHECK(x.numel() == out.numel() && y.numel() == out.numel(), "axpby: numel differs: out ",
                out.shape_string(), ", x ", x.shape_string(), ", y ", y.shape_string());
-  PRORES_CHECK(x.dtype == out.dtype && y.dtype == out.dtype, "axpby: dtypes differ: out ", dtype_name(out.dtype),
-               ", x ", dtype_name(x.dtype), ", y ", dtype_name(y.dtype));
-  PRORES_CHECK(x.device == out.device && y.device == out.device, "axpby: out, x and y must be on the same device");
-  if (out.device == Device::CUDA) PRORES_FAIL("axpby: CUDA path not built yet");
+  PRORES_CHECK(x.dtype == out.dtype && y.dtype == out.dtype, "axpby: dtypes differ: out ",
+               dtype_name(out.dtype), ", x ", dtype_name(x.dtype), ", y ", dtype_name(y.dtype));
+  PRORES_CHECK(x.device == out.device && y.device == out.device,
+               "axpby: out, x and y must be on the same device");
   const int64_t n = out.numel();
+  if (out.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("axpby", "out", out);
+    check_device_memory("axpby", "x", x);
+    check_device_memory("axpby", "y", y);
+    switch (out.dtype) {
+      case DType::F32:
+        return cuda::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
+      case DType::F64:
+        return cuda::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
+      default:
+        PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
+    }
+#else
+    fail_no_cuda("axpby");
+#endif
+  }
   switch (out.dtype) {
-    case DType::F32: return cpu::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
-    case DType::F64: return cpu::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
-    default: PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
+    case DType::F32:
+      return cpu::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
+    case DType::F64:
+      return cpu::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
+    default:
+      PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
   }
 }
 
@@ -59,32 +113,84 @@ void accumulate(const Tensor& dst, double a, const Tensor& src) {
   PRORES_CHECK(src.dtype == dst.dtype, "accumulate: dst is ", dtype_name(dst.dtype), " but src is ",
                dtype_name(src.dtype));
   PRORES_CHECK(src.device == dst.device, "accumulate: dst and src must be on the same device");
-  if (dst.device == Device::CUDA) PRORES_FAIL("accumulate: CUDA path not built yet");
   const int64_t n = dst.numel();
+  if (dst.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("accumulate", "dst", dst);
+    check_device_memory("accumulate", "src", src);
+    switch (dst.dtype) {
+      case DType::F32:
+        return cuda::accumulate(dst.as<float>(), a, src.as<float>(), n);
+      case DType::F64:
+        return cuda::accumulate(dst.as<double>(), a, src.as<double>(), n);
+      default:
+        PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
+    }
+#else
+    fail_no_cuda("accumulate");
+#endif
+  }
   switch (dst.dtype) {
-    case DType::F32: return cpu::accumulate(dst.as<float>(), a, src.as<float>(), n);
-    case DType::F64: return cpu::accumulate(dst.as<double>(), a, src.as<double>(), n);
-    default: PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
+    case DType::F32:
+      return cpu::accumulate(dst.as<float>(), a, src.as<float>(), n);
+    case DType::F64:
+      return cpu::accumulate(dst.as<double>(), a, src.as<double>(), n);
+    default:
+      PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
   }
 }
 
 double sum_squares(const Tensor& x) {
   check_defined("sum_squares", "x", x);
-  if (x.device == Device::CUDA) PRORES_FAIL("sum_squares: CUDA path not built yet");
+  if (x.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("sum_squares", "x", x);
+    switch (x.dtype) {
+      case DType::F32:
+        return cuda::sum_squares(x.as<float>(), x.numel());
+      case DType::F64:
+        return cuda::sum_squares(x.as<double>(), x.numel());
+      default:
+        PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
+    }
+#else
+    fail_no_cuda("sum_squares");
+#endif
+  }
   switch (x.dtype) {
-    case DType::F32: return cpu::sum_squares(x.as<float>(), x.numel());
-    case DType::F64: return cpu::sum_squares(x.as<double>(), x.numel());
-    default: PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
+    case DType::F32:
+      return cpu::sum_squares(x.as<float>(), x.numel());
+    case DType::F64:
+      return cpu::sum_squares(x.as<double>(), x.numel());
+    default:
+      PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
   }
 }
 
 double sum(const Tensor& x) {
   check_defined("sum", "x", x);
-  if (x.device == Device::CUDA) PRORES_FAIL("sum: CUDA path not built yet");
+  if (x.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory("sum", "x", x);
+    switch (x.dtype) {
+      case DType::F32:
+        return cuda::sum(x.as<float>(), x.numel());
+      case DType::F64:
+        return cuda::sum(x.as<double>(), x.numel());
+      default:
+        PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
+    }
+#else
+    fail_no_cuda("sum");
+#endif
+  }
   switch (x.dtype) {
-    case DType::F32: return cpu::sum(x.as<float>(), x.numel());
-    case DType::F64: return cpu::sum(x.as<double>(), x.numel());
-    default: PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
+    case DType::F32:
+      return cpu::sum(x.as<float>(), x.numel());
+    case DType::F64:
+      return cpu::sum(x.as<double>(), x.numel());
+    default:
+      PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
   }
 }
 
