@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/fast_exp.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"

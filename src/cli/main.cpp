@@ -1,4 +1,6 @@
 // The `prores` executable: dispatches to a subcommand; the only place that catches errors and exits.
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -20,6 +22,10 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep freed memory in the heap instead of returning it to the kernel: libraries that allocate large
+  // scratch per call (oneDNN's GEMM packing) otherwise pay a page fault per 4 KiB every step.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 1 : 0;

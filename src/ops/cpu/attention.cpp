@@ -5,10 +5,9 @@
 #include "ops/cpu/attention.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <type_traits>
 
+#include "ops/cpu/fast_exp.h"
 #include "ops/cpu/gemm.h"
 
 namespace prores::ops::cpu {
@@ -27,29 +26,6 @@ void copy_heads(T* dst, int64_t dst_head_stride, const T* src, int64_t src_head_
   for (int64_t h = 0; h < heads; ++h) std::copy_n(src + h * src_head_stride, HS, dst + h * dst_head_stride);
 }
 
-// exp(x) for the softmax's x <= 0. Doubles use std::exp. Floats use a branch-free Cephes-style
-// approximation (within ~2 ulp; inputs below -87 flush to ~1e-38) that the compiler vectorizes:
-// exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2], exp(r) = 1 + r + r^2 P(r).
-template <typename T>
-T exp_nonpositive(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    x = x < -87.0f ? -87.0f : x;
-    const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest via 1.5 * 2^23
-    float r = std::fma(n, -0.693359375f, x);
-    r = std::fma(n, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = std::fma(p, r, 1.3981999507e-3f);
-    p = std::fma(p, r, 8.3334519073e-3f);
-    p = std::fma(p, r, 4.1665795894e-2f);
-    p = std::fma(p, r, 1.6666665459e-1f);
-    p = std::fma(p, r, 5.0000001201e-1f);
-    p = std::fma(p, r * r, r + 1.0f);
-    return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  } else {
-    return std::exp(x);
-  }
-}
-
 // row[0 : n) (=) softmax(row[0 : n)), row[n : Tn) (=) 0.
 template <typename T>
 void causal_softmax_row(T* row, int64_t n, int64_t Tn) {
@@ -59,7 +35,7 @@ void causal_softmax_row(T* row, int64_t n, int64_t Tn) {
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) {
-    row[j] = exp_nonpositive(row[j] - max_val);
+    row[j] = exp_vec(row[j] - max_val);
     sum += row[j];
   }
   const T inv = T(1) / sum;

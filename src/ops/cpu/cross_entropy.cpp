@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/fast_exp.h"
 
 namespace prores::ops::cpu {
 

@@ -2,6 +2,7 @@
 #include "ops/cpu/swiglu.h"
 
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/fast_exp.h"
 
 namespace prores::ops::cpu {
 
