@@ -136,6 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--norm-placement middle", "--norm-placement: unknown value 'middle'"},
         BadInput{"--init-scheme magic", "--init-scheme: unknown value 'magic'"},
         BadInput{"--lr=-0.001", "--lr must be a positive finite number, got -0.001"},
+        BadInput{"--lr -1", "--lr must be a positive finite number, got -1"},
         BadInput{"--lr nan", "--lr must be a positive finite number, got nan"},
         BadInput{"--num-query-groups 3", "--num-attention-heads 4 is not divisible by --num-query-groups 3"},
         BadInput{"--global-batch-size 6", "--global-batch-size 6 must be a positive multiple of --micro-batch-size 4"},
