@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
     for (int64_t s = 0; s < warmup + steps; ++s) {
       const auto start = std::chrono::steady_clock::now();
       model.zero_grads();
-      model.forward(tokens.data(), targets.data());
-      model.backward(1.0);
+      model.forward(0, tokens.data(), targets.data());
+      model.backward(0, 1.0);
       scale_grads(grads, clip_coefficient(global_grad_norm(grads), 1.0));
       adamw.step(params, grads.data(), 1e-4);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -136,14 +136,14 @@ class Golden : public ::testing::TestWithParam<const char*> {
     const std::vector<int32_t> tokens = f.read_i32("tokens"), targets = f.read_i32("targets");
     ASSERT_EQ(static_cast<int64_t>(tokens.size()), B * config.seq_length);
 
-    const double loss = model.forward(tokens.data(), targets.data());
+    const double loss = model.forward(0, tokens.data(), targets.data());
     const double ref_loss = f.read_f64("loss").at(0);
     EXPECT_LE(std::abs(loss - ref_loss), rtol * std::abs(ref_loss)) << "loss " << loss << " want " << ref_loss;
     double worst = expect_close("logits", to_f64(model.logits()), f.read_f64("logits"), rtol, floor_one);
     std::string worst_name = "logits";
 
     model.zero_grads();
-    model.backward(1.0);
+    model.backward(0, 1.0);
     for (const ParamEntry& e : model.table().entries()) {
       const double rel = expect_close("grad/" + e.name, to_f64(model.grad(e.name)), f.read_f64("grad/" + e.name),
                                       rtol, floor_one);
@@ -188,11 +188,11 @@ TEST_P(Golden, AdamWStepsF32) {
   double worst_loss = 0;
   for (size_t step = 0; step < ref_losses.size(); ++step) {
     model.zero_grads();
-    const double loss = model.forward(tokens.data(), targets.data());
+    const double loss = model.forward(0, tokens.data(), targets.data());
     const double rel = std::abs(loss - ref_losses[step]) / std::abs(ref_losses[step]);
     EXPECT_LE(rel, 1e-5) << "loss before step " << step + 1 << ": " << loss << " want " << ref_losses[step];
     worst_loss = std::max(worst_loss, rel);
-    model.backward(1.0);
+    model.backward(0, 1.0);
     scale_grads(grads, clip_coefficient(global_grad_norm(grads), clip));
     opt.step(params.data(), grads.data(), lr);
   }

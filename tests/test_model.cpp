@@ -67,15 +67,15 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
   random_tokens(targets, c.vocab_size, 2);
 
   m.zero_grads();
-  m.forward(tokens.data(), targets.data());
-  m.backward(1.0);
+  m.forward(0, tokens.data(), targets.data());
+  m.backward(0, 1.0);
   const int64_t P = m.table().total_numel();
   double* params = m.params().as<double>();
   const double* grads = m.grads().as<double>();
   std::vector<double> x(params, params + P), analytic(grads, grads + P);
   auto loss = [&] {
     std::copy(x.begin(), x.end(), params);
-    return m.forward(tokens.data(), targets.data());
+    return m.forward(0, tokens.data(), targets.data());
   };
   test::expect_gradient_matches(loss, x, analytic, norm_placement_name(c.norm_placement), 1e-5, 1e-6, 1e-9);
 }
@@ -104,8 +104,8 @@ TEST_P(ZeroAlphaSkip, IsBitwiseTheSameAsComputing) {
     randomize_params<float>(*m, 11);
     m->set_alphas(alpha);
     m->zero_grads();
-    losses.push_back(m->forward(tokens.data(), targets.data()));
-    m->backward(1.0);
+    losses.push_back(m->forward(0, tokens.data(), targets.data()));
+    m->backward(0, 1.0);
   }
   EXPECT_EQ(losses[0], losses[1]);
   EXPECT_EQ(0, std::memcmp(skipping.grads().data, computing.grads().data, skipping.grads().nbytes()));

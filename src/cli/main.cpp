@@ -4,12 +4,15 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "cli/data_command.h"
 #include "cli/schedule_command.h"
 #include "cli/train_command.h"
 #include "core/check.h"
+#include "parallel/communicator.h"
 
 namespace {
 
@@ -17,7 +20,35 @@ constexpr const char* kUsage =
     "Usage: prores <command> [options]   (prores <command> --help for its options)\n"
     "Commands:\n"
     "  train      train a Llama-style decoder with ProRes (Progressive Residual Warmup)\n"
-    "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n";
+    "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n"
+    "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n";
+
+void report(const std::exception& e) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "prores: error: %s\n", e.what());
+}
+
+// `prores train` under MPI (or alone): errors all ranks agreed on end normally with exit status 1; any
+// other error aborts every rank, so that none is left waiting in a collective.
+int run_distributed(int argc, char** argv, const std::vector<std::string>& args) {
+  std::unique_ptr<prores::Communicator> world;
+  try {
+    world = prores::make_world_communicator(&argc, &argv);
+    const int status = prores::run_train_command(args, std::cout, *world);
+    world.reset();
+    prores::finalize_world();
+    return status;
+  } catch (const prores::SetupError& e) {
+    report(e);
+    world.reset();
+    prores::finalize_world();
+    return 1;
+  } catch (const std::exception& e) {
+    report(e);
+    if (world && world->size() > 1) prores::abort_world(1);
+    return 1;
+  }
+}
 
 }  // namespace
 
@@ -32,14 +63,14 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "train") return run_distributed(argc, argv, args);
   try {
-    if (command == "train") return prores::run_train_command(args, std::cout);
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
+    if (command == "data") return prores::run_data_command(args, std::cout);
     std::fprintf(stderr, "prores: error: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "prores: error: %s\n", e.what());
+    report(e);
     return 1;
   }
 }

@@ -4,6 +4,7 @@
 #include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
 #include "core/check.h"
+#include "parallel/layout.h"
 #include "train/trainer.h"
 
 namespace prores {
@@ -16,6 +17,8 @@ struct TrainOptions {
   ModelConfig model;
   ScheduleArgs schedule;
   train::TrainConfig train;
+  ParallelConfig parallel;
+  std::string pipeline_layers;
   std::string norm_placement = "pre", init_scheme = "normal";
   double peak_tflops = 0.442;
 };
@@ -72,35 +75,72 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("eval-iters", po::value(&t.eval_iters)->default_value(t.eval_iters), "micro-batches per validation")
       ("log-dir", po::value(&t.log_dir), "directory of metrics.jsonl")
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
-       "peak FLOP/s in TFLOP/s for MFU (default: fp32 peak of 2 Zen 5 cores)");
+       "peak TFLOP/s of all ranks together, for MFU (default: fp32 peak of 2 Zen 5 cores)");
+}
+
+void add_parallel_options(po::options_description& desc, TrainOptions& o) {
+  ParallelConfig& p = o.parallel;
+  desc.add_options()
+      ("tensor-model-parallel-size", po::value(&p.tensor)->default_value(p.tensor), "tensor-parallel ranks TP")
+      ("pipeline-model-parallel-size", po::value(&p.pipeline)->default_value(p.pipeline), "pipeline stages PP")
+      ("pipeline-layers", po::value(&o.pipeline_layers), "layers per stage, e.g. 8,8,7,7 (default: even split)")
+      ("use-distributed-optimizer", po::bool_switch(&p.distributed_optimizer),
+       "ZeRO-1: shard the optimizer state over data-parallel ranks");
 }
 
 constexpr const char* kUsage =
-    "Usage: prores train [--config FILE] [options]\n"
-    "Trains a Llama-style decoder with ProRes on one process. Options may also be given in an INI file\n"
-    "(key = value, keys are the option names without dashes); the command line wins.\n";
+    "Usage: [mpirun -np N] prores train [--config FILE] [options]\n"
+    "Trains a Llama-style decoder with ProRes over N ranks = TP x PP x DP. Options may also be given in an\n"
+    "INI file (key = value, keys are the option names without dashes); the command line wins.\n";
 
-}  // namespace
-
-int run_train_command(const std::vector<std::string>& args, std::ostream& out) {
-  TrainOptions o;
+// Parses and validates everything that can be checked before the first collective; returns false for
+// --help. Throws prores::Error naming the option and value.
+bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out, const Communicator& world,
+                        TrainOptions& o) {
   po::options_description desc("prores train options");
   desc.add_options()("help", "print this help")("config", po::value<std::string>(), "INI file of options");
   add_model_options(desc, o);
   add_training_options(desc, o);
+  add_parallel_options(desc, o);
   add_schedule_options(desc, o.schedule);
   po::variables_map vm;
   if (!parse_options("train", args, desc, vm)) {
-    out << kUsage << desc;
-    return 0;
+    if (world.rank() == 0) out << kUsage << desc;
+    return false;
   }
   o.model.norm_placement = parse_norm_placement(o.norm_placement);
   o.model.init_scheme = parse_init_scheme(o.init_scheme);
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
   o.train.peak_flops = o.peak_tflops * 1e12;
-  const train::TrainResult result = train::train(o.model, o.schedule, o.train, out);
-  out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
-      << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";
+  if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
+  o.model.validate();
+  o.train.validate();
+  make_residual_schedule(o.schedule, o.model.num_layers);
+  LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model, o.train.global_batch_size,
+                       o.train.micro_batch_size);
+  return true;
+}
+
+}  // namespace
+
+int run_train_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
+  TrainOptions o;
+  std::string error;
+  bool run = false;
+  try {
+    run = parse_and_validate(args, out, world, o);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  // Every rank learns whether any rank failed before the layout's first collective.
+  if (world.all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
+    throw SetupError(error.empty() ? "another rank failed during set-up" : error);
+  if (!run) return 0;
+  const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
+  const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, out);
+  if (world.rank() == 0)
+    out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
+        << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";
   return 0;
 }
 

@@ -4,10 +4,21 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
+#include "parallel/communicator.h"
+
 namespace prores {
 
-// Runs `prores train` on the arguments after the subcommand name; returns the exit status.
-// Bad input throws prores::Error with a one-line message naming the option and value.
-int run_train_command(const std::vector<std::string>& args, std::ostream& out);
+// An error raised during set-up that every rank has learned about together (the ranks agree on it
+// before the first collective that could hang): the caller may finalize normally instead of aborting.
+class SetupError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Runs `prores train` on the arguments after the subcommand name over the world communicator; returns
+// the exit status. Bad input throws SetupError (on every rank) with a one-line message naming the
+// option and value; errors during training throw prores::Error on the rank that met them.
+int run_train_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world);
 
 }  // namespace prores

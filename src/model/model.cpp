@@ -1,35 +1,60 @@
-// Model construction, buffer planning and the whole-model forward/backward (embedding → blocks → final
-// norm → LM head → cross-entropy). The blocks themselves are in model_block.cpp.
+// Model construction, buffer planning and the stage-level forward/backward (embedding → blocks → final
+// norm → LM head → cross-entropy, each part on the stage that holds it). Blocks: model_block.cpp.
 #include "model/model.h"
 
-#include "model/block.h"
-#include "ops/cross_entropy.h"
+#include <algorithm>
+
+#include "model/model_slot.h"
 #include "ops/elementwise.h"
-#include "ops/embedding.h"
 #include "ops/linear.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
+#include "parallel/vocab_parallel.h"
 
 namespace prores {
 
-Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype)
-    : config_(config), table_((config.validate(), config)), B_(micro_batch), dtype_(dtype) {
+namespace {
+
+ModelShard resolve(const ModelConfig& config, ModelShard shard) {
+  config.validate();
+  if (shard.num_layers < 0) shard.num_layers = config.num_layers - shard.first_layer + 1;
+  return shard;
+}
+
+}  // namespace
+
+Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const ModelShard& shard,
+             Communicator* tp, int64_t num_slots)
+    : config_(config),
+      shard_(resolve(config, shard)),
+      table_(config_, shard_),
+      B_(micro_batch),
+      dtype_(dtype),
+      own_tp_(tp ? nullptr : make_single_process_communicator()),
+      tp_(tp ? tp : own_tp_.get()) {
   PRORES_CHECK(micro_batch >= 1, "--micro-batch-size must be positive, got ", micro_batch);
-  PRORES_CHECK(dtype == DType::F32 || dtype == DType::F64, "model dtype must be f32 or f64, got ",
-               dtype_name(dtype));
-  alpha_.assign(static_cast<size_t>(config_.num_layers), 1.0);
+  PRORES_CHECK(num_slots >= 1, "model: need at least one activation slot, got ", num_slots);
+  PRORES_CHECK(dtype == DType::F32 || dtype == DType::F64, "model dtype must be f32 or f64, got ", dtype_name(dtype));
+  PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
+               tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
+  vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
+  alpha_.assign(static_cast<size_t>(local_layers()), 1.0);
+  slots_.resize(static_cast<size_t>(num_slots));
   plan_buffers();
   ops::rope_table(rope_cos_, rope_sin_, config_.rotary_base);
 }
 
 Model::~Model() = default;
 
+int64_t Model::num_slots() const { return static_cast<int64_t>(slots_.size()); }
+
 void Model::plan_buffers() {
   const int64_t N = B_ * config_.seq_length, T = config_.seq_length, C = config_.hidden_size;
-  const int64_t F = config_.ffn_hidden_size, V = config_.vocab_size, L = config_.num_layers;
-  const int64_t NH = config_.num_attention_heads, KV = config_.kv_groups(), HS = config_.head_size();
+  const int64_t TP = shard_.tp_size, L = local_layers();
+  const int64_t F = config_.ffn_hidden_size / TP, V = config_.vocab_size / TP;
+  const int64_t NH = config_.num_attention_heads / TP, KV = config_.kv_groups() / TP, HS = config_.head_size();
   const int64_t QKV = (NH + 2 * KV) * HS;
-  const SublayerShape shape = sublayer_shape(config_.norm_placement, L);
+  const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
   const DType d = dtype_;
   auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
   auto rows = [&](Tensor* t) { arena_.reserve(t, d, {N}); };
@@ -41,18 +66,29 @@ void Model::plan_buffers() {
 
   arena_.reserve(&params_, d, {table_.total_numel()});
   arena_.reserve(&grads_, d, {table_.total_numel()});
-  blocks_.resize(static_cast<size_t>(L));
-  for (BlockActivations& b : blocks_) {
-    plan_sublayer(b.attn);
-    plan_sublayer(b.mlp);
-    nc(&b.mid);
-    arena_.reserve(&b.q, d, {B_, NH, T, HS});
-    arena_.reserve(&b.k, d, {B_, KV, T, HS});
-    arena_.reserve(&b.v, d, {B_, KV, T, HS});
-    arena_.reserve(&b.att, d, {B_, NH, T, T});
-    arena_.reserve(&b.attn_out, d, {N, NH * HS});
-    arena_.reserve(&b.gate_up, d, {N, 2 * F});
-    arena_.reserve(&b.swiglu_out, d, {N, F});
+  for (Slot& slot : slots_) {
+    slot.blocks.resize(static_cast<size_t>(L));
+    for (BlockActivations& b : slot.blocks) {
+      plan_sublayer(b.attn);
+      plan_sublayer(b.mlp);
+      nc(&b.mid);
+      arena_.reserve(&b.q, d, {B_, NH, T, HS});
+      arena_.reserve(&b.k, d, {B_, KV, T, HS});
+      arena_.reserve(&b.v, d, {B_, KV, T, HS});
+      arena_.reserve(&b.att, d, {B_, NH, T, T});
+      arena_.reserve(&b.attn_out, d, {N, NH * HS});
+      arena_.reserve(&b.gate_up, d, {N, 2 * F});
+      arena_.reserve(&b.swiglu_out, d, {N, F});
+    }
+    arena_.reserve(&slot.tokens, DType::I32, {N});
+    arena_.reserve(&slot.targets, DType::I32, {N});
+    arena_.reserve(&slot.residual, d, {(L + 1) * N, C});
+    if (shard_.last_stage) {
+      arena_.reserve(&slot.logits, d, {N, V});
+      for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
+      arena_.reserve(&slot.ce_stats, d, {3, N});
+      nc(&slot.final_norm_out);
+    }
   }
   scratch_ = std::make_unique<BlockScratch>();
   BlockScratch& s = *scratch_;
@@ -65,14 +101,7 @@ void Model::plan_buffers() {
   for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.db, &s.dbranch, &s.dfin}) nc(t);
   arena_.reserve(&s.dgate_up, d, {N, 2 * F});
   arena_.reserve(&s.dswiglu, d, {N, F});
-
-  arena_.reserve(&tokens_, DType::I32, {N});
-  arena_.reserve(&targets_, DType::I32, {N});
-  arena_.reserve(&residual_, d, {(L + 1) * N, C});
-  arena_.reserve(&logits_, d, {N, V});
-  rows(&losses_);
-  for (Tensor* t : {&final_norm_out_, &dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
-  rows(&final_rstd_);
+  for (Tensor* t : {&dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
   arena_.reserve(&rope_cos_, d, {T, HS / 2});
   arena_.reserve(&rope_sin_, d, {T, HS / 2});
   arena_.allocate();
@@ -92,81 +121,101 @@ Tensor Model::param(const std::string& name) const { return view_of(params_, nam
 Tensor Model::grad(const std::string& name) const { return view_of(grads_, name); }
 
 Model::Weights Model::weights_of(const Tensor& flat) const {
-  const int64_t C = config_.hidden_size, F = config_.ffn_hidden_size;
-  const int64_t QKV = (config_.num_attention_heads + 2 * config_.kv_groups()) * config_.head_size();
   const bool sandwich = config_.norm_placement == NormPlacement::Sandwich;
   Weights w;
-  w.embedding = view_of(flat, "model.embed_tokens.weight");
-  w.final_norm = view_of(flat, "model.norm.weight");
-  w.lm_head = view_of(flat, "lm_head.weight");
-  for (int64_t i = 0; i < config_.num_layers; ++i) {
+  if (shard_.first_stage) w.embedding = view_of(flat, "model.embed_tokens.weight");
+  if (shard_.last_stage) {
+    w.final_norm = view_of(flat, "model.norm.weight");
+    w.lm_head = view_of(flat, "lm_head.weight");
+  }
+  for (int64_t l = 0; l < local_layers(); ++l) {
+    const int64_t i = shard_.first_layer - 1 + l;
     auto get = [&](const char* suffix) { return view_of(flat, layer_param(i, suffix)); };
     LayerWeights lw;
     lw.attn_norm = get("input_layernorm.weight");
-    lw.qkv = get("self_attn.q_proj.weight");  // q, k, v are adjacent: one (QKV, C) matrix
-    lw.qkv.shape[0] = QKV;
+    const Tensor q = get("self_attn.q_proj.weight"), k = get("self_attn.k_proj.weight");
+    lw.qkv = q;  // q, k, v shards are adjacent: one ((NH + 2 KV)/TP · HS, C) matrix
+    lw.qkv.shape[0] = q.shape[0] + 2 * k.shape[0];
     lw.o = get("self_attn.o_proj.weight");
     lw.mlp_norm = get("post_attention_layernorm.weight");
-    lw.gate_up = get("mlp.gate_proj.weight");  // gate, up are adjacent: one (2F, C) matrix
-    lw.gate_up.shape[0] = 2 * F;
+    lw.gate_up = get("mlp.gate_proj.weight");  // gate, up shards are adjacent: one (2F/TP, C) matrix
+    lw.gate_up.shape[0] *= 2;
     lw.down = get("mlp.down_proj.weight");
     if (sandwich) {
       lw.attn_out_norm = get("attn_out_layernorm.weight");
       lw.mlp_out_norm = get("mlp_out_layernorm.weight");
     }
-    PRORES_CHECK(lw.qkv.shape[1] == C && lw.gate_up.shape[1] == C, "parameter table layout mismatch");
     w.layers.push_back(lw);
   }
   return w;
 }
 
 void Model::set_alphas(std::span<const double> alpha) {
-  PRORES_CHECK(static_cast<int64_t>(alpha.size()) == config_.num_layers, "set_alphas: got ", alpha.size(),
-               " values for ", config_.num_layers, " layers");
+  PRORES_CHECK(static_cast<int64_t>(alpha.size()) == local_layers(), "set_alphas: got ", alpha.size(),
+               " values for ", local_layers(), " layers");
   alpha_.assign(alpha.begin(), alpha.end());
 }
 
 void Model::zero_grads() { ops::zero(grads_); }
 
-Tensor Model::residual(int64_t index) const {
+Tensor Model::residual(int64_t slot, int64_t index) const {
   const int64_t N = B_ * config_.seq_length;
-  return residual_.slice_rows(index * N, N);
+  return slots_[static_cast<size_t>(slot)].residual.slice_rows(index * N, N);
 }
 
-double Model::forward(const int32_t* tokens, const int32_t* targets) {
-  const int64_t N = B_ * config_.seq_length, V = config_.vocab_size;
-  for (int64_t i = 0; i < N; ++i) {
-    PRORES_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id ", tokens[i], " at position ", i,
-                 " is outside the vocabulary [0, ", V, ")");
+Tensor Model::logits(int64_t slot) const { return slots_[static_cast<size_t>(slot)].logits; }
+
+double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
+  PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
+  Slot& slot = slots_[static_cast<size_t>(slot_index)];
+  const int64_t N = B_ * config_.seq_length, V = config_.vocab_size, L = local_layers();
+  if (shard_.first_stage) {
+    for (int64_t i = 0; i < N; ++i)
+      PRORES_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id ", tokens[i], " at position ", i,
+                   " is outside the vocabulary [0, ", V, ")");
+    std::copy(tokens, tokens + N, slot.tokens.as<int32_t>());
+    vocab_parallel_embedding_forward(residual(slot_index, 0), slot.tokens, weights_.embedding, vocab_start_, *tp_);
+  }
+  for (int64_t l = 0; l < L; ++l) block_forward(slot, l, residual(slot_index, l), residual(slot_index, l + 1));
+  if (!shard_.last_stage) return 0.0;
+  for (int64_t i = 0; i < N; ++i)
     PRORES_CHECK(targets[i] >= 0 && targets[i] < V, "target id ", targets[i], " at position ", i,
                  " is outside the vocabulary [0, ", V, ")");
-  }
-  std::copy(tokens, tokens + N, tokens_.as<int32_t>());
-  std::copy(targets, targets + N, targets_.as<int32_t>());
-
-  ops::embedding_forward(residual(0), tokens_, weights_.embedding);
-  for (int64_t l = 0; l < config_.num_layers; ++l) block_forward(l, residual(l), residual(l + 1));
-  ops::rmsnorm_forward(final_norm_out_, final_rstd_, residual(config_.num_layers), weights_.final_norm,
+  std::copy(targets, targets + N, slot.targets.as<int32_t>());
+  ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
                        config_.norm_eps, 1.0);
-  ops::linear_forward(logits_, final_norm_out_, weights_.lm_head);
-  ops::cross_entropy_forward(losses_, logits_, targets_);
-  return ops::sum(losses_) / static_cast<double>(N);
+  ops::linear_forward(slot.logits, slot.final_norm_out, weights_.lm_head);
+  vocab_parallel_cross_entropy_forward(slot.losses, slot.logits, slot.targets, vocab_start_,
+                                       VocabParallelCrossEntropy::from_buffer(slot.ce_stats), *tp_);
+  return ops::sum(slot.losses) / static_cast<double>(N);
 }
 
-void Model::backward(double loss_scale) {
-  const int64_t N = B_ * config_.seq_length, L = config_.num_layers;
-  ops::cross_entropy_backward(logits_, logits_, targets_, loss_scale / static_cast<double>(N));
-  ops::zero(dfinal_);
-  ops::linear_backward(dfinal_, dweights_.lm_head, logits_, final_norm_out_, weights_.lm_head);
+void Model::backward(int64_t slot_index, double loss_scale) {
+  PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
+  const Slot& slot = slots_[static_cast<size_t>(slot_index)];
+  const int64_t N = B_ * config_.seq_length, L = local_layers();
   Tensor dy = dresidual_a_, dx = dresidual_b_;
-  ops::zero(dy);
-  ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(L), weights_.final_norm,
-                        final_rstd_, 1.0);
+  if (shard_.last_stage) {
+    vocab_parallel_cross_entropy_backward(slot.logits, slot.logits, slot.targets, vocab_start_,
+                                          VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
+                                          loss_scale / static_cast<double>(N));
+    ops::zero(dfinal_);
+    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, weights_.lm_head);
+    tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
+    ops::zero(dy);
+    ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(slot_index, L), weights_.final_norm,
+                          slot.final_rstd, 1.0);
+  }
   for (int64_t l = L - 1; l >= 0; --l) {
-    block_backward(l, residual(l), dy, dx);
+    block_backward(slot, l, residual(slot_index, l), dy, dx);
+    if (grad_ready_hook_) grad_ready_hook_(l);
     std::swap(dx, dy);
   }
-  ops::embedding_backward(dweights_.embedding, dy, tokens_);
+  input_grad_ = dy;
+  if (shard_.first_stage) {
+    vocab_parallel_embedding_backward(dweights_.embedding, dy, slot.tokens, vocab_start_);
+    if (grad_ready_hook_) grad_ready_hook_(-1);
+  }
 }
 
 }  // namespace prores

@@ -1,9 +1,13 @@
-// Model: a Llama-style decoder (token embedding, L blocks, final RMSNorm, untied LM head, cross-entropy)
-// with ProRes residual scaling, hand-written forward and backward over saved activations.
-// All tensors (parameters, gradients, activations) are allocated once at construction; a step allocates
-// nothing. Runs in f32 (training) or f64 (gradient checks and golden tests).
+// Model: one rank's part of a Llama-style decoder (token embedding, blocks, final RMSNorm, untied LM
+// head, cross-entropy) with ProRes residual scaling and hand-written forward/backward over saved
+// activations. A rank holds one pipeline stage's blocks (global layer indices) and, under tensor
+// parallelism, its shard of every weight (Megatron's column/row split, vocabulary-parallel embedding and
+// cross-entropy); the TP communication happens inside (the f/g pair of each branch). Activations exist
+// in `slots`, one per micro-batch in flight (1F1B keeps up to PP of them on the first stage).
+// Everything is allocated at construction; a step allocates nothing. f32 (training) or f64 (checks).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,6 +17,7 @@
 #include "core/config.h"
 #include "core/tensor.h"
 #include "model/param_table.h"
+#include "parallel/communicator.h"
 
 namespace prores {
 
@@ -22,77 +27,101 @@ struct SublayerActivations;
 
 class Model {
  public:
-  Model(const ModelConfig& config, int64_t micro_batch, DType dtype = DType::F32);
+  // tp: the tensor-parallel group of size shard.tp_size (nullptr: a single-process one).
+  Model(const ModelConfig& config, int64_t micro_batch, DType dtype = DType::F32, const ModelShard& shard = {},
+        Communicator* tp = nullptr, int64_t num_slots = 1);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
   const ModelConfig& config() const { return config_; }
+  const ModelShard& shard() const { return shard_; }
   const ParamTable& table() const { return table_; }
   int64_t micro_batch() const { return B_; }
+  int64_t num_slots() const;
   DType dtype() const { return dtype_; }
 
   Tensor params() const { return params_; }  // flat (P), ordered by table()
   Tensor grads() const { return grads_; }     // flat (P), same order
-  Tensor param(const std::string& name) const;
+  Tensor param(const std::string& name) const;  // this rank's shard, with its local shape
   Tensor grad(const std::string& name) const;
 
-  // Draws every parameter from the configured init scheme (DESIGN.md §2), deterministically from seed.
+  // Draws every parameter from the configured init scheme (DESIGN.md §2), deterministically from seed and
+  // the parameter's global name: every layout holds shards of the same global weights.
   void init_weights(uint64_t seed);
-  // alpha[i] is the residual scale of block i + 1 (one per layer), used by the next forward/backward.
+  // alpha[i] is the residual scale of this stage's block i (global layer shard().first_layer + i).
   void set_alphas(std::span<const double> alpha);
   const std::vector<double>& alphas() const { return alpha_; }
 
-  // Forward over one micro-batch: tokens, targets (B·T) i32 ids in [0, V). Returns the mean loss and
-  // keeps the activations for backward.
-  double forward(const int32_t* tokens, const int32_t* targets);
-  // grads() (+=) loss_scale · d(mean loss)/d(params), for the preceding forward.
-  void backward(double loss_scale);
+  // Forward of one micro-batch into activation slot `slot`: tokens (B·T) i32 feed the first stage (the
+  // others read stage_input(slot), received beforehand); targets (B·T) i32 feed the last stage's loss.
+  // Returns the mean loss on the last stage, 0 elsewhere.
+  double forward(int64_t slot, const int32_t* tokens, const int32_t* targets);
+  // grads() (+=) loss_scale · d(mean loss)/d(params) for the forward held in slot. The last stage starts
+  // from its loss; the others from output_grad(), received beforehand. Afterwards input_grad() holds the
+  // gradient w.r.t. stage_input(slot) (not on the first stage).
+  void backward(int64_t slot, double loss_scale);
   void zero_grads();
-  // Logits (B·T, V) of the last forward; overwritten by backward.
-  Tensor logits() const { return logits_; }
+
+  Tensor stage_input(int64_t slot) const { return residual(slot, 0); }                    // (B·T, C)
+  Tensor stage_output(int64_t slot) const { return residual(slot, local_layers()); }      // (B·T, C)
+  Tensor output_grad() const { return dresidual_a_; }                                     // (B·T, C)
+  Tensor input_grad() const { return input_grad_; }                                       // (B·T, C)
+  // Logits shard (B·T, V/TP) of slot's last forward (last stage); overwritten by its backward.
+  Tensor logits(int64_t slot = 0) const;
+
+  // Called during backward with each block's local index as soon as its gradients are final for this
+  // backward, then with -1 after the embedding (first stage); the data-parallel reducer starts bucket
+  // all-reduces from it while backward goes on.
+  void set_grad_ready_hook(std::function<void(int64_t)> hook) { grad_ready_hook_ = std::move(hook); }
   // When on (the default), blocks whose α is exactly 0 skip their branches in forward and backward;
   // the result is bitwise the same either way.
   void set_skip_zero_alpha(bool on) { skip_zero_alpha_ = on; }
 
  private:
   enum class Branch { Attention, Mlp };
-  void plan_buffers();
-  Tensor residual(int64_t index) const;  // residual stream entering block index (index L: the output)
-  // Views of one flat buffer (parameters or gradients) per use: fused q|k|v and gate|up matrices.
-  struct LayerWeights {
+  struct LayerWeights {  // views of one flat buffer: fused q|k|v and gate|up matrices
     Tensor attn_norm, qkv, o, attn_out_norm, mlp_norm, gate_up, down, mlp_out_norm;
   };
   struct Weights {
     Tensor embedding, final_norm, lm_head;
     std::vector<LayerWeights> layers;
   };
+  struct Slot;
+
+  int64_t local_layers() const { return shard_.num_layers; }
+  void plan_buffers();
+  Tensor residual(int64_t slot, int64_t index) const;
   Tensor view_of(const Tensor& flat, const std::string& name) const;
   Weights weights_of(const Tensor& flat) const;
   double norm_scale(int64_t layer0) const;
-  void block_forward(int64_t layer0, const Tensor& x, const Tensor& y);
-  void block_backward(int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx);
-  void sublayer_forward(int64_t layer0, Branch branch, SublayerActivations& a, const Tensor& u,
-                        const Tensor& v);
-  void sublayer_backward(int64_t layer0, Branch branch, const SublayerActivations& a, const Tensor& u,
-                         const Tensor& dv, const Tensor& du);
-  void branch_forward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b);
-  void branch_backward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& db,
-                       const Tensor& dfin);
+  void block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Tensor& y);
+  void block_backward(const Slot& slot, int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx);
+  void sublayer_forward(BlockActivations& act, int64_t layer0, Branch branch, SublayerActivations& a,
+                        const Tensor& u, const Tensor& v);
+  void sublayer_backward(const BlockActivations& act, int64_t layer0, Branch branch, const SublayerActivations& a,
+                         const Tensor& u, const Tensor& dv, const Tensor& du);
+  void branch_forward(BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b);
+  void branch_backward(const BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in,
+                       const Tensor& db, const Tensor& dfin);
 
   ModelConfig config_;
+  ModelShard shard_;
   ParamTable table_;
   int64_t B_;
   DType dtype_;
+  std::unique_ptr<Communicator> own_tp_;
+  Communicator* tp_;
+  int64_t vocab_start_ = 0;
   Arena arena_;
   Tensor params_, grads_;
   Weights weights_, dweights_;
   std::vector<double> alpha_;
   bool skip_zero_alpha_ = true;
-  std::vector<BlockActivations> blocks_;
+  std::function<void(int64_t)> grad_ready_hook_;
+  std::vector<Slot> slots_;
   std::unique_ptr<BlockScratch> scratch_;
-  Tensor tokens_, targets_, residual_, logits_, losses_;
-  Tensor final_norm_out_, final_rstd_, dresidual_a_, dresidual_b_, dfinal_;
+  Tensor dresidual_a_, dresidual_b_, dfinal_, input_grad_;
   Tensor rope_cos_, rope_sin_;
 };
 

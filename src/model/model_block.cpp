@@ -3,8 +3,7 @@
 // the forward line by line. A block whose α is exactly 0 skips both branches (same numbers, less work).
 #include <cmath>
 
-#include "model/block.h"
-#include "model/model.h"
+#include "model/model_slot.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
@@ -14,27 +13,29 @@
 
 namespace prores {
 
+// LayerNorm Scaling's 1/sqrt(l) for the global layer l of this stage's block layer0.
 double Model::norm_scale(int64_t layer0) const {
-  return config_.layernorm_scaling ? 1.0 / std::sqrt(static_cast<double>(layer0 + 1)) : 1.0;
+  const double l = static_cast<double>(shard_.first_layer + layer0);
+  return config_.layernorm_scaling ? 1.0 / std::sqrt(l) : 1.0;
 }
 
-// y (=) block(x).
-void Model::block_forward(int64_t layer0, const Tensor& x, const Tensor& y) {
-  BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
-  sublayer_forward(layer0, Branch::Attention, a.attn, x, a.mid);
-  sublayer_forward(layer0, Branch::Mlp, a.mlp, a.mid, y);
+// y (=) block(x). layer0 is the block's index on this stage.
+void Model::block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Tensor& y) {
+  BlockActivations& a = slot.blocks[static_cast<size_t>(layer0)];
+  sublayer_forward(a, layer0, Branch::Attention, a.attn, x, a.mid);
+  sublayer_forward(a, layer0, Branch::Mlp, a.mlp, a.mid, y);
 }
 
 // dx (=) from dy; weight gradients (+=).
-void Model::block_backward(int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx) {
-  const BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
-  sublayer_backward(layer0, Branch::Mlp, a.mlp, a.mid, dy, scratch_->dmid);
-  sublayer_backward(layer0, Branch::Attention, a.attn, x, scratch_->dmid, dx);
+void Model::block_backward(const Slot& slot, int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  const BlockActivations& a = slot.blocks[static_cast<size_t>(layer0)];
+  sublayer_backward(a, layer0, Branch::Mlp, a.mlp, a.mid, dy, scratch_->dmid);
+  sublayer_backward(a, layer0, Branch::Attention, a.attn, x, scratch_->dmid, dx);
 }
 
 // v (=) sublayer(u), as model/block.h spells out.
-void Model::sublayer_forward(int64_t layer0, Branch branch, SublayerActivations& a, const Tensor& u,
-                             const Tensor& v) {
+void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branch, SublayerActivations& a,
+                             const Tensor& u, const Tensor& v) {
   const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
   const bool attn = branch == Branch::Attention;
@@ -52,7 +53,7 @@ void Model::sublayer_forward(int64_t layer0, Branch branch, SublayerActivations&
       f_in = a.f_in;
     }
     const Tensor b = shape.out_norm ? a.branch : s.branch;
-    branch_forward(layer0, branch, f_in, b);
+    branch_forward(act, layer0, branch, f_in, b);
     b2 = b;
     if (shape.out_norm) {
       ops::rmsnorm_forward(s.branch_normed, a.rstd_out, b, attn ? w.attn_out_norm : w.mlp_out_norm, eps, ns);
@@ -65,8 +66,8 @@ void Model::sublayer_forward(int64_t layer0, Branch branch, SublayerActivations&
 }
 
 // du (=) from dv; weight gradients (+=).
-void Model::sublayer_backward(int64_t layer0, Branch branch, const SublayerActivations& a, const Tensor& u,
-                              const Tensor& dv, const Tensor& du) {
+void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branch branch,
+                              const SublayerActivations& a, const Tensor& u, const Tensor& dv, const Tensor& du) {
   const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
   const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
@@ -93,18 +94,18 @@ void Model::sublayer_backward(int64_t layer0, Branch branch, const SublayerActiv
                           attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns);
     db = s.dbranch;
   }
-  if (shape.in_norm) {
-    ops::zero(s.dfin);
-    branch_backward(layer0, branch, a.f_in, db, s.dfin);
-    ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns);
-  } else {
-    branch_backward(layer0, branch, u, db, du);
-  }
+  ops::zero(s.dfin);
+  branch_backward(act, layer0, branch, shape.in_norm ? a.f_in : u, db, s.dfin);
+  // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards.
+  tp_->all_reduce(s.dfin, ReduceOp::Sum);
+  if (shape.in_norm) ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns);
+  else ops::accumulate(du, 1.0, s.dfin);
 }
 
 // b (N, C) (=) attention(f_in) or mlp(f_in).
-void Model::branch_forward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b) {
-  BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+// Column-parallel q|k|v and gate|up (this rank's heads / ffn columns), row-parallel o and down; Megatron's
+// g: the row-parallel outputs are partial sums, all-reduced over TP.
+void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b) {
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;
@@ -120,12 +121,12 @@ void Model::branch_forward(int64_t layer0, Branch branch, const Tensor& f_in, co
     ops::swiglu_forward(a.swiglu_out, a.gate_up);
     ops::linear_forward(b, a.swiglu_out, w.down);
   }
+  tp_->all_reduce(b, ReduceOp::Sum);
 }
 
 // dfin (N, C) (+=) and weight gradients (+=) from db (N, C).
-void Model::branch_backward(int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& db,
-                            const Tensor& dfin) {
-  const BlockActivations& a = blocks_[static_cast<size_t>(layer0)];
+void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
+                            const Tensor& db, const Tensor& dfin) {
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
   const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;

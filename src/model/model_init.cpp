@@ -1,6 +1,6 @@
 // Parameter initialisation for every --init-scheme (DESIGN.md §2). Each parameter draws from its own
-// random stream, seeded by the run seed and the parameter's name, so the result does not depend on the
-// parameter order or, later, on how parameters are sharded.
+// random stream, seeded by the run seed and the parameter's global name, so the result depends neither on
+// the parameter order nor on the tensor- or pipeline-parallel layout.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -40,7 +40,7 @@ Draw draw_for(const ModelConfig& c, const ParamEntry& e) {
   if (e.shape.size() == 1) return {Draw::Ones, 0};
   if (e.name == "model.embed_tokens.weight") return {Draw::Normal, sigma * std::sqrt(static_cast<double>(c.hidden_size))};
   if (e.layer == 0) return {Draw::Normal, sigma};  // LM head
-  const double fan_out = static_cast<double>(e.shape[0]), fan_in = static_cast<double>(e.shape[1]);
+  const double fan_out = static_cast<double>(e.global_shape[0]), fan_in = static_cast<double>(e.global_shape[1]);
   const bool residual_out = ends_with(e.name, "o_proj.weight") || ends_with(e.name, "down_proj.weight");
   switch (c.init_scheme) {
     case InitScheme::Normal: return {Draw::Normal, sigma};
@@ -56,18 +56,28 @@ Draw draw_for(const ModelConfig& c, const ParamEntry& e) {
   return {Draw::Normal, sigma};
 }
 
+// Draws the global tensor of entry e element by element (row-major, one stream) and keeps this rank's
+// shard: the values are the same whatever the tensor-parallel split.
 template <typename T>
-void fill(T* out, int64_t n, const Draw& draw, uint64_t seed) {
-  std::mt19937_64 rng(seed);
+void fill_shard(T* out, const ParamEntry& e, const Draw& draw, uint64_t seed) {
   if (draw.kind == Draw::Ones) {
-    std::fill(out, out + n, T(1));
-  } else if (draw.kind == Draw::Normal) {
-    std::normal_distribution<double> dist(0.0, draw.scale);
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(dist(rng));
-  } else {
-    std::uniform_real_distribution<double> dist(-draw.scale, draw.scale);
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(dist(rng));
+    std::fill(out, out + e.numel, T(1));
+    return;
   }
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, draw.scale);
+  std::uniform_real_distribution<double> uniform(-draw.scale, draw.scale);
+  const int64_t rows = e.global_shape[0], cols = e.global_shape.size() > 1 ? e.global_shape[1] : 1;
+  const int64_t row_begin = e.shard_axis == 0 ? e.shard_offset : 0;
+  const int64_t row_end = e.shard_axis == 0 ? row_begin + e.shape[0] : rows;
+  const int64_t col_begin = e.shard_axis == 1 ? e.shard_offset : 0;
+  const int64_t col_end = e.shard_axis == 1 ? col_begin + e.shape[1] : cols;
+  for (int64_t r = 0; r < row_end; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const double value = draw.kind == Draw::Normal ? normal(rng) : uniform(rng);
+      if (r >= row_begin && c >= col_begin && c < col_end)
+        *out++ = static_cast<T>(value);
+    }
 }
 
 }  // namespace
@@ -77,8 +87,8 @@ void Model::init_weights(uint64_t seed) {
     const Draw draw = draw_for(config_, e);
     const uint64_t stream = splitmix64(seed ^ splitmix64(name_hash(e.name)));
     const Tensor t = param(e.name);
-    if (dtype_ == DType::F32) fill(t.as<float>(), e.numel, draw, stream);
-    else fill(t.as<double>(), e.numel, draw, stream);
+    if (dtype_ == DType::F32) fill_shard(t.as<float>(), e, draw, stream);
+    else fill_shard(t.as<double>(), e, draw, stream);
   }
 }
 

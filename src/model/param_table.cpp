@@ -1,5 +1,7 @@
-// ParamTable construction: the parameter order per block keeps q/k/v and gate/up adjacent so that each
-// pair forms one fused matrix ((NH + 2 KV)·HS, C) and (2F, C) in the flat buffer.
+// ParamTable construction. Per block the order keeps q/k/v and gate/up adjacent, so that each rank's
+// shards form one fused matrix ((NH + 2 KV)/TP · HS, C) and (2F/TP, C) in the flat buffer. Column-parallel
+// weights (q, k, v, gate, up, the vocabulary-parallel embedding and LM head) split rows; row-parallel
+// ones (o_proj, down_proj) split columns; norms are replicated.
 #include "model/param_table.h"
 
 #include "core/check.h"
@@ -10,35 +12,52 @@ std::string layer_param(int64_t layer_index0, const std::string& suffix) {
   return "model.layers." + std::to_string(layer_index0) + "." + suffix;
 }
 
-ParamTable::ParamTable(const ModelConfig& c) {
+ParamTable::ParamTable(const ModelConfig& c, const ModelShard& s) : tp_size_(s.tp_size), tp_rank_(s.tp_rank) {
   const int64_t C = c.hidden_size, F = c.ffn_hidden_size, V = c.vocab_size;
   const int64_t HS = c.head_size(), NH = c.num_attention_heads, KV = c.kv_groups();
   const bool sandwich = c.norm_placement == NormPlacement::Sandwich;
-  add("model.embed_tokens.weight", {V, C}, false, 0);
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const int64_t l = i + 1;
-    add(layer_param(i, "input_layernorm.weight"), {C}, false, l);
-    add(layer_param(i, "self_attn.q_proj.weight"), {NH * HS, C}, true, l);
-    add(layer_param(i, "self_attn.k_proj.weight"), {KV * HS, C}, true, l);
-    add(layer_param(i, "self_attn.v_proj.weight"), {KV * HS, C}, true, l);
-    add(layer_param(i, "self_attn.o_proj.weight"), {C, NH * HS}, true, l);
-    if (sandwich) add(layer_param(i, "attn_out_layernorm.weight"), {C}, false, l);
-    add(layer_param(i, "post_attention_layernorm.weight"), {C}, false, l);
-    add(layer_param(i, "mlp.gate_proj.weight"), {F, C}, true, l);
-    add(layer_param(i, "mlp.up_proj.weight"), {F, C}, true, l);
-    add(layer_param(i, "mlp.down_proj.weight"), {C, F}, true, l);
-    if (sandwich) add(layer_param(i, "mlp_out_layernorm.weight"), {C}, false, l);
+  const int64_t num_layers = s.num_layers < 0 ? c.num_layers : s.num_layers;
+  PRORES_CHECK(s.tp_size >= 1 && s.tp_rank >= 0 && s.tp_rank < s.tp_size, "bad tensor-parallel rank ", s.tp_rank,
+               " of ", s.tp_size);
+  PRORES_CHECK(s.first_layer >= 1 && s.first_layer + num_layers - 1 <= c.num_layers, "stage layers ", s.first_layer,
+               "..", s.first_layer + num_layers - 1, " outside 1..", c.num_layers);
+  if (s.first_stage) add("model.embed_tokens.weight", {V, C}, 0, false, 0);
+  for (int64_t l = s.first_layer; l < s.first_layer + num_layers; ++l) {
+    const int64_t i = l - 1;
+    add(layer_param(i, "input_layernorm.weight"), {C}, -1, false, l);
+    add(layer_param(i, "self_attn.q_proj.weight"), {NH * HS, C}, 0, true, l);
+    add(layer_param(i, "self_attn.k_proj.weight"), {KV * HS, C}, 0, true, l);
+    add(layer_param(i, "self_attn.v_proj.weight"), {KV * HS, C}, 0, true, l);
+    add(layer_param(i, "self_attn.o_proj.weight"), {C, NH * HS}, 1, true, l);
+    if (sandwich) add(layer_param(i, "attn_out_layernorm.weight"), {C}, -1, false, l);
+    add(layer_param(i, "post_attention_layernorm.weight"), {C}, -1, false, l);
+    add(layer_param(i, "mlp.gate_proj.weight"), {F, C}, 0, true, l);
+    add(layer_param(i, "mlp.up_proj.weight"), {F, C}, 0, true, l);
+    add(layer_param(i, "mlp.down_proj.weight"), {C, F}, 1, true, l);
+    if (sandwich) add(layer_param(i, "mlp_out_layernorm.weight"), {C}, -1, false, l);
   }
-  add("model.norm.weight", {C}, false, 0);
-  add("lm_head.weight", {V, C}, true, 0);
+  if (s.last_stage) {
+    add("model.norm.weight", {C}, -1, false, 0);
+    add("lm_head.weight", {V, C}, 0, true, 0);
+  }
 }
 
-void ParamTable::add(const std::string& name, std::vector<int64_t> shape, bool weight_decay, int64_t layer) {
+void ParamTable::add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, bool weight_decay,
+                     int64_t layer) {
   ParamEntry e;
   e.name = name;
+  e.shape = global_shape;
+  if (shard_axis >= 0) {
+    const int64_t extent = global_shape[static_cast<size_t>(shard_axis)];
+    PRORES_CHECK(extent % tp_size_ == 0, name, ": dimension ", extent, " is not divisible by the tensor-parallel size ",
+                 tp_size_);
+    e.shape[static_cast<size_t>(shard_axis)] = extent / tp_size_;
+    e.shard_offset = tp_rank_ * (extent / tp_size_);
+  }
+  e.global_shape = std::move(global_shape);
+  e.shard_axis = shard_axis;
   e.numel = 1;
-  for (int64_t d : shape) e.numel *= d;
-  e.shape = std::move(shape);
+  for (int64_t d : e.shape) e.numel *= d;
   e.offset = total_;
   e.weight_decay = weight_decay;
   e.layer = layer;

@@ -1,5 +1,6 @@
-// ParamTable: the ordered list of model parameters (Hugging Face Llama names), each with its shape and
-// its offset in the flat parameter / gradient buffers. DP buckets, ZeRO shards, checkpoints and the
+// ParamTable: the ordered list of one rank's parameters (Hugging Face Llama names, global layer indices),
+// each with its global shape, the shard this rank holds (tensor-parallel split axis and offset), and its
+// offset in the rank's flat parameter / gradient buffers. DP buckets, ZeRO shards, checkpoints and the
 // optimizer's weight-decay segments all key on this one table.
 #pragma once
 #include <cstdint>
@@ -10,32 +11,47 @@
 
 namespace prores {
 
+// Which part of the model one rank holds: its tensor-parallel coordinate and its pipeline stage's blocks.
+struct ModelShard {
+  int64_t tp_size = 1, tp_rank = 0;
+  int64_t first_layer = 1;  // 1-based global index of the stage's first block
+  int64_t num_layers = -1;  // blocks on this stage; -1: all of them (a single stage)
+  bool first_stage = true;  // holds the token embedding
+  bool last_stage = true;   // holds the final norm and the LM head
+};
+
 struct ParamEntry {
-  std::string name;             // e.g. "model.layers.3.self_attn.q_proj.weight"
-  std::vector<int64_t> shape;   // global shape
-  int64_t offset = 0;           // element offset in the flat buffer
-  int64_t numel = 0;
-  bool weight_decay = false;    // true for linear weights (LM head included); false for norms, embedding
-  int64_t layer = 0;            // 1-based block index, 0 for embedding / final norm / head
+  std::string name;                  // e.g. "model.layers.3.self_attn.q_proj.weight"
+  std::vector<int64_t> global_shape;
+  std::vector<int64_t> shape;        // this rank's shard
+  int shard_axis = -1;               // -1: replicated over TP; 0: rows split; 1: columns split
+  int64_t shard_offset = 0;          // first global index along shard_axis held here
+  int64_t offset = 0;                // element offset in the flat buffer
+  int64_t numel = 0;                 // of the shard
+  bool weight_decay = false;         // linear weights (LM head included); not norms, not the embedding
+  int64_t layer = 0;                 // 1-based global block index; 0 for embedding / final norm / head
+  bool tp_replicated() const { return shard_axis < 0; }
 };
 
 class ParamTable {
  public:
-  explicit ParamTable(const ModelConfig& config);
+  explicit ParamTable(const ModelConfig& config, const ModelShard& shard = {});
   const std::vector<ParamEntry>& entries() const { return entries_; }
   const ParamEntry& find(const std::string& name) const;  // throws naming the parameter
   bool contains(const std::string& name) const;
   int64_t total_numel() const { return total_; }
-  // Parameters that take part in matrix multiplies (every linear weight, LM head included): N in 6·N.
+  // Elements of this rank's matrix-multiply parameters (linear weights, LM head included): N in 6·N.
   int64_t matmul_numel() const;
 
  private:
-  void add(const std::string& name, std::vector<int64_t> shape, bool weight_decay, int64_t layer);
+  void add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, bool weight_decay,
+           int64_t layer);
   std::vector<ParamEntry> entries_;
   int64_t total_ = 0;
+  int64_t tp_size_, tp_rank_;
 };
 
-// Name helpers shared by the model, initialisation and checkpoint code.
-std::string layer_param(int64_t layer_index0, const std::string& suffix);  // "model.layers.<i>.<suffix>"
+// "model.layers.<i>.<suffix>" for the 0-based global block index i (Hugging Face's numbering).
+std::string layer_param(int64_t layer_index0, const std::string& suffix);
 
 }  // namespace prores

@@ -1,6 +1,6 @@
-// The training loop on one process: data → micro-batches (gradient accumulation up to the global batch)
-// → global-norm clipping → AdamW at the scheduled learning rate → the ProRes α of the next step;
-// periodic validation; metrics.jsonl and one readable line per logged iteration.
+// The training loop: for every iteration the ProRes α of this stage's blocks, one TrainStep across the
+// TP × PP × DP layout (train_step.h) at the scheduled learning rate; periodic validation; on world rank 0
+// metrics.jsonl and one readable line per logged iteration.
 #pragma once
 #include <cstdint>
 #include <ostream>
@@ -11,6 +11,7 @@
 #include "model/residual_schedule.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
+#include "parallel/layout.h"
 
 namespace prores::train {
 
@@ -28,7 +29,7 @@ struct TrainConfig {
   int64_t eval_interval = 0;       // --eval-interval (0: no evaluation)
   int64_t eval_iters = 10;         // --eval-iters: micro-batches per evaluation
   std::string log_dir;             // --log-dir: where metrics.jsonl goes (empty: none)
-  double peak_flops = 442e9;       // --peak-tflops · 1e12: the MFU denominator (this machine's fp32 peak)
+  double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
 
   void validate() const;           // throws prores::Error naming the option and value
 };
@@ -46,7 +47,8 @@ struct TrainResult {
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
 double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
 
+// Collective over layout.world(). Logs go to `log` on world rank 0 (each rank reports its coordinates).
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
-                  std::ostream& log);
+                  const ParallelLayout& layout, std::ostream& log);
 
 }  // namespace prores::train

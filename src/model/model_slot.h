@@ -1,0 +1,21 @@
+// Model::Slot: the activations of one micro-batch in flight on this stage (model.h), shared by the
+// model's translation units.
+#pragma once
+#include <vector>
+
+#include "model/block.h"
+#include "model/model.h"
+
+namespace prores {
+
+struct Model::Slot {
+  std::vector<BlockActivations> blocks;   // this stage's blocks
+  Tensor tokens, targets;                 // (N) i32
+  Tensor residual;                        // ((L_stage + 1)·N, C): the stream entering each block, then out
+  Tensor logits;                          // (N, V/TP) on the last stage
+  Tensor losses;                          // (N)
+  Tensor final_norm_out, final_rstd;      // (N, C), (N)
+  Tensor ce_stats;                        // (3, N): vocabulary-parallel cross-entropy statistics
+};
+
+}  // namespace prores

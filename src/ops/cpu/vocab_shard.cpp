@@ -1,0 +1,146 @@
+// CPU vocabulary-shard kernels: embedding gather / column-partitioned scatter-add restricted to the shard's
+// ids, and the three row-wise passes of the sharded cross-entropy (max, sum of exponentials, gradient).
+// Arithmetic mirrors cpu/embedding.cpp and cpu/cross_entropy.cpp so that a full shard reproduces them.
+#include "ops/cpu/vocab_shard.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/fast_exp.h"
+
+namespace prores::ops::cpu {
+
+namespace {
+
+// Row of the shard that holds global id `id`, or -1 when the id is outside [vocab_start, vocab_start + Vs).
+inline int64_t shard_row(int32_t id, int64_t Vs, int64_t vocab_start) {
+  const int64_t local = static_cast<int64_t>(id) - vocab_start;
+  return local >= 0 && local < Vs ? local : -1;
+}
+
+// sum_v exp(x[v] - m), accumulated in double through a small buffer of exponentials (GCC does not
+// vectorize exp_vec inside a reduction whose accumulator is wider than the element).
+template <typename T>
+double sum_exp(const T* x, int64_t V, T m) {
+  constexpr int64_t kChunk = 512;
+  T e[kChunk];
+  double s = 0;
+  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
+    const int64_t len = std::min(kChunk, V - v0);
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) e[i] = exp_vec(x[v0 + i] - m);
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(e[i]);
+  }
+  return s;
+}
+
+}  // namespace
+
+template <typename T>
+void embedding_shard_forward(T* out, const int32_t* tokens, const T* wte_shard, int64_t N, int64_t C,
+                             int64_t Vs, int64_t vocab_start) {
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t row = shard_row(tokens[n], Vs, vocab_start);
+    if (row >= 0) {
+      std::memcpy(out + n * C, wte_shard + row * C, static_cast<size_t>(C) * sizeof(T));
+    } else {
+      std::fill(out + n * C, out + (n + 1) * C, T(0));
+    }
+  }
+}
+
+template <typename T>
+void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* tokens, int64_t N, int64_t C,
+                              int64_t Vs, int64_t vocab_start) {
+  // Each thread owns a column range a multiple of 64 bytes wide, so threads seldom share a cache line.
+  constexpr int64_t kAlign = 64 / sizeof(T);
+#pragma omp parallel if (N * C >= kParallelMinElements)
+  {
+    const int64_t nthreads = omp_get_num_threads();
+    const int64_t per = (C + nthreads - 1) / nthreads;
+    const int64_t chunk = (per + kAlign - 1) / kAlign * kAlign;
+    const int64_t c0 = std::min(C, omp_get_thread_num() * chunk);
+    const int64_t c1 = std::min(C, c0 + chunk);
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t row = shard_row(tokens[n], Vs, vocab_start);
+      if (row < 0) continue;
+      const T* src = dout + n * C;
+      T* dst = dwte_shard + row * C;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+    }
+  }
+}
+
+template <typename T>
+void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs) {
+#pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * Vs;
+    T m = x[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t v = 1; v < Vs; ++v) m = x[v] > m ? x[v] : m;
+    row_max[n] = m;
+  }
+}
+
+template <typename T>
+void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
+                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start) {
+#pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * Vs;
+    row_sumexp[n] = static_cast<T>(sum_exp(x, Vs, row_max[n]));
+    const int64_t t = shard_row(targets[n], Vs, vocab_start);
+    target_logit[n] = t >= 0 ? x[t] : T(0);
+  }
+}
+
+template <typename T>
+void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+                              int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    const double lse = std::log(static_cast<double>(row_sumexp[n])) + static_cast<double>(row_max[n]);
+    losses[n] = static_cast<T>(lse - static_cast<double>(target_logit[n]));
+  }
+}
+
+template <typename T>
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
+                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
+                                  double dloss) {
+#pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x = logits + n * Vs;
+    T* dx = dlogits + n * Vs;
+    const T m = row_max[n];
+    const T scale = static_cast<T>(dloss / static_cast<double>(row_sumexp[n]));
+    // Each x[v] is read before dx[v] is written, so dlogits may alias logits.
+#pragma omp simd
+    for (int64_t v = 0; v < Vs; ++v) dx[v] = exp_vec(x[v] - m) * scale;
+    const int64_t t = shard_row(targets[n], Vs, vocab_start);
+    if (t >= 0) dx[t] -= static_cast<T>(dloss);
+  }
+}
+
+#define PRORES_INSTANTIATE(T)                                                                                \
+  template void embedding_shard_forward<T>(T*, const int32_t*, const T*, int64_t, int64_t, int64_t, int64_t); \
+  template void embedding_shard_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t,         \
+                                            int64_t);                                                         \
+  template void cross_entropy_shard_stats<T>(T*, const T*, int64_t, int64_t);                                \
+  template void cross_entropy_shard_sumexp<T>(T*, T*, const T*, const int32_t*, const T*, int64_t, int64_t,  \
+                                              int64_t);                                                       \
+  template void cross_entropy_shard_loss<T>(T*, const T*, const T*, const T*, int64_t);                      \
+  template void cross_entropy_shard_backward<T>(T*, const T*, const int32_t*, const T*, const T*, int64_t,   \
+                                                int64_t, int64_t, double);
+PRORES_INSTANTIATE(float)
+PRORES_INSTANTIATE(double)
+#undef PRORES_INSTANTIATE
+
+}  // namespace prores::ops::cpu

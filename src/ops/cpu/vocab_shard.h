@@ -1,0 +1,47 @@
+// CPU kernels for the vocabulary-shard pieces of the vocab-parallel embedding and cross-entropy
+// (ops/vocab_shard.h), templated on float / double and threaded over rows with OpenMP. A shard holds the
+// vocabulary rows [vocab_start, vocab_start + Vs); ids are global, and an id outside the shard simply
+// contributes nothing here (range checks against the full vocabulary are the caller's).
+#pragma once
+#include <cstdint>
+
+namespace prores::ops::cpu {
+
+// out (N, C) (=) wte_shard[tokens[n] - vocab_start] for ids in the shard, 0 for every other id;
+// tokens (N); wte_shard (Vs, C).
+template <typename T>
+void embedding_shard_forward(T* out, const int32_t* tokens, const T* wte_shard, int64_t N, int64_t C,
+                             int64_t Vs, int64_t vocab_start);
+
+// dwte_shard (Vs, C) (+=) scatter-add of the dout (N, C) rows whose ids fall in the shard.
+// Race-free and deterministic: threads split the columns, each walks the rows in order (the same order as
+// cpu::embedding_backward, so a full shard gives bitwise its result).
+template <typename T>
+void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* tokens, int64_t N, int64_t C,
+                              int64_t Vs, int64_t vocab_start);
+
+// row_max (N) (=) max over the shard's logits (N, Vs) of each row; Vs >= 1.
+template <typename T>
+void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs);
+
+// row_sumexp (N) (=) sum_v exp(logits[n, v] - row_max[n]) over the shard, accumulated in double;
+// target_logit (N) (=) logits[n, targets[n] - vocab_start] when the target is in the shard, else 0.
+// row_max (N) is the max over the whole vocabulary.
+template <typename T>
+void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
+                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start);
+
+// losses (N) (=) log(row_sumexp) + row_max - target_logit, evaluated in double; all three inputs (N) are
+// the whole-vocabulary values.
+template <typename T>
+void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+                              int64_t N);
+
+// dlogits (N, Vs) (=) dloss * (exp(logits - row_max) / row_sumexp - onehot(targets)) on the shard, with
+// row_max and row_sumexp (N) the whole-vocabulary values; dlogits may alias logits.
+template <typename T>
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
+                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
+                                  double dloss);
+
+}  // namespace prores::ops::cpu

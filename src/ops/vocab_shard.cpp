@@ -1,0 +1,162 @@
+// Vocabulary-shard dispatch: validates shapes, dtypes and devices, then runs the CPU kernel for the dtype
+// (f32, f64). CUDA tensors fail with a clear message until the CUDA kernels land.
+#include "ops/vocab_shard.h"
+
+#include <initializer_list>
+
+#include "ops/cpu/vocab_shard.h"
+
+namespace prores::ops {
+
+namespace {
+
+// Throws unless every tensor of ts is on first's device, then fails on CUDA (no kernels yet).
+void check_cpu(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Device device = (*ts.begin())->device;
+  for (const Tensor* t : ts) {
+    PRORES_CHECK(t->device == device, op, ": all tensors must be on the same device");
+  }
+  if (device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+}
+
+// Throws unless every tensor of ts has dtype.
+void check_dtype(const char* op, DType dtype, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts) {
+    PRORES_CHECK(t->dtype == dtype, op, ": expected every float tensor to be ", dtype_name(dtype), ", got ",
+                 dtype_name(t->dtype));
+  }
+}
+
+void check_ids_i32(const char* op, const char* name, const Tensor& ids) {
+  PRORES_CHECK(ids.dtype == DType::I32, op, ": ", name, " must be i32, got ", dtype_name(ids.dtype));
+}
+
+void check_vocab_start(const char* op, int64_t vocab_start) {
+  PRORES_CHECK(vocab_start >= 0, op, ": vocab_start must be >= 0, got ", vocab_start);
+}
+
+// Calls fn(T{}) with T the C++ type of dtype (float or double); throws for other dtypes.
+template <typename Fn>
+void by_dtype(const char* op, DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32:
+      return fn(float{});
+    case DType::F64:
+      return fn(double{});
+    default:
+      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dtype));
+  }
+}
+
+bool is_vector(const Tensor& t, int64_t n) { return t.ndim == 1 && t.shape[0] == n; }
+
+}  // namespace
+
+void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
+                             int64_t vocab_start) {
+  constexpr const char* op = "embedding_shard_forward";
+  PRORES_CHECK(out.ndim == 2 && wte_shard.ndim == 2 && is_vector(tokens, out.shape[0]) &&
+                   out.shape[1] == wte_shard.shape[1],
+               op, ": expected out (N, C), tokens (N), wte_shard (Vs, C); got out ", out.shape_string(),
+               ", tokens ", tokens.shape_string(), ", wte_shard ", wte_shard.shape_string());
+  check_ids_i32(op, "tokens", tokens);
+  check_dtype(op, wte_shard.dtype, {&out});
+  check_vocab_start(op, vocab_start);
+  check_cpu(op, {&out, &tokens, &wte_shard});
+  const int64_t N = out.shape[0], C = out.shape[1], Vs = wte_shard.shape[0];
+  by_dtype(op, out.dtype, [&]<typename T>(T) {
+    cpu::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs, vocab_start);
+  });
+}
+
+void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,
+                              int64_t vocab_start) {
+  constexpr const char* op = "embedding_shard_backward";
+  PRORES_CHECK(dwte_shard.ndim == 2 && dout.ndim == 2 && is_vector(tokens, dout.shape[0]) &&
+                   dout.shape[1] == dwte_shard.shape[1],
+               op, ": expected dwte_shard (Vs, C), dout (N, C), tokens (N); got dwte_shard ",
+               dwte_shard.shape_string(), ", dout ", dout.shape_string(), ", tokens ", tokens.shape_string());
+  check_ids_i32(op, "tokens", tokens);
+  check_dtype(op, dwte_shard.dtype, {&dout});
+  check_vocab_start(op, vocab_start);
+  check_cpu(op, {&dwte_shard, &dout, &tokens});
+  const int64_t N = dout.shape[0], C = dout.shape[1], Vs = dwte_shard.shape[0];
+  by_dtype(op, dout.dtype, [&]<typename T>(T) {
+    cpu::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs,
+                                  vocab_start);
+  });
+}
+
+void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& logits) {
+  constexpr const char* op = "cross_entropy_shard_stats";
+  PRORES_CHECK(logits.ndim == 2 && logits.shape[1] >= 1 && is_vector(row_max, logits.shape[0]), op,
+               ": expected row_max (N), logits (N, Vs) with Vs >= 1; got row_max ", row_max.shape_string(),
+               ", logits ", logits.shape_string());
+  check_dtype(op, logits.dtype, {&row_max});
+  check_cpu(op, {&row_max, &logits});
+  const int64_t N = logits.shape[0], Vs = logits.shape[1];
+  by_dtype(op, logits.dtype,
+           [&]<typename T>(T) { cpu::cross_entropy_shard_stats(row_max.as<T>(), logits.as<T>(), N, Vs); });
+}
+
+void cross_entropy_shard_sumexp(const Tensor& row_sumexp, const Tensor& target_logit, const Tensor& logits,
+                                const Tensor& targets, int64_t vocab_start, const Tensor& row_max) {
+  constexpr const char* op = "cross_entropy_shard_sumexp";
+  const int64_t N = logits.ndim == 2 ? logits.shape[0] : -1;
+  PRORES_CHECK(logits.ndim == 2 && is_vector(row_sumexp, N) && is_vector(target_logit, N) &&
+                   is_vector(targets, N) && is_vector(row_max, N),
+               op, ": expected row_sumexp, target_logit (N), logits (N, Vs), targets, row_max (N); got row_sumexp ",
+               row_sumexp.shape_string(), ", target_logit ", target_logit.shape_string(),
+               ", logits ", logits.shape_string(), ", targets ", targets.shape_string(), ", row_max ",
+               row_max.shape_string());
+  check_ids_i32(op, "targets", targets);
+  check_dtype(op, logits.dtype, {&row_sumexp, &target_logit, &row_max});
+  check_vocab_start(op, vocab_start);
+  check_cpu(op, {&row_sumexp, &target_logit, &logits, &targets, &row_max});
+  const int64_t Vs = logits.shape[1];
+  by_dtype(op, logits.dtype, [&]<typename T>(T) {
+    cpu::cross_entropy_shard_sumexp(row_sumexp.as<T>(), target_logit.as<T>(), logits.as<T>(),
+                                    targets.as<int32_t>(), row_max.as<T>(), N, Vs, vocab_start);
+  });
+}
+
+void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const Tensor& row_sumexp,
+                              const Tensor& target_logit) {
+  constexpr const char* op = "cross_entropy_shard_loss";
+  const int64_t N = losses.ndim == 1 ? losses.shape[0] : -1;
+  PRORES_CHECK(is_vector(losses, N) && is_vector(row_max, N) && is_vector(row_sumexp, N) &&
+                   is_vector(target_logit, N),
+               op, ": expected losses, row_max, row_sumexp, target_logit (N) each; got ", losses.shape_string(),
+               ", ", row_max.shape_string(), ", ", row_sumexp.shape_string(), ", ",
+               target_logit.shape_string());
+  check_dtype(op, losses.dtype, {&row_max, &row_sumexp, &target_logit});
+  check_cpu(op, {&losses, &row_max, &row_sumexp, &target_logit});
+  by_dtype(op, losses.dtype, [&]<typename T>(T) {
+    cpu::cross_entropy_shard_loss(losses.as<T>(), row_max.as<T>(), row_sumexp.as<T>(), target_logit.as<T>(),
+                                  N);
+  });
+}
+
+void cross_entropy_shard_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                                  int64_t vocab_start, const Tensor& row_max, const Tensor& row_sumexp,
+                                  double dloss) {
+  constexpr const char* op = "cross_entropy_shard_backward";
+  const int64_t N = logits.ndim == 2 ? logits.shape[0] : -1;
+  PRORES_CHECK(logits.ndim == 2 && dlogits.ndim == 2 && dlogits.shape[0] == N &&
+                   dlogits.shape[1] == logits.shape[1] && is_vector(targets, N) && is_vector(row_max, N) &&
+                   is_vector(row_sumexp, N),
+               op, ": expected dlogits, logits (N, Vs), targets, row_max, row_sumexp (N); got dlogits ",
+               dlogits.shape_string(), ", logits ", logits.shape_string(), ", targets ", targets.shape_string(),
+               ", row_max ", row_max.shape_string(), ", row_sumexp ", row_sumexp.shape_string());
+  check_ids_i32(op, "targets", targets);
+  check_dtype(op, logits.dtype, {&dlogits, &row_max, &row_sumexp});
+  check_vocab_start(op, vocab_start);
+  check_cpu(op, {&dlogits, &logits, &targets, &row_max, &row_sumexp});
+  const int64_t Vs = logits.shape[1];
+  by_dtype(op, logits.dtype, [&]<typename T>(T) {
+    cpu::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(), row_max.as<T>(),
+                                      row_sumexp.as<T>(), N, Vs, vocab_start, dloss);
+  });
+}
+
+}  // namespace prores::ops

@@ -1,0 +1,46 @@
+// Local compute pieces of the vocab-parallel embedding and cross-entropy (Megatron's tensor parallelism):
+// the vocabulary of V ids is split into TP equal contiguous shards and a shard holds rows
+// [vocab_start, vocab_start + Vs) of the embedding table and of the LM head, Vs = V / TP. Ids are global;
+// an id outside the shard contributes nothing on this shard, and checking ids against [0, V) is the
+// caller's job. parallel/vocab_parallel.h composes these with the TP all-reduces; the full logits (N, V)
+// are never formed.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace prores::ops {
+
+// out (N, C) (=) wte_shard[tokens[n] - vocab_start] for ids in the shard, a zero row for every other id;
+// tokens (N) i32; wte_shard (Vs, C). Summing out over the shards gives embedding_forward.
+void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
+                             int64_t vocab_start);
+
+// dwte_shard (Vs, C) (+=) scatter-add of the dout (N, C) rows whose ids tokens (N) fall in the shard;
+// other rows are ignored. Race-free and deterministic.
+void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,
+                              int64_t vocab_start);
+
+// row_max (N) (=) max of each row of the shard's logits (N, Vs). The max over the vocabulary is the max
+// of these over the shards (all-reduce Max).
+void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& logits);
+
+// row_sumexp (N) (=) sum over the shard of exp(logits[n, v] - row_max[n]), accumulated in double;
+// target_logit (N) (=) the logit of targets[n] when it is in the shard, else 0. logits (N, Vs),
+// targets (N) i32, row_max (N) the max over the whole vocabulary. Both outputs sum over the shards to the
+// whole-vocabulary values (all-reduce Sum).
+void cross_entropy_shard_sumexp(const Tensor& row_sumexp, const Tensor& target_logit, const Tensor& logits,
+                                const Tensor& targets, int64_t vocab_start, const Tensor& row_max);
+
+// losses (N) (=) log(row_sumexp) + row_max - target_logit, from the whole-vocabulary values (N) each.
+void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const Tensor& row_sumexp,
+                              const Tensor& target_logit);
+
+// dlogits (N, Vs) (=) dloss * (exp(logits - row_max) / row_sumexp - onehot(targets)) on the shard;
+// logits (N, Vs), targets (N) i32, row_max and row_sumexp (N) the whole-vocabulary values.
+// dlogits may alias logits.
+void cross_entropy_shard_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets,
+                                  int64_t vocab_start, const Tensor& row_max, const Tensor& row_sumexp,
+                                  double dloss);
+
+}  // namespace prores::ops

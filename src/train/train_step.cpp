@@ -1,0 +1,193 @@
+// One optimizer step across the parallel layout (see train_step.h).
+#include "train/train_step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "optim/grad_clip.h"
+#include "parallel/pipeline_schedule.h"
+#include "train/trainer.h"
+
+namespace prores::train {
+
+namespace {
+
+// Bucket size for the data-parallel all-reduce (elements): Megatron's default is 40M; CPU runs with small
+// models want several buckets per step so that reduction overlaps backward.
+constexpr int64_t kBucketElements = int64_t{1} << 22;
+
+std::vector<PipelineAction> forward_only_actions(const LayoutShape& ls, int64_t micro_batches) {
+  std::vector<PipelineAction> actions;
+  for (int64_t m = 0; m < micro_batches; ++m) {
+    if (!ls.first_stage()) actions.push_back({PipelineAction::RecvForward, m});
+    actions.push_back({PipelineAction::Forward, m});
+    if (!ls.last_stage()) actions.push_back({PipelineAction::SendForward, m});
+  }
+  return actions;
+}
+
+bool is_head(const ParamEntry& e) { return e.name == "model.norm.weight" || e.name == "lm_head.weight"; }
+
+// Readiness units in the order backward completes them: the last block (with the final norm and head,
+// final before it), earlier blocks, then the embedding.
+std::vector<GradUnit> backward_units(const ParamTable& table, const ModelShard& shard) {
+  std::vector<GradUnit> units;
+  for (int64_t l = shard.first_layer + shard.num_layers - 1; l >= shard.first_layer; --l) {
+    int64_t begin = table.total_numel(), end = 0;
+    for (const ParamEntry& e : table.entries())
+      if (e.layer == l || (l == shard.first_layer + shard.num_layers - 1 && is_head(e))) {
+        begin = std::min(begin, e.offset);
+        end = std::max(end, e.offset + e.numel);
+      }
+    units.push_back({begin, end - begin});
+  }
+  if (shard.first_stage) units.push_back({0, table.find("model.embed_tokens.weight").numel});
+  return units;
+}
+
+}  // namespace
+
+TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config, const ParallelLayout& layout)
+    : config_(config),
+      layout_(layout),
+      sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp) {
+  const LayoutShape& ls = layout.shape();
+  const ModelShard shard{ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
+  accum_ = config.global_batch_size / (config.micro_batch_size * ls.dp);
+  const PipelineSchedule schedule = one_f_one_b(ls.pp, accum_);
+  validate_schedule(schedule, ls.pp, accum_);
+  train_actions_ = schedule[static_cast<size_t>(ls.pp_rank)];
+  eval_actions_ = forward_only_actions(ls, accum_);
+  const int64_t slots = std::max<int64_t>(1, max_in_flight(train_actions_));
+  model_ = std::make_unique<Model>(model_config, config.micro_batch_size, DType::F32, shard, &layout.tp(), slots);
+  const int64_t N = config.micro_batch_size * model_config.seq_length;
+  sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
+  tokens_.resize(static_cast<size_t>(N));
+  targets_.resize(static_cast<size_t>(N));
+
+  const ParamTable& table = model_->table();
+  const int64_t P = table.total_numel();
+  if (layout.config().distributed_optimizer) {
+    const int64_t S = (P + ls.dp - 1) / ls.dp;
+    shard_begin_ = std::min(P, ls.dp_rank * S);
+    shard_count_ = std::min(S, P - shard_begin_);
+    zero_grads_full_.assign(static_cast<size_t>(S * ls.dp), 0.0f);
+    zero_params_full_.assign(static_cast<size_t>(S * ls.dp), 0.0f);
+    zero_grad_shard_.assign(static_cast<size_t>(S), 0.0f);
+    zero_param_shard_.assign(static_cast<size_t>(S), 0.0f);
+  } else {
+    shard_begin_ = 0;
+    shard_count_ = P;
+    if (ls.dp > 1) {
+      const int64_t L = ls.num_layers;
+      reducer_ = std::make_unique<DataParallelReducer>(model_->grads(), backward_units(table, shard), kBucketElements,
+                                                       layout.dp());
+      model_->set_grad_ready_hook([this, L](int64_t l) {
+        if (reduce_in_backward_) reducer_->unit_ready(l < 0 ? L : L - 1 - l);
+      });
+    }
+  }
+  adamw_ = std::make_unique<AdamW>(config.adam, shard_count_);
+  std::vector<AdamW::Segment> segments;
+  for (const ParamEntry& e : table.entries()) {
+    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
+    if (begin < end) segments.push_back({begin - shard_begin_, end - begin, e.weight_decay});
+  }
+  adamw_->set_segments(segments);
+}
+
+TrainStep::~TrainStep() = default;
+
+void TrainStep::load_micro_batch(const data::TokenDataset& data, data::Split split, int64_t consumed, int64_t micro) {
+  const int64_t T = data.seq_length();
+  sampler_.micro_batch_indices(consumed, micro, sample_indices_.data());
+  for (size_t b = 0; b < sample_indices_.size(); ++b)
+    data.get_sample(split, sample_indices_[b], tokens_.data() + b * T, targets_.data() + b * T);
+}
+
+double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Split split, int64_t consumed,
+                                       bool backward) {
+  Model& m = *model_;
+  const int64_t slots = m.num_slots();
+  const double loss_scale = 1.0 / static_cast<double>(accum_ * layout_.shape().dp);
+  double loss_sum = 0;
+  PipelineStage stage;
+  stage.forward = [&](int64_t micro) {
+    load_micro_batch(data, split, consumed, micro);
+    loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data());
+  };
+  stage.backward = [&](int64_t micro) {
+    reduce_in_backward_ = micro == accum_ - 1;
+    m.backward(micro % slots, loss_scale);
+    reduce_in_backward_ = false;
+  };
+  stage.activation_in = [&](int64_t micro) { return m.stage_input(micro % slots); };
+  stage.activation_out = [&](int64_t micro) { return m.stage_output(micro % slots); };
+  stage.gradient_in = [&] { return m.output_grad(); };
+  stage.gradient_out = [&] { return m.input_grad(); };
+  run_pipeline(backward ? train_actions_ : eval_actions_, stage, layout_.pp());
+  // The last stage's TP × DP ranks hold the loss (the same on each TP rank): average it to every rank.
+  const LayoutShape& ls = layout_.shape();
+  const double local = ls.last_stage() ? loss_sum / static_cast<double>(accum_) : 0.0;
+  return layout_.world().all_reduce_scalar(local, ReduceOp::Sum) / static_cast<double>(ls.tp * ls.dp);
+}
+
+StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samples, double lr) {
+  model_->zero_grads();
+  StepResult result;
+  result.loss = run_forward_backward(data, data::Split::Train, consumed_samples, true);
+  float* grads = model_->grads().as<float>();
+  if (layout_.config().distributed_optimizer) {
+    std::copy(grads, grads + model_->table().total_numel(), zero_grads_full_.data());
+    const int64_t S = static_cast<int64_t>(zero_grad_shard_.size());
+    layout_.dp().reduce_scatter(Tensor(zero_grad_shard_.data(), DType::F32, Device::CPU, {S}),
+                                Tensor(zero_grads_full_.data(), DType::F32, Device::CPU, {S * layout_.shape().dp}));
+  } else if (reducer_) {
+    reducer_->finish();
+  }
+  result.grad_norm = global_grad_norm();
+  optimizer_step(lr, clip_coefficient(result.grad_norm, config_.clip_grad));
+  return result;
+}
+
+// Each parameter counted once: TP-replicated ones (norms) only on TP rank 0, DP replicas not at all
+// (after the all-reduce every DP rank holds the same sums) or, under ZeRO-1, each DP rank its shard.
+double TrainStep::global_grad_norm() {
+  const bool zero = layout_.config().distributed_optimizer;
+  const float* shard_grads = zero ? zero_grad_shard_.data() : model_->grads().as<float>();  // from shard_begin_
+  double sum = 0;
+  for (const ParamEntry& e : model_->table().entries()) {
+    if (e.tp_replicated() && layout_.shape().tp_rank != 0) continue;
+    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
+    if (begin < end)
+      sum += sum_of_squares(std::span<const float>(shard_grads + (begin - shard_begin_), static_cast<size_t>(end - begin)));
+  }
+  Communicator& group = zero ? layout_.world() : layout_.model_parallel();
+  return std::sqrt(group.all_reduce_scalar(sum, ReduceOp::Sum));
+}
+
+void TrainStep::optimizer_step(double lr, double clip_coef) {
+  float* params = model_->params().as<float>();
+  if (!layout_.config().distributed_optimizer) {
+    float* grads = model_->grads().as<float>();
+    scale_grads(std::span<float>(grads, static_cast<size_t>(shard_count_)), clip_coef);
+    adamw_->step(params, grads, lr);
+    return;
+  }
+  const int64_t S = static_cast<int64_t>(zero_param_shard_.size()), D = layout_.shape().dp;
+  scale_grads(std::span<float>(zero_grad_shard_.data(), static_cast<size_t>(shard_count_)), clip_coef);
+  adamw_->step(params + shard_begin_, zero_grad_shard_.data(), lr);
+  std::copy(params + shard_begin_, params + shard_begin_ + shard_count_, zero_param_shard_.data());
+  layout_.dp().all_gather(Tensor(zero_params_full_.data(), DType::F32, Device::CPU, {S * D}),
+                          Tensor(zero_param_shard_.data(), DType::F32, Device::CPU, {S}));
+  std::copy(zero_params_full_.data(), zero_params_full_.data() + model_->table().total_numel(), params);
+}
+
+double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters) {
+  double sum = 0;
+  for (int64_t i = 0; i < eval_iters; ++i)
+    sum += run_forward_backward(data, data::Split::Valid, i * config_.global_batch_size, false);
+  return sum / static_cast<double>(eval_iters);
+}
+
+}  // namespace prores::train

@@ -1,0 +1,63 @@
+// TrainStep: one optimizer step of this rank across the TP × PP × DP layout: the 1F1B pipeline over the
+// global batch's micro-batches (gradient accumulation), the data-parallel gradient reduction (bucketed
+// all-reduce overlapping the last backward, or ZeRO-1's reduce-scatter), the global gradient norm (each
+// parameter counted once), clipping and AdamW (on the local shard under ZeRO-1, then an all-gather).
+// Also the pipelined forward-only evaluation. Everything it touches is allocated at construction.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "data/byte_dataset.h"
+#include "data/sampler.h"
+#include "model/model.h"
+#include "optim/adamw.h"
+#include "parallel/data_parallel.h"
+#include "parallel/layout.h"
+#include "parallel/pipeline_runner.h"
+
+namespace prores::train {
+
+struct TrainConfig;
+
+struct StepResult {
+  double loss = 0;       // mean over the global batch, the same on every rank
+  double grad_norm = 0;  // global norm before clipping, the same on every rank
+};
+
+class TrainStep {
+ public:
+  TrainStep(const ModelConfig& model, const TrainConfig& config, const ParallelLayout& layout);
+  ~TrainStep();
+  Model& model() { return *model_; }
+  const Model& model() const { return *model_; }
+
+  // One step at learning rate lr with block alphas of this stage, on the global batch that starts at
+  // sample consumed_samples of the dataset's train split.
+  StepResult step(const data::TokenDataset& data, int64_t consumed_samples, double lr);
+  // Mean loss over eval_iters global batches of the valid split (forward only, same on every rank).
+  double evaluate(const data::TokenDataset& data, int64_t eval_iters);
+
+ private:
+  void load_micro_batch(const data::TokenDataset& data, data::Split split, int64_t consumed, int64_t micro);
+  double run_forward_backward(const data::TokenDataset& data, data::Split split, int64_t consumed, bool backward);
+  double global_grad_norm();
+  void optimizer_step(double lr, double clip_coef);
+
+  const TrainConfig& config_;
+  const ParallelLayout& layout_;
+  std::unique_ptr<Model> model_;
+  int64_t accum_;  // micro-batches per step on this DP rank
+  std::vector<PipelineAction> train_actions_, eval_actions_;
+  data::DistributedSampler sampler_;
+  std::vector<int64_t> sample_indices_;
+  std::vector<int32_t> tokens_, targets_;  // one micro-batch
+  std::unique_ptr<DataParallelReducer> reducer_;
+  std::unique_ptr<AdamW> adamw_;
+  int64_t shard_begin_ = 0, shard_count_ = 0;  // this rank's optimizer range of the flat buffers
+  bool reduce_in_backward_ = false;           // the last micro-batch: report ready gradients
+  std::vector<float> zero_grads_full_, zero_grad_shard_, zero_params_full_, zero_param_shard_;  // ZeRO-1 staging
+};
+
+}  // namespace prores::train

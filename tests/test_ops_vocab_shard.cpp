@@ -1,0 +1,361 @@
+// Tests for the vocabulary-shard ops (ops/vocab_shard.h), single process: double-precision finite-difference
+// gradient checks of the shard ops (one full shard, and a split vocabulary whose shards are combined here as
+// the TP all-reduces would combine them), reassembled shards against ops::embedding / ops::cross_entropy
+// (bitwise for the embedding, 1e-12 / 1e-6 relative for f64 / f32 cross-entropy), zero rows and gradients for
+// ids outside the shard, aliasing, and errors on bad arguments.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "ops/cross_entropy.h"
+#include "ops/embedding.h"
+#include "ops/vocab_shard.h"
+#include "test_util.h"
+
+namespace prores {
+namespace {
+
+using test::Buffer;
+using test::expect_gradient_matches;
+using test::fill_normal;
+
+template <typename T>
+Buffer<T> random_buffer(int64_t n, uint64_t seed, double std = 1.0) {
+  Buffer<T> b(n);
+  fill_normal(b.data, seed, std);
+  return b;
+}
+
+// n ids drawn uniformly from [0, V) with a fixed seed.
+Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(V - 1));
+  Buffer<int32_t> b(n);
+  for (auto& id : b.data) id = dist(rng);
+  return b;
+}
+
+// Columns [v0, v0 + Vs) of the row-major (N, V) matrix x.
+template <typename T>
+Buffer<T> columns(const std::vector<T>& x, int64_t N, int64_t V, int64_t v0, int64_t Vs) {
+  Buffer<T> out(N * Vs);
+  for (int64_t n = 0; n < N; ++n) std::copy_n(x.begin() + n * V + v0, Vs, out.data.begin() + n * Vs);
+  return out;
+}
+
+// Largest |a - b| / max(|a|, |b|) over the elements (0 where both are 0).
+template <typename T>
+double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i], y = b[i], scale = std::max(std::abs(x), std::abs(y));
+    if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
+  }
+  return m;
+}
+
+// Expects fn to throw prores::Error whose message contains every one of needles.
+template <typename Fn>
+void expect_error(Fn fn, std::initializer_list<const char*> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected prores::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+
+// The vocab-parallel cross-entropy of logits (N, V) over TP shards, run in one process: each shard's pieces
+// are combined as the all-reduces combine them (max, then sums in rank order).
+template <typename T>
+struct ShardedCrossEntropy {
+  std::vector<T> losses;   // (N)
+  std::vector<T> dlogits;  // (N, V), the shards' gradients reassembled
+};
+
+template <typename T>
+ShardedCrossEntropy<T> sharded_cross_entropy(const std::vector<T>& logits, Buffer<int32_t>& targets, int64_t N,
+                                             int64_t V, int64_t TP, double dloss) {
+  const int64_t Vs = V / TP;
+  std::vector<Buffer<T>> shards;
+  for (int64_t r = 0; r < TP; ++r) shards.push_back(columns(logits, N, V, r * Vs, Vs));
+  Buffer<T> row_max(N), row_sumexp(N), target_logit(N), part_max(N), part_sumexp(N), part_target(N);
+  row_max.data.assign(N, -std::numeric_limits<T>::infinity());
+  for (int64_t r = 0; r < TP; ++r) {
+    ops::cross_entropy_shard_stats(part_max.tensor({N}), shards[r].tensor({N, Vs}));
+    for (int64_t n = 0; n < N; ++n) row_max.data[n] = std::max(row_max.data[n], part_max.data[n]);
+  }
+  for (int64_t r = 0; r < TP; ++r) {
+    ops::cross_entropy_shard_sumexp(part_sumexp.tensor({N}), part_target.tensor({N}), shards[r].tensor({N, Vs}),
+                                    targets.tensor({N}), r * Vs, row_max.tensor({N}));
+    for (int64_t n = 0; n < N; ++n) {
+      row_sumexp.data[n] += part_sumexp.data[n];
+      target_logit.data[n] += part_target.data[n];
+    }
+  }
+  ShardedCrossEntropy<T> result{std::vector<T>(N), std::vector<T>(N * V)};
+  Buffer<T> losses(N);
+  ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), row_sumexp.tensor({N}),
+                                target_logit.tensor({N}));
+  result.losses = losses.data;
+  for (int64_t r = 0; r < TP; ++r) {
+    Buffer<T> dshard(N * Vs);
+    ops::cross_entropy_shard_backward(dshard.tensor({N, Vs}), shards[r].tensor({N, Vs}), targets.tensor({N}),
+                                      r * Vs, row_max.tensor({N}), row_sumexp.tensor({N}), dloss);
+    for (int64_t n = 0; n < N; ++n) {
+      std::copy_n(dshard.data.begin() + n * Vs, Vs, result.dlogits.begin() + n * V + r * Vs);
+    }
+  }
+  return result;
+}
+
+// Sharded cross-entropy against ops::cross_entropy on the full logits, for every TP dividing V.
+template <typename T>
+void expect_sharded_cross_entropy_matches(int64_t N, int64_t V, double std, double tol) {
+  auto logits = random_buffer<T>(N * V, 31, std);
+  auto targets = random_ids(N, V, 32);
+  const double dloss = 0.37;
+  Buffer<T> losses(N), dlogits(N * V);
+  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
+  for (int64_t TP : {1, 2, 3, 4}) {
+    if (V % TP != 0) continue;
+    const auto sharded = sharded_cross_entropy(logits.data, targets, N, V, TP, dloss);
+    EXPECT_LE(max_rel_diff(sharded.losses, losses.data), tol) << "TP " << TP;
+    EXPECT_LE(max_rel_diff(sharded.dlogits, dlogits.data), tol) << "TP " << TP;
+  }
+}
+
+// Sharded embedding against ops::embedding on the full table: the forward rows summed over the shards and
+// the backward's shard slices equal the single-device results bitwise.
+template <typename T>
+void expect_sharded_embedding_matches(int64_t N, int64_t C, int64_t V, int64_t TP) {
+  const int64_t Vs = V / TP;
+  auto wte = random_buffer<T>(V * C, 41);
+  auto dout = random_buffer<T>(N * C, 42);
+  auto tokens = random_ids(N, V, 43);
+  tokens.data[0] = tokens.data[N - 1];  // a repeated id accumulates twice
+  Buffer<T> out(N * C);
+  ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+  auto dwte = random_buffer<T>(V * C, 44);  // prior contents check (+=)
+  const auto dwte_prior = dwte.data;
+  ops::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
+
+  std::vector<T> summed(N * C, T(0));
+  for (int64_t r = 0; r < TP; ++r) {
+    Buffer<T> wte_shard(Vs * C), out_shard(N * C);
+    std::copy_n(wte.data.begin() + r * Vs * C, Vs * C, wte_shard.data.begin());
+    out_shard.data.assign(N * C, T(7));  // (=): stale contents must not survive
+    ops::embedding_shard_forward(out_shard.tensor({N, C}), tokens.tensor({N}), wte_shard.tensor({Vs, C}), r * Vs);
+    for (int64_t i = 0; i < N * C; ++i) summed[i] += out_shard.data[i];
+
+    Buffer<T> dwte_shard(Vs * C);
+    std::copy_n(dwte_prior.begin() + r * Vs * C, Vs * C, dwte_shard.data.begin());
+    ops::embedding_shard_backward(dwte_shard.tensor({Vs, C}), dout.tensor({N, C}), tokens.tensor({N}), r * Vs);
+    EXPECT_EQ(std::memcmp(dwte_shard.data.data(), dwte.data.data() + r * Vs * C, Vs * C * sizeof(T)), 0)
+        << "dwte shard " << r << " of " << TP;
+  }
+  EXPECT_EQ(std::memcmp(summed.data(), out.data.data(), N * C * sizeof(T)), 0) << "TP " << TP;
+}
+
+// -------------------------------------------------------------------------------------------- Embedding
+
+TEST(EmbeddingShard, ShardsReproduceEmbeddingBitwise) {
+  for (int64_t TP : {1, 2, 3, 4}) {
+    expect_sharded_embedding_matches<double>(10, 6, 12, TP);
+    expect_sharded_embedding_matches<float>(10, 6, 12, TP);
+  }
+  // Large enough for the threaded paths.
+  expect_sharded_embedding_matches<float>(128, 520, 96, 4);
+  expect_sharded_embedding_matches<double>(128, 520, 96, 4);
+}
+
+TEST(EmbeddingShard, OutOfShardIdsGiveZeroRowsAndNoGradient) {
+  const int64_t N = 5, C = 4, Vs = 3, vocab_start = 3;
+  auto wte_shard = random_buffer<double>(Vs * C, 51);
+  auto dout = random_buffer<double>(N * C, 52);
+  Buffer<int32_t> tokens(N);
+  tokens.data = {0, 4, 2, 6, 5};  // ids 4 and 5 are rows 1 and 2 of the shard [3, 6)
+  Buffer<double> out(N * C);
+  out.data.assign(N * C, 9.0);
+  ops::embedding_shard_forward(out.tensor({N, C}), tokens.tensor({N}), wte_shard.tensor({Vs, C}), vocab_start);
+  for (int64_t c = 0; c < C; ++c) {
+    EXPECT_EQ(out.data[0 * C + c], 0.0);
+    EXPECT_EQ(out.data[1 * C + c], wte_shard.data[1 * C + c]);
+    EXPECT_EQ(out.data[2 * C + c], 0.0);
+    EXPECT_EQ(out.data[3 * C + c], 0.0);
+    EXPECT_EQ(out.data[4 * C + c], wte_shard.data[2 * C + c]);
+  }
+  Buffer<double> dwte(Vs * C);
+  ops::embedding_shard_backward(dwte.tensor({Vs, C}), dout.tensor({N, C}), tokens.tensor({N}), vocab_start);
+  for (int64_t c = 0; c < C; ++c) {
+    EXPECT_EQ(dwte.data[0 * C + c], 0.0);
+    EXPECT_EQ(dwte.data[1 * C + c], dout.data[1 * C + c]);
+    EXPECT_EQ(dwte.data[2 * C + c], dout.data[4 * C + c]);
+  }
+}
+
+TEST(EmbeddingShard, GradientMatchesFiniteDifferences) {
+  const int64_t N = 7, C = 5, Vs = 4, vocab_start = 4;
+  auto wte_shard = random_buffer<double>(Vs * C, 61);
+  auto r = random_buffer<double>(N * C, 62);
+  Buffer<int32_t> tokens(N);
+  tokens.data = {5, 0, 7, 5, 11, 4, 6};  // in-shard ids (5 twice), ids below and above the shard
+  Buffer<double> out(N * C);
+  auto loss = [&] {
+    ops::embedding_shard_forward(out.tensor({N, C}), tokens.tensor({N}), wte_shard.tensor({Vs, C}), vocab_start);
+    double s = 0;
+    for (int64_t i = 0; i < N * C; ++i) s += out.data[i] * r.data[i];
+    return s;
+  };
+  auto dwte = random_buffer<double>(Vs * C, 63);
+  const auto prior = dwte.data;
+  ops::embedding_shard_backward(dwte.tensor({Vs, C}), r.tensor({N, C}), tokens.tensor({N}), vocab_start);
+  for (size_t i = 0; i < dwte.data.size(); ++i) dwte.data[i] -= prior[i];
+  expect_gradient_matches(loss, wte_shard.data, dwte.data, "embedding shard dwte");
+}
+
+// ---------------------------------------------------------------------------------------- Cross-entropy
+
+TEST(CrossEntropyShard, FullShardGradientMatchesFiniteDifferences) {
+  const int64_t N = 4, V = 9;
+  const double dloss = 0.6;
+  auto logits = random_buffer<double>(N * V, 71, 2.0);
+  auto targets = random_ids(N, V, 72);
+  Buffer<double> row_max(N), row_sumexp(N), target_logit(N), losses(N), dlogits(N * V);
+  auto forward = [&] {
+    ops::cross_entropy_shard_stats(row_max.tensor({N}), logits.tensor({N, V}));
+    ops::cross_entropy_shard_sumexp(row_sumexp.tensor({N}), target_logit.tensor({N}), logits.tensor({N, V}),
+                                    targets.tensor({N}), 0, row_max.tensor({N}));
+    ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), row_sumexp.tensor({N}),
+                                  target_logit.tensor({N}));
+    double s = 0;
+    for (double l : losses.data) s += dloss * l;
+    return s;
+  };
+  forward();
+  ops::cross_entropy_shard_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 0,
+                                    row_max.tensor({N}), row_sumexp.tensor({N}), dloss);
+  expect_gradient_matches(forward, logits.data, dlogits.data, "cross-entropy full shard dlogits");
+}
+
+TEST(CrossEntropyShard, SplitVocabularyGradientMatchesFiniteDifferences) {
+  const int64_t N = 5, V = 12, TP = 3;
+  const double dloss = 1.3;
+  auto logits = random_buffer<double>(N * V, 81, 2.0);
+  auto targets = random_ids(N, V, 82);
+  auto loss = [&] {
+    double s = 0;
+    for (double l : sharded_cross_entropy(logits.data, targets, N, V, TP, dloss).losses) s += dloss * l;
+    return s;
+  };
+  auto dlogits = sharded_cross_entropy(logits.data, targets, N, V, TP, dloss).dlogits;
+  expect_gradient_matches(loss, logits.data, dlogits, "cross-entropy split vocabulary dlogits");
+}
+
+TEST(CrossEntropyShard, ShardsReproduceCrossEntropy) {
+  expect_sharded_cross_entropy_matches<double>(10, 12, 1.0, 1e-12);
+  expect_sharded_cross_entropy_matches<float>(10, 12, 1.0, 1e-6);
+  // Large enough for the threaded paths; wide logits make the shards' maxima differ.
+  expect_sharded_cross_entropy_matches<double>(130, 1200, 4.0, 1e-12);
+  expect_sharded_cross_entropy_matches<float>(130, 1200, 4.0, 1e-6);
+}
+
+TEST(CrossEntropyShard, TargetOutsideShardAndAliasing) {
+  const int64_t N = 3, Vs = 4, vocab_start = 8;
+  const double dloss = 0.5;
+  auto logits = random_buffer<double>(N * Vs, 91);
+  Buffer<int32_t> targets(N);
+  targets.data = {1, 9, 15};  // only row 1's target (local column 1) is in the shard [8, 12)
+  Buffer<double> row_max(N), row_sumexp(N), target_logit(N);
+  row_max.data = {3.0, 2.5, 4.0};  // whole-vocabulary maxima from other shards
+  ops::cross_entropy_shard_sumexp(row_sumexp.tensor({N}), target_logit.tensor({N}), logits.tensor({N, Vs}),
+                                  targets.tensor({N}), vocab_start, row_max.tensor({N}));
+  EXPECT_EQ(target_logit.data[0], 0.0);
+  EXPECT_EQ(target_logit.data[1], logits.data[1 * Vs + 1]);
+  EXPECT_EQ(target_logit.data[2], 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    double s = 0;
+    for (int64_t v = 0; v < Vs; ++v) s += std::exp(logits.data[n * Vs + v] - row_max.data[n]);
+    EXPECT_NEAR(row_sumexp.data[n], s, 1e-15 * s);
+  }
+  // Whole-vocabulary sums larger than the shard's own, as after the all-reduce.
+  for (auto& s : row_sumexp.data) s += 2.0;
+  Buffer<double> dlogits(N * Vs);
+  ops::cross_entropy_shard_backward(dlogits.tensor({N, Vs}), logits.tensor({N, Vs}), targets.tensor({N}),
+                                    vocab_start, row_max.tensor({N}), row_sumexp.tensor({N}), dloss);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t v = 0; v < Vs; ++v) {
+      const double p = std::exp(logits.data[n * Vs + v] - row_max.data[n]) / row_sumexp.data[n];
+      const double expected = dloss * (p - (n == 1 && v == 1 ? 1.0 : 0.0));
+      EXPECT_NEAR(dlogits.data[n * Vs + v], expected, 1e-15);
+    }
+  }
+  // dlogits may alias logits.
+  ops::cross_entropy_shard_backward(logits.tensor({N, Vs}), logits.tensor({N, Vs}), targets.tensor({N}),
+                                    vocab_start, row_max.tensor({N}), row_sumexp.tensor({N}), dloss);
+  EXPECT_EQ(logits.data, dlogits.data);
+}
+
+TEST(CrossEntropyShard, LossFromStatistics) {
+  Buffer<double> losses(2), row_max(2), row_sumexp(2), target_logit(2);
+  row_max.data = {1.0, -2.0};
+  row_sumexp.data = {std::exp(1.0), 1.0};
+  target_logit.data = {0.5, -2.0};
+  ops::cross_entropy_shard_loss(losses.tensor({2}), row_max.tensor({2}), row_sumexp.tensor({2}),
+                                target_logit.tensor({2}));
+  EXPECT_NEAR(losses.data[0], 1.0 + 1.0 - 0.5, 1e-15);
+  EXPECT_EQ(losses.data[1], 0.0);
+}
+
+// ------------------------------------------------------------------------------------------------ Errors
+
+TEST(VocabShard, BadArgumentsThrow) {
+  Buffer<double> out(12), wte(8), logits(12), vec3(3), vec4(4);
+  Buffer<float> outf(12), vec3f(3);
+  Buffer<int32_t> ids(3);
+  Buffer<double> ids_f64(3);
+  expect_error([&] { ops::embedding_shard_forward(out.tensor({3, 4}), ids.tensor({3}), wte.tensor({4, 2}), 0); },
+               {"embedding_shard_forward", "(3, 4)", "(4, 2)"});
+  expect_error([&] { ops::embedding_shard_forward(outf.tensor({3, 4}), ids.tensor({3}), wte.tensor({2, 4}), 0); },
+               {"embedding_shard_forward", "f64", "f32"});
+  expect_error(
+      [&] { ops::embedding_shard_forward(out.tensor({3, 4}), ids_f64.tensor({3}), wte.tensor({2, 4}), 0); },
+      {"tokens must be i32"});
+  expect_error([&] { ops::embedding_shard_forward(out.tensor({3, 4}), ids.tensor({3}), wte.tensor({2, 4}), -2); },
+               {"vocab_start", "-2"});
+  expect_error([&] { ops::embedding_shard_backward(wte.tensor({2, 4}), out.tensor({4, 3}), ids.tensor({3}), 0); },
+               {"embedding_shard_backward"});
+  expect_error([&] { ops::cross_entropy_shard_stats(vec4.tensor({4}), logits.tensor({3, 4})); },
+               {"cross_entropy_shard_stats", "(4)", "(3, 4)"});
+  expect_error([&] { ops::cross_entropy_shard_stats(vec3f.tensor({3}), logits.tensor({3, 4})); },
+               {"cross_entropy_shard_stats", "f32"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_sumexp(vec3.tensor({3}), vec4.tensor({4}), logits.tensor({3, 4}), ids.tensor({3}),
+                                        0, vec3.tensor({3}));
+      },
+      {"cross_entropy_shard_sumexp", "(4)"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_loss(vec3.tensor({3}), vec3.tensor({3}), vec3f.tensor({3}), vec3.tensor({3}));
+      },
+      {"cross_entropy_shard_loss", "f32"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_backward(logits.tensor({4, 3}), logits.tensor({3, 4}), ids.tensor({3}), 0,
+                                          vec3.tensor({3}), vec3.tensor({3}), 1.0);
+      },
+      {"cross_entropy_shard_backward", "(4, 3)"});
+  Tensor gpu_logits = logits.tensor({3, 4}), gpu_max = vec3.tensor({3});
+  gpu_logits.device = gpu_max.device = Device::CUDA;
+  expect_error([&] { ops::cross_entropy_shard_stats(vec3.tensor({3}), gpu_logits); }, {"same device"});
+  expect_error([&] { ops::cross_entropy_shard_stats(gpu_max, gpu_logits); },
+               {"cross_entropy_shard_stats: CUDA path not built yet"});
+}
+
+}  // namespace
+}  // namespace prores
