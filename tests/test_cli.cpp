@@ -2,84 +2,24 @@
 // writes the documented metrics; every configuration error exits non-zero with one line naming the
 // option and value. The corpus is the project's own source text, so the tests need no data package.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli_test_util.h"
+
 namespace {
 
+using namespace prores::test;
 namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class TempDir {
- public:
-  TempDir() : dir_(fs::temp_directory_path() / ("prores_cli_" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  const fs::path& path() const { return dir_; }
-
- private:
-  fs::path dir_;
-};
-
-const TempDir& work_dir() {
-  static TempDir dir;
-  return dir;
-}
-
-// A corpus of a few hundred KB: the project's own headers and sources.
-std::string corpus() {
-  const fs::path path = work_dir().path() / "corpus.txt";
-  if (!fs::exists(path)) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(fs::path(PRORES_SOURCE_DIR) / "src"))
-      if (e.is_regular_file()) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    std::ofstream out(path);
-    for (const auto& f : files) out << read_file(f);
-  }
-  return path.string();
-}
-
-RunResult run(const std::string& args) {
-  const fs::path out = work_dir().path() / "stdout.txt", err = work_dir().path() / "stderr.txt";
-  const std::string cmd = std::string(PRORES_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
 
 std::string tiny_args() {
   return std::string("train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --data-path " + corpus();
-}
-
-double number_after(const std::string& line, const std::string& key) {
-  const size_t pos = line.find("\"" + key + "\":");
-  EXPECT_NE(pos, std::string::npos) << key << " missing in " << line;
-  return pos == std::string::npos ? 0 : std::stod(line.substr(pos + key.size() + 3));
 }
 
 TEST(Cli, TinyConfigTrainsAndLossFalls) {

@@ -21,6 +21,7 @@
 #include "ops/embedding.h"
 #include "parallel/communicator.h"
 #include "parallel/vocab_parallel.h"
+#include "test_util.h"
 
 namespace prores {
 namespace {
@@ -34,10 +35,8 @@ Tensor view(std::vector<T>& v, std::initializer_list<int64_t> dims) {
 
 template <typename T>
 std::vector<T> random_values(int64_t n, uint64_t seed, double std) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> dist(0.0, std);
   std::vector<T> v(static_cast<size_t>(n));
-  for (auto& x : v) x = static_cast<T>(dist(rng));
+  test::fill_normal(v, seed, std);
   return v;
 }
 
