@@ -163,14 +163,16 @@ TEST(LayoutShape, QueryGroupsDefaultToTheHeadCount) {
 
 TEST(LayoutShape, RejectsWorldNotDivisibleByModelParallelSize) {
   expect_error(6, parallel(2, 2), divisible_model(4), 6, 1,
-               "--tensor-model-parallel-size 2 × --pipeline-model-parallel-size 2 = 4 does not divide the world size 6");
+               "--tensor-model-parallel-size 2 × --pipeline-model-parallel-size 2 = 4 "
+               "does not divide the world size 6");
 }
 
 TEST(LayoutShape, RejectsTensorParallelIndivisibleSizes) {
   ModelConfig m = divisible_model(4);
   m.num_attention_heads = 6;
   m.num_query_groups = 0;
-  expect_error(4, parallel(4, 1), m, 4, 1, "--num-attention-heads 6 is not divisible by --tensor-model-parallel-size 4");
+  expect_error(4, parallel(4, 1), m, 4, 1,
+               "--num-attention-heads 6 is not divisible by --tensor-model-parallel-size 4");
 
   m = divisible_model(4);
   m.num_attention_heads = 8;

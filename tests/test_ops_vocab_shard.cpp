@@ -96,11 +96,10 @@ ShardedCrossEntropy<T> sharded_cross_entropy(const std::vector<T>& logits, Buffe
       target_logit.data[n] += part_target.data[n];
     }
   }
-  ShardedCrossEntropy<T> result{std::vector<T>(N), std::vector<T>(N * V)};
   Buffer<T> losses(N);
   ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), row_sumexp.tensor({N}),
                                 target_logit.tensor({N}));
-  result.losses = losses.data;
+  ShardedCrossEntropy<T> result{losses.data, std::vector<T>(N * V)};
   for (int64_t r = 0; r < TP; ++r) {
     Buffer<T> dshard(N * Vs);
     ops::cross_entropy_shard_backward(dshard.tensor({N, Vs}), shards[r].tensor({N, Vs}), targets.tensor({N}),

@@ -122,7 +122,8 @@ TEST(ValidateSchedule, RejectsADeadlock) {
       {{K::RecvForward, 0}, {K::Forward, 0}, {K::Backward, 0}, {K::SendBackward, 0},
        {K::RecvForward, 1}, {K::Forward, 1}, {K::Backward, 1}, {K::SendBackward, 1}},
   };
-  expect_invalid(schedule, 2, 2, "deadlocks with blocking transfers: stage 0 at SendForward(1), stage 1 at SendBackward(0)");
+  expect_invalid(schedule, 2, 2,
+                 "deadlocks with blocking transfers: stage 0 at SendForward(1), stage 1 at SendBackward(0)");
 }
 
 TEST(ValidateSchedule, MegatronPairOrderDeadlocksWithBlockingTransfers) {

@@ -24,7 +24,7 @@ uint64_t splitmix64(uint64_t x) {
 uint64_t derive_seed(uint64_t seed, Split split, int64_t epoch, uint64_t stream) {
   uint64_t h = splitmix64(seed);
   h = splitmix64(h ^ static_cast<uint64_t>(split));
-  h = splitmix64(h);
+  h = splitmix64(h ^ static_cast<uint64_t>(epoch));
   return splitmix64(h ^ stream);
 }
 

@@ -184,13 +184,13 @@ class JsonParser {
 
   // A \uXXXX escape (i_ just past the 'u'), a surrogate pair when it starts one.
   bool parse_unicode(std::string* out) {
-    uint32_t cp;
+    uint32_t cp = 0;
     if (!parse_hex4(&cp)) return false;
     if (cp >= 0xDC00 && cp <= 0xDFFF) return fail("unpaired low surrogate");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
       if (s_.substr(i_, 2) != "\\u") return fail("unpaired high surrogate");
       i_ += 2;
-      uint32_t low;
+      uint32_t low = 0;
       if (!parse_hex4(&low)) return false;
       if (low < 0xDC00 || low > 0xDFFF) return fail("unpaired high surrogate");
       cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);

@@ -2,6 +2,7 @@
 #include "train/train_step.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "optim/grad_clip.h"
@@ -111,21 +112,29 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
   const int64_t slots = m.num_slots();
   const double loss_scale = 1.0 / static_cast<double>(accum_ * layout_.shape().dp);
   double loss_sum = 0;
+  compute_seconds_ = 0;
+  auto timed = [this](auto&& work) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    compute_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   PipelineStage stage;
   stage.forward = [&](int64_t micro) {
     load_micro_batch(data, split, consumed, micro);
-    loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data());
+    timed([&] { loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data()); });
   };
   stage.backward = [&](int64_t micro) {
     reduce_in_backward_ = micro == accum_ - 1;
-    m.backward(micro % slots, loss_scale);
+    timed([&] { m.backward(micro % slots, loss_scale); });
     reduce_in_backward_ = false;
   };
   stage.activation_in = [&](int64_t micro) { return m.stage_input(micro % slots); };
   stage.activation_out = [&](int64_t micro) { return m.stage_output(micro % slots); };
   stage.gradient_in = [&] { return m.output_grad(); };
   stage.gradient_out = [&] { return m.input_grad(); };
+  const auto start = std::chrono::steady_clock::now();
   run_pipeline(backward ? train_actions_ : eval_actions_, stage, layout_.pp());
+  pipeline_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The last stage's TP × DP ranks hold the loss (the same on each TP rank): average it to every rank.
   const LayoutShape& ls = layout_.shape();
   const double local = ls.last_stage() ? loss_sum / static_cast<double>(accum_) : 0.0;
@@ -136,6 +145,10 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
   model_->zero_grads();
   StepResult result;
   result.loss = run_forward_backward(data, data::Split::Train, consumed_samples, true);
+  if (layout_.shape().pp > 1) {
+    const double idle = 1.0 - compute_seconds_ / pipeline_seconds_;
+    result.pipeline_bubble = layout_.pp().all_reduce_scalar(idle, ReduceOp::Sum) / static_cast<double>(layout_.shape().pp);
+  }
   float* grads = model_->grads().as<float>();
   if (layout_.config().distributed_optimizer) {
     std::copy(grads, grads + model_->table().total_numel(), zero_grads_full_.data());

@@ -24,6 +24,9 @@ struct TrainConfig;
 struct StepResult {
   double loss = 0;       // mean over the global batch, the same on every rank
   double grad_norm = 0;  // global norm before clipping, the same on every rank
+  // Share of the pipeline's stage-time spent waiting rather than computing, averaged over the stages
+  // (compare with the ideal 1F1B bubble (PP − 1) / (M + PP − 1)); 0 without pipeline parallelism.
+  double pipeline_bubble = 0;
 };
 
 class TrainStep {
@@ -57,6 +60,7 @@ class TrainStep {
   std::unique_ptr<AdamW> adamw_;
   int64_t shard_begin_ = 0, shard_count_ = 0;  // this rank's optimizer range of the flat buffers
   bool reduce_in_backward_ = false;           // the last micro-batch: report ready gradients
+  double compute_seconds_ = 0, pipeline_seconds_ = 0;  // of the last run_forward_backward
   std::vector<float> zero_grads_full_, zero_grad_shard_, zero_params_full_, zero_param_shard_;  // ZeRO-1 staging
 };
 

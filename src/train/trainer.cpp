@@ -97,7 +97,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
 
   TrainResult result;
   std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers)), all_alpha(static_cast<size_t>(L));
-  double interval_seconds = 0, total_seconds = 0;
+  double interval_seconds = 0, total_seconds = 0, interval_bubble = 0;
+  int64_t interval_iters = 0;
   int64_t interval_tokens = 0, consumed_samples = 0;
   for (int64_t iter = 0; iter < cfg.train_iters; ++iter) {
     const Clock::time_point start = Clock::now();
@@ -111,6 +112,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     interval_seconds += seconds;
     total_seconds += seconds;
     interval_tokens += cfg.global_batch_size * T;
+    interval_bubble += step.pipeline_bubble;
+    ++interval_iters;
     result.losses.push_back(step.loss);
     result.grad_norms.push_back(step.grad_norm);
 
@@ -125,18 +128,20 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
                     static_cast<long long>(done), static_cast<long long>(cfg.train_iters), step.loss, lr,
                     step.grad_norm, tps, 100 * mfu);
       log << line << alpha_summary(all_alpha) << std::endl;
-      if (metrics)
-        metrics->write(MetricsRecord()
-                           .add("iter", done)
-                           .add("loss", step.loss)
-                           .add("lr", lr)
-                           .add("grad_norm", step.grad_norm)
-                           .add("tokens_per_sec", tps)
-                           .add("mfu", mfu)
-                           .add("consumed_samples", consumed_samples)
-                           .add("alpha", all_alpha));
-      interval_seconds = 0;
-      interval_tokens = 0;
+      if (metrics) {
+        MetricsRecord record;
+        record.add("iter", done)
+            .add("loss", step.loss)
+            .add("lr", lr)
+            .add("grad_norm", step.grad_norm)
+            .add("tokens_per_sec", tps)
+            .add("mfu", mfu)
+            .add("consumed_samples", consumed_samples);
+        if (ls.pp > 1) record.add("pipeline_bubble", interval_bubble / static_cast<double>(interval_iters));
+        metrics->write(record.add("alpha", all_alpha));
+      }
+      interval_seconds = interval_bubble = 0;
+      interval_tokens = interval_iters = 0;
     }
     if (cfg.eval_interval > 0 && (done % cfg.eval_interval == 0 || done == cfg.train_iters)) {
       const double val_loss = trainer.evaluate(dataset, cfg.eval_iters);
