@@ -280,12 +280,12 @@ std::vector<int64_t> reference_blend(const std::vector<double>& w, int64_t size)
 }
 
 TEST(BlendedDataset, DrawsInProportionToTheWeights) {
-  const std::vector<double> raw{5, 0, 3, 2};  // normalized 0.5, 0, 0.3, 0.2
+  const std::vector<double> raw{0, 5, 3, 2};  // normalized 0, 0.5, 0.3, 0.2; the zero first (ties go low)
   std::vector<std::shared_ptr<const TokenDataset>> parts;
   for (int32_t i = 0; i < 4; ++i) parts.push_back(std::make_shared<ConstantDataset>(i + 1, 100));
   BlendedDataset blend(parts, raw);
-  EXPECT_DOUBLE_EQ(blend.weights()[0], 0.5);
-  EXPECT_EQ(blend.num_samples(Split::Train), 200);  // dataset 0 (0.5) runs out of 100 samples first
+  EXPECT_DOUBLE_EQ(blend.weights()[1], 0.5);
+  EXPECT_EQ(blend.num_samples(Split::Train), 200);  // dataset 1 (0.5) runs out of 100 samples first
   std::vector<int64_t> counts(4, 0);
   for (int64_t s = 0; s < 1000; ++s) {
     const BlendDraw d = blend.draw(s);
@@ -295,7 +295,7 @@ TEST(BlendedDataset, DrawsInProportionToTheWeights) {
     ++counts[d.dataset];
     for (int i = 0; i < 4; ++i) EXPECT_LE(std::abs(counts[i] - blend.weights()[i] * (s + 1)), 1.0) << s;
   }
-  EXPECT_EQ(counts[1], 0);
+  EXPECT_EQ(counts[0], 0);
   for (int i = 0; i < 4; ++i) EXPECT_LE(std::abs(counts[i] - blend.weights()[i] * 1000), 1.0) << i;
 }
 

@@ -21,7 +21,7 @@ void DistributedSampler::micro_batch_indices(int64_t consumed_samples, int64_t m
   PRORES_CHECK(consumed_samples >= 0, "sampler: negative consumed samples ", consumed_samples);
   PRORES_CHECK(micro >= 0 && micro < num_micro_batches(), "sampler: micro-batch ", micro, " outside [0, ",
                num_micro_batches(), ")");
-  const int64_t first = consumed_samples + micro * micro_batch_ * dp_size_ + dp_rank_ * micro_batch_;
+  const int64_t first = consumed_samples + dp_rank_ * local_batch() + micro * micro_batch_;
   for (int64_t j = 0; j < micro_batch_; ++j) out[j] = first + j;
 }
 

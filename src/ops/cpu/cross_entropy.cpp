@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
+#include "ops/cpu/softmax_row.h"
 
 namespace prores::ops::cpu {
 
@@ -17,31 +18,6 @@ void check_targets(const char* op, const int32_t* targets, int64_t N, int64_t V)
     PRORES_CHECK(targets[n] >= 0 && targets[n] < V, op, ": target id ", targets[n], " at position ", n,
                  " is outside [0, V) with V = ", V);
   }
-}
-
-template <typename T>
-T row_max(const T* x, int64_t V) {
-  T m = x[0];
-#pragma omp simd reduction(max : m)
-  for (int64_t v = 1; v < V; ++v) m = x[v] > m ? x[v] : m;
-  return m;
-}
-
-// sum_v exp(x[v] - m), accumulated in double. The exponentials go through a small buffer first: GCC does
-// not vectorize exp_vec inside a reduction whose accumulator is wider than the element.
-template <typename T>
-double sum_exp(const T* x, int64_t V, T m) {
-  constexpr int64_t kChunk = 512;
-  T e[kChunk];
-  double s = 0;
-  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
-    const int64_t len = std::min(kChunk, V - v0);
-#pragma omp simd
-    for (int64_t i = 0; i < len; ++i) e[i] = exp_vec(x[v0 + i] - m);
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(e[i]);
-  }
-  return s;
 }
 
 }  // namespace

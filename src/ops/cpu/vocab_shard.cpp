@@ -11,6 +11,7 @@
 
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
+#include "ops/cpu/softmax_row.h"
 
 namespace prores::ops::cpu {
 
@@ -20,23 +21,6 @@ namespace {
 inline int64_t shard_row(int32_t id, int64_t Vs, int64_t vocab_start) {
   const int64_t local = static_cast<int64_t>(id) - vocab_start;
   return local >= 0 && local < Vs ? local : -1;
-}
-
-// sum_v exp(x[v] - m), accumulated in double through a small buffer of exponentials (GCC does not
-// vectorize exp_vec inside a reduction whose accumulator is wider than the element).
-template <typename T>
-double sum_exp(const T* x, int64_t V, T m) {
-  constexpr int64_t kChunk = 512;
-  T e[kChunk];
-  double s = 0;
-  for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
-    const int64_t len = std::min(kChunk, V - v0);
-#pragma omp simd
-    for (int64_t i = 0; i < len; ++i) e[i] = exp_vec(x[v0 + i] - m);
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < len; ++i) s += static_cast<double>(e[i]);
-  }
-  return s;
 }
 
 }  // namespace
@@ -82,11 +66,7 @@ template <typename T>
 void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs) {
 #pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
-    const T* x = logits + n * Vs;
-    T m = x[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t v = 1; v < Vs; ++v) m = x[v] > m ? x[v] : m;
-    row_max[n] = m;
+    row_max[n] = cpu::row_max(logits + n * Vs, Vs);
   }
 }
 
