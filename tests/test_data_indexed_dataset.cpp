@@ -348,7 +348,7 @@ TEST(IndexedDataset, MillionMutatedIndexesParseOrThrow) {
     }
   }
   EXPECT_EQ(parsed + rejected, 1'000'000);
-  EXPECT_GT(parsed, 10'000) << "the mutations should leave many indexes valid";
+  EXPECT_GT(parsed, 2'000) << "some mutations should leave the index valid (then every read must work)";
   EXPECT_GT(rejected, 100'000);
   RecordProperty("parsed", std::to_string(parsed));
   RecordProperty("bad_reads", std::to_string(bad_reads));

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <future>
 #include <iomanip>
 #include <mutex>
@@ -161,6 +162,10 @@ int run_preprocess(const std::vector<std::string>& args, std::ostream& out) {
   PRORES_CHECK(eos >= 0, "--tokenizer-model: '", o.tokenizer_model, "' has no EOS piece");
   const data::TokenDType dtype = choose_dtype(o.dtype, tokenizer.vocab_size());
   data::DocumentReader reader(o.inputs, o.format);
+  const std::filesystem::path out_dir = std::filesystem::path(o.output_prefix).parent_path();
+  std::error_code ec;
+  if (!out_dir.empty()) std::filesystem::create_directories(out_dir, ec);
+  PRORES_CHECK(!ec, "--output-prefix: cannot create directory '", out_dir.string(), "': ", ec.message());
   data::IndexedDatasetWriter writer(o.output_prefix, dtype);
 
   const Clock::time_point start = Clock::now();

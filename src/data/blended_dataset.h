@@ -33,8 +33,10 @@ struct BlendDraw {
 
 // Samples drawn from several datasets in proportion to normalized weights w_i. Global index s goes to
 // the dataset i with w_i > 0 that maximizes w_i · max(s, 1) − c_i(s) (c_i(s): draws of i before s; ties
-// go to the lowest i), so |c_i(s) − w_i · s| stays below 1; it reads that dataset's sample c_i(s) of the
-// same split. The assignment depends on the index only, never on the split.
+// go to the lowest i) and reads that dataset's sample c_i(s) of the same split. c_i(s) stays close to
+// w_i · s: within one draw for two datasets, within two for more (measured on random weights).
+// Zero weights are never drawn (Megatron's rule would draw one on an exact tie when it comes first).
+// The assignment depends on the index only, never on the split.
 // Memory: the counts at every 4096th index (found lazily, once) plus one cached block of 4096 draws.
 class BlendedDataset final : public TokenDataset {
  public:

@@ -129,7 +129,9 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
   format.json_key = options.json_key;
   DocumentReader reader(inputs, format);
   const std::filesystem::path parent = std::filesystem::path(model_prefix).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  PRORES_CHECK(!ec, "--model-prefix: cannot create directory '", parent.string(), "': ", ec.message());
   const int threads =
       options.num_threads > 0 ? options.num_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const std::unordered_map<std::string, std::string> args = {
