@@ -7,18 +7,11 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/random.h"
 
 namespace prores::data {
 
 namespace {
-
-// SplitMix64's finalizer: a bijection on 64-bit values that scatters nearby inputs.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // The seed of one shuffle: stream 0 orders documents, stream 1 orders samples.
 uint64_t derive_seed(uint64_t seed, Split split, int64_t epoch, uint64_t stream) {

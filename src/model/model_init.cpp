@@ -6,18 +6,12 @@
 #include <random>
 #include <string>
 
+#include "core/random.h"
 #include "model/model.h"
 
 namespace prores {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across platforms, unlike std::hash
   uint64_t h = 1469598103934665603ull;
