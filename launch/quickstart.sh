@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: set-up and build, the fortunes corpus, then ProRes training of
-# the quick-start model (configs/quickstart.ini) on this machine's CPU cores. Extra arguments are passed
-# to `prores train` (e.g. --train-iters 100 or --norm-placement post).
+# The main job on the built-in default, each step skipped when its output already exists:
+#   1. set-up and Release build (launch/setup.sh)
+#   2. the fortunes corpus (launch/prepare_corpus.sh)
+#   3. a SentencePiece BPE tokenizer of 4096 pieces trained on it (prores data train-tokenizer)
+#   4. the corpus tokenized into a Megatron indexed dataset (prores data preprocess)
+#   5. ProRes training of configs/quickstart.ini on 4 MPI ranks: TP = 2 × PP = 2 (launch/mpirun.sh)
+# Extra arguments go to `prores train` (e.g. --train-iters 100 or --norm-placement post).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh --target prores
 bash launch/prepare_corpus.sh
-exec ./build/prores train --config configs/quickstart.ini "$@"
+tokenizer=data/fortunes_bpe4k
+if [ ! -s "$tokenizer.model" ]; then
+  ./build/prores data train-tokenizer --input data/fortunes.txt --vocab-size 4096 --model-prefix "$tokenizer"
+fi
+if [ ! -s "$tokenizer.idx" ] || [ ! -s "$tokenizer.bin" ]; then
+  ./build/prores data preprocess --input data/fortunes.txt --tokenizer-model "$tokenizer.model" \
+    --output-prefix "$tokenizer"
+fi
+exec bash launch/mpirun.sh 4 prores train --config configs/quickstart.ini "$@"

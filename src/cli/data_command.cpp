@@ -36,7 +36,7 @@ constexpr const char* kUsage =
     "--document-per-file).\n";
 
 constexpr size_t kBatchBytes = 8 << 20;  // text per preprocessing batch
-constexpr size_t kChunkDocs = 16;        // documents a worker takes at a time
+constexpr size_t kMaxChunkDocs = 16;     // most documents a worker takes at a time
 
 using Clock = std::chrono::steady_clock;
 
@@ -112,13 +112,15 @@ data::TokenDType choose_dtype(const std::string& name, int64_t vocab) {
 void tokenize_batch(const data::Tokenizer& tokenizer, const std::vector<std::string>& docs, int32_t eos,
                     int workers, std::vector<std::vector<int32_t>>& ids) {
   ids.resize(docs.size());
+  // Chunks small enough for every worker to get several, large enough to keep the counter cold.
+  const size_t chunk = std::clamp<size_t>(docs.size() / (8 * static_cast<size_t>(workers)), 1, kMaxChunkDocs);
   std::atomic<size_t> next{0};
   std::mutex error_mutex;
   std::exception_ptr error;
   auto work = [&] {
     try {
-      for (size_t begin; (begin = next.fetch_add(kChunkDocs)) < docs.size();) {
-        for (size_t i = begin; i < std::min(begin + kChunkDocs, docs.size()); ++i) {
+      for (size_t begin; (begin = next.fetch_add(chunk)) < docs.size();) {
+        for (size_t i = begin; i < std::min(begin + chunk, docs.size()); ++i) {
           tokenizer.encode(docs[i], ids[i]);
           ids[i].push_back(eos);
         }
@@ -128,7 +130,7 @@ void tokenize_batch(const data::Tokenizer& tokenizer, const std::vector<std::str
       if (!error) error = std::current_exception();
     }
   };
-  const size_t extra = std::min(static_cast<size_t>(workers - 1), docs.size() / kChunkDocs);
+  const size_t extra = std::min(static_cast<size_t>(workers - 1), docs.size() - 1);
   std::vector<std::thread> threads;
   threads.reserve(extra);
   for (size_t t = 0; t < extra; ++t) threads.emplace_back(work);
@@ -189,7 +191,7 @@ int run_preprocess(const std::vector<std::string>& args, std::ostream& out) {
   const double secs = seconds_since(start), mb = static_cast<double>(reader.bytes_read()) / 1e6;
   out << std::fixed << std::setprecision(2) << "preprocess: " << documents << " documents (" << reader.skipped()
       << " empty skipped), " << tokens << " tokens (EOS included) from " << mb << " MB of text in " << secs
-      << " s: " << mb / std::max(secs, 1e-9) << " MB/s on " << o.workers << " workers\n"
+      << " s: " << mb / std::max(secs, 1e-9) << " MB/s (--workers " << o.workers << ")\n"
       << "preprocess: wrote " << o.output_prefix << ".bin and " << o.output_prefix << ".idx ("
       << (dtype == data::TokenDType::U16 ? "uint16" : "int32") << ", vocabulary " << tokenizer.vocab_size()
       << ", padded " << data::padded_vocab_size(tokenizer.vocab_size()) << " for --make-vocab-size-divisible-by 128)\n";

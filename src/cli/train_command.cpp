@@ -4,6 +4,7 @@
 #include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
 #include "core/check.h"
+#include "data/tokenizer.h"
 #include "parallel/layout.h"
 #include "train/trainer.h"
 
@@ -19,6 +20,7 @@ struct TrainOptions {
   train::TrainConfig train;
   ParallelConfig parallel;
   std::string pipeline_layers;
+  std::shared_ptr<const data::TokenDataset> data;
   std::string norm_placement = "pre", init_scheme = "normal";
   double peak_tflops = 0.442;
 };
@@ -67,7 +69,11 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("adam-eps", po::value(&t.adam.eps)->default_value(t.adam.eps), "AdamW epsilon")
       ("clip-grad", po::value(&t.clip_grad)->default_value(t.clip_grad), "global gradient-norm clip (0: off)")
       ("seed", po::value(&t.seed)->default_value(t.seed), "random seed (init and data order)")
-      ("data-path", po::value(&t.data_path), "training text file (byte-level tokens)")
+      ("data-path", po::value(&t.data_path),
+       "byte-level text file, or with --tokenizer-model an indexed-dataset prefix or blend '0.7 A 0.3 B'")
+      ("tokenizer-model", po::value(&t.tokenizer_model), "SentencePiece model; sets --vocab-size (padded)")
+      ("make-vocab-size-divisible-by", po::value(&t.make_vocab_size_divisible_by)->default_value(128),
+       "pad the tokenizer's vocabulary to a multiple of this times TP")
       ("split", po::value(&t.split)->default_value(t.split), "train,valid,test weights")
       ("log-interval", po::value(&t.log_interval)->default_value(t.log_interval), "iterations per log line")
       ("eval-interval", po::value(&t.eval_interval)->default_value(t.eval_interval),
@@ -113,11 +119,19 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
   o.train.peak_flops = o.peak_tflops * 1e12;
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
+  if (!o.train.tokenizer_model.empty()) {
+    PRORES_CHECK(o.train.make_vocab_size_divisible_by >= 1, "--make-vocab-size-divisible-by must be positive, got ",
+                 o.train.make_vocab_size_divisible_by);
+    const data::Tokenizer tokenizer = data::Tokenizer::load(o.train.tokenizer_model);
+    o.model.vocab_size =
+        data::padded_vocab_size(tokenizer.vocab_size(), o.train.make_vocab_size_divisible_by, o.parallel.tensor);
+  }
   o.model.validate();
   o.train.validate();
   make_residual_schedule(o.schedule, o.model.num_layers);
   LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model, o.train.global_batch_size,
                        o.train.micro_batch_size);
+  o.data = train::open_training_data(o.train, o.model);
   return true;
 }
 
@@ -137,7 +151,7 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
     throw SetupError(error.empty() ? "another rank failed during set-up" : error);
   if (!run) return 0;
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
-  const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, out);
+  const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);
   if (world.rank() == 0)
     out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
         << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";

@@ -58,6 +58,9 @@ T load(const uint8_t* p) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// fwrite of n bytes that accepts an empty (possibly null) buffer.
+bool write_all(std::FILE* f, const void* data, size_t n) { return n == 0 || std::fwrite(data, 1, n, f) == n; }
+
 // A whole file mapped read-only (POSIX mmap), unmapped on destruction. An empty file maps to nothing.
 class MappedFile {
  public:
@@ -325,10 +328,10 @@ void IndexedDatasetWriter::Impl::write_index() const {
     pointers[i] = at;
     at += static_cast<int64_t>(lengths[i]) * static_cast<int64_t>(itemsize);
   }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = ok && std::fwrite(lengths.data(), 4, lengths.size(), f) == lengths.size();
-  ok = ok && std::fwrite(pointers.data(), 8, pointers.size(), f) == pointers.size();
-  ok = ok && std::fwrite(documents.data(), 8, documents.size(), f) == documents.size();
+  bool ok = write_all(f, bytes.data(), bytes.size());
+  ok = ok && write_all(f, lengths.data(), 4 * lengths.size());
+  ok = ok && write_all(f, pointers.data(), 8 * pointers.size());
+  ok = ok && write_all(f, documents.data(), 8 * documents.size());
   const std::string error = errno_text();
   ok = (std::fclose(f) == 0) && ok;
   PRORES_CHECK(ok, "cannot write '", idx_tmp, "': ", error);
@@ -373,7 +376,7 @@ void IndexedDatasetWriter::add_sequence(const int32_t* tokens, int64_t count) {
     case TokenDType::F32: m.encode<float>(tokens, count); break;
     case TokenDType::U16: m.encode<uint16_t>(tokens, count); break;
   }
-  PRORES_CHECK(std::fwrite(m.buffer.data(), 1, m.buffer.size(), m.bin) == m.buffer.size(), "cannot write '",
+  PRORES_CHECK(write_all(m.bin, m.buffer.data(), m.buffer.size()), "cannot write '",
                m.bin_tmp, "': ", errno_text());
   m.lengths.push_back(static_cast<int32_t>(count));
 }

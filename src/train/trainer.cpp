@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "data/byte_dataset.h"
+#include "data/blended_dataset.h"
 #include "model/model.h"
 #include "ops/gemm.h"
 #include "train/metrics_writer.h"
@@ -56,19 +56,29 @@ std::string alpha_summary(const std::vector<double>& alpha) {
 
 }  // namespace
 
+std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& cfg, const ModelConfig& model) {
+  const std::array<double, 3> split = data::parse_split(cfg.split);
+  std::shared_ptr<const data::TokenDataset> dataset;
+  if (cfg.tokenizer_model.empty()) {
+    dataset = std::make_shared<data::ByteDataset>(
+        data::ByteDataset::from_text_file(cfg.data_path, split, model.seq_length, cfg.seed));
+  } else {
+    dataset = data::open_gpt_blend(cfg.data_path, model.vocab_size, split, model.seq_length, cfg.seed);
+  }
+  PRORES_CHECK(model.vocab_size >= dataset->vocab_size(), "--vocab-size ", model.vocab_size,
+               " is smaller than the vocabulary of --data-path (", dataset->vocab_size(), ")");
+  PRORES_CHECK(cfg.eval_interval == 0 || dataset->num_samples(data::Split::Valid) > 0, "--eval-interval ",
+               cfg.eval_interval, " needs a validation split, but --split ", cfg.split, " leaves none");
+  return dataset;
+}
+
 TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_args, const TrainConfig& cfg,
-                  const ParallelLayout& layout, std::ostream& log) {
+                  const ParallelLayout& layout, const data::TokenDataset& dataset, std::ostream& log) {
   model_config.validate();
   cfg.validate();
   const LayoutShape& ls = layout.shape();
   const bool rank0 = ls.rank == 0;
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
-  const data::ByteDataset dataset = data::ByteDataset::from_text_file(
-      cfg.data_path, data::parse_split(cfg.split), model_config.seq_length, cfg.seed);
-  PRORES_CHECK(model_config.vocab_size >= dataset.vocab_size(), "--vocab-size ", model_config.vocab_size,
-               " is smaller than the byte-level vocabulary of --data-path (", dataset.vocab_size(), ")");
-  PRORES_CHECK(cfg.eval_interval == 0 || dataset.num_samples(data::Split::Valid) > 0, "--eval-interval ",
-               cfg.eval_interval, " needs a validation split, but --split ", cfg.split, " leaves none");
 
   TrainStep trainer(model_config, cfg, layout);
   Model& model = trainer.model();

@@ -3,11 +3,13 @@
 // metrics.jsonl and one readable line per logged iteration.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "data/byte_dataset.h"
 #include "model/residual_schedule.h"
 #include "optim/adamw.h"
 #include "optim/lr_schedule.h"
@@ -23,7 +25,9 @@ struct TrainConfig {
   AdamWConfig adam;                // --adam-beta1, --adam-beta2, --adam-eps, --weight-decay
   double clip_grad = 1.0;          // --clip-grad (0 disables)
   uint64_t seed = 1234;            // --seed: init and data order
-  std::string data_path;           // --data-path: a text file, byte-level tokens
+  std::string data_path;           // --data-path: a text file (byte-level) or indexed-dataset prefix(es)
+  std::string tokenizer_model;     // --tokenizer-model: SentencePiece model; empty: byte-level text
+  int64_t make_vocab_size_divisible_by = 128;  // --make-vocab-size-divisible-by (with a tokenizer)
   std::string split = "969,30,1";  // --split
   int64_t log_interval = 10;       // --log-interval
   int64_t eval_interval = 0;       // --eval-interval (0: no evaluation)
@@ -47,8 +51,12 @@ struct TrainResult {
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
 double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
 
+// The training data of config: the byte-level text file of --data-path, or with --tokenizer-model the
+// Megatron indexed dataset(s) --data-path names (one prefix or a weighted blend). Throws naming the option.
+std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& config, const ModelConfig& model);
+
 // Collective over layout.world(). Logs go to `log` on world rank 0 (each rank reports its coordinates).
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
-                  const ParallelLayout& layout, std::ostream& log);
+                  const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
 
 }  // namespace prores::train

@@ -1,0 +1,218 @@
+// LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON through
+// io/safetensors.h's parser and formatters.
+#include "io/hf_config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/check.h"
+#include "io/safetensors.h"
+
+namespace prores::io {
+
+namespace {
+
+using Kind = JsonValue::Kind;
+
+// Reads fields of one config object, each error naming the file and the field.
+class FieldReader {
+ public:
+  FieldReader(const JsonValue& root, const std::string& where) : root_(root), where_(where) {}
+
+  const JsonValue* get(const char* key) const {
+    const JsonValue* v = root_.find(key);
+    return v && v->kind != Kind::Null ? v : nullptr;
+  }
+  int64_t required_int(const char* key) const {
+    const JsonValue* v = get(key);
+    PRORES_CHECK(v != nullptr, where_, ": required field \"", key, "\" is missing");
+    return as_int(*v, key);
+  }
+  int64_t as_int(const JsonValue& v, const char* key) const {
+    PRORES_CHECK(v.kind == Kind::Int, where_, ": field \"", key, "\" must be an integer, got ", v.kind_name());
+    return v.integer;
+  }
+  double number(const char* key, double fallback) const {
+    const JsonValue* v = get(key);
+    if (!v) return fallback;
+    PRORES_CHECK(v->kind == Kind::Int || v->kind == Kind::Double, where_, ": field \"", key,
+                 "\" must be a number, got ", v->kind_name());
+    return v->kind == Kind::Int ? static_cast<double>(v->integer) : v->number;
+  }
+  bool boolean(const char* key, bool fallback) const {
+    const JsonValue* v = get(key);
+    if (!v) return fallback;
+    PRORES_CHECK(v->kind == Kind::Bool, where_, ": field \"", key, "\" must be true or false, got ", v->kind_name());
+    return v->boolean;
+  }
+  const std::string* string(const char* key) const {
+    const JsonValue* v = get(key);
+    if (!v) return nullptr;
+    PRORES_CHECK(v->kind == Kind::String, where_, ": field \"", key, "\" must be a string, got ", v->kind_name());
+    return &v->string;
+  }
+  // An int, or a list of ints (its first element is kept); absent, null or [] give nothing.
+  std::optional<int64_t> token_id(const char* key) const {
+    const JsonValue* v = get(key);
+    if (!v) return std::nullopt;
+    if (v->kind != Kind::Array) return as_int(*v, key);
+    if (v->items.empty()) return std::nullopt;
+    return as_int(v->items.front(), key);
+  }
+
+ private:
+  const JsonValue& root_;
+  const std::string& where_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  PRORES_CHECK(in.good(), "cannot open '", path, "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  PRORES_CHECK(!in.bad(), "cannot read '", path, "'");
+  return text.str();
+}
+
+}  // namespace
+
+void check_hf_config(const HfLlamaConfig& c, const std::string& where) {
+  const std::pair<const char*, int64_t> sizes[] = {
+      {"hidden_size", c.hidden_size},         {"intermediate_size", c.intermediate_size},
+      {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+      {"num_key_value_heads", c.num_key_value_heads}, {"vocab_size", c.vocab_size},
+      {"max_position_embeddings", c.max_position_embeddings}};
+  for (const auto& [name, value] : sizes) PRORES_CHECK(value > 0, where, ": ", name, " must be positive, got ", value);
+  PRORES_CHECK(c.hidden_size % c.num_attention_heads == 0, where, ": num_attention_heads ", c.num_attention_heads,
+               " does not divide hidden_size ", c.hidden_size);
+  PRORES_CHECK(c.num_attention_heads % c.num_key_value_heads == 0, where, ": num_key_value_heads ",
+               c.num_key_value_heads, " does not divide num_attention_heads ", c.num_attention_heads);
+  PRORES_CHECK(c.rms_norm_eps > 0, where, ": rms_norm_eps must be positive, got ", c.rms_norm_eps);
+  PRORES_CHECK(c.rope_theta > 0, where, ": rope_theta must be positive, got ", c.rope_theta);
+}
+
+std::string to_json(const HfLlamaConfig& c) {
+  check_hf_config(c, "config.json");
+  std::map<std::string, std::string> fields = {
+      {"architectures", "[\n    \"LlamaForCausalLM\"\n  ]"},
+      {"attention_bias", "false"},
+      {"attention_dropout", "0.0"},
+      {"head_dim", std::to_string(c.hidden_size / c.num_attention_heads)},
+      {"hidden_act", "\"silu\""},
+      {"hidden_size", std::to_string(c.hidden_size)},
+      {"initializer_range", json_double(c.initializer_range)},
+      {"intermediate_size", std::to_string(c.intermediate_size)},
+      {"max_position_embeddings", std::to_string(c.max_position_embeddings)},
+      {"mlp_bias", "false"},
+      {"model_type", "\"llama\""},
+      {"num_attention_heads", std::to_string(c.num_attention_heads)},
+      {"num_hidden_layers", std::to_string(c.num_hidden_layers)},
+      {"num_key_value_heads", std::to_string(c.num_key_value_heads)},
+      {"pretraining_tp", "1"},
+      {"rms_norm_eps", json_double(c.rms_norm_eps)},
+      {"rope_scaling", "null"},
+      {"rope_theta", json_double(c.rope_theta)},
+      {"tie_word_embeddings", c.tie_word_embeddings ? "true" : "false"},
+      {"torch_dtype", json_quote(c.torch_dtype)},
+      {"use_cache", "true"},
+      {"vocab_size", std::to_string(c.vocab_size)}};
+  if (c.bos_token_id) fields["bos_token_id"] = std::to_string(*c.bos_token_id);
+  if (c.eos_token_id) fields["eos_token_id"] = std::to_string(*c.eos_token_id);
+  if (c.pad_token_id) fields["pad_token_id"] = std::to_string(*c.pad_token_id);
+  std::string out = "{";
+  for (const auto& [key, value] : fields) out += (out.size() > 1 ? ",\n  " : "\n  ") + json_quote(key) + ": " + value;
+  return out + "\n}\n";
+}
+
+HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& path_for_errors) {
+  const std::string& where = path_for_errors;
+  const JsonValue root = parse_json(json_text, where);
+  PRORES_CHECK(root.kind == Kind::Object, where, ": config.json must hold a JSON object, got ", root.kind_name());
+  const FieldReader f(root, where);
+
+  HfLlamaConfig c;
+  c.hidden_size = f.required_int("hidden_size");
+  c.intermediate_size = f.required_int("intermediate_size");
+  c.num_hidden_layers = f.required_int("num_hidden_layers");
+  c.num_attention_heads = f.required_int("num_attention_heads");
+  c.vocab_size = f.required_int("vocab_size");
+  c.max_position_embeddings = f.required_int("max_position_embeddings");
+  const JsonValue* kv = f.get("num_key_value_heads");
+  c.num_key_value_heads = kv ? f.as_int(*kv, "num_key_value_heads") : c.num_attention_heads;
+  c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
+  c.rope_theta = f.number("rope_theta", c.rope_theta);
+  c.initializer_range = f.number("initializer_range", c.initializer_range);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  const std::string* dtype = f.string("torch_dtype");
+  if (!dtype) dtype = f.string("dtype");
+  if (dtype) c.torch_dtype = *dtype;
+  c.bos_token_id = f.token_id("bos_token_id");
+  c.eos_token_id = f.token_id("eos_token_id");
+  c.pad_token_id = f.token_id("pad_token_id");
+  check_hf_config(c, where);
+
+  const std::string* model_type = f.string("model_type");
+  PRORES_CHECK(!model_type || *model_type == "llama", where, ": model_type \"", model_type ? *model_type : "",
+               "\" is not supported (only \"llama\")");
+  const std::string* act = f.string("hidden_act");
+  PRORES_CHECK(!act || *act == "silu", where, ": hidden_act \"", act ? *act : "", "\" is not supported (only \"silu\")");
+  PRORES_CHECK(!f.boolean("attention_bias", false), where, ": attention_bias true is not supported");
+  PRORES_CHECK(!f.boolean("mlp_bias", false), where, ": mlp_bias true is not supported");
+  PRORES_CHECK(!f.get("rope_scaling"), where, ": rope_scaling is not supported (must be null or absent)");
+  if (const JsonValue* head_dim = f.get("head_dim")) {
+    const int64_t hd = f.as_int(*head_dim, "head_dim");
+    PRORES_CHECK(hd == c.hidden_size / c.num_attention_heads, where, ": head_dim ", hd,
+                 " differs from hidden_size / num_attention_heads = ", c.hidden_size / c.num_attention_heads,
+                 ", which is not supported");
+  }
+  return c;
+}
+
+HfLlamaConfig read_hf_config(const std::string& path) { return parse_hf_config(read_text(path), path); }
+
+void write_hf_config(const std::string& path, const HfLlamaConfig& config) {
+  const std::string text = to_json(config);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    PRORES_CHECK(out.good(), "config.json: cannot create '", tmp, "'");
+    out << text;
+    out.close();
+    if (!out) {
+      std::filesystem::remove(tmp);
+      PRORES_FAIL("config.json: writing '", tmp, "' failed");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    PRORES_FAIL("config.json: cannot rename '", tmp, "' to '", path, "': ", ec.message());
+  }
+}
+
+std::vector<HfTensorSpec> hf_llama_tensors(const HfLlamaConfig& c) {
+  check_hf_config(c, "config.json");
+  const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
+  const int64_t HS = C / c.num_attention_heads, NH = c.num_attention_heads, KV = c.num_key_value_heads;
+  std::vector<HfTensorSpec> out = {{"model.embed_tokens.weight", {V, C}}};
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    out.push_back({p + "input_layernorm.weight", {C}});
+    out.push_back({p + "self_attn.q_proj.weight", {NH * HS, C}});
+    out.push_back({p + "self_attn.k_proj.weight", {KV * HS, C}});
+    out.push_back({p + "self_attn.v_proj.weight", {KV * HS, C}});
+    out.push_back({p + "self_attn.o_proj.weight", {C, NH * HS}});
+    out.push_back({p + "post_attention_layernorm.weight", {C}});
+    out.push_back({p + "mlp.gate_proj.weight", {F, C}});
+    out.push_back({p + "mlp.up_proj.weight", {F, C}});
+    out.push_back({p + "mlp.down_proj.weight", {C, F}});
+  }
+  out.push_back({"model.norm.weight", {C}});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, C}});
+  return out;
+}
+
+}  // namespace prores::io

@@ -1,0 +1,559 @@
+// safetensors reader/writer and the compact JSON parser/formatter behind it (see safetensors.h).
+// The reader trusts nothing in the file: every length, offset and shape is range- and overflow-checked
+// before it is used, so a corrupt file throws prores::Error rather than reading out of bounds.
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "core/check.h"
+
+namespace prores::io {
+
+static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
+
+namespace {
+
+constexpr int kMaxJsonDepth = 64;
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none (overlong forms,
+// surrogates and code points past U+10FFFF are invalid).
+size_t utf8_length(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF) return 0;
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+  return n;
+}
+
+// Byte offset of the first invalid UTF-8 sequence in s, or s.size() when s is valid.
+size_t first_invalid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8_length(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return s.size();
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Recursive-descent parser over a UTF-8-validated buffer; depth-limited so hostile input cannot
+// exhaust the stack.
+class JsonParser {
+ public:
+  JsonParser(std::string_view text, const std::string& where) : s_(text), where_(where) {}
+
+  JsonValue document() {
+    pos_ = first_invalid_utf8(s_);
+    if (pos_ != s_.size()) fail("not valid UTF-8");
+    pos_ = 0;
+    skip_ws();
+    JsonValue v = value(0);
+    skip_ws();
+    if (pos_ != s_.size()) fail("unexpected characters after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    PRORES_FAIL(where_, ": invalid JSON at byte ", pos_, ": ", what);
+  }
+  bool at_end() const { return pos_ >= s_.size(); }
+  void skip_ws() {
+    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+  }
+  bool eat(char c) {
+    if (at_end() || s_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail(std::string("expected '") + c + "'");
+  }
+  void literal(std::string_view word) {
+    if (s_.substr(pos_, word.size()) != word) fail("unknown literal");
+    pos_ += word.size();
+  }
+
+  JsonValue value(int depth) {
+    if (depth > kMaxJsonDepth) fail("nesting deeper than 64 levels");
+    if (at_end()) fail("unexpected end of input");
+    JsonValue v;
+    switch (s_[pos_]) {
+      case '{': object(v, depth); break;
+      case '[': array(v, depth); break;
+      case '"': v.kind = JsonValue::Kind::String, v.string = string(); break;
+      case 't': literal("true"), v.kind = JsonValue::Kind::Bool, v.boolean = true; break;
+      case 'f': literal("false"), v.kind = JsonValue::Kind::Bool; break;
+      case 'n': literal("null"); break;
+      default: number(v);
+    }
+    return v;
+  }
+
+  void object(JsonValue& v, int depth) {
+    v.kind = JsonValue::Kind::Object;
+    ++pos_;
+    skip_ws();
+    if (eat('}')) return;
+    std::set<std::string> keys;
+    while (true) {
+      skip_ws();
+      if (at_end() || s_[pos_] != '"') fail("expected a string key");
+      std::string key = string();
+      if (!keys.insert(key).second) fail("repeated key " + json_quote(key));
+      skip_ws();
+      expect(':');
+      skip_ws();
+      JsonValue child = value(depth + 1);
+      v.members.emplace_back(std::move(key), std::move(child));
+      skip_ws();
+      if (eat('}')) return;
+      expect(',');
+    }
+  }
+
+  void array(JsonValue& v, int depth) {
+    v.kind = JsonValue::Kind::Array;
+    ++pos_;
+    skip_ws();
+    if (eat(']')) return;
+    while (true) {
+      skip_ws();
+      v.items.push_back(value(depth + 1));
+      skip_ws();
+      if (eat(']')) return;
+      expect(',');
+    }
+  }
+
+  uint32_t hex4() {
+    uint32_t cp = 0;
+    for (int k = 0; k < 4; ++k, ++pos_) {
+      if (at_end()) fail("unterminated \\u escape");
+      const char c = s_[pos_];
+      const int d = c >= '0' && c <= '9' ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+      if (d < 0) fail("bad hex digit in \\u escape");
+      cp = cp * 16 + static_cast<uint32_t>(d);
+    }
+    return cp;
+  }
+
+  std::string string() {
+    ++pos_;  // the opening quote
+    std::string out;
+    while (true) {
+      if (at_end()) fail("unterminated string");
+      const char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("unescaped control character in string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (at_end()) fail("unterminated escape");
+      switch (s_[pos_++]) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp = hex4();
+          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (!eat('\\') || !eat('u')) fail("unpaired high surrogate");
+            const uint32_t low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: --pos_, fail("unknown escape");
+      }
+    }
+  }
+
+  // RFC 8259 grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  void number(JsonValue& v) {
+    const size_t start = pos_;
+    const auto digits = [&] {
+      const size_t from = pos_;
+      while (!at_end() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+      return pos_ - from;
+    };
+    eat('-');
+    if (at_end() || s_[pos_] < '0' || s_[pos_] > '9') fail("unexpected character");
+    if (s_[pos_] == '0') ++pos_;
+    else digits();
+    bool integral = true;
+    if (eat('.')) {
+      integral = false;
+      if (digits() == 0) fail("digits expected after '.'");
+    }
+    if (eat('e') || eat('E')) {
+      integral = false;
+      if (!eat('+')) eat('-');
+      if (digits() == 0) fail("digits expected in exponent");
+    }
+    const char* first = s_.data() + start;
+    const char* last = s_.data() + pos_;
+    if (integral) {
+      const auto r = std::from_chars(first, last, v.integer);
+      if (r.ec == std::errc() && r.ptr == last) {
+        v.kind = JsonValue::Kind::Int;
+        return;
+      }
+    }
+    const auto r = std::from_chars(first, last, v.number);
+    if (r.ec != std::errc() || r.ptr != last || !std::isfinite(v.number)) fail("number out of range");
+    v.kind = JsonValue::Kind::Double;
+  }
+
+  std::string_view s_;
+  const std::string& where_;
+  size_t pos_ = 0;
+};
+
+struct DtypeInfo {
+  const char* name;
+  uint64_t size;
+};
+constexpr DtypeInfo kReadable[] = {{"F32", 4}, {"BF16", 2}, {"F16", 2}};
+
+// One header entry, validated except for how it sits among the others.
+struct Entry {
+  std::string name;
+  DtypeInfo dtype;
+  std::vector<int64_t> shape;
+  int64_t numel;
+  uint64_t begin, end;
+};
+
+// Product of shape; throws (with `at`) on a negative dimension or an int64 overflow.
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& at) {
+  for (int64_t d : shape) PRORES_CHECK(d >= 0, at, ": negative dimension ", d, " in shape");
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    PRORES_CHECK(n <= std::numeric_limits<int64_t>::max() / d, at, ": shape has too many elements");
+    n *= d;
+  }
+  return n;
+}
+
+std::vector<int64_t> int_array(const JsonValue* v, const std::string& at, const char* field) {
+  PRORES_CHECK(v != nullptr, at, ": missing \"", field, "\"");
+  PRORES_CHECK(v->kind == JsonValue::Kind::Array, at, ": \"", field, "\" must be an array, got ", v->kind_name());
+  std::vector<int64_t> out;
+  for (const JsonValue& item : v->items) {
+    PRORES_CHECK(item.kind == JsonValue::Kind::Int && item.integer >= 0, at, ": \"", field,
+                 "\" must hold non-negative integers");
+    out.push_back(item.integer);
+  }
+  return out;
+}
+
+Entry parse_entry(const std::string& name, const JsonValue& v, const std::string& where, uint64_t buffer_size) {
+  const std::string at = where + ": tensor " + json_quote(name);
+  PRORES_CHECK(v.kind == JsonValue::Kind::Object, at, ": expected an object, got ", v.kind_name());
+  for (const auto& member : v.members) {
+    const std::string& k = member.first;
+    PRORES_CHECK(k == "dtype" || k == "shape" || k == "data_offsets", at, ": unknown field ", json_quote(k));
+  }
+  const JsonValue* dtype = v.find("dtype");
+  PRORES_CHECK(dtype != nullptr && dtype->kind == JsonValue::Kind::String, at, ": \"dtype\" must be a string");
+  const DtypeInfo* info = nullptr;
+  for (const DtypeInfo& d : kReadable) {
+    if (dtype->string == d.name) info = &d;
+  }
+  PRORES_CHECK(info != nullptr, at, ": dtype ", json_quote(dtype->string), " is not supported (F32, BF16, F16)");
+  Entry e{name, *info, int_array(v.find("shape"), at, "shape"), 0, 0, 0};
+  e.numel = checked_numel(e.shape, at);
+  const std::vector<int64_t> offsets = int_array(v.find("data_offsets"), at, "data_offsets");
+  PRORES_CHECK(offsets.size() == 2, at, ": \"data_offsets\" must be [begin, end]");
+  e.begin = static_cast<uint64_t>(offsets[0]);
+  e.end = static_cast<uint64_t>(offsets[1]);
+  PRORES_CHECK(e.begin <= e.end, at, ": data_offsets [", e.begin, ", ", e.end, "] run backwards");
+  PRORES_CHECK(e.end <= buffer_size, at, ": data_offsets [", e.begin, ", ", e.end,
+               "] run past the end of the data buffer (", buffer_size, " bytes)");
+  const uint64_t numel = static_cast<uint64_t>(e.numel);
+  PRORES_CHECK(numel <= buffer_size / info->size && numel * info->size == e.end - e.begin, at, ": ",
+               e.end - e.begin, " data bytes, but shape holds ", e.numel, " elements of ", info->size, " bytes (",
+               info->name, ")");
+  return e;
+}
+
+// The tensors must tile [0, buffer_size) exactly: sorted by offset, each starts where the last ended.
+void check_tiling(std::vector<const Entry*> sorted, uint64_t buffer_size, const std::string& where) {
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Entry* a, const Entry* b) { return std::pair(a->begin, a->end) < std::pair(b->begin, b->end); });
+  uint64_t covered = 0;
+  const Entry* last = nullptr;
+  for (const Entry* e : sorted) {
+    PRORES_CHECK(e->begin >= covered, where, ": tensor ", json_quote(e->name), " [", e->begin, ", ", e->end,
+                 ") overlaps tensor ", json_quote(last ? last->name : ""), " [", last ? last->begin : 0, ", ",
+                 covered, ")");
+    PRORES_CHECK(e->begin == covered, where, ": data bytes [", covered, ", ", e->begin,
+                 ") belong to no tensor (before tensor ", json_quote(e->name), ")");
+    if (e->end > covered) last = e;
+    covered = e->end;
+  }
+  PRORES_CHECK(covered == buffer_size, where, ": data bytes [", covered, ", ", buffer_size,
+               ") after the last tensor belong to no tensor");
+}
+
+void check_name(std::string_view s, const std::string& where, const char* what) {
+  PRORES_CHECK(first_invalid_utf8(s) == s.size(), where, ": ", what, " is not valid UTF-8");
+}
+
+}  // namespace
+
+const JsonValue* JsonValue::find(std::string_view key) const {
+  for (const auto& [k, v] : members) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+const char* JsonValue::kind_name() const {
+  switch (kind) {
+    case Kind::Null: return "null";
+    case Kind::Bool: return "a boolean";
+    case Kind::Int: return "an integer";
+    case Kind::Double: return "a number";
+    case Kind::String: return "a string";
+    case Kind::Array: return "an array";
+    case Kind::Object: return "an object";
+  }
+  return "?";
+}
+
+JsonValue parse_json(std::string_view text, const std::string& where) { return JsonParser(text, where).document(); }
+
+std::string json_quote(std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xF];
+          out += kHex[c & 0xF];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_double(double x) {
+  PRORES_CHECK(std::isfinite(x), "json_double: ", x, " has no JSON representation");
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+uint16_t float_to_bf16(float x) {
+  uint32_t u = std::bit_cast<uint32_t>(x);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float bf16_to_float(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
+
+float f16_to_float(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1Fu;
+  const uint32_t mantissa = bits & 0x3FFu;
+  if (exponent == 0) {  // zero or subnormal: mantissa · 2^-24, exact in f32
+    const float f = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -f : f;
+  }
+  const uint32_t out = exponent == 0x1F ? sign | 0x7F800000u | (mantissa << 13)
+                                        : sign | ((exponent + 112) << 23) | (mantissa << 13);
+  return std::bit_cast<float>(out);
+}
+
+void write_safetensors(const std::string& path, const std::vector<SafeTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata, SafeDtype dtype) {
+  const std::string where = "safetensors file '" + path + "'";
+  const uint64_t elem = dtype == SafeDtype::F32 ? 4 : 2;
+  std::map<std::string, std::string> meta = metadata;
+  meta.try_emplace("format", "pt");
+  std::string header = "{\"__metadata__\":{";
+  for (const auto& [k, v] : meta) {
+    check_name(k, where, "a metadata key");
+    check_name(v, where, "a metadata value");
+    header += (header.back() == '{' ? "" : ",") + json_quote(k) + ":" + json_quote(v);
+  }
+  header += "}";
+  std::set<std::string> names;
+  uint64_t offset = 0;
+  for (const SafeTensor& t : tensors) {
+    const std::string at = where + ": tensor " + json_quote(t.name);
+    PRORES_CHECK(!t.name.empty() && t.name != "__metadata__", at, ": reserved or empty name");
+    check_name(t.name, where, "a tensor name");
+    PRORES_CHECK(names.insert(t.name).second, at, ": name repeated");
+    const int64_t numel = checked_numel(t.shape, at);
+    PRORES_CHECK(static_cast<size_t>(numel) == t.data.size(), at, ": shape holds ", numel, " elements but data has ",
+                 t.data.size());
+    header += "," + json_quote(t.name) + ":{\"dtype\":\"" + (dtype == SafeDtype::F32 ? "F32" : "BF16") +
+              "\",\"shape\":[";
+    for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
+    const uint64_t end = offset + static_cast<uint64_t>(numel) * elem;
+    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]}";
+    offset = end;
+  }
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    PRORES_CHECK(out.good(), where, ": cannot create '", tmp, "'");
+    unsigned char length[8];
+    for (int k = 0; k < 8; ++k) length[k] = static_cast<unsigned char>(static_cast<uint64_t>(header.size()) >> (8 * k));
+    out.write(reinterpret_cast<const char*>(length), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    std::vector<uint16_t> half;
+    for (const SafeTensor& t : tensors) {
+      if (dtype == SafeDtype::F32) {
+        out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * 4));
+        continue;
+      }
+      half.resize(t.data.size());
+      std::transform(t.data.begin(), t.data.end(), half.begin(), float_to_bf16);
+      out.write(reinterpret_cast<const char*>(half.data()), static_cast<std::streamsize>(half.size() * 2));
+    }
+    out.close();
+    if (!out) {
+      std::filesystem::remove(tmp);
+      PRORES_FAIL(where, ": writing '", tmp, "' failed");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    PRORES_FAIL(where, ": cannot rename '", tmp, "' to it: ", ec.message());
+  }
+}
+
+std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
+                                                   std::map<std::string, std::string>* metadata) {
+  const std::string where = "safetensors file '" + path + "'";
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  PRORES_CHECK(!ec, where, ": cannot read: ", ec.message());
+  std::ifstream in(path, std::ios::binary);
+  PRORES_CHECK(in.good(), where, ": cannot open");
+  PRORES_CHECK(size >= 8, where, ": truncated: ", size, " bytes, shorter than the 8-byte header length");
+  unsigned char length[8];
+  in.read(reinterpret_cast<char*>(length), 8);
+  uint64_t n = 0;
+  for (int k = 7; k >= 0; --k) n = (n << 8) | length[k];
+  PRORES_CHECK(n <= size - 8, where, ": header length ", n, " runs past the end of the file (", size, " bytes)");
+  PRORES_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " exceeds the limit of ", kMaxHeaderBytes);
+  std::string header(n, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(n));
+  PRORES_CHECK(in.good(), where, ": could not read the ", n, "-byte header");
+
+  const JsonValue root = parse_json(header, where + ": header");
+  PRORES_CHECK(root.kind == JsonValue::Kind::Object, where, ": the header must be a JSON object, got ",
+               root.kind_name());
+  const uint64_t buffer_size = size - 8 - n;
+  std::vector<Entry> entries;
+  for (const auto& [key, value] : root.members) {
+    if (key != "__metadata__") {
+      entries.push_back(parse_entry(key, value, where, buffer_size));
+      continue;
+    }
+    PRORES_CHECK(value.kind == JsonValue::Kind::Object, where, ": \"__metadata__\" must be an object");
+    for (const auto& [k, v] : value.members) {
+      PRORES_CHECK(v.kind == JsonValue::Kind::String, where, ": \"__metadata__\" entry ", json_quote(k),
+                   " must be a string, got ", v.kind_name());
+      if (metadata) (*metadata)[k] = v.string;
+    }
+  }
+  std::vector<const Entry*> order;
+  for (const Entry& e : entries) order.push_back(&e);
+  check_tiling(order, buffer_size, where);
+
+  std::map<std::string, SafeTensor> out;
+  std::vector<uint16_t> half;
+  for (const Entry& e : entries) {
+    SafeTensor t{e.name, e.shape, std::vector<float>(static_cast<size_t>(e.numel))};
+    in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
+    const auto bytes = static_cast<std::streamsize>(e.end - e.begin);
+    if (e.dtype.size == 4) {
+      in.read(reinterpret_cast<char*>(t.data.data()), bytes);
+    } else {
+      half.resize(t.data.size());
+      in.read(reinterpret_cast<char*>(half.data()), bytes);
+      const bool bf16 = std::strcmp(e.dtype.name, "BF16") == 0;
+      std::transform(half.begin(), half.end(), t.data.begin(), bf16 ? bf16_to_float : f16_to_float);
+    }
+    PRORES_CHECK(in.good(), where, ": tensor ", json_quote(e.name), ": could not read its ", bytes, " data bytes");
+    out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+}  // namespace prores::io

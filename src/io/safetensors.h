@@ -1,0 +1,79 @@
+// Hugging Face safetensors files, and the small JSON reader/writer they (and config.json) need.
+// Format (github.com/huggingface/safetensors): an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON
+// {"__metadata__": {str: str} (optional), "<tensor>": {"dtype": "F32", "shape": [..],
+// "data_offsets": [begin, end]}, ...} padded with spaces to a multiple of 8, then the data buffer.
+// Offsets are relative to the buffer start; tensors are row-major, little-endian and tile the buffer
+// exactly (no gaps, no overlap, nothing after the last one), as the reference implementation demands.
+// Every failure throws prores::Error naming the file (and the tensor, where one is involved).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace prores::io {
+
+// One named tensor held as f32 on the host: shape is row-major, data.size() == product of shape
+// (1 for a scalar, shape {}).
+struct SafeTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// Element type written to a file. Reading accepts F32, BF16 and F16.
+enum class SafeDtype { F32, BF16 };
+
+// Writes tensors (in the given order, both in the header and in the buffer) to path.tmp, then renames it
+// to path. metadata goes to "__metadata__"; a "format" entry of "pt" is added when metadata has none,
+// because transformers' from_pretrained rejects files whose format is not a known framework. BF16
+// rounds each f32 to nearest, ties to even (NaN stays NaN). Throws on duplicate, empty or reserved
+// names, on a data size that does not match the shape, and on any I/O failure (path.tmp is removed).
+void write_safetensors(const std::string& path, const std::vector<SafeTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata, SafeDtype dtype = SafeDtype::F32);
+
+// Reads every tensor of path, converted to f32, keyed by name; metadata (if given) receives
+// "__metadata__". The whole header is validated before any data is read: header length within the file,
+// UTF-8 JSON, known fields only, supported dtype, non-negative shape, end - begin == numel · dtype size,
+// offsets tiling the buffer. Data is read tensor by tensor (no copy of the whole file in memory).
+std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
+                                                   std::map<std::string, std::string>* metadata = nullptr);
+
+// The f32 → bf16 rounding used by the writer (round to nearest even; NaN → a quiet NaN), and the
+// bf16 / f16 → f32 widenings used by the reader (exact, subnormals and infinities included).
+uint16_t float_to_bf16(float x);
+float bf16_to_float(uint16_t bits);
+float f16_to_float(uint16_t bits);
+
+// A parsed JSON value: objects keep their members in file order (a repeated key is a parse error);
+// integers without fraction or exponent that fit int64 are Int, every other number is Double.
+struct JsonValue {
+  enum class Kind { Null, Bool, Int, Double, String, Array, Object };
+  Kind kind = Kind::Null;
+  bool boolean = false;
+  int64_t integer = 0;
+  double number = 0;
+  std::string string;
+  std::vector<JsonValue> items;
+  std::vector<std::pair<std::string, JsonValue>> members;
+
+  // The member named key of an object, or nullptr (also when this is not an object).
+  const JsonValue* find(std::string_view key) const;
+  // "null", "a boolean", "an integer", "a number", "a string", "an array" or "an object".
+  const char* kind_name() const;
+};
+
+// Parses one JSON document (RFC 8259: surrounding whitespace allowed, nothing else after it; strings must
+// be valid UTF-8; nesting deeper than 64 is refused). Errors throw prores::Error starting with `where`
+// and giving the byte offset.
+JsonValue parse_json(std::string_view text, const std::string& where);
+
+// s as a JSON string literal, quotes included (", \ and control characters escaped; UTF-8 kept as is).
+std::string json_quote(std::string_view s);
+// x in the shortest form that reads back to the same double, with ".0" added to integral values so that
+// Python reads a float; NaN and ±inf (which JSON lacks) throw.
+std::string json_double(double x);
+
+}  // namespace prores::io
