@@ -1,9 +1,12 @@
 // All-reduce bandwidth of the world communicator (MPI on host memory): f32 sums of 1..256 MiB, median of
 // timed calls after warm-up, printed by rank 0 as algorithm bandwidth (bytes / time) and bus bandwidth
-// (2(n-1)/n of it, as nccl-tests define it). Run under mpirun, e.g.
+// (2(n-1)/n of it, as nccl-tests define it), and the page faults per call (slowest rank): freshly mapped
+// scratch memory is what the malloc settings of DESIGN.md §5 avoid. Run under mpirun, e.g.
 //   mpirun --allow-run-as-root --oversubscribe -np 2 ./build/bench_allreduce [--no-mallopt]
 // --no-mallopt initialises MPI here, before make_world_communicator, so that the malloc settings of
 // DESIGN.md §5 are not applied: the comparison the design note quotes.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -71,6 +74,13 @@ double time_all_reduce(Communicator& world, const Tensor& x) {
   return world.all_reduce_scalar(seconds, ReduceOp::Max);
 }
 
+// Minor page faults of this process so far.
+double minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_minflt);
+}
+
 // True on every rank when every rank's x holds size() after all-reducing ones (spot checks).
 bool sums_are_right(Communicator& world, const Tensor& x, std::vector<float>& buffer) {
   const auto n = static_cast<size_t>(x.numel());
@@ -109,20 +119,24 @@ int main(int argc, char** argv) {
       std::printf("backend %s, %d ranks, malloc settings of DESIGN.md 5 %s, median of %d after %d warm-up\n",
                   world->backend(), n, options.no_mallopt ? "off (--no-mallopt)" : "on", options.iters,
                   options.warmup);
-      std::printf("%8s %11s %11s %12s %12s\n", "MiB", "median_ms", "min_ms", "algbw_GB/s", "busbw_GB/s");
+      std::printf("%8s %11s %11s %12s %12s %12s\n", "MiB", "median_ms", "min_ms", "algbw_GB/s", "busbw_GB/s",
+                  "faults/call");
     }
     for (const int64_t mib : options.sizes_mib) {
       const Tensor x(buffer.data(), DType::F32, Device::CPU, {mib << 18});
       std::fill(buffer.begin(), buffer.begin() + (mib << 18), 1e-3f * static_cast<float>(world->rank() + 1));
       for (int i = 0; i < options.warmup; ++i) time_all_reduce(*world, x);
       std::vector<double> seconds;
+      const double faults_before = minor_faults();
       for (int i = 0; i < options.iters; ++i) seconds.push_back(time_all_reduce(*world, x));
+      const double faults = world->all_reduce_scalar(minor_faults() - faults_before, ReduceOp::Max) / options.iters;
       const double typical = median(seconds);
       const double algbw = static_cast<double>(x.nbytes()) / typical / 1e9;
       const bool right = sums_are_right(*world, x, buffer);
       if (lead)
-        std::printf("%8lld %11.2f %11.2f %12.3f %12.3f%s\n", static_cast<long long>(mib), typical * 1e3,
-                    *std::min_element(seconds.begin(), seconds.end()) * 1e3, algbw, algbw * 2.0 * (n - 1) / n, right ? "" : "  WRONG SUM");
+        std::printf("%8lld %11.2f %11.2f %12.3f %12.3f %12.0f%s\n", static_cast<long long>(mib), typical * 1e3,
+                    *std::min_element(seconds.begin(), seconds.end()) * 1e3, algbw, algbw * 2.0 * (n - 1) / n, faults,
+                    right ? "" : "  WRONG SUM");
     }
   }
   world.reset();

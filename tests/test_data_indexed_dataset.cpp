@@ -333,7 +333,8 @@ TEST(IndexedDataset, MillionMutatedIndexesParseOrThrow) {
     const size_t cut = std::min<size_t>(base.bin.size(), rng() % 8 == 0 ? rng() % 3 : 0);  // a short .bin
     const Bytes bin(base.bin.begin(), base.bin.end() - static_cast<long>(cut));
     try {
-      const IndexedDataset ds = IndexedDataset::from_memory("fuzz", idx.data(), idx.size(), bin.data(), bin.size(), 150);
+      const IndexedDataset ds =
+          IndexedDataset::from_memory("fuzz", idx.data(), idx.size(), bin.data(), bin.size(), /*vocab_size=*/150);
       ++parsed;
       for (int64_t s = 0; s < ds.num_sequences(); ++s) {
         out.resize(static_cast<size_t>(ds.sequence_length(s)));

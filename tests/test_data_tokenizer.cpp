@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -39,7 +41,8 @@ std::string generated_text() {
   std::mt19937_64 rng(7);
   std::string text;
   for (int line = 0; line < 3000; ++line) {
-    for (int w = 0, n = 4 + static_cast<int>(rng() % 8); w < n; ++w) text += (w ? " " : "") + words[rng() % words.size()];
+    for (int w = 0, n = 4 + static_cast<int>(rng() % 8); w < n; ++w)
+      text += (w ? " " : "") + words[rng() % words.size()];
     text += line % 10 == 9 ? ".\n\n" : ".\n";
   }
   return text;

@@ -150,7 +150,8 @@ int run_preprocess(const std::vector<std::string>& args, std::ostream& out) {
       ("json-key", po::value(&o.format.json_key)->default_value(o.format.json_key), "text field of JSON-lines inputs")
       ("document-per-file", po::bool_switch(&o.format.document_per_file), "each plain-text file is one document")
       ("workers", po::value(&o.workers)->default_value(default_workers()), "tokenizer threads")
-      ("dtype", po::value(&o.dtype)->default_value(o.dtype), "token dtype: auto (uint16 below 65500 ids), uint16, int32");
+      ("dtype", po::value(&o.dtype)->default_value(o.dtype),
+       "token dtype: auto (uint16 below 65500 ids, else int32), uint16, int32");
   po::variables_map vm;
   if (!parse_options("data preprocess", args, desc, vm)) {
     out << "Usage: prores data preprocess --input FILES --tokenizer-model P.model --output-prefix OUT [options]\n"

@@ -79,7 +79,14 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("eval-interval", po::value(&t.eval_interval)->default_value(t.eval_interval),
        "iterations between validations (0: none)")
       ("eval-iters", po::value(&t.eval_iters)->default_value(t.eval_iters), "micro-batches per validation")
-      ("log-dir", po::value(&t.log_dir), "directory of metrics.jsonl")
+      ("log-dir", po::value(&t.log_dir), "directory of metrics.jsonl (default: --save)")
+      ("save", po::value(&t.save), "checkpoint directory")
+      ("load", po::value(&t.load), "resume from this checkpoint directory (its latest) or iteration directory")
+      ("save-interval", po::value(&t.save_interval)->default_value(t.save_interval),
+       "iterations between checkpoints (0: only at the end)")
+      ("exit-interval", po::value(&t.exit_interval)->default_value(t.exit_interval),
+       "save and exit after an iteration divisible by this (0: never)")
+      ("keep-last", po::value(&t.keep_last)->default_value(t.keep_last), "checkpoints kept (0: all)")
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
        "peak TFLOP/s of all ranks together, for MFU (default: fp32 peak of 2 Zen 5 cores)");
 }
@@ -118,6 +125,7 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   o.model.init_scheme = parse_init_scheme(o.init_scheme);
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
   o.train.peak_flops = o.peak_tflops * 1e12;
+  if (o.train.log_dir.empty()) o.train.log_dir = o.train.save;
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
   if (!o.train.tokenizer_model.empty()) {
     PRORES_CHECK(o.train.make_vocab_size_divisible_by >= 1, "--make-vocab-size-divisible-by must be positive, got ",
@@ -152,7 +160,7 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
   if (!run) return 0;
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
   const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);
-  if (world.rank() == 0)
+  if (world.rank() == 0 && !result.losses.empty())
     out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
         << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";
   return 0;

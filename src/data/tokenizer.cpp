@@ -4,6 +4,7 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <thread>
@@ -132,8 +133,8 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   PRORES_CHECK(!ec, "--model-prefix: cannot create directory '", parent.string(), "': ", ec.message());
-  const int threads =
-      options.num_threads > 0 ? options.num_threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = options.num_threads > 0 ? options.num_threads : cores;
   const std::unordered_map<std::string, std::string> args = {
       {"model_prefix", model_prefix},
       {"vocab_size", std::to_string(vocab_size)},

@@ -108,14 +108,13 @@ void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t k
   std::error_code ec;
   PRORES_CHECK(fs::is_directory(tmp, ec), "cannot commit checkpoint: '", tmp.string(), "' does not exist");
   fsync_path(tmp, true);
-  const bool replacing = fs::exists(final_dir, ec);
-  if (replacing) {
+  if (fs::exists(final_dir, ec)) {
     remove_all_or_throw(old);
     rename_or_throw(final_dir, old);
   }
   rename_or_throw(tmp, final_dir);
   fsync_path(dir, true);
-  if (replacing) remove_all_or_throw(old);
+  remove_all_or_throw(old);
   write_latest(dir, iteration);
   if (keep_last > 0) prune(dir, iteration, keep_last);
 }

@@ -1,7 +1,9 @@
-// LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON through
-// io/safetensors.h's parser and formatters.
+// LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON parsing and
+// string quoting through io/safetensors.h.
 #include "io/hf_config.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,6 +68,20 @@ class FieldReader {
   const JsonValue& root_;
   const std::string& where_;
 };
+
+// x as Python's json writes a float: the shortest digits that read back to x, fixed-point for
+// 1e-4 <= |x| < 1e16 (with ".0" when integral, e.g. 10000.0), scientific otherwise (1e-05).
+std::string json_double(double x) {
+  PRORES_CHECK(std::isfinite(x), "config.json: ", x, " has no JSON representation");
+  const double mag = std::fabs(x);
+  const bool fixed = mag == 0 || (mag >= 1e-4 && mag < 1e16);
+  char buf[64];
+  const auto format = fixed ? std::chars_format::fixed : std::chars_format::scientific;
+  const auto r = std::to_chars(buf, buf + sizeof buf, x, format);
+  std::string s(buf, r.ptr);
+  if (fixed && s.find('.') == std::string::npos) s += ".0";
+  return s;
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -157,7 +173,8 @@ HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& p
   PRORES_CHECK(!model_type || *model_type == "llama", where, ": model_type \"", model_type ? *model_type : "",
                "\" is not supported (only \"llama\")");
   const std::string* act = f.string("hidden_act");
-  PRORES_CHECK(!act || *act == "silu", where, ": hidden_act \"", act ? *act : "", "\" is not supported (only \"silu\")");
+  PRORES_CHECK(!act || *act == "silu", where, ": hidden_act \"", act ? *act : "",
+               "\" is not supported (only \"silu\")");
   PRORES_CHECK(!f.boolean("attention_bias", false), where, ": attention_bias true is not supported");
   PRORES_CHECK(!f.boolean("mlp_bias", false), where, ": mlp_bias true is not supported");
   PRORES_CHECK(!f.get("rope_scaling"), where, ": rope_scaling is not supported (must be null or absent)");

@@ -7,6 +7,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -24,54 +25,34 @@ namespace {
 constexpr int kMaxJsonDepth = 64;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none (overlong forms,
-// surrogates and code points past U+10FFFF are invalid).
-size_t utf8_length(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  size_t n;
-  uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-  else return 0;
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF) return 0;
-  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-  return n;
-}
-
-// Byte offset of the first invalid UTF-8 sequence in s, or s.size() when s is valid.
+// Byte offset of the first invalid UTF-8 sequence in s (overlong forms, surrogates and code points past
+// U+10FFFF are invalid), or s.size() when s is valid.
 size_t first_invalid_utf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
-    const size_t n = utf8_length(s, i);
-    if (n == 0) return i;
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80                 ? 1
+                     : c >= 0xC2 && c <= 0xDF ? 2
+                     : c >= 0xE0 && c <= 0xEF ? 3
+                     : c >= 0xF0 && c <= 0xF4 ? 4
+                                              : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     i += n;
   }
   return s.size();
 }
 
 void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  static constexpr unsigned char kLead[] = {0, 0x00, 0xC0, 0xE0, 0xF0};
+  const int n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  out += static_cast<char>(kLead[n] | (cp >> (6 * (n - 1))));
+  for (int k = n - 2; k >= 0; --k) out += static_cast<char>(0x80 | ((cp >> (6 * k)) & 0x3F));
 }
 
 // Recursive-descent parser over a UTF-8-validated buffer; depth-limited so hostile input cannot
@@ -166,16 +147,9 @@ class JsonParser {
 
   uint32_t hex4() {
     uint32_t cp = 0;
-    for (int k = 0; k < 4; ++k, ++pos_) {
-      if (at_end()) fail("unterminated \\u escape");
-      const char c = s_[pos_];
-      const int d = c >= '0' && c <= '9' ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-      if (d < 0) fail("bad hex digit in \\u escape");
-      cp = cp * 16 + static_cast<uint32_t>(d);
-    }
+    const char* first = s_.data() + pos_;
+    if (s_.size() - pos_ < 4 || std::from_chars(first, first + 4, cp, 16).ptr != first + 4) fail("bad \\u escape");
+    pos_ += 4;
     return cp;
   }
 
@@ -192,29 +166,22 @@ class JsonParser {
         continue;
       }
       if (at_end()) fail("unterminated escape");
-      switch (s_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!eat('\\') || !eat('u')) fail("unpaired high surrogate");
-            const uint32_t low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: --pos_, fail("unknown escape");
+      static constexpr std::string_view kEscaped = "\"\\/bfnrt", kMeaning = "\"\\/\b\f\n\r\t";
+      const size_t simple = kEscaped.find(s_[pos_++]);
+      if (simple != std::string_view::npos) {
+        out += kMeaning[simple];
+        continue;
       }
+      if (s_[pos_ - 1] != 'u') --pos_, fail("unknown escape");
+      uint32_t cp = hex4();
+      if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (!eat('\\') || !eat('u')) fail("unpaired high surrogate");
+        const uint32_t low = hex4();
+        if (low < 0xDC00 || low > 0xDFFF) fail("unpaired high surrogate");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+      }
+      append_utf8(out, cp);
     }
   }
 
@@ -301,8 +268,7 @@ std::vector<int64_t> int_array(const JsonValue* v, const std::string& at, const 
 Entry parse_entry(const std::string& name, const JsonValue& v, const std::string& where, uint64_t buffer_size) {
   const std::string at = where + ": tensor " + json_quote(name);
   PRORES_CHECK(v.kind == JsonValue::Kind::Object, at, ": expected an object, got ", v.kind_name());
-  for (const auto& member : v.members) {
-    const std::string& k = member.first;
+  for (const auto& [k, unused] : v.members) {
     PRORES_CHECK(k == "dtype" || k == "shape" || k == "data_offsets", at, ": unknown field ", json_quote(k));
   }
   const JsonValue* dtype = v.find("dtype");
@@ -361,52 +327,28 @@ const JsonValue* JsonValue::find(std::string_view key) const {
 }
 
 const char* JsonValue::kind_name() const {
-  switch (kind) {
-    case Kind::Null: return "null";
-    case Kind::Bool: return "a boolean";
-    case Kind::Int: return "an integer";
-    case Kind::Double: return "a number";
-    case Kind::String: return "a string";
-    case Kind::Array: return "an array";
-    case Kind::Object: return "an object";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"null",     "a boolean", "an integer", "a number",
+                                           "a string", "an array",  "an object"};
+  return kNames[static_cast<int>(kind)];
 }
 
 JsonValue parse_json(std::string_view text, const std::string& where) { return JsonParser(text, where).document(); }
 
 std::string json_quote(std::string_view s) {
-  static const char* kHex = "0123456789abcdef";
   std::string out = "\"";
   for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xF];
-          out += kHex[c & 0xF];
-        } else {
-          out += c;
-        }
+    const char* escaped = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\t' ? "\\t" : nullptr;
+    if (escaped) {
+      out += escaped;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
     }
   }
   return out + "\"";
-}
-
-std::string json_double(double x) {
-  PRORES_CHECK(std::isfinite(x), "json_double: ", x, " has no JSON representation");
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
 }
 
 uint16_t float_to_bf16(float x) {
@@ -441,7 +383,7 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
   for (const auto& [k, v] : meta) {
     check_name(k, where, "a metadata key");
     check_name(v, where, "a metadata value");
-    header += (header.back() == '{' ? "" : ",") + json_quote(k) + ":" + json_quote(v);
+    header.append(header.back() == '{' ? "" : ",").append(json_quote(k)).append(":").append(json_quote(v));
   }
   header += "}";
   std::set<std::string> names;
@@ -454,11 +396,12 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
     const int64_t numel = checked_numel(t.shape, at);
     PRORES_CHECK(static_cast<size_t>(numel) == t.data.size(), at, ": shape holds ", numel, " elements but data has ",
                  t.data.size());
-    header += "," + json_quote(t.name) + ":{\"dtype\":\"" + (dtype == SafeDtype::F32 ? "F32" : "BF16") +
-              "\",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
+    header.append(",").append(json_quote(t.name)).append(":{\"dtype\":\"");
+    header.append(dtype == SafeDtype::F32 ? "F32" : "BF16").append("\",\"shape\":[");
+    for (size_t i = 0; i < t.shape.size(); ++i) header.append(i ? "," : "").append(std::to_string(t.shape[i]));
     const uint64_t end = offset + static_cast<uint64_t>(numel) * elem;
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]}";
+    header.append("],\"data_offsets\":[").append(std::to_string(offset)).append(",");
+    header.append(std::to_string(end)).append("]}");
     offset = end;
   }
   header += "}";

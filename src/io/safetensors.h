@@ -72,8 +72,5 @@ JsonValue parse_json(std::string_view text, const std::string& where);
 
 // s as a JSON string literal, quotes included (", \ and control characters escaped; UTF-8 kept as is).
 std::string json_quote(std::string_view s);
-// x in the shortest form that reads back to the same double, with ".0" added to integral values so that
-// Python reads a float; NaN and ±inf (which JSON lacks) throw.
-std::string json_double(double x);
 
 }  // namespace prores::io

@@ -35,6 +35,11 @@ class TrainStep {
   ~TrainStep();
   Model& model() { return *model_; }
   const Model& model() const { return *model_; }
+  // The optimizer covers elements [optimizer_begin(), optimizer_begin() + optimizer().num_params()) of the
+  // model's flat buffers: all of them, or this DP rank's ZeRO-1 shard.
+  AdamW& optimizer() { return *adamw_; }
+  const AdamW& optimizer() const { return *adamw_; }
+  int64_t optimizer_begin() const { return shard_begin_; }
 
   // One step at learning rate lr with block alphas of this stage, on the global batch that starts at
   // sample consumed_samples of the dataset's train split.

@@ -1,8 +1,11 @@
 // The training loop (see trainer.h). Everything a step touches is allocated before the loop.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <map>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -12,6 +15,7 @@
 #include "data/blended_dataset.h"
 #include "model/model.h"
 #include "ops/gemm.h"
+#include "train/checkpointing.h"
 #include "train/metrics_writer.h"
 #include "train/train_step.h"
 
@@ -30,6 +34,9 @@ void TrainConfig::validate() const {
   PRORES_CHECK(std::isfinite(peak_flops) && peak_flops > 0, "--peak-tflops must be positive, got ",
                peak_flops / 1e12);
   PRORES_CHECK(!data_path.empty(), "--data-path is required");
+  PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
+  PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
+  PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
   prores::validate(adam);
   LrSchedule check_lr(lr);
 }
@@ -45,6 +52,34 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Set by SIGTERM / SIGUSR1; every rank learns of it at the end of the iteration.
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void request_stop(int) { stop_requested = 1; }
+
+// The run's description stored with every checkpoint.
+std::map<std::string, io::AttributeValue> run_attributes(const ModelConfig& m, const ScheduleArgs& sched,
+                                                         const TrainConfig& cfg) {
+  return {{"num_layers", m.num_layers},
+          {"hidden_size", m.hidden_size},
+          {"ffn_hidden_size", m.ffn_hidden_size},
+          {"num_attention_heads", m.num_attention_heads},
+          {"num_query_groups", m.kv_groups()},
+          {"seq_length", m.seq_length},
+          {"vocab_size", m.vocab_size},
+          {"rotary_base", m.rotary_base},
+          {"norm_eps", m.norm_eps},
+          {"norm_placement", std::string(norm_placement_name(m.norm_placement))},
+          {"init_scheme", std::string(init_scheme_name(m.init_scheme))},
+          {"layernorm_scaling", static_cast<int64_t>(m.layernorm_scaling)},
+          {"prores_schedule", sched.schedule},
+          {"prores_warmup_steps", make_residual_schedule(sched, m.num_layers).warmup_steps()},
+          {"train_iters", cfg.train_iters},
+          {"global_batch_size", cfg.global_batch_size},
+          {"seed", static_cast<int64_t>(cfg.seed)},
+          {"data_path", cfg.data_path},
+          {"tokenizer_model", cfg.tokenizer_model}};
 }
 
 std::string alpha_summary(const std::vector<double>& alpha) {
@@ -83,6 +118,14 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   TrainStep trainer(model_config, cfg, layout);
   Model& model = trainer.model();
   model.init_weights(cfg.seed);
+  ResumeState position;
+  if (!cfg.load.empty()) {
+    position = load_checkpoint(cfg.load, trainer, layout);
+    if (rank0) log << "resumed from " << cfg.load << " at iteration " << position.iteration << "\n";
+  }
+  const auto attributes = run_attributes(model_config, schedule_args, cfg);
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGUSR1, request_stop);
   const LrSchedule lr_schedule(cfg.lr);
   std::unique_ptr<MetricsWriter> metrics;
   if (rank0 && !cfg.log_dir.empty()) metrics = std::make_unique<MetricsWriter>(cfg.log_dir);
@@ -109,8 +152,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers)), all_alpha(static_cast<size_t>(L));
   double interval_seconds = 0, total_seconds = 0, interval_bubble = 0;
   int64_t interval_iters = 0;
-  int64_t interval_tokens = 0, consumed_samples = 0;
-  for (int64_t iter = 0; iter < cfg.train_iters; ++iter) {
+  int64_t interval_tokens = 0, consumed_samples = position.consumed_samples, iterations_run = 0;
+  for (int64_t iter = position.iteration; iter < cfg.train_iters; ++iter) {
     const Clock::time_point start = Clock::now();
     schedule.alphas(iter, ls.first_layer, ls.num_layers, stage_alpha.data());
     model.set_alphas(stage_alpha);
@@ -126,6 +169,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     ++interval_iters;
     result.losses.push_back(step.loss);
     result.grad_norms.push_back(step.grad_norm);
+    ++iterations_run;
 
     const int64_t done = iter + 1;
     if (rank0 && (done % cfg.log_interval == 0 || done == cfg.train_iters)) {
@@ -165,8 +209,20 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
           metrics->write(MetricsRecord().add("iter", done).add("val_loss", val_loss).add("val_ppl", std::exp(val_loss)));
       }
     }
+    const bool preempted = layout.world().all_reduce_scalar(stop_requested, ReduceOp::Max) > 0;
+    const bool stop = preempted || (cfg.exit_interval > 0 && done % cfg.exit_interval == 0);
+    if (!cfg.save.empty() &&
+        (stop || done == cfg.train_iters || (cfg.save_interval > 0 && done % cfg.save_interval == 0))) {
+      const Clock::time_point save_start = Clock::now();
+      save_checkpoint(cfg.save, cfg.keep_last, {done, consumed_samples}, trainer, layout, attributes);
+      if (rank0)
+        log << "saved checkpoint of iteration " << done << " to " << cfg.save << " in " << seconds_since(save_start)
+            << " s" << (preempted ? " (stop requested by a signal)" : "") << std::endl;
+    }
+    if (stop) break;
   }
-  result.tokens_per_sec = static_cast<double>(cfg.train_iters * cfg.global_batch_size * T) / total_seconds;
+  result.tokens_per_sec =
+      static_cast<double>(iterations_run * cfg.global_batch_size * T) / std::max(total_seconds, 1e-9);
   result.mfu = result.tokens_per_sec * flops_per_token / cfg.peak_flops;
   return result;
 }

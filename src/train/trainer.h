@@ -1,6 +1,8 @@
 // The training loop: for every iteration the ProRes α of this stage's blocks, one TrainStep across the
-// TP × PP × DP layout (train_step.h) at the scheduled learning rate; periodic validation; on world rank 0
-// metrics.jsonl and one readable line per logged iteration.
+// TP × PP × DP layout (train_step.h) at the scheduled learning rate; periodic validation; checkpoints
+// (--save, --save-interval, --exit-interval; SIGTERM or SIGUSR1 on any rank makes every rank finish the
+// iteration, save and stop); resumption with --load; on world rank 0 metrics.jsonl and one readable line
+// per logged iteration.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,7 +34,12 @@ struct TrainConfig {
   int64_t log_interval = 10;       // --log-interval
   int64_t eval_interval = 0;       // --eval-interval (0: no evaluation)
   int64_t eval_iters = 10;         // --eval-iters: micro-batches per evaluation
-  std::string log_dir;             // --log-dir: where metrics.jsonl goes (empty: none)
+  std::string log_dir;             // --log-dir: where metrics.jsonl goes (empty: --save, or none)
+  std::string save;                // --save: checkpoint directory (empty: no checkpoints)
+  std::string load;                // --load: checkpoint directory or iteration directory to resume from
+  int64_t save_interval = 0;       // --save-interval (0: only at the end, on exit or preemption)
+  int64_t exit_interval = 0;       // --exit-interval: save and stop after this iteration (0: never)
+  int64_t keep_last = 0;           // --keep-last: iteration directories kept (0: all)
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
 
   void validate() const;           // throws prores::Error naming the option and value

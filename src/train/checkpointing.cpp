@@ -1,0 +1,163 @@
+// Training-state checkpoints (see checkpointing.h).
+#include "train/checkpointing.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "core/check.h"
+
+namespace prores::train {
+
+std::string exp_avg_name(const std::string& name) { return "optimizer/exp_avg/" + name; }
+std::string exp_avg_sq_name(const std::string& name) { return "optimizer/exp_avg_sq/" + name; }
+
+namespace {
+
+std::string file_name(const char* kind, const LayoutShape& ls, bool with_dp) {
+  char buf[64];
+  if (with_dp)
+    std::snprintf(buf, sizeof buf, "%s_tp%02lld_pp%03lld_dp%03lld.h5", kind, static_cast<long long>(ls.tp_rank),
+                  static_cast<long long>(ls.pp_rank), static_cast<long long>(ls.dp_rank));
+  else
+    std::snprintf(buf, sizeof buf, "%s_tp%02lld_pp%03lld.h5", kind, static_cast<long long>(ls.tp_rank),
+                  static_cast<long long>(ls.pp_rank));
+  return buf;
+}
+
+io::PiecePlacement placement_of(const ParamEntry& e, int64_t begin, int64_t end) {
+  io::PiecePlacement p;
+  p.global_shape = e.global_shape;
+  p.shard_axis = e.shard_axis;
+  p.shard_offset = e.shard_offset;
+  p.shard_shape = e.shape;
+  p.begin = begin;
+  p.end = end;
+  return p;
+}
+
+// Writes the pieces of every parameter that intersect [range_begin, range_end) of the flat buffer `flat`
+// (which starts at flat element flat_begin) under the dataset name given by `name_of`. Parameters
+// replicated over TP (norms) are written by TP rank 0 only: each element of a tensor is stored once.
+template <typename NameOf>
+void write_range(io::CheckpointWriter& writer, const ParamTable& table, int64_t tp_rank, const float* flat,
+                 int64_t flat_begin, int64_t range_begin, int64_t range_end, NameOf name_of) {
+  for (const ParamEntry& e : table.entries()) {
+    if (e.tp_replicated() && tp_rank != 0) continue;
+    const int64_t begin = std::max(e.offset, range_begin), end = std::min(e.offset + e.numel, range_end);
+    if (begin >= end) continue;
+    writer.add(name_of(e.name), placement_of(e, begin - e.offset, end - e.offset), flat + (begin - flat_begin));
+  }
+}
+
+void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, const TrainStep& step,
+                        const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run) {
+  for (const auto& [key, value] : run) writer.set_attribute(key, value);
+  const LayoutShape& ls = layout.shape();
+  writer.set_attribute("iteration", state.iteration);
+  writer.set_attribute("consumed_samples", state.consumed_samples);
+  writer.set_attribute("optimizer_step", step.optimizer().step_count());
+  writer.set_attribute("layout", std::vector<int64_t>{ls.tp, ls.pp, ls.dp});
+  writer.set_attribute("distributed_optimizer", static_cast<int64_t>(layout.config().distributed_optimizer));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, const TrainStep& step,
+                     const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes) {
+  const LayoutShape& ls = layout.shape();
+  Communicator& world = layout.world();
+  const std::string dir = save_dir + "/" + io::iteration_dir_name(state.iteration) + ".tmp";
+  if (ls.rank == 0) io::prepare_checkpoint_dir(save_dir, state.iteration);
+  world.barrier();
+  const Model& model = step.model();
+  const ParamTable& table = model.table();
+  const AdamW& adam = step.optimizer();
+  const int64_t opt_begin = step.optimizer_begin(), opt_end = opt_begin + adam.num_params();
+  const bool zero = layout.config().distributed_optimizer;
+  auto write_moments = [&](io::CheckpointWriter& writer) {
+    write_range(writer, table, ls.tp_rank, adam.exp_avg().data(), opt_begin, opt_begin, opt_end, exp_avg_name);
+    write_range(writer, table, ls.tp_rank, adam.exp_avg_sq().data(), opt_begin, opt_begin, opt_end, exp_avg_sq_name);
+  };
+  if (ls.dp_rank == 0) {
+    io::CheckpointWriter writer(dir + "/" + file_name("model", ls, false));
+    write_range(writer, table, ls.tp_rank, model.params().as<float>(), 0, 0, table.total_numel(),
+                [](const std::string& n) { return n; });
+    if (!zero) write_moments(writer);
+    set_run_attributes(writer, state, step, layout, run_attributes);
+    writer.close();
+  }
+  if (zero) {
+    io::CheckpointWriter writer(dir + "/" + file_name("optim", ls, true));
+    write_moments(writer);
+    set_run_attributes(writer, state, step, layout, run_attributes);
+    writer.close();
+  }
+  world.barrier();
+  if (ls.rank == 0) io::commit_checkpoint(save_dir, state.iteration, keep_last);
+  world.barrier();
+}
+
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "(";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + ")";
+}
+
+// The checkpoint's shard of every parameter of `table` into the flat buffer, checking global shapes.
+void read_params(const io::CheckpointReader& reader, const ParamTable& table, float* flat) {
+  for (const ParamEntry& e : table.entries()) {
+    PRORES_CHECK(reader.has_tensor(e.name), "checkpoint ", reader.directory(), " has no dataset '", e.name, "'");
+    const std::vector<int64_t> shape = reader.global_shape(e.name);
+    PRORES_CHECK(shape == e.global_shape, "checkpoint ", reader.directory(), ": dataset '", e.name, "' has global shape ",
+                 shape_text(shape), " but the configured model needs ", shape_text(e.global_shape));
+    reader.read_shard(e.name, e.shard_axis, e.shard_offset, e.shape, flat + e.offset);
+  }
+}
+
+// The AdamW moments of this rank's optimizer range.
+void read_moments(const io::CheckpointReader& reader, const ParamTable& table, AdamW& adam, int64_t opt_begin) {
+  const int64_t opt_end = opt_begin + adam.num_params();
+  std::vector<float> shard;
+  for (const ParamEntry& e : table.entries()) {
+    const int64_t begin = std::max(e.offset, opt_begin), end = std::min(e.offset + e.numel, opt_end);
+    if (begin >= end) continue;
+    shard.resize(static_cast<size_t>(e.numel));
+    for (auto [name, dst] : {std::pair{exp_avg_name(e.name), adam.exp_avg()},
+                             std::pair{exp_avg_sq_name(e.name), adam.exp_avg_sq()}}) {
+      PRORES_CHECK(reader.has_tensor(name), "checkpoint ", reader.directory(), " has no dataset '", name, "'");
+      reader.read_shard(name, e.shard_axis, e.shard_offset, e.shape, shard.data());
+      std::copy(shard.begin() + (begin - e.offset), shard.begin() + (end - e.offset), dst.begin() + (begin - opt_begin));
+    }
+  }
+}
+
+int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attrs, const std::string& key,
+                      const std::string& dir) {
+  const auto it = attrs.find(key);
+  PRORES_CHECK(it != attrs.end() && std::holds_alternative<int64_t>(it->second), "checkpoint ", dir,
+               ": missing integer attribute '", key, "'");
+  return std::get<int64_t>(it->second);
+}
+
+}  // namespace
+
+ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout) {
+  const io::CheckpointReader reader(io::resolve_load_dir(load));
+  Model& model = step.model();
+  read_params(reader, model.table(), model.params().as<float>());
+  const auto attrs = reader.attributes();
+  ResumeState state;
+  state.iteration = int_attribute(attrs, "iteration", reader.directory());
+  state.consumed_samples = int_attribute(attrs, "consumed_samples", reader.directory());
+  if (reader.has_tensor(exp_avg_name(model.table().entries().front().name))) {
+    read_moments(reader, model.table(), step.optimizer(), step.optimizer_begin());
+    step.optimizer().set_step_count(int_attribute(attrs, "optimizer_step", reader.directory()));
+  }
+  layout.world().barrier();
+  return state;
+}
+
+}  // namespace prores::train

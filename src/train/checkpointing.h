@@ -1,0 +1,38 @@
+// Saving and loading training state as sharded HDF5 checkpoints (io/checkpoint.h, DESIGN.md §4): the
+// parameters (one file per TP × PP coordinate, written by DP rank 0), the AdamW moments (in the same
+// files, or one file per DP rank under ZeRO-1), and the run state as attributes. Loading assembles each
+// rank's shards from whatever layout wrote them, so a run may resume under another TP, PP or DP.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "io/checkpoint.h"
+#include "parallel/layout.h"
+#include "train/train_step.h"
+
+namespace prores::train {
+
+// Where a run continues: the number of optimizer steps taken and samples consumed.
+struct ResumeState {
+  int64_t iteration = 0;
+  int64_t consumed_samples = 0;
+};
+
+// Collective over layout.world(): writes DIR/iter_<iteration> (through a .tmp directory) and points
+// DIR/latest at it, keeping the newest keep_last iteration directories (0: all). run_attributes describe
+// the run (config, schedule, seed); the layout and position are added here.
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, const TrainStep& step,
+                     const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes);
+
+// Collective over layout.world(): loads --load (DIR with `latest`, or an iteration directory) into step's
+// model and optimizer (a checkpoint without optimizer state, e.g. imported from Hugging Face, leaves the
+// optimizer fresh) and returns where to continue. Throws naming the file and dataset when the checkpoint
+// is unreadable or its shapes disagree with the model.
+ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout);
+
+// Dataset names of the AdamW moments of parameter `name`.
+std::string exp_avg_name(const std::string& name);
+std::string exp_avg_sq_name(const std::string& name);
+
+}  // namespace prores::train
