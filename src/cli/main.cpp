@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/checkpoint_commands.h"
 #include "cli/data_command.h"
 #include "cli/schedule_command.h"
 #include "cli/train_command.h"
@@ -21,7 +22,10 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  train      train a Llama-style decoder with ProRes (Progressive Residual Warmup)\n"
     "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n"
-    "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n";
+    "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
+    "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
+    "  export-hf  write a Pre-LN checkpoint as a Hugging Face LlamaForCausalLM directory\n"
+    "  import-hf  turn a LlamaForCausalLM directory into a checkpoint to continue from\n";
 
 void report(const std::exception& e) {
   std::fflush(stdout);
@@ -67,6 +71,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
     if (command == "data") return prores::run_data_command(args, std::cout);
+    if (command == "convert") return prores::run_convert_command(args, std::cout);
+    if (command == "export-hf") return prores::run_export_hf_command(args, std::cout);
+    if (command == "import-hf") return prores::run_import_hf_command(args, std::cout);
     std::fprintf(stderr, "prores: error: unknown command '%s'\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const std::exception& e) {

@@ -42,13 +42,17 @@ void fsync_file(const std::string& path) {
   PRORES_CHECK(rc == 0, "fsync of '", path, "' failed: ", std::strerror(err));
 }
 
-std::vector<int64_t> int_vector(const AttributeValue& v, const std::string& key, const std::string& where) {
+// Integer-array attribute key of obj (a placement attribute); throws naming where and key otherwise.
+std::vector<int64_t> int_vector(hid_t obj, const char* key, const std::string& where) {
+  const AttributeValue v = detail::read_attribute(obj, key, where);
   const auto* p = std::get_if<std::vector<int64_t>>(&v);
   PRORES_CHECK(p, where, ": attribute '", key, "' is not an integer array");
   return *p;
 }
 
-int64_t int_scalar(const AttributeValue& v, const std::string& key, const std::string& where) {
+// Integer-scalar attribute key of obj.
+int64_t int_scalar(hid_t obj, const char* key, const std::string& where) {
+  const AttributeValue v = detail::read_attribute(obj, key, where);
   const auto* p = std::get_if<int64_t>(&v);
   PRORES_CHECK(p, where, ": attribute '", key, "' is not an integer scalar");
   return *p;
@@ -209,20 +213,25 @@ Piece CheckpointReader::Impl::read_piece_metadata(int64_t i, hid_t file, const s
   Piece piece;
   piece.file = i;
   piece.dataset = name;
+  const auto vector_attr = [&](const char* key) { return int_vector(ds.get(), key, where); };
+  const auto scalar_attr = [&](const char* key) { return int_scalar(ds.get(), key, where); };
   PiecePlacement& p = piece.placement;
-  p.global_shape = int_vector(detail::read_attribute(ds.get(), "global_shape", where), "global_shape", where);
-  p.shard_axis = static_cast<int>(int_scalar(detail::read_attribute(ds.get(), "shard_axis", where), "shard_axis", where));
-  p.shard_offset = int_scalar(detail::read_attribute(ds.get(), "shard_offset", where), "shard_offset", where);
-  p.shard_shape = int_vector(detail::read_attribute(ds.get(), "shard_shape", where), "shard_shape", where);
-  p.begin = int_scalar(detail::read_attribute(ds.get(), "begin", where), "begin", where);
-  p.end = int_scalar(detail::read_attribute(ds.get(), "end", where), "end", where);
+  p.global_shape = vector_attr("global_shape");
+  const int64_t axis = scalar_attr("shard_axis");
+  PRORES_CHECK(axis >= -1 && axis <= 64, where, ": shard axis ", axis, " out of range");
+  p.shard_axis = static_cast<int>(axis);
+  p.shard_offset = scalar_attr("shard_offset");
+  p.shard_shape = vector_attr("shard_shape");
+  p.begin = scalar_attr("begin");
+  p.end = scalar_attr("end");
   piece.box = detail::piece_box(p, where);
 
   const Handle type(H5Dget_type(ds.get()), H5Tclose);
   const Handle space(H5Dget_space(ds.get()), H5Sclose);
   PRORES_CHECK(H5Tget_class(type.get()) == H5T_FLOAT, where, ": the data is not floating point");
   hsize_t length = 0;
-  PRORES_CHECK(H5Sget_simple_extent_ndims(space.get()) == 1 && H5Sget_simple_extent_dims(space.get(), &length, nullptr) == 1,
+  PRORES_CHECK(H5Sget_simple_extent_ndims(space.get()) == 1 &&
+                   H5Sget_simple_extent_dims(space.get(), &length, nullptr) == 1,
                where, ": the data is not 1-D");
   PRORES_CHECK(static_cast<int64_t>(length) == p.end - p.begin, where, ": ", length,
                " elements stored for the range [", p.begin, ", ", p.end, ")");
@@ -243,8 +252,8 @@ void CheckpointReader::Impl::index_file(int64_t i) {
     TensorIndex& t = tensors[name];
     if (t.pieces.empty()) t.global_shape = piece.placement.global_shape;
     PRORES_CHECK(t.global_shape == piece.placement.global_shape, "checkpoint tensor '", name,
-                 "': pieces disagree on the global shape (", file_where(files[static_cast<size_t>(t.pieces[0].file)].path),
-                 " and ", file_where(path), ")");
+                 "': pieces disagree on the global shape (in '", files[static_cast<size_t>(t.pieces[0].file)].path,
+                 "' and '", path, "')");
     t.pieces.push_back(std::move(piece));
   }
 }

@@ -36,6 +36,8 @@ class CheckpointWriter {
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
   // Writes dataset `name` (f32, end − begin values, chunked with Fletcher-32) with its placement as
   // attributes. Names may contain '/' (groups are created), e.g. "optimizer/exp_avg/lm_head.weight".
+  // Across all files of a checkpoint every element of a tensor must be stored exactly once (the reader
+  // rejects overlaps): a tensor replicated over TP (norm weights) is written by TP rank 0 only.
   void add(const std::string& name, const PiecePlacement& placement, const float* data);
   // Root-group attribute (run state: config, layout, iteration, consumed samples, seeds, ...).
   void set_attribute(const std::string& key, const AttributeValue& value);

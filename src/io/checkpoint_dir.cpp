@@ -121,7 +121,7 @@ void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t k
 
 std::string resolve_load_dir(const std::string& load) {
   fs::path path = fs::path(load).lexically_normal();
-  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // "DIR/iter_0000100/" -> "DIR/iter_0000100"
+  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // drop a trailing '/'
   std::error_code ec;
   PRORES_CHECK(fs::exists(path, ec), "--load: '", load, "' does not exist");
   const fs::path latest = path / "latest";

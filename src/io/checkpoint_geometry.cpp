@@ -4,6 +4,7 @@
 // line is contiguous in both), and check_coverage proves that the runs of all pieces fill the requested box
 // exactly once. Everything here is metadata: no data is touched.
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 
 #include "core/check.h"
@@ -54,8 +55,12 @@ Box shard_box(const std::vector<int64_t>& global_shape, int shard_axis, int64_t 
               const std::vector<int64_t>& shard_shape, const std::string& where) {
   const int rank = static_cast<int>(global_shape.size());
   PRORES_CHECK(rank >= 1, where, ": empty global shape");
-  for (const int64_t s : global_shape)
-    PRORES_CHECK(s >= 0, where, ": negative extent in global shape ", shape_string(global_shape));
+  int64_t numel = 1;
+  for (const int64_t s : global_shape) {
+    PRORES_CHECK(s >= 0 && (s == 0 || numel <= INT64_MAX / s), where, ": global shape ",
+                 shape_string(global_shape), " has a negative extent or too many elements");
+    numel *= s;
+  }
   PRORES_CHECK(shard_shape.size() == global_shape.size(), where, ": shard shape ", shape_string(shard_shape),
                " and global shape ", shape_string(global_shape), " differ in rank");
   PRORES_CHECK(shard_axis >= -1 && shard_axis < rank, where, ": shard axis ", shard_axis, " outside [-1, ",
@@ -134,7 +139,8 @@ void check_coverage(std::vector<Run>& runs, const Box& requested, const std::str
   int64_t covered = 0, last_piece = -1;
   for (const Run& r : runs) {
     if (r.dst < covered) {
-      PRORES_FAIL("checkpoint tensor '", tensor, "': ", range_string(requested, r.dst, std::min(covered, r.dst + r.len)),
+      const int64_t overlap_end = std::min(covered, r.dst + r.len);
+      PRORES_FAIL("checkpoint tensor '", tensor, "': ", range_string(requested, r.dst, overlap_end),
                   " are held by two pieces (in '", piece_files[last_piece], "' and '", piece_files[r.piece], "')");
     }
     if (require_complete && r.dst > covered) {

@@ -134,6 +134,8 @@ void read_moments(const io::CheckpointReader& reader, const ParamTable& table, A
   }
 }
 
+}  // namespace
+
 int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attrs, const std::string& key,
                       const std::string& dir) {
   const auto it = attrs.find(key);
@@ -142,7 +144,75 @@ int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attrs, co
   return std::get<int64_t>(it->second);
 }
 
+namespace {
+
+double double_attribute(const std::map<std::string, io::AttributeValue>& attrs, const std::string& key,
+                        const std::string& dir) {
+  const auto it = attrs.find(key);
+  PRORES_CHECK(it != attrs.end() && std::holds_alternative<double>(it->second), "checkpoint ", dir,
+               ": missing floating-point attribute '", key, "'");
+  return std::get<double>(it->second);
+}
+
+std::string string_attribute(const std::map<std::string, io::AttributeValue>& attrs, const std::string& key,
+                             const std::string& dir) {
+  const auto it = attrs.find(key);
+  PRORES_CHECK(it != attrs.end() && std::holds_alternative<std::string>(it->second), "checkpoint ", dir,
+               ": missing string attribute '", key, "'");
+  return std::get<std::string>(it->second);
+}
+
 }  // namespace
+
+std::map<std::string, io::AttributeValue> checkpoint_attributes(const ModelConfig& m, const ScheduleArgs& sched,
+                                                                const TrainConfig& cfg) {
+  return {{"num_layers", m.num_layers},
+          {"hidden_size", m.hidden_size},
+          {"ffn_hidden_size", m.ffn_hidden_size},
+          {"num_attention_heads", m.num_attention_heads},
+          {"num_query_groups", m.kv_groups()},
+          {"seq_length", m.seq_length},
+          {"vocab_size", m.vocab_size},
+          {"rotary_base", m.rotary_base},
+          {"norm_eps", m.norm_eps},
+          {"init_method_std", m.init_method_std},
+          {"norm_placement", std::string(norm_placement_name(m.norm_placement))},
+          {"init_scheme", std::string(init_scheme_name(m.init_scheme))},
+          {"layernorm_scaling", static_cast<int64_t>(m.layernorm_scaling)},
+          {"prores_schedule", sched.schedule},
+          {"prores_warmup_steps", make_residual_schedule(sched, m.num_layers).warmup_steps()},
+          {"train_iters", cfg.train_iters},
+          {"global_batch_size", cfg.global_batch_size},
+          {"seed", static_cast<int64_t>(cfg.seed)},
+          {"data_path", cfg.data_path},
+          {"tokenizer_model", cfg.tokenizer_model}};
+}
+
+ModelConfig model_config_from(const std::map<std::string, io::AttributeValue>& a, const std::string& dir) {
+  ModelConfig m;
+  m.num_layers = int_attribute(a, "num_layers", dir);
+  m.hidden_size = int_attribute(a, "hidden_size", dir);
+  m.ffn_hidden_size = int_attribute(a, "ffn_hidden_size", dir);
+  m.num_attention_heads = int_attribute(a, "num_attention_heads", dir);
+  m.num_query_groups = int_attribute(a, "num_query_groups", dir);
+  m.seq_length = int_attribute(a, "seq_length", dir);
+  m.vocab_size = int_attribute(a, "vocab_size", dir);
+  m.rotary_base = double_attribute(a, "rotary_base", dir);
+  m.norm_eps = double_attribute(a, "norm_eps", dir);
+  m.init_method_std = double_attribute(a, "init_method_std", dir);
+  m.norm_placement = parse_norm_placement(string_attribute(a, "norm_placement", dir));
+  m.init_scheme = parse_init_scheme(string_attribute(a, "init_scheme", dir));
+  m.layernorm_scaling = int_attribute(a, "layernorm_scaling", dir) != 0;
+  m.validate();
+  return m;
+}
+
+ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& a, const std::string& dir) {
+  ScheduleArgs s;
+  s.schedule = string_attribute(a, "prores_schedule", dir);
+  s.warmup_steps = double_attribute(a, "prores_warmup_steps", dir);
+  return s;
+}
 
 ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));

@@ -9,7 +9,9 @@
 
 #include "io/checkpoint.h"
 #include "parallel/layout.h"
+#include "model/residual_schedule.h"
 #include "train/train_step.h"
+#include "train/trainer.h"
 
 namespace prores::train {
 
@@ -30,6 +32,15 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
 // optimizer fresh) and returns where to continue. Throws naming the file and dataset when the checkpoint
 // is unreadable or its shapes disagree with the model.
 ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout);
+
+// The run description stored with every checkpoint: the model configuration, the ProRes schedule, the
+// training length, seed and data. model_config_from / schedule_from read them back (convert, export).
+std::map<std::string, io::AttributeValue> checkpoint_attributes(const ModelConfig& model, const ScheduleArgs& schedule,
+                                                                const TrainConfig& config);
+ModelConfig model_config_from(const std::map<std::string, io::AttributeValue>& attributes, const std::string& dir);
+ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& attributes, const std::string& dir);
+int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attributes, const std::string& key,
+                      const std::string& dir);
 
 // Dataset names of the AdamW moments of parameter `name`.
 std::string exp_avg_name(const std::string& name);

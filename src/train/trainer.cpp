@@ -58,30 +58,6 @@ double seconds_since(Clock::time_point start) {
 volatile std::sig_atomic_t stop_requested = 0;
 extern "C" void request_stop(int) { stop_requested = 1; }
 
-// The run's description stored with every checkpoint.
-std::map<std::string, io::AttributeValue> run_attributes(const ModelConfig& m, const ScheduleArgs& sched,
-                                                         const TrainConfig& cfg) {
-  return {{"num_layers", m.num_layers},
-          {"hidden_size", m.hidden_size},
-          {"ffn_hidden_size", m.ffn_hidden_size},
-          {"num_attention_heads", m.num_attention_heads},
-          {"num_query_groups", m.kv_groups()},
-          {"seq_length", m.seq_length},
-          {"vocab_size", m.vocab_size},
-          {"rotary_base", m.rotary_base},
-          {"norm_eps", m.norm_eps},
-          {"norm_placement", std::string(norm_placement_name(m.norm_placement))},
-          {"init_scheme", std::string(init_scheme_name(m.init_scheme))},
-          {"layernorm_scaling", static_cast<int64_t>(m.layernorm_scaling)},
-          {"prores_schedule", sched.schedule},
-          {"prores_warmup_steps", make_residual_schedule(sched, m.num_layers).warmup_steps()},
-          {"train_iters", cfg.train_iters},
-          {"global_batch_size", cfg.global_batch_size},
-          {"seed", static_cast<int64_t>(cfg.seed)},
-          {"data_path", cfg.data_path},
-          {"tokenizer_model", cfg.tokenizer_model}};
-}
-
 std::string alpha_summary(const std::vector<double>& alpha) {
   char buf[96];
   if (alpha.size() == 1) std::snprintf(buf, sizeof buf, "alpha %.3f", alpha[0]);
@@ -123,7 +99,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     position = load_checkpoint(cfg.load, trainer, layout);
     if (rank0) log << "resumed from " << cfg.load << " at iteration " << position.iteration << "\n";
   }
-  const auto attributes = run_attributes(model_config, schedule_args, cfg);
+  const auto attributes = checkpoint_attributes(model_config, schedule_args, cfg);
   std::signal(SIGTERM, request_stop);
   std::signal(SIGUSR1, request_stop);
   const LrSchedule lr_schedule(cfg.lr);
