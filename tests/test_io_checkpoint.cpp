@@ -209,6 +209,22 @@ TEST_F(CheckpointTest, ZeroStylePiecesAcrossFilesReassemble) {
   EXPECT_EQ(mid, shard_of(full, rows, cols, 0, 4, 4));
 }
 
+TEST_F(CheckpointTest, ManyFilesBeyondTheOpenHandleCache) {
+  const int64_t files = 70, per = 3;  // more files than the reader keeps open at once
+  const std::vector<float> v = random_values(files * per, 15);
+  for (int64_t k = 0; k < files; ++k) {
+    CheckpointWriter w(path("optim_dp" + std::to_string(100 + k) + ".h5"));
+    w.add("v", PiecePlacement{{files * per}, -1, 0, {files * per}, k * per, (k + 1) * per}, v.data() + k * per);
+    w.set_attribute("dp_rank", k);
+    w.close();
+  }
+  const CheckpointReader r(dir_.string());
+  EXPECT_EQ(r.read_full("v"), v);
+  EXPECT_EQ(r.read_full("v"), v);
+  EXPECT_EQ(std::get<int64_t>(r.attributes("optim_dp100.h5").at("dp_rank")), 0);
+  EXPECT_EQ(std::get<int64_t>(r.attributes("optim_dp169.h5").at("dp_rank")), 69);
+}
+
 TEST_F(CheckpointTest, OneDimensionalTensors) {
   const std::vector<float> norm = random_values(10, 6), bias = random_values(9, 7);
   {
@@ -304,9 +320,11 @@ TEST_F(CheckpointTest, FlippedBitInDataFailsTheChecksum) {
   {
     const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     const hid_t ds = H5Dopen2(f, "model.embed_tokens.weight", H5P_DEFAULT);
+    const hid_t space = H5Dget_space(ds);
     hsize_t offset[1];
     unsigned mask = 0;
-    ASSERT_GE(H5Dget_chunk_info(ds, H5S_ALL, 1, offset, &mask, &address, &size), 0);
+    ASSERT_GE(H5Dget_chunk_info(ds, space, 1, offset, &mask, &address, &size), 0);
+    H5Sclose(space);
     H5Dclose(ds);
     H5Fclose(f);
   }
@@ -336,6 +354,40 @@ TEST_F(CheckpointTest, FlippedBitInTheMiddleOfTheFileIsDetected) {
         EXPECT_EQ(r.read_full("b"), b);
       },
       {"model_tp00.h5"});
+}
+
+TEST_F(CheckpointTest, RandomBitFlipsGiveAnErrorOrTheRightNumbers) {
+  const std::vector<float> a = random_values(30 * 100, 16), b = random_values(700, 17);
+  const std::string file = path("m.h5"), pristine = (dir_ / "pristine").string();
+  {
+    CheckpointWriter w(file);
+    w.add("layers/a", placement_2d(30, 100, 0, 0, 30, 0, 3000), a.data());
+    w.add("b", PiecePlacement{{700}, -1, 0, {700}, 0, 700}, b.data());
+    w.set_attribute("iteration", int64_t{7});
+    w.set_attribute("config", std::string("hello"));
+    w.close();
+  }
+  fs::copy_file(file, pristine);
+  const auto size = static_cast<int64_t>(fs::file_size(file));
+  std::mt19937_64 rng(18);
+  int errors = 0;
+  for (int trial = 0; trial < 300; ++trial) {  // anywhere in the file: data, B-trees, headers, superblock
+    fs::copy_file(pristine, file, fs::copy_options::overwrite_existing);
+    const int64_t at = static_cast<int64_t>(rng() % static_cast<uint64_t>(size));
+    flip_bit(file, at);
+    try {
+      const CheckpointReader r(dir_.string());
+      const auto attrs = r.attributes();
+      EXPECT_EQ(r.read_full("layers/a"), a) << "flip at " << at;
+      EXPECT_EQ(r.read_full("b"), b) << "flip at " << at;
+      EXPECT_EQ(std::get<int64_t>(attrs.at("iteration")), 7) << "flip at " << at;
+      EXPECT_EQ(std::get<std::string>(attrs.at("config")), "hello") << "flip at " << at;
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(errors, 150);  // most bytes matter; the rest (padding, free space) change nothing
 }
 
 TEST_F(CheckpointTest, TruncatedFileNamesTheFile) {

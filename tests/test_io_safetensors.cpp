@@ -4,7 +4,6 @@
 // `safetensors` package) files read and written by the reference implementation.
 #include <gtest/gtest.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cmath>

@@ -1,0 +1,170 @@
+// Checkpoints end to end through `prores`: a resumed run repeats the uninterrupted one bit for bit; a
+// checkpoint written under TP = 2 × PP = 2 continues under TP = 1 × PP = 1 and TP = 1 × PP = 2, loaded
+// directly or through `prores convert`, with the losses of the unresharded run; SIGUSR1 on one rank makes
+// every rank save and exit 0; and damaged or mismatched checkpoints give clear errors while the previous
+// checkpoint stays `latest`.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli_test_util.h"
+#include "io/checkpoint.h"
+
+namespace {
+
+using namespace prores::test;
+
+// iteration → loss of a run's metrics.jsonl (losses are written with round-trip precision).
+std::map<int, double> losses(const fs::path& log_dir) {
+  std::map<int, double> out;
+  std::istringstream lines(read_file(log_dir / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("\"loss\"") != std::string::npos)
+      out[static_cast<int>(number_after(line, "iter"))] = number_after(line, "loss");
+  return out;
+}
+
+std::string tiny(int layers, int iters, int micro_batch = 2) {
+  return std::string(" train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --data-path " + corpus() +
+         " --num-layers " + std::to_string(layers) + " --train-iters " + std::to_string(iters) +
+         " --log-interval 1 --eval-interval 0 --lr-warmup-iters 2 --global-batch-size 8 --micro-batch-size " +
+         std::to_string(micro_batch);
+}
+
+fs::path dir(const std::string& name) { return work_dir().path() / "ckpt" / name; }
+
+TEST(Checkpoint, ResumeIsBitExact) {
+  ASSERT_EQ(run(tiny(2, 20) + " --save " + dir("full").string()).exit_code, 0);
+  const RunResult first = run(tiny(2, 20) + " --save " + dir("resumed").string() + " --exit-interval 10");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_TRUE(fs::exists(dir("resumed") / "iter_0000010"));
+  const RunResult second = run(tiny(2, 20) + " --save " + dir("resumed").string() + " --load " + dir("resumed").string());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const auto full = losses(dir("full")), resumed = losses(dir("resumed"));
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(resumed.count(i)) << i;
+    EXPECT_EQ(resumed.at(i), full.at(i)) << "iteration " << i;
+  }
+}
+
+TEST(Checkpoint, MismatchedOrDamagedCheckpointsFailClearly) {
+  const fs::path good = dir("damaged");
+  ASSERT_EQ(run(tiny(2, 4) + " --save " + good.string() + " --save-interval 2").exit_code, 0);
+  // A save killed half way leaves a .tmp directory; `latest` still names the last complete checkpoint.
+  fs::create_directories(good / "iter_0000006.tmp");
+  std::ofstream(good / "iter_0000006.tmp" / "model_tp00_pp000.h5") << "partial";
+  EXPECT_EQ(read_file(good / "latest").find('4'), 0u);
+  RunResult r = run(tiny(2, 6) + " --load " + good.string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("resumed from " + good.string() + " at iteration 4"), std::string::npos) << r.out;
+
+  r = run(tiny(2, 6) + " --hidden-size 64 --load " + good.string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("dataset 'model.embed_tokens.weight' has global shape (256, 32) but the configured model "
+                       "needs (256, 64)"), std::string::npos) << r.err;
+
+  const fs::path file = good / "iter_0000004" / "model_tp00_pp000.h5";
+  const auto size = fs::file_size(file);
+  fs::resize_file(file, size / 2);
+  r = run(tiny(2, 6) + " --load " + (good / "iter_0000004").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("model_tp00_pp000.h5"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  fs::remove(good / "iter_0000002" / "model_tp00_pp000.h5");
+  r = run(tiny(2, 6) + " --load " + (good / "iter_0000002").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("iter_0000002"), std::string::npos) << r.err;
+
+  r = run(tiny(2, 6) + " --load " + (work_dir().path() / "no_such_checkpoint").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--load"), std::string::npos) << r.err;
+}
+
+#if defined(PRORES_MPIEXEC)
+
+std::string mpirun(int ranks) {
+  return std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
+         std::to_string(ranks) + " -x OMP_NUM_THREADS=1 " + PRORES_BINARY;
+}
+
+TEST(Checkpoint, ReshardingContinuesTheRun) {
+  const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
+  ASSERT_EQ(run_shell(mpirun(4) + tiny(4, 12) + tp2pp2 + " --save " + dir("ref").string()).exit_code, 0);
+  ASSERT_EQ(run_shell(mpirun(4) + tiny(4, 12) + tp2pp2 + " --save " + dir("a").string() + " --exit-interval 10")
+                .exit_code, 0);
+  // Direct loads: TP 2 × PP 2 → TP 1 × PP 1 (one iteration) → TP 1 × PP 2.
+  RunResult r = run(tiny(4, 12) + " --load " + dir("a").string() + " --save " + dir("b").string() +
+                    " --exit-interval 11");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_shell(mpirun(2) + tiny(4, 12) + " --pipeline-model-parallel-size 2 --load " + dir("b").string() +
+                " --save " + dir("c").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Offline: convert TP 2 × PP 2 → TP 1 × PP 1 → TP 1 × PP 2, then continue under TP 1 × PP 2.
+  ASSERT_EQ(run("convert --load " + dir("a").string() + " --save " + dir("conv1").string()).exit_code, 0);
+  ASSERT_EQ(run("convert --load " + dir("conv1").string() + " --save " + dir("conv2").string() +
+                " --pipeline-model-parallel-size 2").exit_code, 0);
+  EXPECT_TRUE(fs::exists(dir("conv2") / "iter_0000010" / "model_tp00_pp001.h5"));
+  r = run_shell(mpirun(2) + tiny(4, 12) + " --pipeline-model-parallel-size 2 --load " + dir("conv2").string() +
+                " --save " + dir("d").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ref = losses(dir("ref")), b = losses(dir("b")), c = losses(dir("c")), d = losses(dir("d"));
+  EXPECT_NEAR(b.at(11), ref.at(11), 1e-5 * ref.at(11));
+  EXPECT_NEAR(c.at(12), ref.at(12), 1e-5 * ref.at(12));
+  EXPECT_NEAR(d.at(11), ref.at(11), 1e-5 * ref.at(11));
+  EXPECT_NEAR(d.at(12), ref.at(12), 1e-5 * ref.at(12));
+}
+
+TEST(Checkpoint, ResumeUnderTp2Pp2IsBitExactAndZeroShardsReshard) {
+  const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
+  ASSERT_EQ(run_shell(mpirun(4) + tiny(4, 8) + tp2pp2 + " --save " + dir("p_full").string()).exit_code, 0);
+  ASSERT_EQ(run_shell(mpirun(4) + tiny(4, 8) + tp2pp2 + " --save " + dir("p_res").string() + " --exit-interval 4")
+                .exit_code, 0);
+  ASSERT_EQ(run_shell(mpirun(4) + tiny(4, 8) + tp2pp2 + " --save " + dir("p_res").string() + " --load " +
+                      dir("p_res").string()).exit_code, 0);
+  const auto full = losses(dir("p_full")), resumed = losses(dir("p_res"));
+  for (int i = 5; i <= 8; ++i) EXPECT_EQ(resumed.at(i), full.at(i)) << "iteration " << i;
+  // ZeRO-1 optimizer shards written by DP = 2 load into DP = 1 and reproduce the run.
+  ASSERT_EQ(run_shell(mpirun(2) + tiny(4, 8, 1) + " --use-distributed-optimizer --save " + dir("z").string() +
+                      " --exit-interval 4").exit_code, 0);
+  EXPECT_TRUE(fs::exists(dir("z") / "iter_0000004" / "optim_tp00_pp000_dp001.h5"));
+  ASSERT_EQ(run(tiny(4, 8) + " --load " + dir("z").string() + " --save " + dir("z1").string()).exit_code, 0);
+  const auto z1 = losses(dir("z1"));
+  for (int i = 5; i <= 8; ++i) EXPECT_NEAR(z1.at(i), full.at(i), 1e-5 * full.at(i)) << "iteration " << i;
+}
+
+TEST(Checkpoint, SignalOnOneRankSavesEverywhereAndExitsZero) {
+  const fs::path save = dir("preempted");
+  const std::string command = mpirun(2) + tiny(2, 100000) + " --pipeline-model-parallel-size 2 --save " + save.string();
+  int exit_code = -1;
+  std::thread job([&] { exit_code = run_shell("timeout 300 " + command).exit_code; });
+  const fs::path metrics = save / "metrics.jsonl";
+  for (int i = 0; i < 600 && (!fs::exists(metrics) || fs::file_size(metrics) == 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The rank processes (not mpirun) of this job: their command lines start with the binary.
+  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
+  std::istringstream ids(pids.out);
+  int pid = 0;
+  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  ::kill(pid, SIGUSR1);
+  job.join();
+  EXPECT_EQ(exit_code, 0);
+  ASSERT_TRUE(fs::exists(save / "latest"));
+  const int iteration = std::stoi(read_file(save / "latest"));
+  EXPECT_GT(iteration, 0);
+  EXPECT_LT(iteration, 100000);
+  EXPECT_TRUE(fs::exists(save / prores::io::iteration_dir_name(iteration) / "model_tp00_pp001.h5"));
+}
+
+#endif
+
+}  // namespace
