@@ -83,11 +83,13 @@ std::string iteration_dir_name(int64_t iteration);
 // DIR/iter_NNNNNNN.tmp: created (emptied first when a previous save died there) by rank 0 before the
 // others write into it.
 std::string prepare_checkpoint_dir(const std::string& save_dir, int64_t iteration);
-// Renames the .tmp directory into place, replaces DIR/latest (write to a temporary file, fsync, rename),
-// then removes all but the newest keep_last iteration directories (keep_last <= 0: keep all).
+// Renames the .tmp directory into place (an existing directory of the same iteration goes to .old first
+// and is removed after), replaces DIR/latest (write to a temporary file, fsync, rename), then removes all
+// but the newest keep_last iteration directories, never the one just written (keep_last <= 0: keep all).
 void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t keep_last);
-// The iteration directory to load from --load: DIR/latest's iteration when DIR holds a `latest` file,
-// or DIR itself when it is an iteration directory. Throws naming the path otherwise.
+// The iteration directory to load from --load: DIR/latest's iteration when DIR holds a `latest` file
+// (its .old copy when a re-save died between the two renames), or DIR itself when it is an iteration
+// directory. Throws naming the path otherwise.
 std::string resolve_load_dir(const std::string& load);
 
 }  // namespace prores::io

@@ -33,14 +33,18 @@ void fsync_path(const fs::path& path, bool directory) {
   PRORES_CHECK(rc == 0, "fsync of '", path.string(), "' failed: ", std::strerror(err));
 }
 
+// The value of a string of 1 to 18 decimal digits, or -1.
+int64_t parse_digits(const std::string& text) {
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), digit)) return -1;
+  return std::stoll(text);
+}
+
 // The iteration of a directory named iter_<digits> (nothing after the digits), or -1.
 int64_t parse_iteration_name(const std::string& name) {
   const std::string prefix = "iter_";
-  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return -1;
-  const std::string digits = name.substr(prefix.size());
-  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return -1;
-  return std::stoll(digits);
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  return parse_digits(name.substr(prefix.size()));
 }
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
@@ -129,10 +133,7 @@ std::string resolve_load_dir(const std::string& load) {
     std::ifstream is(latest);
     std::string text;
     is >> text;
-    int64_t iteration = -1;
-    if (!text.empty() && text.size() <= 18 &&
-        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      iteration = std::stoll(text);
+    const int64_t iteration = parse_digits(text);
     PRORES_CHECK(iteration >= 0, "--load: '", latest.string(), "' does not hold an iteration number");
     const fs::path target = path / iteration_dir_name(iteration);
     if (fs::is_directory(target, ec)) return target.string();
