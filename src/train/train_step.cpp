@@ -112,20 +112,20 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
   const int64_t slots = m.num_slots();
   const double loss_scale = 1.0 / static_cast<double>(accum_ * layout_.shape().dp);
   double loss_sum = 0;
-  compute_seconds_ = 0;
-  auto timed = [this](auto&& work) {
+  compute_seconds_ = data_seconds_ = 0;
+  auto timed = [](double& seconds, auto&& work) {
     const auto start = std::chrono::steady_clock::now();
     work();
-    compute_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   PipelineStage stage;
   stage.forward = [&](int64_t micro) {
-    load_micro_batch(data, split, consumed, micro);
-    timed([&] { loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data()); });
+    timed(data_seconds_, [&] { load_micro_batch(data, split, consumed, micro); });
+    timed(compute_seconds_, [&] { loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data()); });
   };
   stage.backward = [&](int64_t micro) {
     reduce_in_backward_ = micro == accum_ - 1;
-    timed([&] { m.backward(micro % slots, loss_scale); });
+    timed(compute_seconds_, [&] { m.backward(micro % slots, loss_scale); });
     reduce_in_backward_ = false;
   };
   stage.activation_in = [&](int64_t micro) { return m.stage_input(micro % slots); };
@@ -145,6 +145,7 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
   model_->zero_grads();
   StepResult result;
   result.loss = run_forward_backward(data, data::Split::Train, consumed_samples, true);
+  result.data_seconds = data_seconds_;
   if (layout_.shape().pp > 1) {
     const double idle = 1.0 - compute_seconds_ / pipeline_seconds_;
     result.pipeline_bubble = layout_.pp().all_reduce_scalar(idle, ReduceOp::Sum) / static_cast<double>(layout_.shape().pp);

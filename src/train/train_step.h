@@ -27,6 +27,7 @@ struct StepResult {
   // Share of the pipeline's stage-time spent waiting rather than computing, averaged over the stages
   // (compare with the ideal 1F1B bubble (PP − 1) / (M + PP − 1)); 0 without pipeline parallelism.
   double pipeline_bubble = 0;
+  double data_seconds = 0;  // spent reading samples on this rank (the loader's share of the step)
 };
 
 class TrainStep {
@@ -65,7 +66,7 @@ class TrainStep {
   std::unique_ptr<AdamW> adamw_;
   int64_t shard_begin_ = 0, shard_count_ = 0;  // this rank's optimizer range of the flat buffers
   bool reduce_in_backward_ = false;           // the last micro-batch: report ready gradients
-  double compute_seconds_ = 0, pipeline_seconds_ = 0;  // of the last run_forward_backward
+  double compute_seconds_ = 0, pipeline_seconds_ = 0, data_seconds_ = 0;  // of the last run_forward_backward
   std::vector<float> zero_grads_full_, zero_grad_shard_, zero_params_full_, zero_param_shard_;  // ZeRO-1 staging
 };
 

@@ -126,7 +126,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
 
   TrainResult result;
   std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers)), all_alpha(static_cast<size_t>(L));
-  double interval_seconds = 0, total_seconds = 0, interval_bubble = 0;
+  double interval_seconds = 0, total_seconds = 0, interval_bubble = 0, interval_data_seconds = 0;
   int64_t interval_iters = 0;
   int64_t interval_tokens = 0, consumed_samples = position.consumed_samples, iterations_run = 0;
   for (int64_t iter = position.iteration; iter < cfg.train_iters; ++iter) {
@@ -142,6 +142,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     total_seconds += seconds;
     interval_tokens += cfg.global_batch_size * T;
     interval_bubble += step.pipeline_bubble;
+    interval_data_seconds += step.data_seconds;
     ++interval_iters;
     result.losses.push_back(step.loss);
     result.grad_norms.push_back(step.grad_norm);
@@ -166,11 +167,12 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
             .add("grad_norm", step.grad_norm)
             .add("tokens_per_sec", tps)
             .add("mfu", mfu)
-            .add("consumed_samples", consumed_samples);
+            .add("consumed_samples", consumed_samples)
+            .add("data_share", interval_data_seconds / interval_seconds);
         if (ls.pp > 1) record.add("pipeline_bubble", interval_bubble / static_cast<double>(interval_iters));
         metrics->write(record.add("alpha", all_alpha));
       }
-      interval_seconds = interval_bubble = 0;
+      interval_seconds = interval_bubble = interval_data_seconds = 0;
       interval_tokens = interval_iters = 0;
     }
     if (cfg.eval_interval > 0 && (done % cfg.eval_interval == 0 || done == cfg.train_iters)) {
