@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace prores::test {
 
 namespace fs = std::filesystem;
@@ -30,20 +32,9 @@ inline std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-class TempDir {
- public:
-  TempDir() : dir_(fs::temp_directory_path() / ("prores_cli_" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_);
-  }
-  ~TempDir() { fs::remove_all(dir_); }
-  const fs::path& path() const { return dir_; }
-
- private:
-  fs::path dir_;
-};
-
+// The per-process scratch directory of these tests.
 inline const TempDir& work_dir() {
-  static TempDir dir;
+  static const TempDir dir("prores_cli");
   return dir;
 }
 

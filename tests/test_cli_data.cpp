@@ -15,48 +15,17 @@
 
 #include "data/indexed_dataset.h"
 #include "data/tokenizer.h"
+#include "cli_test_util.h"
 
 namespace prores::data {
 namespace {
 
+using test::TempDir;
+
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "prores_cli_data_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-RunResult run(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-  const std::string cmd = std::string(PRORES_BINARY) + " data " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_text(out);
-  r.err = read_text(err);
-  return r;
-}
+// Runs `prores data ARGS`.
+test::RunResult run_data(const std::string& args) { return test::run("data " + args); }
 
 // 400 seeded documents of a few lines each over a small word list.
 std::vector<std::string> documents() {
@@ -93,7 +62,7 @@ struct TrainedTokenizer {
     std::ofstream out(text);
     for (const std::string& d : docs) out << d << "\n\n";
     out.close();
-    const RunResult r = run(dir, "train-tokenizer --input " + text + " --vocab-size 300 --model-prefix " +
+    const test::RunResult r = run_data("train-tokenizer --input " + text + " --vocab-size 300 --model-prefix " +
                                      dir.file("tok/spm") + " --model-type bpe");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("wrote"), std::string::npos) << r.out;
@@ -127,7 +96,7 @@ void expect_dataset(const std::string& prefix, const std::vector<std::string>& d
 TEST(CliData, PreprocessPlainText) {
   const TrainedTokenizer& s = trained();
   TempDir out;
-  const RunResult r = run(out, "preprocess --input " + s.text + " --tokenizer-model " + s.model +
+  const test::RunResult r = run_data("preprocess --input " + s.text + " --tokenizer-model " + s.model +
                                    " --output-prefix " + out.file("text") + " --workers 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("400 documents"), std::string::npos) << r.out;
@@ -145,14 +114,14 @@ TEST(CliData, PreprocessJsonLinesInOrder) {
     for (size_t i = 0; i < s.docs.size(); ++i)
       f << "{\"id\": " << i << ", \"meta\": {\"text\": \"no\"}, \"body\": " << json_quote(s.docs[i]) << "}\n";
   }
-  const RunResult r = run(out, "preprocess --input " + jsonl + " --json-key body --tokenizer-model " + s.model +
+  const test::RunResult r = run_data("preprocess --input " + jsonl + " --json-key body --tokenizer-model " + s.model +
                                    " --output-prefix " + out.file("json") + " --workers 3 --dtype int32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_dataset(out.file("json"), s.docs, TokenDType::I32);
   // Two inputs, one a JSON-lines file and one a plain text file read as one document.
   const std::string single = out.file("single.txt");
   std::ofstream(single) << s.docs[0] << "\n\n" << s.docs[1];
-  const RunResult both = run(out, "preprocess --input " + jsonl + "," + single + " --json-key body --document-per-file"
+  const test::RunResult both = run_data("preprocess --input " + jsonl + "," + single + " --json-key body --document-per-file"
                                   " --tokenizer-model " + s.model + " --output-prefix " + out.file("both"));
   ASSERT_EQ(both.exit_code, 0) << both.err;
   std::vector<std::string> expected = s.docs;
@@ -163,32 +132,32 @@ TEST(CliData, PreprocessJsonLinesInOrder) {
 TEST(CliData, Errors) {
   const TrainedTokenizer& s = trained();
   TempDir out;
-  RunResult r = run(out, "preprocess --input " + out.file("missing.txt") + " --tokenizer-model " + s.model +
+  test::RunResult r = run_data("preprocess --input " + out.file("missing.txt") + " --tokenizer-model " + s.model +
                              " --output-prefix " + out.file("x"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("missing.txt"), std::string::npos) << r.err;
 
   const std::string bad = out.file("bad.jsonl");
   std::ofstream(bad) << "{\"text\": \"fine\"}\n{\"text\": \"broken\\q\"}\n";
-  r = run(out, "preprocess --input " + bad + " --tokenizer-model " + s.model + " --output-prefix " + out.file("y"));
+  r = run_data("preprocess --input " + bad + " --tokenizer-model " + s.model + " --output-prefix " + out.file("y"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("bad.jsonl' line 2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("invalid escape"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out.file("y.bin")));
   EXPECT_FALSE(fs::exists(out.file("y.bin.tmp")));
 
-  r = run(out, "preprocess --input " + s.text + " --tokenizer-model " + out.file("none.model") + " --output-prefix " +
+  r = run_data("preprocess --input " + s.text + " --tokenizer-model " + out.file("none.model") + " --output-prefix " +
                    out.file("z"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--tokenizer-model"), std::string::npos) << r.err;
-  r = run(out, "preprocess --input " + s.text + " --tokenizer-model " + s.model + " --output-prefix " +
+  r = run_data("preprocess --input " + s.text + " --tokenizer-model " + s.model + " --output-prefix " +
                    out.file("z") + " --dtype float");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--dtype"), std::string::npos) << r.err;
-  r = run(out, "train-tokenizer --input " + s.text + " --model-prefix " + out.file("m"));
+  r = run_data("train-tokenizer --input " + s.text + " --model-prefix " + out.file("m"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--vocab-size"), std::string::npos) << r.err;
-  r = run(out, "shuffle");
+  r = run_data("shuffle");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown subcommand 'shuffle'"), std::string::npos) << r.err;
 }

@@ -23,28 +23,16 @@
 #include "data/gpt_dataset.h"
 #include "data/indexed_dataset.h"
 #include "data/sampler.h"
+#include "test_util.h"
 
 namespace prores::data {
 namespace {
 
+using test::TempDir;
+
 constexpr int64_t kVocab = 65536;
 constexpr std::array<double, 3> kSplit{80, 10, 10};
 constexpr Split kSplits[] = {Split::Train, Split::Valid, Split::Test};
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "prores_gpt_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Writes num_docs documents of varying lengths (0 to ~70 tokens; some split into several sequences, one
 // of them empty) whose tokens are first_value, first_value + 1, … across the whole dataset, and returns

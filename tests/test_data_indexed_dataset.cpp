@@ -16,26 +16,14 @@
 
 #include "core/check.h"
 #include "data/indexed_dataset.h"
+#include "test_util.h"
 
 namespace prores::data {
 namespace {
 
+using test::TempDir;
+
 using Bytes = std::vector<uint8_t>;
-
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "prores_idx_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

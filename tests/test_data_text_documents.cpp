@@ -12,27 +12,12 @@
 
 #include "core/check.h"
 #include "data/text_documents.h"
+#include "test_util.h"
 
 namespace prores::data {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "prores_docs_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string path = (path_ / name).string();
-    std::ofstream(path, std::ios::binary) << content;
-    return path;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 std::string field(const std::string& json, const std::string& key = "text") {
   std::string value, error;

@@ -15,24 +15,12 @@
 
 #include "core/check.h"
 #include "data/tokenizer.h"
+#include "test_util.h"
 
 namespace prores::data {
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "prores_tok_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 // Seeded pseudo-English over a small alphabet: 3000 lines of words drawn from a fixed word list.
 std::string generated_text() {

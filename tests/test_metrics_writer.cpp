@@ -16,24 +16,12 @@
 
 #include "core/check.h"
 #include "train/metrics_writer.h"
+#include "test_util.h"
 
 namespace prores::train {
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "prores_metrics_XXXXXX").string();
-    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
@@ -169,7 +157,7 @@ TEST(MetricsRecord, RepeatedKeyThrows) {
 
 TEST(MetricsWriter, CreatesDirectoryAndAppendsFlushedLines) {
   TempDir dir;
-  const std::string log_dir = dir.sub("runs/a/b");
+  const std::string log_dir = dir.file("runs/a/b");
   {
     MetricsWriter w(log_dir);
     EXPECT_EQ(w.path(), log_dir + "/metrics.jsonl");
@@ -196,7 +184,7 @@ TEST(MetricsWriter, CreatesDirectoryAndAppendsFlushedLines) {
 
 TEST(MetricsWriter, UncreatableDirectoryNamesLogDir) {
   TempDir dir;
-  const std::string file = dir.sub("plain_file");
+  const std::string file = dir.file("plain_file");
   std::ofstream(file) << "x";
   for (const std::string& bad : {file, file + "/sub"}) {
     try {

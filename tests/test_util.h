@@ -1,11 +1,16 @@
-// Shared test helpers: owned host buffers wrapped as Tensors, seeded random fills and a central
-// finite-difference gradient check in double precision.
+// Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills
+// and a central finite-difference gradient check in double precision.
 #pragma once
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -23,6 +28,30 @@ struct Buffer {
     EXPECT_EQ(t.numel(), static_cast<int64_t>(data.size()));
     return t;
   }
+};
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "prores_test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "_XXXXXX")).string();
+    EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // Writes content to file(name) and returns its path.
+  std::string write(const std::string& name, const std::string& content) const {
+    const std::string path = file(name);
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+
+ private:
+  std::filesystem::path path_;
 };
 
 // Fills v with N(mean, std) values from a fixed seed (tests never run on all-zero data).

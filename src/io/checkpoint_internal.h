@@ -9,26 +9,11 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "io/hdf5_handle.h"
 
 namespace prores::io::detail {
 
-// Owns one HDF5 identifier and releases it with the matching close function.
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  ~Handle() {
-    if (id_ >= 0) closer_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  Closer closer_;
-};
+using io::Handle;
 
 // The most specific description on HDF5's default error stack (e.g. "data error detected by Fletcher32
 // checksum"), or "unknown HDF5 error" when the stack is empty.

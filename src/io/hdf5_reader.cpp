@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/check.h"
+#include "io/hdf5_handle.h"
 
 namespace prores {
 
@@ -17,23 +18,7 @@ static_assert(std::is_same_v<hid_t, int64_t>, "Hdf5Reader stores hid_t as int64_
 
 namespace {
 
-// Owns one HDF5 identifier and releases it with the matching close function.
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  ~Handle() {
-    if (id_ >= 0) closer_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  Closer closer_;
-};
+using io::Handle;
 
 // True iff every component of the slash-separated path exists as a link below loc.
 bool links_exist(hid_t loc, const std::string& path) {
