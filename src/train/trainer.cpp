@@ -114,8 +114,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   std::cout << where.str() << std::flush;
   layout.world().barrier();
   if (rank0)
-    log << "model: " << L << " layers, hidden " << model_config.hidden_size << ", " << full_table.total_numel()
-        << " parameters, norm " << norm_placement_name(model_config.norm_placement) << ", init "
+    log << "model: " << L << " layers, hidden " << model_config.hidden_size << ", vocabulary "
+        << model_config.vocab_size << ", " << full_table.total_numel() << " parameters, norm " << norm_placement_name(model_config.norm_placement) << ", init "
         << init_scheme_name(model_config.init_scheme) << ", ProRes " << schedule_kind_name(schedule.kind())
         << " (W = " << schedule.warmup_steps() << ")\n"
         << "data: " << cfg.data_path << ", " << dataset.num_samples(data::Split::Train) << " train samples of " << T
