@@ -235,7 +235,9 @@ TEST(MpiCollectives, BarrierWaitsForTheLastRank) {
   if (g_world->rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   g_world->barrier();
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (g_world->rank() != 0) EXPECT_GT(waited, 0.1);
+  if (g_world->rank() != 0) {
+    EXPECT_GT(waited, 0.1);
+  }
 }
 
 // Errors raised by the argument checks, identically on every rank, before any communication.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/check.h"
@@ -58,6 +59,7 @@ MPI_Datatype mpi_type(DType dtype) {
 
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : MPI_MAX; }
 
+// n as an MPI count (reduce_scatter and all_gather are not chunked).
 int int_count(int64_t n, const char* op) {
   PRORES_CHECK(n <= INT_MAX, op, " of ", n, " elements per rank exceeds MPI's int count (", INT_MAX, ")");
   return static_cast<int>(n);
@@ -73,7 +75,8 @@ class MpiRequest final : public CommRequest {
     for (MPI_Request& r : requests_) MPI_Wait(&r, MPI_STATUS_IGNORE);
   }
   void wait() override {
-    for (MPI_Request& r : requests_) check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait (all_reduce_async)", rank_, size_);
+    for (MPI_Request& r : requests_)
+      check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait (all_reduce_async)", rank_, size_);
   }
 
  private:
