@@ -58,6 +58,7 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
   const std::vector<Layout> layouts = {
       {"tp2", 2, "--micro-batch-size 2 --tensor-model-parallel-size 2"},
       {"pp2", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2"},
+      {"pp2_uneven", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2 --pipeline-layers 3,1"},
       {"dp2", 2, "--micro-batch-size 1"},
       {"tp2_pp2", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2"},
       {"pp4", 4, "--micro-batch-size 2 --pipeline-model-parallel-size 4"},
