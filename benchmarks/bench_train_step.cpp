@@ -1,8 +1,6 @@
 // Training-step throughput benchmark: tokens/s and MFU of one full optimizer step (forward, backward,
 // global-norm clip, AdamW) on random tokens, default the paper's 71M width (12 layers, d = 512, 8 heads,
 // ffn 1368) at sequence length 256, fp32. Reports the median over timed steps after warm-up.
-#include <malloc.h>
-
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -11,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "core/malloc_tuning.h"
 #include "model/model.h"
 #include "ops/gemm.h"
 #include "optim/adamw.h"
@@ -21,8 +20,7 @@ namespace po = boost::program_options;
 using namespace prores;
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_MAX, 0);  // as in the prores executable (cli/main.cpp)
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  keep_freed_memory_in_heap();  // as the prores executable does
   ModelConfig c;
   c.num_layers = 12;
   c.hidden_size = 512;

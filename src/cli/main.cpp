@@ -1,6 +1,4 @@
 // The `prores` executable: dispatches to a subcommand; the only place that catches errors and exits.
-#include <malloc.h>
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "cli/schedule_command.h"
 #include "cli/train_command.h"
 #include "core/check.h"
+#include "core/malloc_tuning.h"
 #include "parallel/communicator.h"
 
 namespace {
@@ -57,10 +56,7 @@ int run_distributed(int argc, char** argv, const std::vector<std::string>& args)
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Keep freed memory in the heap instead of returning it to the kernel: libraries that allocate large
-  // scratch per call (oneDNN's GEMM packing) otherwise pay a page fault per 4 KiB every step.
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  prores::keep_freed_memory_in_heap();
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 1 : 0;

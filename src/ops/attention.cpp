@@ -1,11 +1,18 @@
 // Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
-// device against them, then calls the CPU kernels for f32 / f64.
+// device against them, then calls the CPU kernels for f32 / f64. CUDA tensors go to ops/cuda/attention.h
+// in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16; attention: f32); other builds fail with a
+// clear message.
 #include "ops/attention.h"
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 
 #include "ops/cpu/attention.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/attention.h"
+#include "ops/cuda/device.h"
+#endif
 
 namespace prores::ops {
 namespace {
@@ -42,6 +49,31 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
   return d;
 }
 
+#if defined(PRORES_WITH_CUDA)
+// Throws unless each non-empty tensor of ts points into CUDA device (or managed) memory.
+void check_device_memory(const char* op, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    PRORES_CHECK(t->numel() == 0 || cuda::is_device_pointer(t->data), op, ": tensor ", t->shape_string(),
+                 " is a CUDA tensor but its memory is not CUDA device memory");
+}
+
+// The CUDA permutes move elements of any type of the same size: bf16 travels as uint16_t.
+template <typename T>
+T* raw(const Tensor& t) {
+  return static_cast<T*>(t.data);
+}
+
+// Throws for attention on a dtype the CUDA kernels do not take.
+[[noreturn]] void fail_cuda_dtype(const char* op, DType dtype) {
+  PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dtype), " on CUDA (f32)");
+}
+#else
+// Throws for a CUDA tensor in a build without the CUDA path.
+[[noreturn]] void fail_no_cuda(const char* op) {
+  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
+}
+#endif
+
 }  // namespace
 
 void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv) {
@@ -49,7 +81,24 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
   const AttentionDims d = attention_dims(op, q, k);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "qkv", qkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, q);
-  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (q.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&q, &k, &v, &qkv});
+    switch (q.dtype) {
+      case DType::F32:
+        return cuda::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
+      case DType::F64:
+        return cuda::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
+      case DType::BF16:
+        return cuda::split_heads_forward(raw<uint16_t>(q), raw<uint16_t>(k), raw<uint16_t>(v),
+                                         raw<const uint16_t>(qkv), d);
+      default:
+        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype), " on CUDA");
+    }
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (q.dtype) {
     case DType::F32:
       return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
@@ -65,7 +114,25 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
   const AttentionDims d = attention_dims(op, dq, dk);
   expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, dq);
   expect(op, "dqkv", dqkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, dq);
-  if (dq.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (dq.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&dqkv, &dq, &dk, &dv});
+    switch (dq.dtype) {
+      case DType::F32:
+        return cuda::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
+      case DType::F64:
+        return cuda::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
+                                          d);
+      case DType::BF16:
+        return cuda::split_heads_backward(raw<uint16_t>(dqkv), raw<const uint16_t>(dq), raw<const uint16_t>(dk),
+                                          raw<const uint16_t>(dv), d);
+      default:
+        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype), " on CUDA");
+    }
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (dq.dtype) {
     case DType::F32:
       return cpu::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
@@ -85,7 +152,16 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
   expect(op, "att", att, {d.B, d.NH, d.T, d.T}, q);
   expect(op, "y_heads", y_heads, {d.B, d.NH, d.T, d.HS}, q);
   expect(op, "out", out, {d.B, d.T, d.NH * d.HS}, q);
-  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (q.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&out, &att, &y_heads, &q, &k, &v});
+    if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
+    return cuda::attention_forward(out.as<float>(), att.as<float>(), y_heads.as<float>(), q.as<float>(),
+                                   k.as<float>(), v.as<float>(), d);
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (q.dtype) {
     case DType::F32:
       return cpu::attention_forward(out.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
@@ -111,7 +187,17 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "datt", datt, {d.B, d.NH, d.T, d.T}, q);
   expect(op, "dy_heads", dy_heads, {d.B, d.NH, d.T, d.HS}, q);
-  if (q.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (q.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&dq, &dk, &dv, &datt, &dy_heads, &dout, &att, &q, &k, &v});
+    if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
+    return cuda::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
+                                    dy_heads.as<float>(), dout.as<float>(), att.as<float>(), q.as<float>(),
+                                    k.as<float>(), v.as<float>(), d);
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (q.dtype) {
     case DType::F32:
       return cpu::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),

@@ -1,7 +1,13 @@
-// Cross-entropy dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+// Cross-entropy dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA
+// tensors go to ops/cuda/cross_entropy.h in builds with PRORES_WITH_CUDA and fail with a clear message
+// otherwise.
 #include "ops/cross_entropy.h"
 
 #include "ops/cpu/cross_entropy.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/cross_entropy.h"
+#endif
 
 namespace prores::ops {
 
@@ -17,8 +23,25 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& logits, const Ten
                " but logits are ", dtype_name(logits.dtype));
   PRORES_CHECK(losses.device == logits.device && targets.device == logits.device,
                "cross_entropy_forward: losses, logits and targets must be on the same device");
-  if (logits.device == Device::CUDA) PRORES_FAIL("cross_entropy_forward: CUDA path not built yet");
   const int64_t N = logits.shape[0], V = logits.shape[1];
+  if (logits.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("cross_entropy_forward",
+                                {{"losses", losses}, {"logits", logits}, {"targets", targets}});
+    switch (logits.dtype) {
+      case DType::F32:
+        return cuda::cross_entropy_forward(losses.as<float>(), logits.as<float>(), targets.as<int32_t>(), N,
+                                           V);
+      case DType::F64:
+        return cuda::cross_entropy_forward(losses.as<double>(), logits.as<double>(), targets.as<int32_t>(),
+                                           N, V);
+      default:
+        PRORES_FAIL("cross_entropy_forward: unsupported dtype ", dtype_name(logits.dtype));
+    }
+#else
+    detail::fail_no_cuda("cross_entropy_forward");
+#endif
+  }
   switch (logits.dtype) {
     case DType::F32:
       return cpu::cross_entropy_forward(losses.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V);
@@ -43,8 +66,25 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
                dtype_name(dlogits.dtype), " but logits are ", dtype_name(logits.dtype));
   PRORES_CHECK(dlogits.device == logits.device && targets.device == logits.device,
                "cross_entropy_backward: dlogits, logits and targets must be on the same device");
-  if (logits.device == Device::CUDA) PRORES_FAIL("cross_entropy_backward: CUDA path not built yet");
   const int64_t N = logits.shape[0], V = logits.shape[1];
+  if (logits.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("cross_entropy_backward",
+                                {{"dlogits", dlogits}, {"logits", logits}, {"targets", targets}});
+    switch (logits.dtype) {
+      case DType::F32:
+        return cuda::cross_entropy_backward(dlogits.as<float>(), logits.as<float>(), targets.as<int32_t>(), N,
+                                            V, dloss);
+      case DType::F64:
+        return cuda::cross_entropy_backward(dlogits.as<double>(), logits.as<double>(), targets.as<int32_t>(),
+                                            N, V, dloss);
+      default:
+        PRORES_FAIL("cross_entropy_backward: unsupported dtype ", dtype_name(logits.dtype));
+    }
+#else
+    detail::fail_no_cuda("cross_entropy_backward");
+#endif
+  }
   switch (logits.dtype) {
     case DType::F32:
       return cpu::cross_entropy_backward(dlogits.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V,

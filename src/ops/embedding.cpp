@@ -1,7 +1,12 @@
-// Token embedding dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+// Token embedding dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA
+// tensors go to ops/cuda/embedding.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/embedding.h"
 
 #include "ops/cpu/embedding.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/embedding.h"
+#endif
 
 namespace prores::ops {
 
@@ -16,8 +21,22 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
                dtype_name(wte.dtype));
   PRORES_CHECK(out.device == tokens.device && out.device == wte.device,
                "embedding_forward: out, tokens and wte must be on the same device");
-  if (out.device == Device::CUDA) PRORES_FAIL("embedding_forward: CUDA path not built yet");
   const int64_t N = out.shape[0], C = out.shape[1], V = wte.shape[0];
+  if (out.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("embedding_forward", {{"out", out}, {"tokens", tokens}, {"wte", wte}});
+    switch (wte.dtype) {
+      case DType::F32:
+        return cuda::embedding_forward(out.as<float>(), tokens.as<int32_t>(), wte.as<float>(), N, C, V);
+      case DType::F64:
+        return cuda::embedding_forward(out.as<double>(), tokens.as<int32_t>(), wte.as<double>(), N, C, V);
+      default:
+        PRORES_FAIL("embedding_forward: unsupported dtype ", dtype_name(wte.dtype));
+    }
+#else
+    detail::fail_no_cuda("embedding_forward");
+#endif
+  }
   switch (wte.dtype) {
     case DType::F32:
       return cpu::embedding_forward(out.as<float>(), tokens.as<int32_t>(), wte.as<float>(), N, C, V);
@@ -39,8 +58,22 @@ void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& to
                " but dout is ", dtype_name(dout.dtype));
   PRORES_CHECK(dwte.device == dout.device && dwte.device == tokens.device,
                "embedding_backward: dwte, dout and tokens must be on the same device");
-  if (dwte.device == Device::CUDA) PRORES_FAIL("embedding_backward: CUDA path not built yet");
   const int64_t N = dout.shape[0], C = dout.shape[1], V = dwte.shape[0];
+  if (dwte.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("embedding_backward", {{"dwte", dwte}, {"dout", dout}, {"tokens", tokens}});
+    switch (dwte.dtype) {
+      case DType::F32:
+        return cuda::embedding_backward(dwte.as<float>(), dout.as<float>(), tokens.as<int32_t>(), N, C, V);
+      case DType::F64:
+        return cuda::embedding_backward(dwte.as<double>(), dout.as<double>(), tokens.as<int32_t>(), N, C, V);
+      default:
+        PRORES_FAIL("embedding_backward: unsupported dtype ", dtype_name(dwte.dtype));
+    }
+#else
+    detail::fail_no_cuda("embedding_backward");
+#endif
+  }
   switch (dwte.dtype) {
     case DType::F32:
       return cpu::embedding_backward(dwte.as<float>(), dout.as<float>(), tokens.as<int32_t>(), N, C, V);

@@ -1,7 +1,15 @@
 // GEMM dispatch: validates Tensor shapes, dtypes and devices, then calls the CPU kernel for f32 / f64.
+// CUDA tensors go to the cuBLASLt GEMM (ops/cuda/gemm.h) in builds with PRORES_WITH_CUDA: f32, or bf16 A
+// and B with an f32 or bf16 C (fp32 accumulation); other builds fail with a clear message.
 #include "ops/gemm.h"
 
+#include <cstdint>
+
 #include "ops/cpu/gemm.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/device.h"
+#include "ops/cuda/gemm.h"
+#endif
 
 namespace prores::ops {
 namespace {
@@ -13,6 +21,34 @@ void check_matrix(const Tensor& t, const char* name, int64_t rows, int64_t cols)
                "gemm: ", name, " has shape ", t.shape_string(), ", expected (", rows, ", ", cols, ")");
 }
 
+#if defined(PRORES_WITH_CUDA)
+// Throws unless a non-empty CUDA tensor t points into CUDA device (or managed) memory.
+void check_device_memory(const char* name, const Tensor& t) {
+  PRORES_CHECK(t.numel() == 0 || cuda::is_device_pointer(t.data), "gemm: ", name,
+               " is a CUDA tensor but its memory is not CUDA device memory");
+}
+
+// The CUDA branch of gemm, after the shape checks: picks the cuBLASLt GEMM for the dtypes.
+void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const Tensor& A,
+               int64_t lda, const Tensor& B, int64_t ldb, float beta, const Tensor& C) {
+  check_device_memory("A", A);
+  check_device_memory("B", B);
+  check_device_memory("C", C);
+  const auto* a16 = static_cast<const uint16_t*>(A.data);
+  const auto* b16 = static_cast<const uint16_t*>(B.data);
+  if (A.dtype == DType::F32)
+    return cuda::gemm<float, float>(trans_a, trans_b, M, N, K, alpha, A.as<float>(), lda, B.as<float>(), ldb,
+                                    beta, C.as<float>(), N);
+  if (A.dtype == DType::BF16 && C.dtype == DType::F32)
+    return cuda::gemm<uint16_t, float>(trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta,
+                                       C.as<float>(), N);
+  if (A.dtype == DType::BF16)
+    return cuda::gemm<uint16_t, uint16_t>(trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta,
+                                          static_cast<uint16_t*>(C.data), N);
+  PRORES_FAIL("gemm: unsupported dtype ", dtype_name(C.dtype), " on CUDA (f32, or bf16 inputs)");
+}
+#endif
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Tensor& A,
@@ -23,10 +59,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
   check_matrix(A, "A", trans_a ? K : M, lda);
   check_matrix(B, "B", trans_b ? N : K, ldb);
   check_matrix(C, "C", M, N);
-  PRORES_CHECK(A.dtype == C.dtype && B.dtype == C.dtype, "gemm: dtype mismatch A ", dtype_name(A.dtype),
-               ", B ", dtype_name(B.dtype), ", C ", dtype_name(C.dtype));
+  // bf16 inputs with an f32 output are a CUDA combination; everything else computes in one dtype.
+  const bool bf16_to_f32 = A.dtype == DType::BF16 && C.dtype == DType::F32 && C.device == Device::CUDA;
+  PRORES_CHECK(A.dtype == B.dtype && (A.dtype == C.dtype || bf16_to_f32), "gemm: dtype mismatch A ",
+               dtype_name(A.dtype), ", B ", dtype_name(B.dtype), ", C ", dtype_name(C.dtype));
   PRORES_CHECK(A.device == C.device && B.device == C.device, "gemm: operands on different devices");
-  if (C.device == Device::CUDA) PRORES_FAIL("gemm: CUDA path not built yet");
+  if (C.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    return gemm_cuda(trans_a, trans_b, M, N, K, static_cast<float>(alpha), A, lda, B, ldb,
+                     static_cast<float>(beta), C);
+#else
+    PRORES_FAIL("gemm: this build has no CUDA support (configure with nvcc available)");
+#endif
+  }
   switch (C.dtype) {
     case DType::F32:
       cpu::gemm<float>(trans_a, trans_b, M, N, K, static_cast<float>(alpha), A.as<float>(), lda,

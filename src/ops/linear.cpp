@@ -1,8 +1,17 @@
 // Linear-layer dispatch: validates shapes (leading dimensions flatten into N, so (B, T, C) tensors work
-// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64.
+// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64. CUDA tensors go to the
+// cuBLASLt kernels (ops/cuda/linear.h) in builds with PRORES_WITH_CUDA: f32 or bf16, and on CUDA an f32
+// dweight may accumulate the gradient of bf16 tensors; other builds fail with a clear message.
 #include "ops/linear.h"
 
+#include <cstdint>
+#include <initializer_list>
+
 #include "ops/cpu/linear.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/device.h"
+#include "ops/cuda/linear.h"
+#endif
 
 namespace prores::ops {
 namespace {
@@ -36,6 +45,23 @@ T* data_or_null(const Tensor& t) {
   return t.defined() ? t.as<T>() : nullptr;
 }
 
+#if defined(PRORES_WITH_CUDA)
+// Throws unless each defined, non-empty tensor of ts points into CUDA device (or managed) memory.
+void check_device_memory(const char* op, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    PRORES_CHECK(!t->defined() || t->numel() == 0 || cuda::is_device_pointer(t->data), op, ": tensor ",
+                 t->shape_string(), " is a CUDA tensor but its memory is not CUDA device memory");
+}
+
+// bf16 tensor data as raw 16-bit elements (nullptr for an undefined tensor).
+uint16_t* bf16_data(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
+#else
+// Throws for a CUDA tensor in a build without the CUDA path.
+[[noreturn]] void fail_no_cuda(const char* op) {
+  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
+}
+#endif
+
 }  // namespace
 
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) {
@@ -44,7 +70,22 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) 
   check_rows(op, "out", out, d.N, d.OC);
   check_same_kind(op, out, inp);
   check_same_kind(op, out, weight);
-  if (out.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (out.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&out, &inp, &weight});
+    switch (out.dtype) {
+      case DType::F32:
+        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+      case DType::BF16:
+        return cuda::linear_forward<uint16_t>(bf16_data(out), bf16_data(inp), bf16_data(weight), d.N,
+                                              d.IC, d.OC);
+      default:
+        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
+    }
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (out.dtype) {
     case DType::F32:
       cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
@@ -71,9 +112,29 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   if (dweight.defined()) {
     PRORES_CHECK(dweight.ndim == 2 && dweight.shape == weight.shape, op, ": dweight has shape ",
                  dweight.shape_string(), ", weight ", weight.shape_string());
-    check_same_kind(op, dout, dweight);
+    // An f32 dweight may accumulate the gradient of bf16 tensors on CUDA (fp32 gradient accumulation).
+    const bool f32_grad = dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA;
+    if (!f32_grad) check_same_kind(op, dout, dweight);
+    PRORES_CHECK(dweight.device == dout.device, op, ": tensors on different devices");
   }
-  if (dout.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (dout.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    check_device_memory(op, {&dinp, &dweight, &dout, &inp, &weight});
+    if (dout.dtype == DType::F32)
+      return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
+                                                 dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
+                                                 d.OC);
+    PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
+                 " on CUDA (f32 or bf16)");
+    if (dweight.defined() && dweight.dtype == DType::F32)
+      return cuda::linear_backward<uint16_t, float>(bf16_data(dinp), dweight.as<float>(), bf16_data(dout),
+                                                    bf16_data(inp), bf16_data(weight), d.N, d.IC, d.OC);
+    return cuda::linear_backward<uint16_t, uint16_t>(bf16_data(dinp), bf16_data(dweight), bf16_data(dout),
+                                                     bf16_data(inp), bf16_data(weight), d.N, d.IC, d.OC);
+#else
+    fail_no_cuda(op);
+#endif
+  }
   switch (dout.dtype) {
     case DType::F32:
       cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),

@@ -1,7 +1,12 @@
-// RMSNorm dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+// RMSNorm dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA tensors
+// go to ops/cuda/rmsnorm.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/rmsnorm.h"
 
 #include "ops/cpu/rmsnorm.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/rmsnorm.h"
+#endif
 
 namespace prores::ops {
 
@@ -30,8 +35,25 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
   PRORES_CHECK(out.device == inp.device && rstd.device == inp.device && weight.device == inp.device,
                "rmsnorm_forward: out, rstd, inp and weight must be on the same device");
   PRORES_CHECK(eps > 0, "rmsnorm_forward: eps must be positive, got ", eps);
-  if (inp.device == Device::CUDA) PRORES_FAIL("rmsnorm_forward: CUDA path not built yet");
   const int64_t N = inp.shape[0], C = inp.shape[1];
+  if (inp.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("rmsnorm_forward",
+                                {{"out", out}, {"rstd", rstd}, {"inp", inp}, {"weight", weight}});
+    switch (inp.dtype) {
+      case DType::F32:
+        return cuda::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(),
+                                     N, C, eps, scale);
+      case DType::F64:
+        return cuda::rmsnorm_forward(out.as<double>(), rstd.as<double>(), inp.as<double>(),
+                                     weight.as<double>(), N, C, eps, scale);
+      default:
+        PRORES_FAIL("rmsnorm_forward: unsupported dtype ", dtype_name(inp.dtype));
+    }
+#else
+    detail::fail_no_cuda("rmsnorm_forward");
+#endif
+  }
   switch (inp.dtype) {
     case DType::F32:
       return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N,
@@ -64,8 +86,25 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   PRORES_CHECK(dinp.device == dev && dweight.device == dev && dout.device == dev && weight.device == dev &&
                    rstd.device == dev,
                "rmsnorm_backward: all tensors must be on the same device");
-  if (dev == Device::CUDA) PRORES_FAIL("rmsnorm_backward: CUDA path not built yet");
   const int64_t N = inp.shape[0], C = inp.shape[1];
+  if (dev == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("rmsnorm_backward", {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout},
+                                                     {"inp", inp}, {"weight", weight}, {"rstd", rstd}});
+    switch (dt) {
+      case DType::F32:
+        return cuda::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(),
+                                      inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale);
+      case DType::F64:
+        return cuda::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
+                                      inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale);
+      default:
+        PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
+    }
+#else
+    detail::fail_no_cuda("rmsnorm_backward");
+#endif
+  }
   switch (dt) {
     case DType::F32:
       return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),

@@ -1,13 +1,19 @@
-// Rotary position embedding dispatch: validates shapes, dtypes and devices, then runs the kernel.
+// Rotary position embedding dispatch: validates shapes, dtypes and devices, then runs the kernel. CUDA
+// tensors go to ops/cuda/rope.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/rope.h"
 
 #include "ops/cpu/rope.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/rope.h"
+#endif
 
 namespace prores::ops {
 
 namespace {
 
-// Throws unless x (B, H, T, HS) and cos, sin (T, HS/2) agree in shape, dtype and device (CPU).
+// Throws unless x (B, H, T, HS) and cos, sin (T, HS/2) agree in shape, dtype and device; for CUDA tensors,
+// unless their memory is CUDA device memory (always, in a build without the CUDA path).
 void check_rotation(const char* op, const Tensor& x, const Tensor& cos, const Tensor& sin) {
   PRORES_CHECK(x.ndim == 4 && cos.ndim == 2 && sin.ndim == 2 && cos.shape[0] == sin.shape[0] &&
                    cos.shape[1] == sin.shape[1] && x.shape[2] == cos.shape[0] &&
@@ -18,7 +24,13 @@ void check_rotation(const char* op, const Tensor& x, const Tensor& cos, const Te
                ", cos ", dtype_name(cos.dtype), ", sin ", dtype_name(sin.dtype));
   PRORES_CHECK(cos.device == x.device && sin.device == x.device, op,
                ": x, cos and sin must be on the same device");
-  if (x.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (x.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory(op, {{"x", x}, {"cos", cos}, {"sin", sin}});
+#else
+    detail::fail_no_cuda(op);
+#endif
+  }
 }
 
 }  // namespace
@@ -31,8 +43,22 @@ void rope_table(const Tensor& cos, const Tensor& sin, double base) {
                dtype_name(sin.dtype));
   PRORES_CHECK(cos.device == sin.device, "rope_table: cos and sin must be on the same device");
   PRORES_CHECK(base > 0, "rope_table: base must be positive, got ", base);
-  if (cos.device == Device::CUDA) PRORES_FAIL("rope_table: CUDA path not built yet");
   const int64_t T = cos.shape[0], HS = 2 * cos.shape[1];
+  if (cos.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("rope_table", {{"cos", cos}, {"sin", sin}});
+    switch (cos.dtype) {
+      case DType::F32:
+        return cuda::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
+      case DType::F64:
+        return cuda::rope_table(cos.as<double>(), sin.as<double>(), T, HS, base);
+      default:
+        PRORES_FAIL("rope_table: unsupported dtype ", dtype_name(cos.dtype));
+    }
+#else
+    detail::fail_no_cuda("rope_table");
+#endif
+  }
   switch (cos.dtype) {
     case DType::F32:
       return cpu::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
@@ -46,6 +72,18 @@ void rope_table(const Tensor& cos, const Tensor& sin, double base) {
 void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
   check_rotation("rope_forward", x, cos, sin);
   const int64_t B = x.shape[0], H = x.shape[1], T = x.shape[2], HS = x.shape[3];
+#if defined(PRORES_WITH_CUDA)
+  if (x.device == Device::CUDA) {
+    switch (x.dtype) {
+      case DType::F32:
+        return cuda::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+      case DType::F64:
+        return cuda::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+      default:
+        PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
+    }
+  }
+#endif
   switch (x.dtype) {
     case DType::F32:
       return cpu::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
@@ -59,6 +97,18 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
 void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
   check_rotation("rope_backward", dx, cos, sin);
   const int64_t B = dx.shape[0], H = dx.shape[1], T = dx.shape[2], HS = dx.shape[3];
+#if defined(PRORES_WITH_CUDA)
+  if (dx.device == Device::CUDA) {
+    switch (dx.dtype) {
+      case DType::F32:
+        return cuda::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+      case DType::F64:
+        return cuda::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+      default:
+        PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
+    }
+  }
+#endif
   switch (dx.dtype) {
     case DType::F32:
       return cpu::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);

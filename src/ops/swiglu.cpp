@@ -1,7 +1,12 @@
-// SwiGLU dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype.
+// SwiGLU dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA tensors go
+// to ops/cuda/swiglu.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/swiglu.h"
 
 #include "ops/cpu/swiglu.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/swiglu.h"
+#endif
 
 namespace prores::ops {
 
@@ -13,8 +18,22 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
   PRORES_CHECK(out.dtype == inp.dtype, "swiglu_forward: out is ", dtype_name(out.dtype), " but inp is ",
                dtype_name(inp.dtype));
   PRORES_CHECK(out.device == inp.device, "swiglu_forward: out and inp must be on the same device");
-  if (inp.device == Device::CUDA) PRORES_FAIL("swiglu_forward: CUDA path not built yet");
   const int64_t N = out.shape[0], F = out.shape[1];
+  if (inp.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("swiglu_forward", {{"out", out}, {"inp", inp}});
+    switch (inp.dtype) {
+      case DType::F32:
+        return cuda::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
+      case DType::F64:
+        return cuda::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
+      default:
+        PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
+    }
+#else
+    detail::fail_no_cuda("swiglu_forward");
+#endif
+  }
   switch (inp.dtype) {
     case DType::F32:
       return cpu::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
@@ -35,8 +54,22 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
                dtype_name(dinp.dtype), ", dout ", dtype_name(dout.dtype), ", inp ", dtype_name(inp.dtype));
   PRORES_CHECK(dinp.device == inp.device && dout.device == inp.device,
                "swiglu_backward: dinp, dout and inp must be on the same device");
-  if (inp.device == Device::CUDA) PRORES_FAIL("swiglu_backward: CUDA path not built yet");
   const int64_t N = dout.shape[0], F = dout.shape[1];
+  if (inp.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("swiglu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+    switch (inp.dtype) {
+      case DType::F32:
+        return cuda::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
+      case DType::F64:
+        return cuda::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
+      default:
+        PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
+    }
+#else
+    detail::fail_no_cuda("swiglu_backward");
+#endif
+  }
   switch (inp.dtype) {
     case DType::F32:
       return cpu::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);

@@ -1,22 +1,36 @@
-// Vocabulary-shard dispatch: validates shapes, dtypes and devices, then runs the CPU kernel for the dtype
-// (f32, f64). CUDA tensors fail with a clear message until the CUDA kernels land.
+// Vocabulary-shard dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype
+// (f32, f64). CUDA tensors go to ops/cuda/vocab_shard.h in builds with PRORES_WITH_CUDA and fail with a
+// clear message otherwise.
 #include "ops/vocab_shard.h"
 
 #include <initializer_list>
 
 #include "ops/cpu/vocab_shard.h"
+#include "ops/device_check.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/vocab_shard.h"
+#endif
 
 namespace prores::ops {
 
 namespace {
 
-// Throws unless every tensor of ts is on first's device, then fails on CUDA (no kernels yet).
-void check_cpu(const char* op, std::initializer_list<const Tensor*> ts) {
-  const Device device = (*ts.begin())->device;
-  for (const Tensor* t : ts) {
-    PRORES_CHECK(t->device == device, op, ": all tensors must be on the same device");
+// True when the tensors ts are CUDA tensors. Throws unless they are all on one device, and for CUDA tensors
+// unless their memory is CUDA device memory (always, in a build without the CUDA path: callers then never
+// see true).
+bool on_cuda(const char* op, std::initializer_list<detail::NamedTensor> ts) {
+  const Device device = ts.begin()->tensor.device;
+  for (const detail::NamedTensor& t : ts) {
+    PRORES_CHECK(t.tensor.device == device, op, ": all tensors must be on the same device");
   }
-  if (device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
+  if (device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory(op, ts);
+#else
+    detail::fail_no_cuda(op);
+#endif
+  }
+  return device == Device::CUDA;
 }
 
 // Throws unless every tensor of ts has dtype.
@@ -62,8 +76,15 @@ void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tens
   check_ids_i32(op, "tokens", tokens);
   check_dtype(op, wte_shard.dtype, {&out});
   check_vocab_start(op, vocab_start);
-  check_cpu(op, {&out, &tokens, &wte_shard});
   const int64_t N = out.shape[0], C = out.shape[1], Vs = wte_shard.shape[0];
+  if (on_cuda(op, {{"out", out}, {"tokens", tokens}, {"wte_shard", wte_shard}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, out.dtype, [&]<typename T>(T) {
+      cuda::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs,
+                                    vocab_start);
+    });
+#endif
+  }
   by_dtype(op, out.dtype, [&]<typename T>(T) {
     cpu::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs, vocab_start);
   });
@@ -79,8 +100,15 @@ void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, cons
   check_ids_i32(op, "tokens", tokens);
   check_dtype(op, dwte_shard.dtype, {&dout});
   check_vocab_start(op, vocab_start);
-  check_cpu(op, {&dwte_shard, &dout, &tokens});
   const int64_t N = dout.shape[0], C = dout.shape[1], Vs = dwte_shard.shape[0];
+  if (on_cuda(op, {{"dwte_shard", dwte_shard}, {"dout", dout}, {"tokens", tokens}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, dout.dtype, [&]<typename T>(T) {
+      cuda::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs,
+                                     vocab_start);
+    });
+#endif
+  }
   by_dtype(op, dout.dtype, [&]<typename T>(T) {
     cpu::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs,
                                   vocab_start);
@@ -93,8 +121,14 @@ void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& logits) {
                ": expected row_max (N), logits (N, Vs) with Vs >= 1; got row_max ", row_max.shape_string(),
                ", logits ", logits.shape_string());
   check_dtype(op, logits.dtype, {&row_max});
-  check_cpu(op, {&row_max, &logits});
   const int64_t N = logits.shape[0], Vs = logits.shape[1];
+  if (on_cuda(op, {{"row_max", row_max}, {"logits", logits}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
+      cuda::cross_entropy_shard_stats(row_max.as<T>(), logits.as<T>(), N, Vs);
+    });
+#endif
+  }
   by_dtype(op, logits.dtype,
            [&]<typename T>(T) { cpu::cross_entropy_shard_stats(row_max.as<T>(), logits.as<T>(), N, Vs); });
 }
@@ -112,8 +146,16 @@ void cross_entropy_shard_sumexp(const Tensor& row_sumexp, const Tensor& target_l
   check_ids_i32(op, "targets", targets);
   check_dtype(op, logits.dtype, {&row_sumexp, &target_logit, &row_max});
   check_vocab_start(op, vocab_start);
-  check_cpu(op, {&row_sumexp, &target_logit, &logits, &targets, &row_max});
   const int64_t Vs = logits.shape[1];
+  if (on_cuda(op, {{"row_sumexp", row_sumexp}, {"target_logit", target_logit},
+                   {"logits", logits}, {"targets", targets}, {"row_max", row_max}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
+      cuda::cross_entropy_shard_sumexp(row_sumexp.as<T>(), target_logit.as<T>(), logits.as<T>(),
+                                       targets.as<int32_t>(), row_max.as<T>(), N, Vs, vocab_start);
+    });
+#endif
+  }
   by_dtype(op, logits.dtype, [&]<typename T>(T) {
     cpu::cross_entropy_shard_sumexp(row_sumexp.as<T>(), target_logit.as<T>(), logits.as<T>(),
                                     targets.as<int32_t>(), row_max.as<T>(), N, Vs, vocab_start);
@@ -130,7 +172,15 @@ void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const
                ", ", row_max.shape_string(), ", ", row_sumexp.shape_string(), ", ",
                target_logit.shape_string());
   check_dtype(op, losses.dtype, {&row_max, &row_sumexp, &target_logit});
-  check_cpu(op, {&losses, &row_max, &row_sumexp, &target_logit});
+  if (on_cuda(op, {{"losses", losses}, {"row_max", row_max}, {"row_sumexp", row_sumexp},
+                   {"target_logit", target_logit}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, losses.dtype, [&]<typename T>(T) {
+      cuda::cross_entropy_shard_loss(losses.as<T>(), row_max.as<T>(), row_sumexp.as<T>(),
+                                     target_logit.as<T>(), N);
+    });
+#endif
+  }
   by_dtype(op, losses.dtype, [&]<typename T>(T) {
     cpu::cross_entropy_shard_loss(losses.as<T>(), row_max.as<T>(), row_sumexp.as<T>(), target_logit.as<T>(),
                                   N);
@@ -151,8 +201,16 @@ void cross_entropy_shard_backward(const Tensor& dlogits, const Tensor& logits, c
   check_ids_i32(op, "targets", targets);
   check_dtype(op, logits.dtype, {&dlogits, &row_max, &row_sumexp});
   check_vocab_start(op, vocab_start);
-  check_cpu(op, {&dlogits, &logits, &targets, &row_max, &row_sumexp});
   const int64_t Vs = logits.shape[1];
+  if (on_cuda(op, {{"dlogits", dlogits}, {"logits", logits}, {"targets", targets},
+                   {"row_max", row_max}, {"row_sumexp", row_sumexp}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
+      cuda::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(),
+                                         row_max.as<T>(), row_sumexp.as<T>(), N, Vs, vocab_start, dloss);
+    });
+#endif
+  }
   by_dtype(op, logits.dtype, [&]<typename T>(T) {
     cpu::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(), row_max.as<T>(),
                                       row_sumexp.as<T>(), N, Vs, vocab_start, dloss);

@@ -1,0 +1,178 @@
+// CUDA causal grouped-query attention (ops/cuda/attention.h): permute kernels between token-major rows and
+// head-major storage, one warp per row for the causal softmax and its backward, and strided batched GEMMs
+// (ops/cuda/gemm.h) over the (batch, group) pairs for the four products of the forward and backward.
+#include "ops/cuda/attention.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/cuda/device.h"
+#include "ops/cuda/gemm.h"
+
+namespace prores::ops::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarpsPerBlock = kThreads / 32;
+constexpr int64_t kMaxBlocks = int64_t{1} << 16;
+
+// Element offsets of element e of head h of token (b, t): in token rows (B, T, W) whose heads start at
+// column col0, and in head-major storage (B, H, T, HS).
+struct HeadIndex {
+  int64_t tokens, heads;
+};
+
+// Index i runs over (b, t, h, e) in token order, so token-side accesses are contiguous and head-side ones
+// contiguous within each head's HS elements.
+__device__ HeadIndex head_index(int64_t i, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0) {
+  const int64_t e = i % HS, h = i / HS % H, bt = i / (HS * H), t = bt % Tn, b = bt / Tn;
+  return {bt * W + col0 + h * HS + e, ((b * H + h) * Tn + t) * HS + e};
+}
+
+// heads (B, H, T, HS) (=) tokens[:, :, col0 : col0 + H HS] when kToHeads, else the reverse.
+template <typename T, bool kToHeads>
+__global__ void permute_kernel(T* dst, const T* src, int64_t total, int64_t Tn, int64_t H, int64_t HS, int64_t W,
+                               int64_t col0) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+    const HeadIndex x = head_index(i, Tn, H, HS, W, col0);
+    if (kToHeads)
+      dst[x.heads] = src[x.tokens];
+    else
+      dst[x.tokens] = src[x.heads];
+  }
+}
+
+// Launches permute_kernel over the B T H HS elements of the H heads at column col0 of rows of width W.
+template <bool kToHeads, typename T>
+void permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0) {
+  const int64_t total = B * Tn * H * HS;
+  if (total == 0) return;
+  const int64_t blocks = std::min((total + kThreads - 1) / kThreads, kMaxBlocks);
+  permute_kernel<T, kToHeads><<<static_cast<int>(blocks), kThreads>>>(dst, src, total, Tn, H, HS, W, col0);
+  PRORES_CUDA_CHECK(cudaGetLastError());
+}
+
+__device__ float warp_max(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+__device__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// One warp per row r of att (rows, Tn), query position i = r % Tn:
+// att[r, 0 : i] (=) softmax(att[r, 0 : i]), att[r, i + 1 : Tn) (=) 0.
+__global__ void causal_softmax_kernel(float* att, int64_t rows, int64_t Tn) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  if (row >= rows) return;  // row is the same for the whole warp
+  const int lane = threadIdx.x % 32;
+  float* p = att + row * Tn;
+  const int64_t n = row % Tn + 1;
+  float m = -INFINITY;
+  for (int64_t j = lane; j < n; j += 32) m = fmaxf(m, p[j]);
+  m = warp_max(m);
+  float s = 0.0f;
+  for (int64_t j = lane; j < n; j += 32) {
+    const float e = expf(p[j] - m);
+    p[j] = e;
+    s += e;
+  }
+  const float inv = 1.0f / warp_sum(s);
+  for (int64_t j = lane; j < n; j += 32) p[j] *= inv;
+  for (int64_t j = n + lane; j < Tn; j += 32) p[j] = 0.0f;
+}
+
+// One warp per row r of ds and p (rows, Tn), query position i = r % Tn, with ds holding dP on entry:
+// ds[r, 0 : i] (=) p * (dp - sum_j p_j dp_j) over the causal prefix, ds[r, i + 1 : Tn) (=) 0.
+__global__ void causal_softmax_backward_kernel(float* ds, const float* p, int64_t rows, int64_t Tn) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  if (row >= rows) return;  // row is the same for the whole warp
+  const int lane = threadIdx.x % 32;
+  float* d = ds + row * Tn;
+  const float* pr = p + row * Tn;
+  const int64_t n = row % Tn + 1;
+  float dot = 0.0f;
+  for (int64_t j = lane; j < n; j += 32) dot += pr[j] * d[j];
+  dot = warp_sum(dot);
+  for (int64_t j = lane; j < n; j += 32) d[j] = pr[j] * (d[j] - dot);
+  for (int64_t j = n + lane; j < Tn; j += 32) d[j] = 0.0f;
+}
+
+// Blocks of kWarpsPerBlock warps covering `rows` rows, one warp each.
+int row_blocks(int64_t rows) { return static_cast<int>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock); }
+
+}  // namespace
+
+template <typename T>
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d) {
+  const int64_t W = (d.NH + 2 * d.KV) * d.HS;
+  permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0);
+  permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  permute<true>(v, qkv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
+}
+
+template <typename T>
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d) {
+  const int64_t W = (d.NH + 2 * d.KV) * d.HS;
+  permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0);
+  permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  permute<false>(dqkv, dv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
+}
+
+// Per (batch b, group g), with G = NH / KV heads per group: Q_bg = q[b, gG : (g + 1)G] is (G T, HS) and
+// P_bg = att[b, gG : (g + 1)G] is (G T, T), both contiguous, against K_bg = k[b, g], V_bg = v[b, g] (T, HS).
+// The pair index b KV + g steps these by G T HS, G T T and T HS elements: one strided batched GEMM each.
+void attention_forward(float* out, float* att, float* y_heads, const float* q, const float* k, const float* v,
+                       const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, G = d.NH / d.KV, pairs = d.B * d.KV, rows = d.B * d.NH * Tn;
+  if (rows == 0) return;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  // S_bg (G T, T) (=) scale Q_bg K_bg^T.
+  gemm_strided_batched<float, float>(false, true, G * Tn, Tn, HS, scale, q, HS, G * Tn * HS, k, HS, Tn * HS, 0.0f,
+                                     att, Tn, G * Tn * Tn, pairs);
+  causal_softmax_kernel<<<row_blocks(rows), kThreads>>>(att, rows, Tn);
+  PRORES_CUDA_CHECK(cudaGetLastError());
+  // Y_bg (G T, HS) (=) P_bg V_bg.
+  gemm_strided_batched<float, float>(false, false, G * Tn, HS, Tn, 1.0f, att, Tn, G * Tn * Tn, v, HS, Tn * HS,
+                                     0.0f, y_heads, HS, G * Tn * HS, pairs);
+  permute<false>(out, y_heads, d.B, Tn, d.NH, HS, d.NH * HS, 0);
+}
+
+// The forward's products differentiated, batched over the (batch, group) pairs as there. dK_bg and dV_bg
+// contract over all G T rows of the group, which sums the group's heads: dK_bg (=) scale dS_bg^T Q_bg,
+// dV_bg (=) P_bg^T dY_bg.
+void attention_backward(float* dq, float* dk, float* dv, float* datt, float* dy_heads, const float* dout,
+                        const float* att, const float* q, const float* k, const float* v, const AttentionDims& d) {
+  const int64_t Tn = d.T, HS = d.HS, G = d.NH / d.KV, pairs = d.B * d.KV, rows = d.B * d.NH * Tn;
+  if (rows == 0) return;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  permute<true>(dy_heads, dout, d.B, Tn, d.NH, HS, d.NH * HS, 0);
+  // dP_bg (G T, T) (=) dY_bg V_bg^T, then dS (=) softmax backward of dP, in place.
+  gemm_strided_batched<float, float>(false, true, G * Tn, Tn, HS, 1.0f, dy_heads, HS, G * Tn * HS, v, HS, Tn * HS,
+                                     0.0f, datt, Tn, G * Tn * Tn, pairs);
+  causal_softmax_backward_kernel<<<row_blocks(rows), kThreads>>>(datt, att, rows, Tn);
+  PRORES_CUDA_CHECK(cudaGetLastError());
+  // dQ_bg (G T, HS) (=) scale dS_bg K_bg.
+  gemm_strided_batched<float, float>(false, false, G * Tn, HS, Tn, scale, datt, Tn, G * Tn * Tn, k, HS, Tn * HS,
+                                     0.0f, dq, HS, G * Tn * HS, pairs);
+  // dK_bg (T, HS) (=) scale dS_bg^T Q_bg;  dV_bg (T, HS) (=) P_bg^T dY_bg.
+  gemm_strided_batched<float, float>(true, false, Tn, HS, G * Tn, scale, datt, Tn, G * Tn * Tn, q, HS,
+                                     G * Tn * HS, 0.0f, dk, HS, Tn * HS, pairs);
+  gemm_strided_batched<float, float>(true, false, Tn, HS, G * Tn, 1.0f, att, Tn, G * Tn * Tn, dy_heads, HS,
+                                     G * Tn * HS, 0.0f, dv, HS, Tn * HS, pairs);
+}
+
+#define PRORES_INSTANTIATE_SPLIT_HEADS(T)                                         \
+  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&); \
+  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);
+PRORES_INSTANTIATE_SPLIT_HEADS(float)
+PRORES_INSTANTIATE_SPLIT_HEADS(double)
+PRORES_INSTANTIATE_SPLIT_HEADS(uint16_t)
+#undef PRORES_INSTANTIATE_SPLIT_HEADS
+
+}  // namespace prores::ops::cuda

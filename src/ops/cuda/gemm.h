@@ -1,0 +1,26 @@
+// CUDA GEMMs on row-major device matrices, mirroring ops/cpu/gemm.h, through cuBLASLt (ops/cuda/blas.h).
+// Element types (TA for A and B, TC for C): float/float computes in exact fp32 (no TF32); uint16_t/float and
+// uint16_t/uint16_t take bf16 inputs (raw 16 bits per element) with fp32 accumulation and an f32 or bf16
+// output. Plain C++ declarations (no CUDA headers). Asynchronous on the legacy default stream of the
+// current device; errors throw prores::Error.
+#pragma once
+#include <cstdint>
+
+namespace prores::ops::cuda {
+
+// C (M,N) = alpha * op(A) * op(B) + beta * C, row-major. A is (M,K) with leading dimension lda, or (K,M)
+// when ta; B is (K,N) with ldb, or (N,K) when tb; C has ldc. beta = 0 overwrites C (=) without reading it,
+// beta = 1 accumulates (+=). K = 0 gives C = beta * C; M = 0 or N = 0 does nothing.
+template <typename TA, typename TC>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda, const TA* B,
+          int64_t ldb, float beta, TC* C, int64_t ldc);
+
+// `batch` independent GEMMs of the same shape in one cuBLASLt call: problem p uses A + p * stride_a,
+// B + p * stride_b and C + p * stride_c (strides in elements; the C matrices must not overlap). Same
+// contract as gemm for each problem; batch = 0 does nothing.
+template <typename TA, typename TC>
+void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A,
+                          int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
+                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch);
+
+}  // namespace prores::ops::cuda

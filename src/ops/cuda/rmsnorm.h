@@ -1,0 +1,24 @@
+// CUDA kernels for RMSNorm with a constant output scale (ops/rmsnorm.h), mirroring ops/cpu/rmsnorm.h,
+// templated on float / double. Pointers are device memory. Plain C++ declarations (no CUDA headers).
+// Everything runs asynchronously on the current device and the legacy default stream; launch errors throw
+// prores::Error.
+#pragma once
+#include <cstdint>
+
+namespace prores::ops::cuda {
+
+// out (N, C) (=) scale * weight * inp * rstd;  rstd (N) (=) 1 / sqrt(mean(inp^2) + eps), the mean in
+// double. One block per row. out may alias inp.
+template <typename T>
+void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
+                     double scale);
+
+// dinp (N, C) (+=), dweight (C) (+=) given dout (N, C), the forward's inp and rstd (N), and weight (C).
+// One block per row for dinp. dweight is deterministic: a grid that depends only on N gives each block a
+// fixed contiguous range of rows whose column sums it accumulates in double (one thread per column, rows
+// in order), then a second pass adds the per-block partials in block order.
+template <typename T>
+void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
+                      int64_t N, int64_t C, double scale);
+
+}  // namespace prores::ops::cuda

@@ -1,0 +1,58 @@
+// CUDA kernels for the vocabulary-shard pieces of the vocab-parallel embedding and cross-entropy
+// (ops/vocab_shard.h), mirroring ops/cpu/vocab_shard.h, templated on float / double, plus the id range
+// check that the whole-vocabulary embedding and cross-entropy run first. A shard holds the vocabulary rows
+// [vocab_start, vocab_start + Vs); ids are global, and an id outside the shard contributes nothing here.
+// Pointers are device memory; plain C++ declarations (no CUDA headers). Everything runs on the current
+// device and the legacy default stream, asynchronously unless said otherwise; launch errors throw.
+#pragma once
+#include <cstdint>
+
+namespace prores::ops::cuda {
+
+// Throws prores::Error "<op>: <what> id <id> at position <n> is outside [0, V) with V = <V>" (the CPU
+// kernels' message) for the first position n of ids (n_ids) whose id lies outside [0, V); returns
+// otherwise. Synchronous: waits for the device to report the first bad position (an atomic minimum, so
+// the reported position does not depend on the schedule).
+void check_ids(const char* op, const char* what, const int32_t* ids, int64_t n_ids, int64_t V);
+
+// out (N, C) (=) wte_shard[tokens[n] - vocab_start] for ids in the shard, 0 for every other id;
+// tokens (N); wte_shard (Vs, C). One block per row.
+template <typename T>
+void embedding_shard_forward(T* out, const int32_t* tokens, const T* wte_shard, int64_t N, int64_t C,
+                             int64_t Vs, int64_t vocab_start);
+
+// dwte_shard (Vs, C) (+=) scatter-add of the dout (N, C) rows whose ids fall in the shard; Vs < 2^32 - 1.
+// Deterministic, without atomics, and bitwise equal to the CPU kernel: the positions are radix-sorted by
+// shard row (a stable sort, so each row's positions stay in increasing order; ids outside the shard sort
+// last and are skipped), then one block per distinct row adds its dout rows in position order, one thread
+// per column, exactly the additions of the CPU loop. Uses O(N) stream-ordered scratch; a row's work is
+// proportional to its number of occurrences (a very frequent id makes one long block).
+template <typename T>
+void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* tokens, int64_t N, int64_t C,
+                              int64_t Vs, int64_t vocab_start);
+
+// row_max (N) (=) max over the shard's logits (N, Vs) of each row; Vs >= 1. One block per row.
+template <typename T>
+void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs);
+
+// row_sumexp (N) (=) sum_v exp(logits[n, v] - row_max[n]) over the shard, each exponential in T, the sum
+// in double (a fixed-order block reduction); target_logit (N) (=) logits[n, targets[n] - vocab_start] when
+// the target is in the shard, else 0. row_max (N) is the max over the whole vocabulary. One block per row.
+template <typename T>
+void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
+                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start);
+
+// losses (N) (=) log(row_sumexp) + row_max - target_logit, evaluated in double; all three inputs (N) are
+// the whole-vocabulary values.
+template <typename T>
+void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+                              int64_t N);
+
+// dlogits (N, Vs) (=) dloss * (exp(logits - row_max) / row_sumexp - onehot(targets)) on the shard, with
+// row_max and row_sumexp (N) the whole-vocabulary values; dlogits may alias logits. One block per row.
+template <typename T>
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
+                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
+                                  double dloss);
+
+}  // namespace prores::ops::cuda
