@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "parallel/gpu_device.h"
 #if defined(PRORES_WITH_CUDA)
@@ -453,20 +454,6 @@ TEST(NcclCommunicator, Created) { GTEST_SKIP() << g_no_nccl; }
 
 #endif
 
-// On ranks other than 0, print only failed assertions, prefixed with the rank.
-class RankFailurePrinter : public testing::EmptyTestEventListener {
- public:
-  explicit RankFailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const testing::TestPartResult& result) override {
-    if (result.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: failure\n%s\n", rank_, result.file_name() ? result.file_name() : "?",
-                   result.line_number(), result.summary());
-  }
-
- private:
-  int rank_;
-};
-
 // The NCCL world over `world` when this machine can have one (g_no_nccl says why not otherwise).
 std::unique_ptr<Communicator> make_nccl_world([[maybe_unused]] Communicator& world) {
 #if defined(PRORES_WITH_NCCL)
@@ -492,27 +479,13 @@ std::unique_ptr<Communicator> make_nccl_world([[maybe_unused]] Communicator& wor
 }  // namespace prores
 
 int main(int argc, char** argv) {
-  std::unique_ptr<prores::Communicator> world;
-  try {
-    world = prores::make_world_communicator(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "test_mpi_nccl: %s\n", e.what());
-    return 1;
-  }
-  testing::InitGoogleTest(&argc, argv);
-  prores::g_world = world.get();
-  std::unique_ptr<prores::Communicator> nccl = prores::make_nccl_world(*world);
-  prores::g_nccl = nccl.get();
-  if (world->rank() != 0) {
-    auto& listeners = testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new prores::RankFailurePrinter(world->rank()));
-  }
-  const bool failed_here = RUN_ALL_TESTS() != 0;
-  const bool failed_anywhere = world->all_reduce_scalar(failed_here ? 1.0 : 0.0, prores::ReduceOp::Max) > 0;
-  if (failed_anywhere && world->rank() == 0) std::fprintf(stderr, "test_mpi_nccl: failed on some rank\n");
-  nccl.reset();
-  world.reset();
-  prores::finalize_world();
-  return failed_anywhere ? 1 : 0;
+  std::unique_ptr<prores::Communicator> nccl;
+  return prores::test::run_mpi_tests(
+      argc, argv, "test_mpi_nccl",
+      [&](prores::Communicator& world) {
+        prores::g_world = &world;
+        nccl = prores::make_nccl_world(world);
+        prores::g_nccl = nccl.get();
+      },
+      [&] { nccl.reset(); });
 }

@@ -19,6 +19,7 @@
 
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
+#include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "parallel/vocab_parallel.h"
 #include "test_util.h"
@@ -187,42 +188,10 @@ TEST(VocabParallel, ArgumentErrors) {
   tp.barrier();
 }
 
-// On ranks other than 0, print only failed assertions, prefixed with the rank.
-class RankFailurePrinter : public testing::EmptyTestEventListener {
- public:
-  explicit RankFailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const testing::TestPartResult& result) override {
-    if (result.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: failure\n%s\n", rank_, result.file_name() ? result.file_name() : "?",
-                   result.line_number(), result.summary());
-  }
-
- private:
-  int rank_;
-};
-
 }  // namespace
 }  // namespace prores
 
 int main(int argc, char** argv) {
-  std::unique_ptr<prores::Communicator> world;
-  try {
-    world = prores::make_world_communicator(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "test_mpi_vocab_parallel: %s\n", e.what());
-    return 1;
-  }
-  testing::InitGoogleTest(&argc, argv);
-  prores::g_world = world.get();
-  if (world->rank() != 0) {
-    auto& listeners = testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new prores::RankFailurePrinter(world->rank()));
-  }
-  const bool failed_here = RUN_ALL_TESTS() != 0;
-  const bool failed_anywhere = world->all_reduce_scalar(failed_here ? 1.0 : 0.0, prores::ReduceOp::Max) > 0;
-  if (failed_anywhere && world->rank() == 0) std::fprintf(stderr, "test_mpi_vocab_parallel: failed on some rank\n");
-  world.reset();
-  prores::finalize_world();
-  return failed_anywhere ? 1 : 0;
+  return prores::test::run_mpi_tests(argc, argv, "test_mpi_vocab_parallel",
+                                     [](prores::Communicator& world) { prores::g_world = &world; });
 }

@@ -353,7 +353,7 @@ TEST(VocabShard, BadArgumentsThrow) {
   gpu_logits.device = gpu_max.device = Device::CUDA;
   expect_error([&] { ops::cross_entropy_shard_stats(vec3.tensor({3}), gpu_logits); }, {"same device"});
   expect_error([&] { ops::cross_entropy_shard_stats(gpu_max, gpu_logits); },
-               {"cross_entropy_shard_stats: CUDA path not built yet"});
+               {"cross_entropy_shard_stats", "CUDA"});
 }
 
 }  // namespace
