@@ -113,9 +113,10 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     PRORES_CHECK(dweight.ndim == 2 && dweight.shape == weight.shape, op, ": dweight has shape ",
                  dweight.shape_string(), ", weight ", weight.shape_string());
     // An f32 dweight may accumulate the gradient of bf16 tensors on CUDA (fp32 gradient accumulation).
-    const bool f32_grad = dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA;
-    if (!f32_grad) check_same_kind(op, dout, dweight);
-    PRORES_CHECK(dweight.device == dout.device, op, ": tensors on different devices");
+    if (dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA)
+      PRORES_CHECK(dweight.device == dout.device, op, ": tensors on different devices");
+    else
+      check_same_kind(op, dout, dweight);
   }
   if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)

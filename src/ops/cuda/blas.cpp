@@ -11,12 +11,12 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 
 #include "core/check.h"
 #include "ops/cuda/device.h"
