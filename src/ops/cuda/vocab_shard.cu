@@ -5,6 +5,7 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
+#include <algorithm>
 #include <limits>
 
 #include "core/check.h"
@@ -174,7 +175,8 @@ void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* token
   PRORES_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.data(), sorted_keys.data(),
                                                     positions.data(), sorted_positions.data(), N, 0, end_bit,
                                                     cudaStream_t{}));
-  detail::Scratch<unsigned char> temp(temp_bytes);
+  // At least one byte: a null temp pointer would make the second call another size query.
+  detail::Scratch<unsigned char> temp(std::max<size_t>(temp_bytes, 1));
   PRORES_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data(), temp_bytes, keys.data(), sorted_keys.data(),
                                                     positions.data(), sorted_positions.data(), N, 0, end_bit,
                                                     cudaStream_t{}));
