@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "ops/device_check.h"
 #include "ops/cpu/attention.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/attention.h"
@@ -50,13 +51,6 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
 }
 
 #if defined(PRORES_WITH_CUDA)
-// Throws unless each non-empty tensor of ts points into CUDA device (or managed) memory.
-void check_device_memory(const char* op, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    PRORES_CHECK(t->numel() == 0 || cuda::is_device_pointer(t->data), op, ": tensor ", t->shape_string(),
-                 " is a CUDA tensor but its memory is not CUDA device memory");
-}
-
 // The CUDA permutes move elements of any type of the same size: bf16 travels as uint16_t.
 template <typename T>
 T* raw(const Tensor& t) {
@@ -66,11 +60,6 @@ T* raw(const Tensor& t) {
 // Throws for attention on a dtype the CUDA kernels do not take.
 [[noreturn]] void fail_cuda_dtype(const char* op, DType dtype) {
   PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dtype), " on CUDA (f32)");
-}
-#else
-// Throws for a CUDA tensor in a build without the CUDA path.
-[[noreturn]] void fail_no_cuda(const char* op) {
-  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
 }
 #endif
 
@@ -83,7 +72,7 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
   expect(op, "qkv", qkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, q);
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&q, &k, &v, &qkv});
+    detail::check_device_memory(op, {{"q", q}, {"k", k}, {"v", v}, {"qkv", qkv}});
     switch (q.dtype) {
       case DType::F32:
         return cuda::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
@@ -96,7 +85,7 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype), " on CUDA");
     }
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (q.dtype) {
@@ -116,7 +105,7 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
   expect(op, "dqkv", dqkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, dq);
   if (dq.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&dqkv, &dq, &dk, &dv});
+    detail::check_device_memory(op, {{"dqkv", dqkv}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
     switch (dq.dtype) {
       case DType::F32:
         return cuda::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
@@ -130,7 +119,7 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype), " on CUDA");
     }
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (dq.dtype) {
@@ -154,12 +143,12 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
   expect(op, "out", out, {d.B, d.T, d.NH * d.HS}, q);
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&out, &att, &y_heads, &q, &k, &v});
+    detail::check_device_memory(op, {{"out", out}, {"att", att}, {"y_heads", y_heads}, {"q", q}, {"k", k}, {"v", v}});
     if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
     return cuda::attention_forward(out.as<float>(), att.as<float>(), y_heads.as<float>(), q.as<float>(),
                                    k.as<float>(), v.as<float>(), d);
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (q.dtype) {
@@ -189,13 +178,13 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   expect(op, "dy_heads", dy_heads, {d.B, d.NH, d.T, d.HS}, q);
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&dq, &dk, &dv, &datt, &dy_heads, &dout, &att, &q, &k, &v});
+    detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"datt", datt}, {"dy_heads", dy_heads}, {"dout", dout}, {"att", att}, {"q", q}, {"k", k}, {"v", v}});
     if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
     return cuda::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
                                     dy_heads.as<float>(), dout.as<float>(), att.as<float>(), q.as<float>(),
                                     k.as<float>(), v.as<float>(), d);
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (q.dtype) {

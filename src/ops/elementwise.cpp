@@ -3,6 +3,7 @@
 // to ops/cuda/elementwise.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/elementwise.h"
 
+#include "ops/device_check.h"
 #include "ops/cpu/elementwise.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -18,29 +19,16 @@ void check_defined(const char* op, const char* name, const Tensor& t) {
   PRORES_CHECK(t.ndim >= 1 && (t.defined() || t.numel() == 0), op, ": ", name, " is undefined");
 }
 
-#if defined(PRORES_WITH_CUDA)
-// Throws unless a non-empty CUDA tensor t points into CUDA device (or managed) memory.
-void check_device_memory(const char* op, const char* name, const Tensor& t) {
-  PRORES_CHECK(t.numel() == 0 || cuda::is_device_pointer(t.data), op, ": ", name,
-               " is a CUDA tensor but its memory is not CUDA device memory");
-}
-#else
-// Throws for a CUDA tensor in a build without the CUDA path.
-[[noreturn]] void fail_no_cuda(const char* op) {
-  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
-}
-#endif
-
 }  // namespace
 
 void zero(const Tensor& x) {
   check_defined("zero", "x", x);
   if (x.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("zero", "x", x);
+    detail::check_device_memory("zero", {{"x", x}});
     return cuda::zero_bytes(x.data, x.nbytes());
 #else
-    fail_no_cuda("zero");
+    detail::fail_no_cuda("zero");
 #endif
   }
   cpu::zero_bytes(x.data, x.nbytes());
@@ -55,12 +43,12 @@ void copy(const Tensor& dst, const Tensor& src) {
   PRORES_CHECK(dst.device == src.device, "copy: dst and src must be on the same device");
   if (dst.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("copy", "dst", dst);
-    check_device_memory("copy", "src", src);
+    detail::check_device_memory("copy", {{"dst", dst}});
+    detail::check_device_memory("copy", {{"src", src}});
     if (dst.data != src.data) cuda::copy_bytes(dst.data, src.data, dst.nbytes());
     return;
 #else
-    fail_no_cuda("copy");
+    detail::fail_no_cuda("copy");
 #endif
   }
   if (dst.data == src.data) return;
@@ -80,9 +68,9 @@ void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor&
   const int64_t n = out.numel();
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("axpby", "out", out);
-    check_device_memory("axpby", "x", x);
-    check_device_memory("axpby", "y", y);
+    detail::check_device_memory("axpby", {{"out", out}});
+    detail::check_device_memory("axpby", {{"x", x}});
+    detail::check_device_memory("axpby", {{"y", y}});
     switch (out.dtype) {
       case DType::F32:
         return cuda::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
@@ -92,7 +80,7 @@ void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor&
         PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
     }
 #else
-    fail_no_cuda("axpby");
+    detail::fail_no_cuda("axpby");
 #endif
   }
   switch (out.dtype) {
@@ -116,8 +104,8 @@ void accumulate(const Tensor& dst, double a, const Tensor& src) {
   const int64_t n = dst.numel();
   if (dst.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("accumulate", "dst", dst);
-    check_device_memory("accumulate", "src", src);
+    detail::check_device_memory("accumulate", {{"dst", dst}});
+    detail::check_device_memory("accumulate", {{"src", src}});
     switch (dst.dtype) {
       case DType::F32:
         return cuda::accumulate(dst.as<float>(), a, src.as<float>(), n);
@@ -127,7 +115,7 @@ void accumulate(const Tensor& dst, double a, const Tensor& src) {
         PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
     }
 #else
-    fail_no_cuda("accumulate");
+    detail::fail_no_cuda("accumulate");
 #endif
   }
   switch (dst.dtype) {
@@ -144,7 +132,7 @@ double sum_squares(const Tensor& x) {
   check_defined("sum_squares", "x", x);
   if (x.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("sum_squares", "x", x);
+    detail::check_device_memory("sum_squares", {{"x", x}});
     switch (x.dtype) {
       case DType::F32:
         return cuda::sum_squares(x.as<float>(), x.numel());
@@ -154,7 +142,7 @@ double sum_squares(const Tensor& x) {
         PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
     }
 #else
-    fail_no_cuda("sum_squares");
+    detail::fail_no_cuda("sum_squares");
 #endif
   }
   switch (x.dtype) {
@@ -171,7 +159,7 @@ double sum(const Tensor& x) {
   check_defined("sum", "x", x);
   if (x.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory("sum", "x", x);
+    detail::check_device_memory("sum", {{"x", x}});
     switch (x.dtype) {
       case DType::F32:
         return cuda::sum(x.as<float>(), x.numel());
@@ -181,7 +169,7 @@ double sum(const Tensor& x) {
         PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
     }
 #else
-    fail_no_cuda("sum");
+    detail::fail_no_cuda("sum");
 #endif
   }
   switch (x.dtype) {

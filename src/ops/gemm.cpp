@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "ops/device_check.h"
 #include "ops/cpu/gemm.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -22,18 +23,10 @@ void check_matrix(const Tensor& t, const char* name, int64_t rows, int64_t cols)
 }
 
 #if defined(PRORES_WITH_CUDA)
-// Throws unless a non-empty CUDA tensor t points into CUDA device (or managed) memory.
-void check_device_memory(const char* name, const Tensor& t) {
-  PRORES_CHECK(t.numel() == 0 || cuda::is_device_pointer(t.data), "gemm: ", name,
-               " is a CUDA tensor but its memory is not CUDA device memory");
-}
-
 // The CUDA branch of gemm, after the shape checks: picks the cuBLASLt GEMM for the dtypes.
 void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const Tensor& A,
                int64_t lda, const Tensor& B, int64_t ldb, float beta, const Tensor& C) {
-  check_device_memory("A", A);
-  check_device_memory("B", B);
-  check_device_memory("C", C);
+  detail::check_device_memory("gemm", {{"A", A}, {"B", B}, {"C", C}});
   const auto* a16 = static_cast<const uint16_t*>(A.data);
   const auto* b16 = static_cast<const uint16_t*>(B.data);
   if (A.dtype == DType::F32)
@@ -69,7 +62,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
     return gemm_cuda(trans_a, trans_b, M, N, K, static_cast<float>(alpha), A, lda, B, ldb,
                      static_cast<float>(beta), C);
 #else
-    PRORES_FAIL("gemm: this build has no CUDA support (configure with nvcc available)");
+    detail::fail_no_cuda("gemm");
 #endif
   }
   switch (C.dtype) {

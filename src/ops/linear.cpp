@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "ops/device_check.h"
 #include "ops/cpu/linear.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -46,20 +47,8 @@ T* data_or_null(const Tensor& t) {
 }
 
 #if defined(PRORES_WITH_CUDA)
-// Throws unless each defined, non-empty tensor of ts points into CUDA device (or managed) memory.
-void check_device_memory(const char* op, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    PRORES_CHECK(!t->defined() || t->numel() == 0 || cuda::is_device_pointer(t->data), op, ": tensor ",
-                 t->shape_string(), " is a CUDA tensor but its memory is not CUDA device memory");
-}
-
 // bf16 tensor data as raw 16-bit elements (nullptr for an undefined tensor).
 uint16_t* bf16_data(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
-#else
-// Throws for a CUDA tensor in a build without the CUDA path.
-[[noreturn]] void fail_no_cuda(const char* op) {
-  PRORES_FAIL(op, ": this build has no CUDA support (configure with nvcc available)");
-}
 #endif
 
 }  // namespace
@@ -72,7 +61,7 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) 
   check_same_kind(op, out, weight);
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&out, &inp, &weight});
+    detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
     switch (out.dtype) {
       case DType::F32:
         return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
@@ -83,7 +72,7 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) 
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
     }
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (out.dtype) {
@@ -120,7 +109,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   }
   if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    check_device_memory(op, {&dinp, &dweight, &dout, &inp, &weight});
+    detail::check_device_memory(op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
     if (dout.dtype == DType::F32)
       return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
@@ -133,7 +122,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     return cuda::linear_backward<uint16_t, uint16_t>(bf16_data(dinp), bf16_data(dweight), bf16_data(dout),
                                                      bf16_data(inp), bf16_data(weight), d.N, d.IC, d.OC);
 #else
-    fail_no_cuda(op);
+    detail::fail_no_cuda(op);
 #endif
   }
   switch (dout.dtype) {
