@@ -10,16 +10,10 @@
 #include <vector>
 
 #include "ops/elementwise.h"
+#include "cuda_test_util.h"
 #include "test_util.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
-#endif
-
-#if defined(PRORES_WITH_CUDA)
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() \
-  if (prores::ops::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
-#else
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() GTEST_SKIP() << "no CUDA device"
 #endif
 
 namespace prores {
@@ -28,6 +22,7 @@ namespace {
 #if defined(PRORES_WITH_CUDA)
 
 using test::Buffer;
+using test::DeviceBuffer;
 using test::fill_normal;
 
 // Odd sizes: one element, less than a warp, a few blocks plus a tail, more than the grids cover in one pass.
@@ -36,37 +31,6 @@ constexpr int64_t kSizes[] = {1, 7, 4099, 1000003};
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-6 : 1e-12;
-
-// n elements of T in CUDA device memory, freed on destruction.
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t n)
-      : n_(n), data_(static_cast<T*>(ops::cuda::device_alloc(bytes()))) {}
-  ~DeviceBuffer() { ops::cuda::device_free(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  // Device (=) host (n elements).
-  void upload(const std::vector<T>& host) {
-    EXPECT_EQ(static_cast<int64_t>(host.size()), n_);
-    ops::cuda::copy_to_device(data_, host.data(), bytes());
-  }
-  // Device contents, copied to the host.
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<size_t>(n_));
-    ops::cuda::copy_to_host(host.data(), data_, bytes());
-    return host;
-  }
-  // Device (=) NaN everywhere, so that an element the op forgets to write fails the comparison.
-  void poison() { upload(std::vector<T>(static_cast<size_t>(n_), std::numeric_limits<T>::quiet_NaN())); }
-  Tensor tensor() const { return Tensor(data_, dtype_of<T>(), Device::CUDA, {n_}); }
-
- private:
-  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
-  int64_t n_;
-  T* data_;
-};
 
 // Random host buffer of n elements (never all zero).
 template <typename T>

@@ -18,6 +18,7 @@
 #include "ops/attention.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
+#include "cuda_test_util.h"
 #include "test_util.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cpu/gemm.h"
@@ -25,19 +26,15 @@
 #include "ops/cuda/gemm.h"
 #endif
 
-#if defined(PRORES_WITH_CUDA)
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() \
-  if (prores::ops::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
-#else
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() GTEST_SKIP() << "no CUDA device"
-#endif
-
 namespace prores {
 namespace {
 
 #if defined(PRORES_WITH_CUDA)
 
+using test::DeviceBuffer;
+using test::device_dtype;
 using test::fill_normal;
+using test::nan_of;
 
 constexpr double kF32Rtol = 1e-5;
 constexpr double kBf16Rtol = 2e-2;
@@ -55,23 +52,6 @@ float from_bf16(uint16_t b) {
   float x = 0;
   std::memcpy(&x, &u, sizeof(x));
   return x;
-}
-
-// Device dtype of element type T: uint16_t stands for bf16.
-template <typename T>
-constexpr DType device_dtype() {
-  if constexpr (std::is_same_v<T, uint16_t>)
-    return DType::BF16;
-  else
-    return dtype_of<T>();
-}
-
-template <typename T>
-T nan_of() {
-  if constexpr (std::is_same_v<T, uint16_t>)
-    return 0x7FC0;
-  else
-    return std::numeric_limits<T>::quiet_NaN();
 }
 
 // x converted to T (bf16: rounded) and back to float.
@@ -112,43 +92,6 @@ Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
   EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
   return t;
 }
-
-// n elements of T in CUDA device memory, freed on destruction.
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t n) : n_(n), data_(static_cast<T*>(ops::cuda::device_alloc(bytes()))) {}
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
-    upload(host);
-  }
-  ~DeviceBuffer() { ops::cuda::device_free(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  // Device (=) host (n elements).
-  void upload(const std::vector<T>& host) {
-    ASSERT_EQ(static_cast<int64_t>(host.size()), n_);
-    ops::cuda::copy_to_device(data_, host.data(), bytes());
-  }
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<size_t>(n_));
-    ops::cuda::copy_to_host(host.data(), data_, bytes());
-    return host;
-  }
-  // Device (=) NaN everywhere, so that an element the op forgets to write fails the comparison.
-  void poison() { upload(std::vector<T>(static_cast<size_t>(n_), nan_of<T>())); }
-  Tensor tensor(std::initializer_list<int64_t> dims) const {
-    Tensor t(data_, device_dtype<T>(), Device::CUDA, dims);
-    EXPECT_EQ(t.numel(), n_);
-    return t;
-  }
-  T* data() const { return data_; }
-
- private:
-  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
-  int64_t n_;
-  T* data_;
-};
 
 // Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& scale,

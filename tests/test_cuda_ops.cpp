@@ -20,17 +20,11 @@
 #include "ops/swiglu.h"
 #include "ops/vocab_shard.h"
 #include "optim/adamw.h"
+#include "cuda_test_util.h"
 #include "test_util.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/adamw.h"
 #include "ops/cuda/device.h"
-#endif
-
-#if defined(PRORES_WITH_CUDA)
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() \
-  if (prores::ops::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
-#else
-#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() GTEST_SKIP() << "no CUDA device"
 #endif
 
 namespace prores {
@@ -39,50 +33,12 @@ namespace {
 #if defined(PRORES_WITH_CUDA)
 
 using test::Buffer;
+using test::DeviceBuffer;
 using test::fill_normal;
 
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-5 : 1e-11;
-
-// n elements of T in CUDA device memory, freed on destruction.
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t n) : n_(n), data_(static_cast<T*>(ops::cuda::device_alloc(bytes()))) {}
-  // A device copy of host.
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
-    upload(host);
-  }
-  ~DeviceBuffer() { ops::cuda::device_free(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  // Device (=) host (n elements).
-  void upload(const std::vector<T>& host) {
-    ASSERT_EQ(static_cast<int64_t>(host.size()), n_);
-    ops::cuda::copy_to_device(data_, host.data(), bytes());
-  }
-  // Device contents, copied to the host (waits for the queued kernels).
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<size_t>(n_));
-    ops::cuda::copy_to_host(host.data(), data_, bytes());
-    return host;
-  }
-  // Device (=) NaN everywhere, so that an element the op forgets to write fails the comparison.
-  void poison() { upload(std::vector<T>(static_cast<size_t>(n_), std::numeric_limits<T>::quiet_NaN())); }
-  Tensor tensor(std::initializer_list<int64_t> dims) const {
-    Tensor t(data_, dtype_of<T>(), Device::CUDA, dims);
-    EXPECT_EQ(t.numel(), n_);
-    return t;
-  }
-  T* data() const { return data_; }
-
- private:
-  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
-  int64_t n_;
-  T* data_;
-};
 
 // Host buffer of n N(mean, std) values from seed (never all zero).
 template <typename T>

@@ -1,0 +1,90 @@
+// Helpers of the CPU<->CUDA parity tests: the skip without a device, device buffers that upload,
+// download and poison themselves (NaN everywhere, so that an element an op forgets to write fails the
+// comparison), and the bf16 conventions (uint16_t elements stand for bf16).
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/tensor.h"
+#if defined(PRORES_WITH_CUDA)
+#include "ops/cuda/device.h"
+#endif
+
+#if defined(PRORES_WITH_CUDA)
+#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() \
+  if (prores::ops::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
+#else
+#define PRORES_SKIP_WITHOUT_CUDA_DEVICE() GTEST_SKIP() << "no CUDA device"
+#endif
+
+namespace prores::test {
+
+// Device dtype of element type T: uint16_t stands for bf16.
+template <typename T>
+constexpr DType device_dtype() {
+  if constexpr (std::is_same_v<T, uint16_t>)
+    return DType::BF16;
+  else
+    return dtype_of<T>();
+}
+
+// A NaN of T (bf16's quiet NaN for uint16_t).
+template <typename T>
+T nan_of() {
+  if constexpr (std::is_same_v<T, uint16_t>)
+    return 0x7FC0;
+  else
+    return std::numeric_limits<T>::quiet_NaN();
+}
+
+#if defined(PRORES_WITH_CUDA)
+
+// n elements of T in CUDA device memory, freed on destruction.
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(int64_t n) : n_(n), data_(static_cast<T*>(ops::cuda::device_alloc(bytes()))) {}
+  // A device copy of host.
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
+    upload(host);
+  }
+  ~DeviceBuffer() { ops::cuda::device_free(data_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  // Device (=) host (n elements).
+  void upload(const std::vector<T>& host) {
+    ASSERT_EQ(static_cast<int64_t>(host.size()), n_);
+    ops::cuda::copy_to_device(data_, host.data(), bytes());
+  }
+  // Device contents, copied to the host (waits for the queued kernels).
+  std::vector<T> download() const {
+    std::vector<T> host(static_cast<size_t>(n_));
+    ops::cuda::copy_to_host(host.data(), data_, bytes());
+    return host;
+  }
+  // Device (=) NaN everywhere.
+  void poison() { upload(std::vector<T>(static_cast<size_t>(n_), nan_of<T>())); }
+  // A CUDA tensor view with the given shape (its numel must be n), or 1-D.
+  Tensor tensor(std::initializer_list<int64_t> dims) const {
+    Tensor t(data_, device_dtype<T>(), Device::CUDA, dims);
+    EXPECT_EQ(t.numel(), n_);
+    return t;
+  }
+  Tensor tensor() const { return Tensor(data_, device_dtype<T>(), Device::CUDA, {n_}); }
+  T* data() const { return data_; }
+
+ private:
+  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
+  int64_t n_;
+  T* data_;
+};
+
+#endif
+
+}  // namespace prores::test
