@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/json.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/param_table.h"

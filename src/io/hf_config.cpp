@@ -1,5 +1,5 @@
 // LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON parsing and
-// string quoting through io/safetensors.h.
+// string quoting through core/json.h.
 #include "io/hf_config.h"
 
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "io/safetensors.h"
+#include "core/json.h"
 
 namespace prores::io {
 

@@ -1,4 +1,4 @@
-// Hugging Face safetensors files, and the small JSON reader/writer they (and config.json) need.
+// Hugging Face safetensors files (JSON header parsing: core/json.h).
 // Format (github.com/huggingface/safetensors): an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON
 // {"__metadata__": {str: str} (optional), "<tensor>": {"dtype": "F32", "shape": [..],
 // "data_offsets": [begin, end]}, ...} padded with spaces to a multiple of 8, then the data buffer.
@@ -46,31 +46,5 @@ std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
 uint16_t float_to_bf16(float x);
 float bf16_to_float(uint16_t bits);
 float f16_to_float(uint16_t bits);
-
-// A parsed JSON value: objects keep their members in file order (a repeated key is a parse error);
-// integers without fraction or exponent that fit int64 are Int, every other number is Double.
-struct JsonValue {
-  enum class Kind { Null, Bool, Int, Double, String, Array, Object };
-  Kind kind = Kind::Null;
-  bool boolean = false;
-  int64_t integer = 0;
-  double number = 0;
-  std::string string;
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
-
-  // The member named key of an object, or nullptr (also when this is not an object).
-  const JsonValue* find(std::string_view key) const;
-  // "null", "a boolean", "an integer", "a number", "a string", "an array" or "an object".
-  const char* kind_name() const;
-};
-
-// Parses one JSON document (RFC 8259: surrounding whitespace allowed, nothing else after it; strings must
-// be valid UTF-8; nesting deeper than 64 is refused). Errors throw prores::Error starting with `where`
-// and giving the byte offset.
-JsonValue parse_json(std::string_view text, const std::string& where);
-
-// s as a JSON string literal, quotes included (", \ and control characters escaped; UTF-8 kept as is).
-std::string json_quote(std::string_view s);
 
 }  // namespace prores::io
