@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libdnnl-dev libhdf5-dev libboost-program-options-dev
-          libgtest-dev libsentencepiece-dev libopenmpi-dev openmpi-bin fortunes)
+          libgtest-dev libsentencepiece-dev libopenmpi-dev openmpi-bin fortunes procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
