@@ -1,8 +1,9 @@
 // Checkpoints end to end through `prores`: a resumed run repeats the uninterrupted one bit for bit; a
 // checkpoint written under TP = 2 × PP = 2 continues under TP = 1 × PP = 1 and TP = 1 × PP = 2, loaded
 // directly or through `prores convert`, with the losses of the unresharded run; SIGUSR1 on one rank makes
-// every rank save and exit 0; and damaged or mismatched checkpoints give clear errors while the previous
-// checkpoint stays `latest`.
+// every rank save and exit 0; SIGKILL of a rank while it saves every iteration leaves a loadable
+// `latest`; and damaged or mismatched checkpoints give clear errors while the previous checkpoint stays
+// `latest`.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -163,6 +164,29 @@ TEST(Checkpoint, SignalOnOneRankSavesEverywhereAndExitsZero) {
   EXPECT_GT(iteration, 0);
   EXPECT_LT(iteration, 100000);
   EXPECT_TRUE(fs::exists(save / prores::io::iteration_dir_name(iteration) / "model_tp00_pp001.h5"));
+}
+
+TEST(Checkpoint, KillNineDuringSavesLeavesALoadableLatest) {
+  // Saving every iteration, one rank is killed with SIGKILL at some point of the run (often inside a
+  // save): whatever it interrupted, `latest` must name a complete checkpoint that a new run loads.
+  const fs::path save = dir("killed");
+  const std::string command = mpirun(2) + tiny(4, 100000) + " --pipeline-model-parallel-size 2 --save-interval 1" +
+                              " --keep-last 2 --save " + save.string();
+  std::thread job([&] { run_shell("timeout 300 " + command); });
+  for (int i = 0; i < 600 && !fs::exists(save / "latest"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
+  std::istringstream ids(pids.out);
+  int pid = 0;
+  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  ::kill(pid, SIGKILL);
+  job.join();
+  ASSERT_TRUE(fs::exists(save / "latest"));
+  const int iteration = std::stoi(read_file(save / "latest"));
+  const RunResult resumed = run(tiny(4, iteration + 1) + " --load " + save.string());
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("at iteration " + std::to_string(iteration)), std::string::npos) << resumed.out;
 }
 
 #endif
