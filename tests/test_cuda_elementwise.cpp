@@ -19,6 +19,8 @@
 namespace prores {
 namespace {
 
+using test::expect_error;
+
 #if defined(PRORES_WITH_CUDA)
 
 using test::Buffer;
@@ -140,19 +142,6 @@ void check_reductions(int64_t n) {
   EXPECT_NEAR(sum_squares, ops::sum_squares(x.tensor({n})), 1e-12 * square_sum)
       << "sum_squares " << label<T>(n);
   EXPECT_EQ(sum_squares, ops::sum_squares(d_x.tensor())) << "sum_squares not reproducible, " << label<T>(n);
-}
-
-// Expects fn to throw prores::Error whose message contains every one of needles.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* needle : needles)
-      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
-  }
 }
 
 #endif  // PRORES_WITH_CUDA

@@ -29,6 +29,8 @@
 namespace prores {
 namespace {
 
+using test::expect_error;
+
 #if defined(PRORES_WITH_CUDA)
 
 using test::DeviceBuffer;
@@ -287,19 +289,6 @@ void check_attention(AttnShape s) {
   expect_close_to_max(d_dq.download(), dq, kF32Rtol, "dq");
   expect_close_to_max(d_dk.download(), dk, kF32Rtol, "dk");
   expect_close_to_max(d_dv.download(), dv, kF32Rtol, "dv");
-}
-
-// Expects fn to throw prores::Error whose message contains every one of needles.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* needle : needles)
-      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
-  }
 }
 
 #endif  // PRORES_WITH_CUDA

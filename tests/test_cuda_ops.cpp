@@ -30,6 +30,8 @@
 namespace prores {
 namespace {
 
+using test::expect_error;
+
 #if defined(PRORES_WITH_CUDA)
 
 using test::Buffer;
@@ -96,19 +98,6 @@ std::string label(const char* op, std::initializer_list<int64_t> dims) {
   for (const int64_t* d = dims.begin(); d != dims.end(); ++d)
     s += (d == dims.begin() ? "" : ", ") + std::to_string(*d);
   return s + ")";
-}
-
-// Expects fn to throw prores::Error whose message contains every one of needles.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* needle : needles)
-      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
-  }
 }
 
 template <typename T>

@@ -28,6 +28,8 @@
 namespace prores::data {
 namespace {
 
+using test::expect_error;
+
 using test::TempDir;
 
 constexpr int64_t kVocab = 65536;
@@ -56,17 +58,6 @@ std::vector<std::vector<int32_t>> write_dataset(const std::string& prefix, int64
   }
   writer.finish();
   return docs;
-}
-
-// Runs f, expects prores::Error, and expects every needle in its message.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "expected prores::Error containing " << needles.front();
-  } catch (const prores::Error& e) {
-    const std::string msg = e.what();
-    for (const auto& needle : needles) EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-  }
 }
 
 std::vector<int32_t> window(const GptDataset& ds, Split split, int64_t index) {

@@ -21,6 +21,8 @@
 namespace prores::data {
 namespace {
 
+using test::expect_error;
+
 using test::TempDir;
 
 using Bytes = std::vector<uint8_t>;
@@ -44,16 +46,6 @@ std::vector<int32_t> read_all(const IndexedDataset& ds, int64_t sequence) {
   std::vector<int32_t> out(static_cast<size_t>(ds.sequence_length(sequence)));
   ds.read(sequence, 0, static_cast<int64_t>(out.size()), out.data());
   return out;
-}
-
-// Runs fn, expecting a prores::Error whose message contains every one of parts.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
 }
 
 TEST(IndexedDataset, WriterMatchesHandWrittenBytes) {

@@ -20,6 +20,8 @@
 namespace prores::data {
 namespace {
 
+using test::expect_error;
+
 using test::TempDir;
 
 // Seeded pseudo-English over a small alphabet: 3000 lines of words drawn from a fixed word list.
@@ -46,15 +48,6 @@ const std::string& tiny_model() {
     return dir.file("tiny.model");
   }();
   return model;
-}
-
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
 }
 
 TEST(Tokenizer, TrainsTinyBpeAndRoundTrips) {

@@ -23,9 +23,12 @@
 #include "model/param_table.h"
 #include "optim/adamw.h"
 #include "optim/grad_clip.h"
+#include "test_util.h"
 
 namespace prores {
 namespace {
+
+using test::expect_error;
 
 std::string fixture_path(const std::string& stem) {
   return std::string(PRORES_SOURCE_DIR) + "/tests/fixtures/" + stem + ".h5";
@@ -237,26 +240,16 @@ TEST(Hdf5Reader, ReadsAttributesShapesAndConvertsTypes) {
                                                    "param", "targets", "tokens"}));
 }
 
-// The error message must name both the file and the missing item.
-void expect_error_naming(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no prores::Error thrown";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
-
 TEST(Hdf5Reader, ErrorsNameFileAndItem) {
   const std::string path = fixture_path("golden_pre");
   const Hdf5Reader f(path);
-  expect_error_naming([&] { f.read_f64("grad/missing.weight"); }, {path, "grad/missing.weight"});
-  expect_error_naming([&] { f.read_i32("nope"); }, {path, "nope"});
-  expect_error_naming([&] { f.attr_f64("no_such_attr"); }, {path, "no_such_attr"});
-  expect_error_naming([&] { f.attr_string("lr"); }, {path, "lr"});
-  expect_error_naming([&] { f.attr_i64("norm_placement"); }, {path, "norm_placement"});
-  expect_error_naming([&] { f.list("nope"); }, {path, "nope"});
-  expect_error_naming([] { Hdf5Reader("/nonexistent/file.h5"); }, {"/nonexistent/file.h5"});
+  expect_error([&] { f.read_f64("grad/missing.weight"); }, {path, "grad/missing.weight"});
+  expect_error([&] { f.read_i32("nope"); }, {path, "nope"});
+  expect_error([&] { f.attr_f64("no_such_attr"); }, {path, "no_such_attr"});
+  expect_error([&] { f.attr_string("lr"); }, {path, "lr"});
+  expect_error([&] { f.attr_i64("norm_placement"); }, {path, "norm_placement"});
+  expect_error([&] { f.list("nope"); }, {path, "nope"});
+  expect_error([] { Hdf5Reader("/nonexistent/file.h5"); }, {"/nonexistent/file.h5"});
 }
 
 }  // namespace

@@ -16,9 +16,12 @@
 #include "core/check.h"
 #include "io/checkpoint.h"
 #include "io/hdf5_reader.h"
+#include "test_util.h"
 
 namespace prores::io {
 namespace {
+
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -78,16 +81,6 @@ void write_tp_shards(const fs::path& dir, const std::string& name, const std::ve
     w.add(name, placement_2d(rows, cols, axis, r * extent, extent, 0, static_cast<int64_t>(shard.size())),
           shard.data());
     w.close();
-  }
-}
-
-// Runs f, expecting a prores::Error whose message contains every one of parts.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no prores::Error thrown";
-  } catch (const Error& e) {
-    for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
   }
 }
 

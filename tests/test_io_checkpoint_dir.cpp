@@ -12,9 +12,12 @@
 
 #include "core/check.h"
 #include "io/checkpoint.h"
+#include "test_util.h"
 
 namespace prores::io {
 namespace {
+
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -57,16 +60,6 @@ class CheckpointDirTest : public ::testing::Test {
   fs::path dir_;
 };
 
-// Runs f, expecting a prores::Error whose message contains text.
-void expect_error(const std::function<void()>& f, const std::string& text) {
-  try {
-    f();
-    ADD_FAILURE() << "no prores::Error thrown";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-  }
-}
-
 TEST(CheckpointDirNames, SevenDigitsMegatronStyle) {
   EXPECT_EQ(iteration_dir_name(0), "iter_0000000");
   EXPECT_EQ(iteration_dir_name(100), "iter_0000100");
@@ -90,14 +83,14 @@ TEST_F(CheckpointDirTest, CommitWritesLatestAndResolvesBothWays) {
 TEST_F(CheckpointDirTest, ResolveRejectsWhatHoldsNoCheckpoint) {
   fs::create_directories(dir_ / "plain");
   expect_error([&] { resolve_load_dir((dir_ / "plain").string()); },
-               "--load: '" + (dir_ / "plain").string() +
-                   "' holds no checkpoint (no 'latest' file and not an iteration directory)");
-  expect_error([&] { resolve_load_dir((dir_ / "missing").string()); }, "does not exist");
+               {"--load: '" + (dir_ / "plain").string() +
+                "' holds no checkpoint (no 'latest' file and not an iteration directory)"});
+  expect_error([&] { resolve_load_dir((dir_ / "missing").string()); }, {"does not exist"});
   fs::create_directories(dir_ / "bad");
   std::ofstream(dir_ / "bad" / "latest") << "12x\n";
-  expect_error([&] { resolve_load_dir((dir_ / "bad").string()); }, "does not hold an iteration number");
+  expect_error([&] { resolve_load_dir((dir_ / "bad").string()); }, {"does not hold an iteration number"});
   std::ofstream(dir_ / "bad" / "latest") << "12\n";
-  expect_error([&] { resolve_load_dir((dir_ / "bad").string()); }, "iter_0000012' does not exist");
+  expect_error([&] { resolve_load_dir((dir_ / "bad").string()); }, {"iter_0000012' does not exist"});
 }
 
 TEST_F(CheckpointDirTest, KeepLastPrunesOldestButNeverTheNewOne) {
@@ -144,7 +137,7 @@ TEST_F(CheckpointDirTest, KillBetweenTheTwoRenamesStillLoads) {
   save(100, 1, 0);
   fs::rename(dir_ / "iter_0000100", dir_ / "iter_0000100.old");  // old moved aside, new not yet in place
   EXPECT_EQ(tag_of(resolve_load_dir(dir_.string())), 1);
-  expect_error([&] { commit_checkpoint(dir_.string(), 200, 0); }, "iter_0000200.tmp");
+  expect_error([&] { commit_checkpoint(dir_.string(), 200, 0); }, {"iter_0000200.tmp"});
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 namespace prores {
 namespace {
 
+using test::expect_error;
+
 using test::Buffer;
 using test::expect_gradient_matches;
 using test::fill_normal;
@@ -47,19 +49,6 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<double>& b) {
   double m = 0;
   for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
   return m;
-}
-
-// Expects fn to throw prores::Error whose message contains every one of needles.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> needles = {}) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* n : needles)
-      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------- RMSNorm

@@ -17,6 +17,8 @@
 namespace prores {
 namespace {
 
+using test::expect_error;
+
 using test::Buffer;
 using test::expect_gradient_matches;
 using test::fill_normal;
@@ -54,18 +56,6 @@ double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
     if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
   }
   return m;
-}
-
-// Expects fn to throw prores::Error whose message contains every one of needles.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
 }
 
 // The vocab-parallel cross-entropy of logits (N, V) over TP shards, run in one process: each shard's pieces

@@ -11,9 +11,12 @@
 #include "cli/schedule_command.h"
 #include "core/check.h"
 #include "model/residual_schedule.h"
+#include "test_util.h"
 
 namespace prores {
 namespace {
+
+using test::expect_error;
 
 constexpr ScheduleKind kAllKinds[] = {
     ScheduleKind::None,           ScheduleKind::Linear,         ScheduleKind::Equal,
@@ -21,20 +24,6 @@ constexpr ScheduleKind kAllKinds[] = {
     ScheduleKind::Stagewise0,     ScheduleKind::StagewiseSqrtL, ScheduleKind::StagewiseSqrtLayer,
     ScheduleKind::FixL,           ScheduleKind::FixSqrtL,       ScheduleKind::FixSqrtLayer,
 };
-
-// Expects fn() to throw prores::Error whose message contains every one of parts.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected prores::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) {
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    }
-  }
-}
 
 // One hand-computed point: alpha(layer, t) == want.
 struct Point {

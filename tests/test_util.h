@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "core/check.h"
 #include "core/tensor.h"
 
 namespace prores::test {
@@ -53,6 +54,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Expects fn to throw prores::Error whose message contains every one of needles.
+inline void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles = {}) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected prores::Error" << (needles.empty() ? "" : " containing '" + needles.front() + "'");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& needle : needles)
+      EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
+  }
+}
 
 // Fills v with N(mean, std) values from a fixed seed (tests never run on all-zero data).
 template <typename T>
