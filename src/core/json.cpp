@@ -48,9 +48,15 @@ void append_utf8(std::string& out, uint32_t cp) {
 
 // Recursive-descent parser over a UTF-8-validated buffer; depth-limited so hostile input cannot
 // exhaust the stack.
+// A syntax error at byte pos: what try_parse_json reports and parse_json throws.
+struct SyntaxError {
+  size_t pos;
+  std::string what;
+};
+
 class JsonParser {
  public:
-  JsonParser(std::string_view text, const std::string& where) : s_(text), where_(where) {}
+  JsonParser(std::string_view text, RepeatedKeys repeated) : s_(text), repeated_(repeated) {}
 
   JsonValue document() {
     pos_ = first_invalid_utf8(s_);
@@ -59,14 +65,12 @@ class JsonParser {
     skip_ws();
     JsonValue v = value(0);
     skip_ws();
-    if (pos_ != s_.size()) fail("unexpected characters after the JSON value");
+    if (pos_ != s_.size()) fail("unexpected text after the JSON value");
     return v;
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    PRORES_FAIL(where_, ": invalid JSON at byte ", pos_, ": ", what);
-  }
+  [[noreturn]] void fail(const std::string& what) const { throw SyntaxError{pos_, what}; }
   bool at_end() const { return pos_ >= s_.size(); }
   void skip_ws() {
     while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
@@ -80,7 +84,7 @@ class JsonParser {
     if (!eat(c)) fail(std::string("expected '") + c + "'");
   }
   void literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) fail("unknown literal");
+    if (s_.substr(pos_, word.size()) != word) fail("invalid literal");
     pos_ += word.size();
   }
 
@@ -110,12 +114,18 @@ class JsonParser {
       skip_ws();
       if (at_end() || s_[pos_] != '"') fail("expected a string key");
       std::string key = string();
-      if (!keys.insert(key).second) fail("repeated key " + json_quote(key));
+      const bool repeated = !keys.insert(key).second;
+      if (repeated && repeated_ == RepeatedKeys::Reject) fail("repeated key " + json_quote(key));
       skip_ws();
       expect(':');
       skip_ws();
       JsonValue child = value(depth + 1);
-      v.members.emplace_back(std::move(key), std::move(child));
+      if (repeated) {
+        for (auto& member : v.members)
+          if (member.first == key) member.second = std::move(child);
+      } else {
+        v.members.emplace_back(std::move(key), std::move(child));
+      }
       skip_ws();
       if (eat('}')) return;
       expect(',');
@@ -163,7 +173,7 @@ class JsonParser {
         out += kMeaning[simple];
         continue;
       }
-      if (s_[pos_ - 1] != 'u') --pos_, fail("unknown escape");
+      if (s_[pos_ - 1] != 'u') --pos_, fail("invalid escape");
       uint32_t cp = hex4();
       if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate");
       if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -213,7 +223,7 @@ class JsonParser {
   }
 
   std::string_view s_;
-  const std::string& where_;
+  RepeatedKeys repeated_;
   size_t pos_ = 0;
 };
 
@@ -232,7 +242,22 @@ const char* JsonValue::kind_name() const {
   return kNames[static_cast<int>(kind)];
 }
 
-JsonValue parse_json(std::string_view text, const std::string& where) { return JsonParser(text, where).document(); }
+bool try_parse_json(std::string_view text, JsonValue* out, std::string* error, RepeatedKeys repeated) {
+  try {
+    *out = JsonParser(text, repeated).document();
+    return true;
+  } catch (const SyntaxError& e) {
+    *error = "invalid JSON at byte " + std::to_string(e.pos) + ": " + e.what;
+    return false;
+  }
+}
+
+JsonValue parse_json(std::string_view text, const std::string& where, RepeatedKeys repeated) {
+  JsonValue v;
+  std::string error;
+  PRORES_CHECK(try_parse_json(text, &v, &error, repeated), where, ": ", error);
+  return v;
+}
 
 std::string json_quote(std::string_view s) {
   std::string out = "\"";

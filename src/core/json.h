@@ -28,10 +28,18 @@ struct JsonValue {
   const char* kind_name() const;
 };
 
+// What a repeated key of an object means: an error (the default, as the safetensors reference
+// implementation has it) or that the last occurrence wins (Python's json, for JSON-lines data).
+enum class RepeatedKeys { Reject, LastWins };
+
 // Parses one JSON document (RFC 8259: surrounding whitespace allowed, nothing else after it; strings must
-// be valid UTF-8; nesting deeper than 64 is refused). Errors throw prores::Error starting with `where`
-// and giving the byte offset.
-JsonValue parse_json(std::string_view text, const std::string& where);
+// be valid UTF-8; nesting deeper than 64 is refused) into *out. On a syntax error returns false with
+// *error = "invalid JSON at byte N: what".
+bool try_parse_json(std::string_view text, JsonValue* out, std::string* error,
+                    RepeatedKeys repeated = RepeatedKeys::Reject);
+
+// The same, throwing prores::Error "<where>: invalid JSON at byte N: what" on a syntax error.
+JsonValue parse_json(std::string_view text, const std::string& where, RepeatedKeys repeated = RepeatedKeys::Reject);
 
 // s as a JSON string literal, quotes included (", \ and control characters escaped; UTF-8 kept as is).
 std::string json_quote(std::string_view s);
