@@ -168,19 +168,14 @@ Tensor Model::logits(int64_t slot) const { return slots_[static_cast<size_t>(slo
 double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
   Slot& slot = slots_[static_cast<size_t>(slot_index)];
-  const int64_t N = B_ * config_.seq_length, V = config_.vocab_size, L = local_layers();
+  const int64_t N = B_ * config_.seq_length, L = local_layers();
+  // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
   if (shard_.first_stage) {
-    for (int64_t i = 0; i < N; ++i)
-      PRORES_CHECK(tokens[i] >= 0 && tokens[i] < V, "token id ", tokens[i], " at position ", i,
-                   " is outside the vocabulary [0, ", V, ")");
     std::copy(tokens, tokens + N, slot.tokens.as<int32_t>());
     vocab_parallel_embedding_forward(residual(slot_index, 0), slot.tokens, weights_.embedding, vocab_start_, *tp_);
   }
   for (int64_t l = 0; l < L; ++l) block_forward(slot, l, residual(slot_index, l), residual(slot_index, l + 1));
   if (!shard_.last_stage) return 0.0;
-  for (int64_t i = 0; i < N; ++i)
-    PRORES_CHECK(targets[i] >= 0 && targets[i] < V, "target id ", targets[i], " at position ", i,
-                 " is outside the vocabulary [0, ", V, ")");
   std::copy(targets, targets + N, slot.targets.as<int32_t>());
   ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
                        config_.norm_eps, 1.0);

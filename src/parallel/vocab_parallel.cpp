@@ -3,22 +3,20 @@
 // so a bad id fails on all ranks alike instead of silently giving a zero row.
 #include "parallel/vocab_parallel.h"
 
+#include "ops/cpu/vocab_shard.h"
 #include "ops/vocab_shard.h"
 
 namespace prores {
 
 namespace {
 
-// Throws unless ids (N) i32 on the host all lie in [0, V).
-void check_global_ids(const char* op, const char* name, const Tensor& ids, int64_t V) {
+// Throws unless ids (N) i32 on the host all lie in [0, V); name is the argument ("tokens"), what one id
+// is called in the message ("token").
+void check_global_ids(const char* op, const char* name, const char* what, const Tensor& ids, int64_t V) {
   PRORES_CHECK(ids.ndim == 1 && ids.dtype == DType::I32, op, ": ", name, " must be (N) i32, got ",
                dtype_name(ids.dtype), " ", ids.shape_string());
   if (ids.device == Device::CUDA) PRORES_FAIL(op, ": CUDA path not built yet");
-  const int32_t* p = ids.as<int32_t>();
-  for (int64_t n = 0; n < ids.shape[0]; ++n) {
-    PRORES_CHECK(p[n] >= 0 && p[n] < V, op, ": ", name, " id ", p[n], " at position ", n,
-                 " is outside [0, V) with V = ", V);
-  }
+  ops::cpu::check_ids(op, what, ids.as<int32_t>(), ids.shape[0], V);
 }
 
 // Throws unless this rank's shard of Vs rows starts at vocab_start = tp.rank()·Vs.
@@ -35,7 +33,7 @@ void vocab_parallel_embedding_forward(const Tensor& out, const Tensor& tokens, c
   PRORES_CHECK(wte_shard.ndim == 2, op, ": wte_shard must be (Vs, C), got ", wte_shard.shape_string());
   const int64_t Vs = wte_shard.shape[0];
   check_shard(op, Vs, vocab_start, tp);
-  check_global_ids(op, "tokens", tokens, Vs * tp.size());
+  check_global_ids(op, "tokens", "token", tokens, Vs * tp.size());
   ops::embedding_shard_forward(out, tokens, wte_shard, vocab_start);
   tp.all_reduce(out, ReduceOp::Sum);
 }
@@ -60,7 +58,7 @@ void vocab_parallel_cross_entropy_forward(const Tensor& losses, const Tensor& lo
   PRORES_CHECK(logits_shard.ndim == 2, op, ": logits_shard must be (N, Vs), got ", logits_shard.shape_string());
   const int64_t Vs = logits_shard.shape[1];
   check_shard(op, Vs, vocab_start, tp);
-  check_global_ids(op, "targets", targets, Vs * tp.size());
+  check_global_ids(op, "targets", "target", targets, Vs * tp.size());
   ops::cross_entropy_shard_stats(scratch.row_max, logits_shard);
   tp.all_reduce(scratch.row_max, ReduceOp::Max);
   ops::cross_entropy_shard_sumexp(scratch.row_sumexp, scratch.target_logit, logits_shard, targets, vocab_start,

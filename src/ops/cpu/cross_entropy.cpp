@@ -8,23 +8,13 @@
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
 #include "ops/cpu/softmax_row.h"
+#include "ops/cpu/vocab_shard.h"
 
 namespace prores::ops::cpu {
 
-namespace {
-
-void check_targets(const char* op, const int32_t* targets, int64_t N, int64_t V) {
-  for (int64_t n = 0; n < N; ++n) {
-    PRORES_CHECK(targets[n] >= 0 && targets[n] < V, op, ": target id ", targets[n], " at position ", n,
-                 " is outside [0, V) with V = ", V);
-  }
-}
-
-}  // namespace
-
 template <typename T>
 void cross_entropy_forward(T* losses, const T* logits, const int32_t* targets, int64_t N, int64_t V) {
-  check_targets("cross_entropy_forward", targets, N, V);
+  check_ids("cross_entropy_forward", "target", targets, N, V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
@@ -37,7 +27,7 @@ void cross_entropy_forward(T* losses, const T* logits, const int32_t* targets, i
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, int64_t N, int64_t V,
                             double dloss) {
-  check_targets("cross_entropy_backward", targets, N, V);
+  check_ids("cross_entropy_backward", "target", targets, N, V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;

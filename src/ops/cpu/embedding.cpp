@@ -1,32 +1,20 @@
 // CPU token embedding: ids checked against V, then the vocabulary-shard kernels over the whole table.
 #include "ops/cpu/embedding.h"
 
-#include "core/check.h"
 #include "ops/cpu/vocab_shard.h"
 
 namespace prores::ops::cpu {
 
-namespace {
-
-void check_ids(const char* op, const int32_t* tokens, int64_t N, int64_t V) {
-  for (int64_t n = 0; n < N; ++n) {
-    PRORES_CHECK(tokens[n] >= 0 && tokens[n] < V, op, ": token id ", tokens[n], " at position ", n,
-                 " is outside [0, V) with V = ", V);
-  }
-}
-
-}  // namespace
-
 // The whole table is the one shard starting at id 0: the vocabulary-parallel kernels do the work.
 template <typename T>
 void embedding_forward(T* out, const int32_t* tokens, const T* wte, int64_t N, int64_t C, int64_t V) {
-  check_ids("embedding_forward", tokens, N, V);
+  check_ids("embedding_forward", "token", tokens, N, V);
   embedding_shard_forward(out, tokens, wte, N, C, V, 0);
 }
 
 template <typename T>
 void embedding_backward(T* dwte, const T* dout, const int32_t* tokens, int64_t N, int64_t C, int64_t V) {
-  check_ids("embedding_backward", tokens, N, V);
+  check_ids("embedding_backward", "token", tokens, N, V);
   embedding_shard_backward(dwte, dout, tokens, N, C, V, 0);
 }
 

@@ -9,11 +9,18 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/check.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
 #include "ops/cpu/softmax_row.h"
 
 namespace prores::ops::cpu {
+
+void check_ids(const char* op, const char* what, const int32_t* ids, int64_t n_ids, int64_t V) {
+  for (int64_t n = 0; n < n_ids; ++n)
+    PRORES_CHECK(ids[n] >= 0 && ids[n] < V, op, ": ", what, " id ", ids[n], " at position ", n,
+                 " is outside [0, V) with V = ", V);
+}
 
 namespace {
 

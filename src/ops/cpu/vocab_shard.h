@@ -7,6 +7,11 @@
 
 namespace prores::ops::cpu {
 
+// Throws prores::Error "<op>: <what> id <id> at position <n> is outside [0, V) with V = <V>" for the first
+// position of ids (n_ids) whose id lies outside the full vocabulary [0, V) (the CUDA twin is
+// ops/cuda/vocab_shard.h's check_ids, with the same message).
+void check_ids(const char* op, const char* what, const int32_t* ids, int64_t n_ids, int64_t V);
+
 // out (N, C) (=) wte_shard[tokens[n] - vocab_start] for ids in the shard, 0 for every other id;
 // tokens (N); wte_shard (Vs, C).
 template <typename T>
