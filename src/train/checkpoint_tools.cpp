@@ -2,7 +2,6 @@
 #include "train/checkpoint_tools.h"
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <vector>
@@ -18,27 +17,6 @@
 namespace prores::train {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-io::PiecePlacement whole_shard(const ParamEntry& e) {
-  io::PiecePlacement p;
-  p.global_shape = e.global_shape;
-  p.shard_axis = e.shard_axis;
-  p.shard_offset = e.shard_offset;
-  p.shard_shape = e.shape;
-  p.end = e.numel;
-  return p;
-}
-
-std::string model_file_name(int64_t tp_rank, int64_t pp_rank) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "model_tp%02lld_pp%03lld.h5", static_cast<long long>(tp_rank),
-                static_cast<long long>(pp_rank));
-  return buf;
-}
-
-}  // namespace
 
 void convert_checkpoint(const std::string& load, const std::string& save_dir, const ParallelConfig& parallel) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));
@@ -63,7 +41,7 @@ void convert_checkpoint(const std::string& load, const std::string& save_dir, co
       if (with_optimizer) names.insert(names.end(), {exp_avg_name(e.name), exp_avg_sq_name(e.name)});
       for (const std::string& name : names) {
         reader.read_shard(name, e.shard_axis, e.shard_offset, e.shape, shard.data());
-        writer.add(name, whole_shard(e), shard.data());
+        writer.add(name, placement_of(e, 0, e.numel), shard.data());
       }
     }
     for (const auto& [key, value] : attrs) writer.set_attribute(key, value);
@@ -145,7 +123,7 @@ void import_hf(const std::string& hf_dir, const std::string& save_dir) {
     PRORES_CHECK(it != tensors.end(), "import-hf: ", weights, " has no tensor '", e.name, "'");
     PRORES_CHECK(it->second.shape == e.global_shape, "import-hf: ", weights, ": tensor '", e.name,
                  "' has the wrong shape for config.json");
-    writer.add(e.name, whole_shard(e), it->second.data.data());
+    writer.add(e.name, placement_of(e, 0, e.numel), it->second.data.data());
   }
   TrainConfig imported;
   imported.train_iters = 0;

@@ -10,18 +10,18 @@
 namespace prores::train {
 
 std::string exp_avg_name(const std::string& name) { return "optimizer/exp_avg/" + name; }
-std::string exp_avg_sq_name(const std::string& name) { return "optimizer/exp_avg_sq/" + name; }
 
-namespace {
+std::string model_file_name(int64_t tp_rank, int64_t pp_rank) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "model_tp%02lld_pp%03lld.h5", static_cast<long long>(tp_rank),
+                static_cast<long long>(pp_rank));
+  return buf;
+}
 
-std::string file_name(const char* kind, const LayoutShape& ls, bool with_dp) {
-  char buf[64];
-  if (with_dp)
-    std::snprintf(buf, sizeof buf, "%s_tp%02lld_pp%03lld_dp%03lld.h5", kind, static_cast<long long>(ls.tp_rank),
-                  static_cast<long long>(ls.pp_rank), static_cast<long long>(ls.dp_rank));
-  else
-    std::snprintf(buf, sizeof buf, "%s_tp%02lld_pp%03lld.h5", kind, static_cast<long long>(ls.tp_rank),
-                  static_cast<long long>(ls.pp_rank));
+std::string optimizer_file_name(int64_t tp_rank, int64_t pp_rank, int64_t dp_rank) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "optim_tp%02lld_pp%03lld_dp%03lld.h5", static_cast<long long>(tp_rank),
+                static_cast<long long>(pp_rank), static_cast<long long>(dp_rank));
   return buf;
 }
 
@@ -35,6 +35,9 @@ io::PiecePlacement placement_of(const ParamEntry& e, int64_t begin, int64_t end)
   p.end = end;
   return p;
 }
+std::string exp_avg_sq_name(const std::string& name) { return "optimizer/exp_avg_sq/" + name; }
+
+namespace {
 
 // Writes the pieces of every parameter that intersect [range_begin, range_end) of the flat buffer `flat`
 // (which starts at flat element flat_begin) under the dataset name given by `name_of`. Parameters
@@ -80,7 +83,7 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
     write_range(writer, table, ls.tp_rank, adam.exp_avg_sq().data(), opt_begin, opt_begin, opt_end, exp_avg_sq_name);
   };
   if (ls.dp_rank == 0) {
-    io::CheckpointWriter writer(dir + "/" + file_name("model", ls, false));
+    io::CheckpointWriter writer(dir + "/" + model_file_name(ls.tp_rank, ls.pp_rank));
     write_range(writer, table, ls.tp_rank, model.params().as<float>(), 0, 0, table.total_numel(),
                 [](const std::string& n) { return n; });
     if (!zero) write_moments(writer);
@@ -88,7 +91,7 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
     writer.close();
   }
   if (zero) {
-    io::CheckpointWriter writer(dir + "/" + file_name("optim", ls, true));
+    io::CheckpointWriter writer(dir + "/" + optimizer_file_name(ls.tp_rank, ls.pp_rank, ls.dp_rank));
     write_moments(writer);
     set_run_attributes(writer, state, step, layout, run_attributes);
     writer.close();

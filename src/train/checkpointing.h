@@ -42,6 +42,14 @@ ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& attr
 int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attributes, const std::string& key,
                       const std::string& dir);
 
+// File names inside an iteration directory: model_tpTT_ppPPP.h5 (parameters, and the moments without
+// ZeRO-1) and optim_tpTT_ppPPP_dpDDD.h5 (a DP rank's ZeRO-1 moments).
+std::string model_file_name(int64_t tp_rank, int64_t pp_rank);
+std::string optimizer_file_name(int64_t tp_rank, int64_t pp_rank, int64_t dp_rank);
+
+// Where elements [begin, end) of parameter e's shard sit in its global tensor.
+io::PiecePlacement placement_of(const ParamEntry& e, int64_t begin, int64_t end);
+
 // Dataset names of the AdamW moments of parameter `name`.
 std::string exp_avg_name(const std::string& name);
 std::string exp_avg_sq_name(const std::string& name);
