@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "parallel/layout.h"
 
 namespace prores {
 
@@ -19,6 +20,11 @@ struct ModelShard {
   bool first_stage = true;  // holds the token embedding
   bool last_stage = true;   // holds the final norm and the LM head
 };
+
+// The part of the model the rank at layout coordinate ls holds.
+inline ModelShard shard_of(const LayoutShape& ls) {
+  return {ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
+}
 
 struct ParamEntry {
   std::string name;                  // e.g. "model.layers.3.self_attn.q_proj.weight"

@@ -31,7 +31,7 @@ void convert_checkpoint(const std::string& load, const std::string& save_dir, co
   std::vector<float> shard;
   for (int64_t rank = 0; rank < world; ++rank) {
     const LayoutShape ls = LayoutShape::compute(world, rank, parallel, model, 1, 1);
-    const ModelShard ms{ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
+    const ModelShard ms = shard_of(ls);
     io::CheckpointWriter writer(dir + "/" + model_file_name(ls.tp_rank, ls.pp_rank));
     const ParamTable table(model, ms);
     for (const ParamEntry& e : table.entries()) {

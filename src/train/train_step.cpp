@@ -53,7 +53,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
       layout_(layout),
       sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp) {
   const LayoutShape& ls = layout.shape();
-  const ModelShard shard{ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
+  const ModelShard shard = shard_of(ls);
   accum_ = config.global_batch_size / (config.micro_batch_size * ls.dp);
   const PipelineSchedule schedule = one_f_one_b(ls.pp, accum_);
   validate_schedule(schedule, ls.pp, accum_);
