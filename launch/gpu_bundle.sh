@@ -10,12 +10,13 @@ bash launch/setup.sh --target prores >/dev/null
 arch=${CMAKE_CUDA_ARCHITECTURES:-90}
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPRORES_WITH_MPI=OFF -DPRORES_WITH_ONEDNN=OFF \
   -DPRORES_WITH_CUDA=ON -DPRORES_WITH_NCCL=OFF -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
-targets=(prores test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention)
-cmake --build build-gpu -j "$(nproc)" --target "${targets[@]}"
+programs=(prores bench_gemm_cuda)
+tests=(test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention)
+cmake --build build-gpu -j "$(nproc)" --target "${programs[@]}" "${tests[@]}"
 rm -rf gpu_bundle
 mkdir -p gpu_bundle/bin gpu_bundle/lib
-cp build-gpu/prores gpu_bundle/bin/
-for t in "${targets[@]:1}"; do cp "build-gpu/tests/$t" gpu_bundle/bin/; done
+for p in "${programs[@]}"; do cp "build-gpu/$p" gpu_bundle/bin/; done
+for t in "${tests[@]}"; do cp "build-gpu/tests/$t" gpu_bundle/bin/; done
 for exe in gpu_bundle/bin/*; do
   ldd "$exe" | awk '$3 ~ /^\// {print $3}'
 done | sort -u | while read -r lib; do

@@ -21,6 +21,8 @@ for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention; do
   failed=$(grep -c '^\[  FAILED  \] .* ([0-9]* ms)$' "$log.$t")
   summary+=("$(printf '%-26s %4d passed %4d failed %4d skipped  rc=%-3s %7d ms' "$t" "$ok" "$failed" "$skipped" "$rc" "$ms")")
 done
+echo "== cuBLASLt GEMM throughput" | tee -a "$log"
+timeout 120 gpu_bundle/bin/bench_gemm_cuda 2>&1 | tee -a "$log"
 {
   echo
   echo "GPU check summary:"

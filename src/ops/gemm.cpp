@@ -44,6 +44,14 @@ void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 
 }  // namespace
 
+void set_matmul_precision(MatmulPrecision precision) {
+#if defined(PRORES_WITH_CUDA)
+  cuda::set_f32_matmul_via_bf16(precision == MatmulPrecision::Bf16);
+#else
+  if (precision == MatmulPrecision::Bf16) detail::fail_no_cuda("bf16 matmuls");
+#endif
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Tensor& A,
           const Tensor& B, double beta, const Tensor& C) {
   PRORES_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);

@@ -13,6 +13,13 @@ namespace prores::ops {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Tensor& A,
           const Tensor& B, double beta, const Tensor& C);
 
+// How CUDA f32 GEMMs (linear layers, attention) multiply: Fp32 exactly (the default), or Bf16 on the
+// tensor cores with each operand rounded to bf16 and fp32 accumulation (Megatron's --bf16 matmuls; the
+// tensors, master weights and optimizer state stay fp32). Process-wide; CPU GEMMs are always exact.
+// Bf16 needs a build with the CUDA path (throws otherwise).
+enum class MatmulPrecision { Fp32, Bf16 };
+void set_matmul_precision(MatmulPrecision precision);
+
 // Name of the CPU GEMM backend in use ("onednn" or "reference"), for logs and benchmarks.
 const char* cpu_gemm_backend();
 

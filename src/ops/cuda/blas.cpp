@@ -66,7 +66,7 @@ struct PlanKey {
     return s.trans_a == o.s.trans_a && s.trans_b == o.s.trans_b && s.M == o.s.M && s.N == o.s.N &&
            s.K == o.s.K && s.lda == o.s.lda && s.ldb == o.s.ldb && s.ldc == o.s.ldc && s.batch == o.s.batch &&
            s.stride_a == o.s.stride_a && s.stride_b == o.s.stride_b && s.stride_c == o.s.stride_c &&
-           s.ab == o.s.ab && s.c == o.s.c && align_a == o.align_a && align_b == o.align_b && align_c == o.align_c;
+           s.ab == o.s.ab && s.c == o.s.c && s.f32_via_bf16 == o.s.f32_via_bf16 && align_a == o.align_a && align_b == o.align_b && align_c == o.align_c;
   }
 };
 
@@ -76,7 +76,7 @@ struct PlanKeyHash {
                               k.s.ldc,      k.s.batch,    k.s.stride_a, k.s.stride_b, k.s.stride_c,
                               k.align_a,    k.align_b,    k.align_c,
                               (k.s.trans_a ? 1 : 0) | (k.s.trans_b ? 2 : 0) | (static_cast<int>(k.s.ab) << 2) |
-                                  (static_cast<int>(k.s.c) << 4)};
+                                  (static_cast<int>(k.s.c) << 4) | (k.s.f32_via_bf16 ? 64 : 0)};
     size_t h = 0;
     for (int64_t f : fields) h = h * 0x9E3779B97F4A7C15ull + std::hash<int64_t>{}(f);
     return h;
@@ -111,7 +111,8 @@ std::unique_ptr<Plan> make_plan(cublasLtHandle_t handle, const PlanKey& key) {
   const MatmulShape& s = key.s;
   auto plan = std::make_unique<Plan>();
   cublasLtMatmulDesc_t op = nullptr;
-  PRORES_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasComputeType_t compute = s.f32_via_bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+  PRORES_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, compute, CUDA_R_32F));
   plan->op.reset(op);
   const int32_t op_first = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int32_t op_second = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -209,6 +210,7 @@ void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, flo
                "cuda matmul: negative batch stride");
   PRORES_CHECK(s.ab == BlasType::BF16 || s.c == BlasType::F32, "cuda matmul: f32 inputs need an f32 output");
   PRORES_CHECK(A && B && C, "cuda matmul: null operand");
+  PRORES_CHECK(!s.f32_via_bf16 || s.ab == BlasType::F32, "cuda matmul: f32_via_bf16 needs f32 operands");
   PlanKey key{s, alignment(A, s.stride_a, type_size(s.ab), s.batch),
               alignment(B, s.stride_b, type_size(s.ab), s.batch), alignment(C, s.stride_c, type_size(s.c), s.batch)};
   if (s.batch == 1) key.s.stride_a = key.s.stride_b = key.s.stride_c = 0;

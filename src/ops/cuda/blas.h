@@ -25,10 +25,13 @@ struct MatmulShape {
   int64_t batch = 1;
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   BlasType ab = BlasType::F32, c = BlasType::F32;
+  // f32 operands only: multiply on the bf16 tensor cores (CUBLAS_COMPUTE_32F_FAST_16BF: each operand
+  // rounded to bf16, products accumulated in fp32) instead of exact fp32.
+  bool f32_via_bf16 = false;
 };
 
 // For p in [0, batch): C_p (=) alpha * op(A_p) * op(B_p) + beta * C_p with X_p = X + p * stride_x elements,
-// computed in fp32 (CUBLAS_COMPUTE_32F: no TF32, no reduced-precision bf16 accumulation). beta = 0 writes C
+// accumulated in fp32 (CUBLAS_COMPUTE_32F, or CUBLAS_COMPUTE_32F_FAST_16BF when s.f32_via_bf16). beta = 0 writes C
 // without reading it (NaN in C does not propagate); beta = 1 accumulates (+=). Requires M, N, K >= 1 and
 // batch >= 1. Asynchronous on the legacy default stream of the current device; throws prores::Error with
 // the cuBLASLt status on failure.

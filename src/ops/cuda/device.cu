@@ -48,6 +48,8 @@ void copy_to_device(void* dst, const void* src, size_t bytes) {
   if (bytes != 0) PRORES_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }
 
+void synchronize() { PRORES_CUDA_CHECK(cudaDeviceSynchronize()); }
+
 void copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes != 0) PRORES_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }

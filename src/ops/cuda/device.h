@@ -27,6 +27,9 @@ void device_free(void* p);
 // copy is ordered before later work on the default stream.
 void copy_to_device(void* dst, const void* src, size_t bytes);
 
+// Waits until all work queued on the current device has finished; throws on a pending error.
+void synchronize();
+
 // dst[0, bytes) (=) src[0, bytes), device -> host; synchronous (waits for earlier work on the
 // default stream).
 void copy_to_host(void* dst, const void* src, size_t bytes);

@@ -14,6 +14,8 @@
 namespace prores::ops::cuda {
 namespace {
 
+bool g_f32_via_bf16 = false;
+
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
@@ -44,6 +46,9 @@ __global__ void scale_kernel(TC* C, int64_t M, int64_t N, int64_t ldc, int64_t s
 
 }  // namespace
 
+void set_f32_matmul_via_bf16(bool on) { g_f32_via_bf16 = on; }
+bool f32_matmul_via_bf16() { return g_f32_via_bf16; }
+
 template <typename TA, typename TC>
 void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A,
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
@@ -57,7 +62,7 @@ void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
     return;
   }
   const MatmulShape s{ta, tb, M, N, K, lda, ldb, ldc, batch, stride_a, stride_b, stride_c,
-                      blas_type<TA>(), blas_type<TC>()};
+                      blas_type<TA>(), blas_type<TC>(), std::is_same_v<TA, float> && g_f32_via_bf16};
   matmul(s, alpha, A, B, beta, C);
 }
 

@@ -8,6 +8,12 @@
 
 namespace prores::ops::cuda {
 
+// Process-wide: when on, the f32 (float, float) GEMMs multiply on the bf16 tensor cores with fp32
+// accumulation (MatmulShape::f32_via_bf16); off (the default) they are exact fp32. Set before training
+// starts (ops::set_matmul_precision), not while GEMMs run on other threads.
+void set_f32_matmul_via_bf16(bool on);
+bool f32_matmul_via_bf16();
+
 // C (M,N) = alpha * op(A) * op(B) + beta * C, row-major. A is (M,K) with leading dimension lda, or (K,M)
 // when ta; B is (K,N) with ldb, or (N,K) when tb; C has ldc. beta = 0 overwrites C (=) without reading it,
 // beta = 1 accumulates (+=). K = 0 gives C = beta * C; M = 0 or N = 0 does nothing.
