@@ -1,10 +1,13 @@
 // `prores train` (see train_command.h): option table → ModelConfig, ScheduleArgs, TrainConfig → train().
 #include "cli/train_command.h"
 
+#include <cmath>
+
 #include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
 #include "core/check.h"
 #include "data/tokenizer.h"
+#include "parallel/gpu_device.h"
 #include "parallel/layout.h"
 #include "train/trainer.h"
 
@@ -22,8 +25,18 @@ struct TrainOptions {
   std::string pipeline_layers;
   std::shared_ptr<const data::TokenDataset> data;
   std::string norm_placement = "pre", init_scheme = "normal";
-  double peak_tflops = 0.442;
+  double peak_tflops = 0;
+  std::string device = "cpu";
 };
+
+// Default MFU denominators: fp32 of this project's 2-core reference machine, dense bf16 of one H100/H200.
+constexpr double kCpuPeakTflops = 0.442, kGpuPeakTflops = 989.0;
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda") return Device::CUDA;
+  PRORES_FAIL("--device must be cpu or cuda, got '", name, "'");
+}
 
 void add_model_options(po::options_description& desc, TrainOptions& o) {
   ModelConfig& m = o.model;
@@ -88,7 +101,9 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
        "save and exit after an iteration divisible by this (0: never)")
       ("keep-last", po::value(&t.keep_last)->default_value(t.keep_last), "checkpoints kept (0: all)")
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
-       "peak TFLOP/s of all ranks together, for MFU (default: fp32 peak of 2 Zen 5 cores)");
+       "peak TFLOP/s of all ranks together, for MFU (0: 0.442 on the CPU, 989 per GPU with --device cuda)")
+      ("device", po::value(&o.device)->default_value(o.device), "cpu, or cuda: one GPU per rank (node-local rank)")
+      ("bf16", po::bool_switch(&t.bf16), "matmuls in bf16 on the tensor cores, fp32 accumulation (--device cuda)");
 }
 
 void add_parallel_options(po::options_description& desc, TrainOptions& o) {
@@ -124,7 +139,12 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   o.model.norm_placement = parse_norm_placement(o.norm_placement);
   o.model.init_scheme = parse_init_scheme(o.init_scheme);
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
+  o.train.device = parse_device(o.device);
+  PRORES_CHECK(std::isfinite(o.peak_tflops) && o.peak_tflops >= 0, "--peak-tflops must be >= 0, got ", o.peak_tflops);
+  if (o.peak_tflops == 0)
+    o.peak_tflops = o.train.device == Device::CPU ? kCpuPeakTflops : kGpuPeakTflops * world.size();
   o.train.peak_flops = o.peak_tflops * 1e12;
+
   if (o.train.log_dir.empty()) o.train.log_dir = o.train.save;
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
   if (!o.train.tokenizer_model.empty()) {
@@ -158,6 +178,13 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
   if (world.all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
     throw SetupError(error.empty() ? "another rank failed during set-up" : error);
   if (!run) return 0;
+  if (o.train.device == Device::CUDA) {
+    try {
+      select_local_gpu();  // collective: every rank learns of any rank's failure
+    } catch (const Error& e) {
+      throw SetupError(e.what());
+    }
+  }
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
   const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);
   if (world.rank() == 0 && !result.losses.empty())

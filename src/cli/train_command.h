@@ -9,13 +9,6 @@
 
 namespace prores {
 
-// An error raised during set-up that every rank has learned about together (the ranks agree on it
-// before the first collective that could hang): the caller may finalize normally instead of aborting.
-class SetupError : public Error {
- public:
-  using Error::Error;
-};
-
 // Runs `prores train` on the arguments after the subcommand name over the world communicator; returns
 // the exit status. Bad input throws SetupError (on every rank) with a one-line message naming the
 // option and value; errors during training throw prores::Error on the rank that met them.

@@ -12,6 +12,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An error every rank of a distributed run has learned about together (the ranks agreed on it before any
+// collective that could hang): the top level may finalize normally instead of aborting the others.
+class SetupError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Args>
 [[noreturn]] void throw_error(const char* file, int line, const Args&... args) {

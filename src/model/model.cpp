@@ -7,6 +7,7 @@
 #include "model/model_slot.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/memory.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
 #include "parallel/vocab_parallel.h"
@@ -24,14 +25,16 @@ ModelShard resolve(const ModelConfig& config, ModelShard shard) {
 }  // namespace
 
 Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const ModelShard& shard,
-             Communicator* tp, int64_t num_slots)
+             Communicator* tp, int64_t num_slots, Device device)
     : config_(config),
       shard_(resolve(config, shard)),
       table_(config_, shard_),
       B_(micro_batch),
       dtype_(dtype),
+      device_(device),
       own_tp_(tp ? nullptr : make_single_process_communicator()),
-      tp_(tp ? tp : own_tp_.get()) {
+      tp_(tp ? tp : own_tp_.get()),
+      arena_(device, device == Device::CPU ? DeviceMemory{} : ops::device_memory(device)) {
   PRORES_CHECK(micro_batch >= 1, "--micro-batch-size must be positive, got ", micro_batch);
   PRORES_CHECK(num_slots >= 1, "model: need at least one activation slot, got ", num_slots);
   PRORES_CHECK(dtype == DType::F32 || dtype == DType::F64, "model dtype must be f32 or f64, got ", dtype_name(dtype));
@@ -171,12 +174,12 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   const int64_t N = B_ * config_.seq_length, L = local_layers();
   // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
   if (shard_.first_stage) {
-    std::copy(tokens, tokens + N, slot.tokens.as<int32_t>());
+    ops::copy_from_host(slot.tokens, tokens);
     vocab_parallel_embedding_forward(residual(slot_index, 0), slot.tokens, weights_.embedding, vocab_start_, *tp_);
   }
   for (int64_t l = 0; l < L; ++l) block_forward(slot, l, residual(slot_index, l), residual(slot_index, l + 1));
   if (!shard_.last_stage) return 0.0;
-  std::copy(targets, targets + N, slot.targets.as<int32_t>());
+  ops::copy_from_host(slot.targets, targets);
   ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
                        config_.norm_eps, 1.0);
   ops::linear_forward(slot.logits, slot.final_norm_out, weights_.lm_head);

@@ -4,7 +4,8 @@
 // parallelism, its shard of every weight (Megatron's column/row split, vocabulary-parallel embedding and
 // cross-entropy); the TP communication happens inside (the f/g pair of each branch). Activations exist
 // in `slots`, one per micro-batch in flight (1F1B keeps up to PP of them on the first stage).
-// Everything is allocated at construction; a step allocates nothing. f32 (training) or f64 (checks).
+// Everything is allocated at construction; a step allocates nothing. f32 (training) or f64 (checks), on the
+// host or, with device CUDA, in GPU memory (weights, gradients and activations; ids come from the host).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,9 +28,10 @@ struct SublayerActivations;
 
 class Model {
  public:
-  // tp: the tensor-parallel group of size shard.tp_size (nullptr: a single-process one).
+  // tp: the tensor-parallel group of size shard.tp_size (nullptr: a single-process one); with device CUDA
+  // it must take device tensors (NCCL, or a single-process group).
   Model(const ModelConfig& config, int64_t micro_batch, DType dtype = DType::F32, const ModelShard& shard = {},
-        Communicator* tp = nullptr, int64_t num_slots = 1);
+        Communicator* tp = nullptr, int64_t num_slots = 1, Device device = Device::CPU);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -40,6 +42,7 @@ class Model {
   int64_t micro_batch() const { return B_; }
   int64_t num_slots() const;
   DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
 
   Tensor params() const { return params_; }  // flat (P), ordered by table()
   Tensor grads() const { return grads_; }     // flat (P), same order
@@ -53,7 +56,7 @@ class Model {
   void set_alphas(std::span<const double> alpha);
   const std::vector<double>& alphas() const { return alpha_; }
 
-  // Forward of one micro-batch into activation slot `slot`: tokens (B·T) i32 feed the first stage (the
+  // Forward of one micro-batch into activation slot `slot`: tokens (B·T) i32 (host memory) feed the first stage (the
   // others read stage_input(slot), received beforehand); targets (B·T) i32 feed the last stage's loss.
   // Returns the mean loss on the last stage, 0 elsewhere.
   double forward(int64_t slot, const int32_t* tokens, const int32_t* targets);
@@ -110,6 +113,7 @@ class Model {
   ParamTable table_;
   int64_t B_;
   DType dtype_;
+  Device device_;
   std::unique_ptr<Communicator> own_tp_;
   Communicator* tp_;
   int64_t vocab_start_ = 0;

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "core/random.h"
 #include "model/model.h"
+#include "ops/memory.h"
 
 namespace prores {
 
@@ -74,16 +76,19 @@ void fill_shard(T* out, const ParamEntry& e, const Draw& draw, uint64_t seed) {
     }
 }
 
+template <typename T>
+void init_shards(const ParamTable& table, const ModelConfig& config, uint64_t seed, const Tensor& params) {
+  std::vector<T> host(static_cast<size_t>(table.total_numel()));
+  for (const ParamEntry& e : table.entries())
+    fill_shard(host.data() + e.offset, e, draw_for(config, e), splitmix64(seed ^ splitmix64(name_hash(e.name))));
+  ops::copy_from_host(params, host.data());
+}
+
 }  // namespace
 
 void Model::init_weights(uint64_t seed) {
-  for (const ParamEntry& e : table_.entries()) {
-    const Draw draw = draw_for(config_, e);
-    const uint64_t stream = splitmix64(seed ^ splitmix64(name_hash(e.name)));
-    const Tensor t = param(e.name);
-    if (dtype_ == DType::F32) fill_shard(t.as<float>(), e, draw, stream);
-    else fill_shard(t.as<double>(), e, draw, stream);
-  }
+  if (dtype_ == DType::F32) init_shards<float>(table_, config_, seed, params_);
+  else init_shards<double>(table_, config_, seed, params_);
 }
 
 }  // namespace prores

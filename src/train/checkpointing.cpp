@@ -53,7 +53,7 @@ void write_range(io::CheckpointWriter& writer, const ParamTable& table, int64_t 
   }
 }
 
-void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, const TrainStep& step,
+void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, TrainStep& step,
                         const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run) {
   for (const auto& [key, value] : run) writer.set_attribute(key, value);
   const LayoutShape& ls = layout.shape();
@@ -66,13 +66,14 @@ void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, 
 
 }  // namespace
 
-void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, const TrainStep& step,
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, TrainStep& step,
                      const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes) {
   const LayoutShape& ls = layout.shape();
   Communicator& world = layout.world();
   const std::string dir = save_dir + "/" + io::iteration_dir_name(state.iteration) + ".tmp";
   if (ls.rank == 0) io::prepare_checkpoint_dir(save_dir, state.iteration);
   world.barrier();
+  step.state_to_host();
   const Model& model = step.model();
   const ParamTable& table = model.table();
   const AdamW& adam = step.optimizer();
@@ -84,7 +85,7 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
   };
   if (ls.dp_rank == 0) {
     io::CheckpointWriter writer(dir + "/" + model_file_name(ls.tp_rank, ls.pp_rank));
-    write_range(writer, table, ls.tp_rank, model.params().as<float>(), 0, 0, table.total_numel(),
+    write_range(writer, table, ls.tp_rank, step.host_params(), 0, 0, table.total_numel(),
                 [](const std::string& n) { return n; });
     if (!zero) write_moments(writer);
     set_run_attributes(writer, state, step, layout, run_attributes);
@@ -220,7 +221,8 @@ ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& a, c
 ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));
   Model& model = step.model();
-  read_params(reader, model.table(), model.params().as<float>());
+  step.state_to_host();  // moments absent from the checkpoint keep their current values
+  read_params(reader, model.table(), step.host_params());
   const auto attrs = reader.attributes();
   ResumeState state;
   state.iteration = int_attribute(attrs, "iteration", reader.directory());
@@ -229,6 +231,7 @@ ResumeState load_checkpoint(const std::string& load, TrainStep& step, const Para
     read_moments(reader, model.table(), step.optimizer(), step.optimizer_begin());
     step.optimizer().set_step_count(int_attribute(attrs, "optimizer_step", reader.directory()));
   }
+  step.state_to_device();
   layout.world().barrier();
   return state;
 }

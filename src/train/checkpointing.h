@@ -24,7 +24,7 @@ struct ResumeState {
 // Collective over layout.world(): writes DIR/iter_<iteration> (through a .tmp directory) and points
 // DIR/latest at it, keeping the newest keep_last iteration directories (0: all). run_attributes describe
 // the run (config, schedule, seed); the layout and position are added here.
-void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, const TrainStep& step,
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, TrainStep& step,
                      const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes);
 
 // Collective over layout.world(): loads --load (DIR with `latest`, or an iteration directory) into step's

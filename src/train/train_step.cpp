@@ -5,9 +5,15 @@
 #include <chrono>
 #include <cmath>
 
+#include "ops/adamw.h"
+#include "ops/elementwise.h"
+#include "ops/memory.h"
 #include "optim/grad_clip.h"
 #include "parallel/pipeline_schedule.h"
 #include "train/trainer.h"
+#if defined(PRORES_WITH_NCCL)
+#include "parallel/nccl_communicator.h"
+#endif
 
 namespace prores::train {
 
@@ -51,16 +57,23 @@ std::vector<GradUnit> backward_units(const ParamTable& table, const ModelShard& 
 TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config, const ParallelLayout& layout)
     : config_(config),
       layout_(layout),
-      sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp) {
+      sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp),
+      device_state_(config.device, config.device == Device::CPU ? DeviceMemory{} : ops::device_memory(config.device)) {
   const LayoutShape& ls = layout.shape();
   const ModelShard shard = shard_of(ls);
+  PRORES_CHECK(config.device == Device::CPU || !layout.config().distributed_optimizer,
+               "--use-distributed-optimizer is not supported with --device cuda yet");
+  tp_ = &device_group(layout.tp());
+  dp_ = &device_group(layout.dp());
+  pp_ = &device_group(layout.pp());
   accum_ = config.global_batch_size / (config.micro_batch_size * ls.dp);
   const PipelineSchedule schedule = one_f_one_b(ls.pp, accum_);
   validate_schedule(schedule, ls.pp, accum_);
   train_actions_ = schedule[static_cast<size_t>(ls.pp_rank)];
   eval_actions_ = forward_only_actions(ls, accum_);
   const int64_t slots = std::max<int64_t>(1, max_in_flight(train_actions_));
-  model_ = std::make_unique<Model>(model_config, config.micro_batch_size, DType::F32, shard, &layout.tp(), slots);
+  model_ = std::make_unique<Model>(model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
+                                   config.device);
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));
@@ -82,7 +95,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
     if (ls.dp > 1) {
       const int64_t L = ls.num_layers;
       reducer_ = std::make_unique<DataParallelReducer>(model_->grads(), backward_units(table, shard), kBucketElements,
-                                                       layout.dp());
+                                                       *dp_);
       model_->set_grad_ready_hook([this, L](int64_t l) {
         if (reduce_in_backward_) reducer_->unit_ready(l < 0 ? L : L - 1 - l);
       });
@@ -95,6 +108,52 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
     if (begin < end) segments.push_back({begin - shard_begin_, end - begin, e.weight_decay});
   }
   adamw_->set_segments(segments);
+  // The gradient norm counts each parameter once: TP-replicated ones (norms) only on TP rank 0.
+  for (const ParamEntry& e : table.entries()) {
+    if (e.tp_replicated() && ls.tp_rank != 0) continue;
+    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
+    if (begin >= end) continue;
+    if (!norm_ranges_.empty() && norm_ranges_.back().first + norm_ranges_.back().second == begin - shard_begin_)
+      norm_ranges_.back().second += end - begin;
+    else
+      norm_ranges_.emplace_back(begin - shard_begin_, end - begin);
+  }
+  if (config.device != Device::CPU) {
+    device_state_.reserve(&exp_avg_, DType::F32, {shard_count_});
+    device_state_.reserve(&exp_avg_sq_, DType::F32, {shard_count_});
+    device_state_.allocate();
+    host_params_.resize(static_cast<size_t>(P));
+  }
+}
+
+// The communicator that carries this group's device tensors: the layout's own on the CPU or for a group
+// of one rank, otherwise an NCCL communicator bootstrapped over it (made in the same order on every rank).
+Communicator& TrainStep::device_group(Communicator& host) {
+  if (config_.device == Device::CPU || host.size() == 1) return host;
+#if defined(PRORES_WITH_NCCL)
+  device_groups_.push_back(std::make_unique<NcclCommunicator>(host));
+  return *device_groups_.back();
+#else
+  PRORES_FAIL("--device cuda with more than one rank per group needs a build with NCCL");
+#endif
+}
+
+float* TrainStep::host_params() {
+  return config_.device == Device::CPU ? model_->params().as<float>() : host_params_.data();
+}
+
+void TrainStep::state_to_host() {
+  if (config_.device == Device::CPU) return;
+  ops::copy_to_host(host_params_.data(), model_->params());
+  ops::copy_to_host(adamw_->exp_avg().data(), exp_avg_);
+  ops::copy_to_host(adamw_->exp_avg_sq().data(), exp_avg_sq_);
+}
+
+void TrainStep::state_to_device() {
+  if (config_.device == Device::CPU) return;
+  ops::copy_from_host(model_->params(), host_params_.data());
+  ops::copy_from_host(exp_avg_, adamw_->exp_avg().data());
+  ops::copy_from_host(exp_avg_sq_, adamw_->exp_avg_sq().data());
 }
 
 TrainStep::~TrainStep() = default;
@@ -133,7 +192,7 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
   stage.gradient_in = [&] { return m.output_grad(); };
   stage.gradient_out = [&] { return m.input_grad(); };
   const auto start = std::chrono::steady_clock::now();
-  run_pipeline(backward ? train_actions_ : eval_actions_, stage, layout_.pp());
+  run_pipeline(backward ? train_actions_ : eval_actions_, stage, *pp_);
   pipeline_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // The last stage's TP × DP ranks hold the loss (the same on each TP rank): average it to every rank.
   const LayoutShape& ls = layout_.shape();
@@ -150,8 +209,8 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
     const double idle = 1.0 - compute_seconds_ / pipeline_seconds_;
     result.pipeline_bubble = layout_.pp().all_reduce_scalar(idle, ReduceOp::Sum) / static_cast<double>(layout_.shape().pp);
   }
-  float* grads = model_->grads().as<float>();
   if (layout_.config().distributed_optimizer) {
+    const float* grads = model_->grads().as<float>();
     std::copy(grads, grads + model_->table().total_numel(), zero_grads_full_.data());
     const int64_t S = static_cast<int64_t>(zero_grad_shard_.size());
     layout_.dp().reduce_scatter(Tensor(zero_grad_shard_.data(), DType::F32, Device::CPU, {S}),
@@ -164,23 +223,36 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
   return result;
 }
 
-// Each parameter counted once: TP-replicated ones (norms) only on TP rank 0, DP replicas not at all
-// (after the all-reduce every DP rank holds the same sums) or, under ZeRO-1, each DP rank its shard.
+// Sum of squares of grads[begin, begin + count): the host's deterministic fp64 sum, or the device's.
+double TrainStep::sum_squares_of_range(const float* grads, int64_t begin, int64_t count) const {
+  if (config_.device == Device::CPU)
+    return sum_of_squares(std::span<const float>(grads + begin, static_cast<size_t>(count)));
+  return ops::sum_squares(model_->grads().slice_rows(begin, count));
+}
+
+// Each parameter counted once (norm_ranges_): DP replicas not at all (after the all-reduce every DP rank
+// holds the same sums) or, under ZeRO-1, each DP rank its shard.
 double TrainStep::global_grad_norm() {
   const bool zero = layout_.config().distributed_optimizer;
-  const float* shard_grads = zero ? zero_grad_shard_.data() : model_->grads().as<float>();  // from shard_begin_
+  const float* shard_grads = zero ? zero_grad_shard_.data() : static_cast<const float*>(model_->grads().data);
   double sum = 0;
-  for (const ParamEntry& e : model_->table().entries()) {
-    if (e.tp_replicated() && layout_.shape().tp_rank != 0) continue;
-    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
-    if (begin < end)
-      sum += sum_of_squares(std::span<const float>(shard_grads + (begin - shard_begin_), static_cast<size_t>(end - begin)));
-  }
+  for (const auto& [begin, count] : norm_ranges_) sum += sum_squares_of_range(shard_grads, begin, count);
   Communicator& group = zero ? layout_.world() : layout_.model_parallel();
   return std::sqrt(group.all_reduce_scalar(sum, ReduceOp::Sum));
 }
 
 void TrainStep::optimizer_step(double lr, double clip_coef) {
+  if (config_.device != Device::CPU) {
+    const Tensor grads = model_->grads(), params = model_->params();
+    if (clip_coef != 1.0) ops::axpby(grads, clip_coef, grads, 0.0, grads);
+    adamw_->set_step_count(adamw_->step_count() + 1);
+    const AdamWConfig& c = adamw_->config();
+    for (const AdamW::Segment& seg : adamw_->segments())
+      ops::adamw_step(params.slice_rows(seg.offset, seg.count), grads.slice_rows(seg.offset, seg.count),
+                      exp_avg_.slice_rows(seg.offset, seg.count), exp_avg_sq_.slice_rows(seg.offset, seg.count),
+                      {lr, c.beta1, c.beta2, c.eps, seg.decay ? c.weight_decay : 0.0, adamw_->step_count()});
+    return;
+  }
   float* params = model_->params().as<float>();
   if (!layout_.config().distributed_optimizer) {
     float* grads = model_->grads().as<float>();

@@ -3,9 +3,13 @@
 // all-reduce overlapping the last backward, or ZeRO-1's reduce-scatter), the global gradient norm (each
 // parameter counted once), clipping and AdamW (on the local shard under ZeRO-1, then an all-gather).
 // Also the pipelined forward-only evaluation. Everything it touches is allocated at construction.
+// With --device cuda the model, gradients and optimizer moments live on this rank's GPU, the AdamW update
+// runs there, and groups of more than one rank move device tensors over NCCL (host scalars stay on the
+// layout's communicators); checkpoints go through host mirrors (state_to_host / state_to_device).
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -42,6 +46,14 @@ class TrainStep {
   const AdamW& optimizer() const { return *adamw_; }
   int64_t optimizer_begin() const { return shard_begin_; }
 
+  // The flat parameters (P) in host memory, as a checkpoint reads and writes them: the model's buffer on
+  // the CPU, a host mirror on a GPU. state_to_host() fills the mirrors (parameters and optimizer()'s
+  // moments) from the device before a save; state_to_device() publishes them after a load. Both do
+  // nothing on the CPU.
+  float* host_params();
+  void state_to_host();
+  void state_to_device();
+
   // One step at learning rate lr with block alphas of this stage, on the global batch that starts at
   // sample consumed_samples of the dataset's train split.
   StepResult step(const data::TokenDataset& data, int64_t consumed_samples, double lr);
@@ -53,9 +65,15 @@ class TrainStep {
   double run_forward_backward(const data::TokenDataset& data, data::Split split, int64_t consumed, bool backward);
   double global_grad_norm();
   void optimizer_step(double lr, double clip_coef);
+  Communicator& device_group(Communicator& host);
+  double sum_squares_of_range(const float* grads, int64_t begin, int64_t count) const;
 
   const TrainConfig& config_;
   const ParallelLayout& layout_;
+  std::vector<std::unique_ptr<Communicator>> device_groups_;  // NCCL groups for device tensors (CUDA)
+  Communicator* tp_ = nullptr;
+  Communicator* pp_ = nullptr;
+  Communicator* dp_ = nullptr;
   std::unique_ptr<Model> model_;
   int64_t accum_;  // micro-batches per step on this DP rank
   std::vector<PipelineAction> train_actions_, eval_actions_;
@@ -67,6 +85,10 @@ class TrainStep {
   int64_t shard_begin_ = 0, shard_count_ = 0;  // this rank's optimizer range of the flat buffers
   bool reduce_in_backward_ = false;           // the last micro-batch: report ready gradients
   double compute_seconds_ = 0, pipeline_seconds_ = 0, data_seconds_ = 0;  // of the last run_forward_backward
+  std::vector<std::pair<int64_t, int64_t>> norm_ranges_;  // (begin, count) of the grad buffer counted in the norm
+  Arena device_state_;                  // CUDA: the optimizer moments (m, v) of the optimizer's range
+  Tensor exp_avg_, exp_avg_sq_;
+  std::vector<float> host_params_;      // CUDA: the checkpoint mirror of the parameters
   std::vector<float> zero_grads_full_, zero_grad_shard_, zero_params_full_, zero_param_shard_;  // ZeRO-1 staging
 };
 

@@ -37,6 +37,7 @@ void TrainConfig::validate() const {
   PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
   PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
   PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
+  PRORES_CHECK(!bf16 || device == Device::CUDA, "--bf16 needs --device cuda (CPU matmuls are fp32)");
   prores::validate(adam);
   LrSchedule check_lr(lr);
 }
@@ -91,7 +92,19 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const bool rank0 = ls.rank == 0;
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
 
-  TrainStep trainer(model_config, cfg, layout);
+  ops::set_matmul_precision(cfg.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32);
+  // Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
+  // every rank learns of it before the first collective of training.
+  std::unique_ptr<TrainStep> step_owner;
+  std::string error;
+  try {
+    step_owner = std::make_unique<TrainStep>(model_config, cfg, layout);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (layout.world().all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
+    throw SetupError(error.empty() ? "another rank failed to set up its model (see its error)" : error);
+  TrainStep& trainer = *step_owner;
   Model& model = trainer.model();
   model.init_weights(cfg.seed);
   ResumeState position;
@@ -122,7 +135,10 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         << " tokens; batch " << cfg.global_batch_size << " = " << ls.dp << " DP x "
         << cfg.global_batch_size / (ls.dp * cfg.micro_batch_size) << " x " << cfg.micro_batch_size
         << "; layout TP " << ls.tp << " x PP " << ls.pp << " x DP " << ls.dp
-        << (layout.config().distributed_optimizer ? " (ZeRO-1)" : "") << "; gemm " << ops::cpu_gemm_backend() << "\n";
+        << (layout.config().distributed_optimizer ? " (ZeRO-1)" : "") << "; "
+        << (cfg.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend()
+                                      : std::string("cuda, matmuls ") + (cfg.bf16 ? "bf16" : "fp32"))
+        << "\n";
 
   TrainResult result;
   std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers)), all_alpha(static_cast<size_t>(L));

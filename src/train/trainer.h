@@ -41,6 +41,8 @@ struct TrainConfig {
   int64_t exit_interval = 0;       // --exit-interval: save and stop after this iteration (0: never)
   int64_t keep_last = 0;           // --keep-last: iteration directories kept (0: all)
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
+  Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
+  bool bf16 = false;               // --bf16: matmuls on the bf16 tensor cores (CUDA; fp32 master weights)
 
   void validate() const;           // throws prores::Error naming the option and value
 };

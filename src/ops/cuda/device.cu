@@ -4,6 +4,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdio>
+
 #include "core/check.h"
 
 namespace prores::ops::cuda {
@@ -36,7 +38,27 @@ bool is_device_pointer(const void* p) noexcept {
 void* device_alloc(size_t bytes) {
   if (bytes == 0) return nullptr;
   void* p = nullptr;
-  PRORES_CUDA_CHECK(cudaMalloc(&p, bytes));
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    int device = 0;
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaGetDevice(&device);
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+    char line[160];
+    std::snprintf(line, sizeof line, "cannot allocate %.2f GiB on GPU %d (%.2f GiB free of %.2f GiB)",
+                  static_cast<double>(bytes) / kGiB, device, static_cast<double>(free_bytes) / kGiB,
+                  static_cast<double>(total_bytes) / kGiB);
+    PRORES_FAIL("out of GPU memory: ", line);
+  }
+  PRORES_CUDA_CHECK(status);
+  return p;
+}
+
+void* device_alloc_zeroed(size_t bytes) {
+  void* p = device_alloc(bytes);
+  if (p != nullptr) PRORES_CUDA_CHECK(cudaMemset(p, 0, bytes));
   return p;
 }
 

@@ -17,8 +17,12 @@ int device_count() noexcept;
 // True when p points into CUDA device or managed memory (false for host memory, or without a driver).
 bool is_device_pointer(const void* p) noexcept;
 
-// Device memory of `bytes` bytes on the current device (nullptr for 0 bytes); throws on failure.
+// Device memory of `bytes` bytes on the current device (nullptr for 0 bytes); throws on failure, out of
+// memory as one line: "out of GPU memory: cannot allocate X GiB on GPU d (Y GiB free of Z GiB)".
 void* device_alloc(size_t bytes);
+
+// device_alloc, then zero-filled (ordered before later work on the default stream).
+void* device_alloc_zeroed(size_t bytes);
 
 // Frees memory from device_alloc (nullptr is a no-op); throws on failure.
 void device_free(void* p);
