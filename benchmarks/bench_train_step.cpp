@@ -1,6 +1,8 @@
-// Training-step throughput benchmark: tokens/s and MFU of one full optimizer step (forward, backward,
-// global-norm clip, AdamW) on random tokens, default the paper's 71M width (12 layers, d = 512, 8 heads,
-// ffn 1368) at sequence length 256, fp32. Reports the median over timed steps after warm-up.
+// Training-step throughput benchmark: tokens/s and MFU of TrainStep::step, the trainer's own optimizer step
+// (forward, backward, global-norm clip, AdamW) on random tokens, single process. Default: the paper's 71M
+// width (12 layers, d = 512, 8 heads, ffn 1368) at sequence length 256, fp32 on the CPU; --device cuda
+// (and --bf16) runs it on the GPU, e.g. the 350M config at sequence length 1024. Reports the median over
+// timed steps after warm-up (each step ends with the loss and the gradient norm back on the host).
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -10,14 +12,37 @@
 #include <vector>
 
 #include "core/malloc_tuning.h"
-#include "model/model.h"
 #include "ops/gemm.h"
-#include "optim/adamw.h"
-#include "optim/grad_clip.h"
+#include "parallel/communicator.h"
+#include "parallel/gpu_device.h"
+#include "train/train_step.h"
 #include "train/trainer.h"
 
 namespace po = boost::program_options;
 using namespace prores;
+
+namespace {
+
+// Uniformly random token ids, the same for a given sample index.
+class RandomTokens final : public data::TokenDataset {
+ public:
+  RandomTokens(int64_t seq_length, int64_t vocab_size) : T_(seq_length), V_(vocab_size) {}
+  int64_t seq_length() const override { return T_; }
+  int64_t vocab_size() const override { return V_; }
+  int64_t num_samples(data::Split) const override { return int64_t{1} << 40; }
+  void get_sample(data::Split, int64_t index, int32_t* tokens, int32_t* targets) const override {
+    std::mt19937_64 rng(static_cast<uint64_t>(index));
+    for (int64_t t = 0; t < T_; ++t) {
+      tokens[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
+      targets[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
+    }
+  }
+
+ private:
+  int64_t T_, V_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   keep_freed_memory_in_heap();  // as the prores executable does
@@ -28,8 +53,12 @@ int main(int argc, char** argv) {
   c.num_attention_heads = 8;
   c.seq_length = 256;
   c.vocab_size = 256;
-  int64_t micro_batch = 8, warmup = 2, steps = 7;
-  double peak_tflops = 0.442, alpha = 0.5;
+  train::TrainConfig t;
+  t.micro_batch_size = 8;
+  t.data_path = "(random tokens)";
+  int64_t warmup = 2, steps = 7;
+  double peak_tflops = 0, alpha = 0.5;
+  std::string device = "cpu";
   po::options_description desc("bench_train_step options");
   desc.add_options()("help", "print this help")
       ("num-layers", po::value(&c.num_layers)->default_value(c.num_layers), "")
@@ -38,11 +67,14 @@ int main(int argc, char** argv) {
       ("num-attention-heads", po::value(&c.num_attention_heads)->default_value(c.num_attention_heads), "")
       ("seq-length", po::value(&c.seq_length)->default_value(c.seq_length), "")
       ("vocab-size", po::value(&c.vocab_size)->default_value(c.vocab_size), "")
-      ("micro-batch-size", po::value(&micro_batch)->default_value(micro_batch), "")
+      ("micro-batch-size", po::value(&t.micro_batch_size)->default_value(t.micro_batch_size), "")
       ("alpha", po::value(&alpha)->default_value(alpha), "ProRes alpha of every block (0 skips the branches)")
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps")
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
-      ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops), "peak for MFU");
+      ("device", po::value(&device)->default_value(device), "cpu or cuda")
+      ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (cuda)")
+      ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
+       "peak for MFU (0: 0.442 on the CPU, 989 on a GPU)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -51,42 +83,40 @@ int main(int argc, char** argv) {
       std::cout << desc;
       return 0;
     }
-    Model model(c, micro_batch);
-    model.init_weights(1);
-    model.set_alphas(std::vector<double>(static_cast<size_t>(c.num_layers), alpha));
-    AdamW adamw(AdamWConfig{}, model.table().total_numel());
-    const int64_t N = micro_batch * c.seq_length;
-    std::vector<int32_t> tokens(N), targets(N);
-    std::mt19937_64 rng(3);
-    for (int64_t i = 0; i < N; ++i) {
-      tokens[i] = static_cast<int32_t>(rng() % c.vocab_size);
-      targets[i] = static_cast<int32_t>(rng() % c.vocab_size);
-    }
-    float* params = model.params().as<float>();
-    const std::span<float> grads(model.grads().as<float>(), static_cast<size_t>(model.table().total_numel()));
+    PRORES_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
+    t.device = device == "cuda" ? Device::CUDA : Device::CPU;
+    if (peak_tflops == 0) peak_tflops = t.device == Device::CUDA ? 989.0 : 0.442;
+    if (t.device == Device::CUDA) select_local_gpu();
+    t.global_batch_size = t.micro_batch_size;
+    const std::unique_ptr<Communicator> world = make_single_process_communicator();
+    const ParallelLayout layout(*world, ParallelConfig{}, c, t.global_batch_size, t.micro_batch_size);
+    train::TrainStep step(c, t, layout);
+    step.model().init_weights(1);
+    step.model().set_alphas(std::vector<double>(static_cast<size_t>(c.num_layers), alpha));
+    const RandomTokens data(c.seq_length, c.vocab_size);
     std::vector<double> seconds;
+    double loss = 0;
     for (int64_t s = 0; s < warmup + steps; ++s) {
       const auto start = std::chrono::steady_clock::now();
-      model.zero_grads();
-      model.forward(0, tokens.data(), targets.data());
-      model.backward(0, 1.0);
-      scale_grads(grads, clip_coefficient(global_grad_norm(grads), 1.0));
-      adamw.step(params, grads.data(), 1e-4);
+      loss = step.step(data, s * t.global_batch_size, 1e-4).loss;
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (s >= warmup) seconds.push_back(dt);
     }
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
+    const int64_t N = t.micro_batch_size * c.seq_length;
     const double tps = static_cast<double>(N) / median;
-    const double flops = train::model_flops_per_token(c, model.table().matmul_numel());
-    std::printf("model: %lld layers, d=%lld, heads %lld, ffn %lld, T=%lld, micro-batch %lld, %lld params, gemm %s\n",
+    const double flops = train::model_flops_per_token(c, step.model().table().matmul_numel());
+    std::printf("model: %lld layers, d=%lld, heads %lld, ffn %lld, T=%lld, micro-batch %lld, %lld params, %s\n",
                 (long long)c.num_layers, (long long)c.hidden_size, (long long)c.num_attention_heads,
-                (long long)c.ffn_hidden_size, (long long)c.seq_length, (long long)micro_batch,
-                (long long)model.table().total_numel(), ops::cpu_gemm_backend());
-    std::printf("step: median %.3f s (min %.3f, max %.3f) over %zu steps | %.0f tokens/s | %.1f GFLOP/s | "
-                "MFU %.1f%% of %.0f GFLOP/s (6N + 12LCT per token)\n",
-                median, seconds.front(), seconds.back(), seconds.size(), tps, tps * flops / 1e9,
-                100 * tps * flops / (peak_tflops * 1e12), peak_tflops * 1e3);
+                (long long)c.ffn_hidden_size, (long long)c.seq_length, (long long)t.micro_batch_size,
+                (long long)step.model().table().total_numel(),
+                t.device == Device::CPU ? (std::string("cpu, gemm ") + ops::cpu_gemm_backend()).c_str()
+                                        : (t.bf16 ? "cuda, bf16 matmuls" : "cuda, fp32 matmuls"));
+    std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "
+                "%.1f TFLOP/s | MFU %.1f%% of %.3f TFLOP/s (6N + 12LCT per token)\n",
+                median, seconds.front(), seconds.back(), seconds.size(), loss, tps, tps * flops / 1e12,
+                100 * tps * flops / (peak_tflops * 1e12), peak_tflops);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: error: %s\n", e.what());
     return 1;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli_test_util.h"
+#include "parallel/gpu_device.h"
 
 namespace {
 
@@ -81,7 +82,30 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--num-query-groups 3", "--num-attention-heads 4 is not divisible by --num-query-groups 3"},
         BadInput{"--global-batch-size 6", "--global-batch-size 6 must be a positive multiple of --micro-batch-size 4"},
         BadInput{"--hidden-size abc", "hidden-size"},
-        BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"}));
+        BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"},
+        BadInput{"--device tpu", "--device must be cpu or cuda, got 'tpu'"},
+        BadInput{"--bf16", "--bf16 needs --device cuda (CPU matmuls are fp32)"}));
+
+// Without a usable GPU, --device cuda ends every rank with one line and exit status 1 (no hang). The
+// line names the host when the build has CUDA, the missing support otherwise.
+TEST(Cli, DeviceCudaWithoutGpuIsAnErrorOnEveryRank) {
+  if (prores::cuda_available()) GTEST_SKIP() << "this machine has a GPU";
+  std::vector<std::string> launchers = {PRORES_BINARY};
+#if defined(PRORES_MPIEXEC)
+  launchers.push_back(std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe -np 2 " + PRORES_BINARY);
+#endif
+  for (const std::string& launcher : launchers) {
+    const RunResult r = run_shell(launcher + " " + tiny_args() + " --train-iters 10 --device cuda");
+    EXPECT_EQ(r.exit_code, 1) << launcher << ": " << r.err;
+    size_t error_lines = 0;
+    for (size_t at = r.err.find("prores: error:"); at != std::string::npos; at = r.err.find("prores: error:", at + 1))
+      ++error_lines;
+    EXPECT_EQ(error_lines, launcher == PRORES_BINARY ? 1u : 2u) << r.err;
+    EXPECT_TRUE(r.err.find("prores: error: --device cuda: no CUDA device is visible on host") != std::string::npos ||
+                r.err.find("prores: error: --device cuda: this build has no CUDA support") != std::string::npos)
+        << r.err;
+  }
+}
 
 TEST(Cli, UnknownKeyInIniFileIsAnError) {
   const fs::path ini = work_dir().path() / "bad.ini";

@@ -7,6 +7,7 @@
 
 #include "ops/adamw.h"
 #include "ops/elementwise.h"
+#include "ops/gemm.h"
 #include "ops/memory.h"
 #include "optim/grad_clip.h"
 #include "parallel/pipeline_schedule.h"
@@ -63,6 +64,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   const ModelShard shard = shard_of(ls);
   PRORES_CHECK(config.device == Device::CPU || !layout.config().distributed_optimizer,
                "--use-distributed-optimizer is not supported with --device cuda yet");
+  ops::set_matmul_precision(config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32);
   tp_ = &device_group(layout.tp());
   dp_ = &device_group(layout.dp());
   pp_ = &device_group(layout.pp());

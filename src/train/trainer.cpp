@@ -92,7 +92,6 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const bool rank0 = ls.rank == 0;
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
 
-  ops::set_matmul_precision(cfg.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32);
   // Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
   // every rank learns of it before the first collective of training.
   std::unique_ptr<TrainStep> step_owner;
