@@ -1,30 +1,89 @@
 #!/usr/bin/env bash
-# Runs on a GPU machine from the repository root, with gpu_bundle/ made by launch/gpu_bundle.sh: every
-# CPU<->CUDA parity test (random inputs, outputs poisoned with NaN before each run), then a table of the
-# results. Output also goes to $OUT/gpu_check.txt when OUT is set (the device tool's result folder).
-# Not yet covered (issue 6): training with --device cuda and the GPU throughput benchmark.
+# The GPU check (issue 6), run from the repository root on a machine with one GPU. It needs gpu_bundle/
+# (launch/gpu_bundle.sh: built with our toolchain and Debian libraries, copied with the shared libraries
+# it needs, so that the GPU machine needs only its CUDA 13 runtime); when gpu_bundle/ is missing it builds
+# it first. Then, in this order:
+#   1. every CPU<->CUDA parity test (random inputs, outputs poisoned with NaN before each run), the CUDA
+#      training tests among them (20 TrainStep steps in fp32 and bf16 against the CPU, checkpoints);
+#   2. a 20-iteration `prores train` run on this repository's text on the CPU, then on the GPU in fp32
+#      and with --bf16, and their losses side by side;
+#   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024);
+# and prints a short table last. The summary log gpu_check.txt and logs.tgz (every log and metrics file) go to
+# $OUT (the device tool's result folder) when set, else /tmp.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+[ -x gpu_bundle/bin/prores ] || bash launch/gpu_bundle.sh
 export LD_LIBRARY_PATH="$PWD/gpu_bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 log=${OUT:-/tmp}/gpu_check.txt
+out=/tmp/gpu_check
+rm -rf "$out" && mkdir -p "$out"
+bin=gpu_bundle/bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$log"
 summary=()
-for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention; do
+
+echo "== 1. parity tests" | tee -a "$log"
+for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_train; do
   start=$(date +%s%N)
-  timeout 300 "gpu_bundle/bin/$t" >"$log.$t" 2>&1
+  timeout 300 "$bin/$t" >"$out/$t.txt" 2>&1
   rc=$?
   ms=$((($(date +%s%N) - start) / 1000000))
-  cat "$log.$t" >>"$log"
-  grep -E 'Failure|FAILED' "$log.$t" | head -20
-  ok=$(grep -c '^\[       OK \]' "$log.$t")
-  skipped=$(grep -c '^\[  SKIPPED \] .* ([0-9]* ms)$' "$log.$t")
-  failed=$(grep -c '^\[  FAILED  \] .* ([0-9]* ms)$' "$log.$t")
+  grep -E 'Failure|FAILED|error' "$out/$t.txt" | head -20 | tee -a "$log"
+  ok=$(grep -c '^\[       OK \]' "$out/$t.txt")
+  skipped=$(grep -c '^\[  SKIPPED \] .* ([0-9]* ms)$' "$out/$t.txt")
+  failed=$(grep -c '^\[  FAILED  \] .* ([0-9]* ms)$' "$out/$t.txt")
   summary+=("$(printf '%-26s %4d passed %4d failed %4d skipped  rc=%-3s %7d ms' "$t" "$ok" "$failed" "$skipped" "$rc" "$ms")")
 done
-echo "== cuBLASLt GEMM throughput" | tee -a "$log"
-timeout 120 gpu_bundle/bin/bench_gemm_cuda 2>&1 | tee -a "$log"
+
+echo "== 2. 20 training iterations, CPU vs GPU" | tee -a "$log"
+corpus=/tmp/prores_corpus.txt
+cat src/*/*.h src/*/*.cpp src/*/*/*.cu docs/*.md >"$corpus"
+model="--num-layers 4 --hidden-size 256 --ffn-hidden-size 688 --num-attention-heads 8 --num-query-groups 4
+  --seq-length 256 --vocab-size 256 --micro-batch-size 8 --global-batch-size 16 --train-iters 20 --lr 1e-3
+  --lr-warmup-iters 2 --prores-warmup-steps 40 --norm-placement sandwich --log-interval 1 --eval-interval 0"
+for run in cpu:"--device cpu" gpu_fp32:"--device cuda" gpu_bf16:"--device cuda --bf16"; do
+  name=${run%%:*}
+  # shellcheck disable=SC2086
+  timeout 300 "$bin/prores" train --data-path "$corpus" $model ${run#*:} --log-dir "$out/run_$name" \
+    >"$out/run_$name.txt" 2>&1 || echo "run $name failed: $(tail -1 "$out/run_$name.txt")" | tee -a "$log"
+  tail -2 "$out/run_$name.txt" | tee -a "$log"
+done
+python3 - "$out" <<'PY' 2>&1 | tee -a "$log" "$out/losses.txt"
+import json, sys
+out = sys.argv[1]
+runs = {}
+for name in ("cpu", "gpu_fp32", "gpu_bf16"):
+    try:
+        runs[name] = [json.loads(l)["loss"] for l in open(f"{out}/run_{name}/metrics.jsonl") if '"loss"' in l]
+    except OSError:
+        runs[name] = []
+print(f"{'iter':>4} {'cpu':>9} {'gpu fp32':>9} {'gpu bf16':>9} {'rel fp32':>9} {'rel bf16':>9}")
+cpu = runs["cpu"]
+worst = {"gpu_fp32": 0.0, "gpu_bf16": 0.0}
+for i, c in enumerate(cpu):
+    row = [runs[n][i] if i < len(runs[n]) else float("nan") for n in ("gpu_fp32", "gpu_bf16")]
+    rel = [abs(r - c) / abs(c) for r in row]
+    for n, r in zip(("gpu_fp32", "gpu_bf16"), rel):
+        worst[n] = max(worst[n], r) if r == r else float("nan")
+    print(f"{i + 1:4d} {c:9.5f} {row[0]:9.5f} {row[1]:9.5f} {rel[0]:9.2e} {rel[1]:9.2e}")
+ok = len(cpu) == 20 and all(len(runs[n]) == 20 for n in worst) and worst["gpu_fp32"] < 1e-4 and worst["gpu_bf16"] < 2e-2
+print(f"TRAIN20 {'PASS' if ok else 'FAIL'}: worst relative loss difference fp32 {worst['gpu_fp32']:.2e} (limit 1e-4), "
+      f"bf16 {worst['gpu_bf16']:.2e} (limit 2e-2)")
+PY
+
+echo "== 3. throughput" | tee -a "$log"
+timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
+m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-heads 16 --seq-length 1024 --vocab-size 32000"
+m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5461 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
+for bench in "350M fp32":"$m350 --device cuda" "350M bf16":"$m350 --device cuda --bf16" \
+             "1B bf16":"$m1b --device cuda --bf16"; do
+  # shellcheck disable=SC2086
+  line=$(timeout 180 "$bin/bench_train_step" ${bench#*:} --micro-batch-size 8 --warmup 2 --steps 5 2>&1 | tee -a "$log" | tail -1)
+  summary+=("$(printf '%-10s %s' "${bench%%:*}" "$(echo "$line" | sed -E 's/.*\| ([0-9]+ tokens\/s).*\| (MFU [0-9.]+%).*/\1, \2/')")")
+done
 {
   echo
   echo "GPU check summary:"
   printf '%s\n' "${summary[@]}"
+  grep '^TRAIN20' "$out/losses.txt"
 } | tee -a "$log"
+tar czf "${OUT:-/tmp}/logs.tgz" -C /tmp gpu_check

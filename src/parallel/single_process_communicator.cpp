@@ -1,4 +1,6 @@
-// SingleProcessCommunicator: argument checks, then the one-rank result (nothing to do, or a copy).
+// SingleProcessCommunicator: argument checks, then the one-rank result (nothing to do, or a copy). The
+// operations that move nothing (all_reduce, broadcast) take tensors on any device, so that a one-rank
+// group serves the CUDA path too; the copying ones take host tensors.
 #include "parallel/single_process_communicator.h"
 
 #include <cstring>
@@ -18,7 +20,7 @@ class CompletedRequest final : public CommRequest {
 }  // namespace
 
 void SingleProcessCommunicator::all_reduce(const Tensor& x, ReduceOp) {
-  comm_checks::host_tensor(x, "all_reduce");
+  PRORES_CHECK(x.data != nullptr || x.numel() == 0, "all_reduce: tensor ", x.shape_string(), " has no data");
   comm_checks::reducible(x, "all_reduce");
 }
 
@@ -39,7 +41,7 @@ void SingleProcessCommunicator::all_gather(const Tensor& out, const Tensor& in) 
 }
 
 void SingleProcessCommunicator::broadcast(const Tensor& x, int root) {
-  comm_checks::host_tensor(x, "broadcast");
+  PRORES_CHECK(x.data != nullptr || x.numel() == 0, "broadcast: tensor ", x.shape_string(), " has no data");
   comm_checks::root(root, 1);
 }
 

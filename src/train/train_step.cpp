@@ -128,10 +128,15 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   }
 }
 
-// The communicator that carries this group's device tensors: the layout's own on the CPU or for a group
-// of one rank, otherwise an NCCL communicator bootstrapped over it (made in the same order on every rank).
+// The communicator that carries this group's device tensors: the layout's own on the CPU; on a GPU a
+// single-process one for a group of one rank, otherwise an NCCL communicator bootstrapped over the
+// layout's (made in the same order on every rank).
 Communicator& TrainStep::device_group(Communicator& host) {
-  if (config_.device == Device::CPU || host.size() == 1) return host;
+  if (config_.device == Device::CPU) return host;
+  if (host.size() == 1) {
+    device_groups_.push_back(make_single_process_communicator());
+    return *device_groups_.back();
+  }
 #if defined(PRORES_WITH_NCCL)
   device_groups_.push_back(std::make_unique<NcclCommunicator>(host));
   return *device_groups_.back();
