@@ -117,15 +117,16 @@ void expect_close_to_max(const std::vector<float>& got, const std::vector<float>
   expect_close(got, want, std::vector<double>(want.size(), max_abs), rtol, what);
 }
 
-// One ops::gemm call on CUDA with TA inputs and a TC output against the CPU f32 gemm on the same values.
-// The allowed error of C[i, j] scales with |alpha| sum_k |A[i, k] B[k, j]| + |beta C[i, j]|.
-template <typename TA, typename TC>
+// One ops::gemm call on CUDA with TA inputs and a TC output against the CPU f32 gemm on the same values,
+// values that TValues represents exactly. The allowed error of C[i, j] scales with
+// |alpha| sum_k |A[i, k] B[k, j]| + |beta C[i, j]|.
+template <typename TA, typename TC, typename TValues = TA>
 void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, uint64_t seed, double rtol) {
   SCOPED_TRACE(::testing::Message() << "ta " << ta << " tb " << tb << " beta " << beta << " M " << M << " N "
                                     << N << " K " << K);
   const double alpha = 0.75;
   const int64_t lda = ta ? M : K, ldb = tb ? K : N;
-  std::vector<float> a = random_floats<TA>(M * K, seed), b = random_floats<TA>(K * N, seed + 1),
+  std::vector<float> a = random_floats<TValues>(M * K, seed), b = random_floats<TValues>(K * N, seed + 1),
                      c = random_floats<TC>(M * N, seed + 2);
   std::vector<double> scale(c.size());
   for (int64_t i = 0; i < M; ++i) {
@@ -149,14 +150,14 @@ void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, 
 }
 
 // All four transpose combinations with beta 0 (C poisoned) and 1 (+=), at odd sizes.
-template <typename TA, typename TC>
+template <typename TA, typename TC, typename TValues = TA>
 void check_all_gemm_variants(double rtol) {
   uint64_t seed = 100;
   using Sizes = std::tuple<int64_t, int64_t, int64_t>;
   for (const auto& [M, N, K] : {Sizes{37, 53, 29}, Sizes{1, 7, 3}, Sizes{129, 70, 301}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
-        for (double beta : {0.0, 1.0}) check_gemm<TA, TC>(ta, tb, M, N, K, beta, seed += 3, rtol);
+        for (double beta : {0.0, 1.0}) check_gemm<TA, TC, TValues>(ta, tb, M, N, K, beta, seed += 3, rtol);
 }
 
 // cuda::gemm_strided_batched with padded leading dimensions and batch strides against cpu::gemm per matrix;
@@ -191,12 +192,13 @@ void check_strided_batched(bool ta, bool tb, double rtol) {
 }
 
 // Linear forward and backward on CUDA in T (weight gradient in TW) against the CPU f32 op on the same
-// values. dinp and dweight start from the same random values on both sides ((+=)); out is poisoned.
-template <typename T, typename TW>
+// values (which TValues represents exactly). dinp and dweight start from the same random values on both
+// sides ((+=)); out is poisoned.
+template <typename T, typename TW, typename TValues = T>
 void check_linear(double rtol) {
   const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
-  std::vector<float> inp = random_floats<T>(N * IC, 1), w = random_floats<T>(OC * IC, 2),
-                     dout = random_floats<T>(N * OC, 3), dinp = random_floats<T>(N * IC, 4),
+  std::vector<float> inp = random_floats<TValues>(N * IC, 1), w = random_floats<TValues>(OC * IC, 2),
+                     dout = random_floats<TValues>(N * OC, 3), dinp = random_floats<T>(N * IC, 4),
                      dw = random_floats<TW>(OC * IC, 5), out(N * OC);
   DeviceBuffer<T> d_inp(from_floats<T>(inp)), d_w(from_floats<T>(w)), d_dout(from_floats<T>(dout)),
       d_dinp(from_floats<T>(dinp)), d_out(N * OC);
@@ -353,6 +355,20 @@ TEST(CudaLinear, Bf16MatchesCpu) {
 #if defined(PRORES_WITH_CUDA)
   check_linear<uint16_t, uint16_t>(kBf16Rtol);
   check_linear<uint16_t, float>(kBf16Rtol);  // fp32 weight-gradient accumulation
+#endif
+}
+
+// With bf16 matmuls on, f32 GEMMs (cuBLASLt's f32-via-bf16 mode) and linear layers (explicit bf16 copies of
+// the operands) round only their operands: on values bf16 holds exactly they agree with the CPU's f32.
+TEST(CudaGemm, Bf16MatmulsRoundOnlyTheOperands) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  struct RestoreFp32 {
+    ~RestoreFp32() { ops::set_matmul_precision(ops::MatmulPrecision::Fp32); }
+  } restore;
+  ops::set_matmul_precision(ops::MatmulPrecision::Bf16);
+  check_all_gemm_variants<float, float, uint16_t>(kF32Rtol);
+  check_linear<float, float, uint16_t>(kF32Rtol);
 #endif
 }
 

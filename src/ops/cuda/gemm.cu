@@ -44,6 +44,42 @@ __global__ void scale_kernel(TC* C, int64_t M, int64_t N, int64_t ldc, int64_t s
   }
 }
 
+// dst[i] (=) bf16(src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which needs a
+// 16-byte aligned src.
+__global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, bool quads) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t vectors = quads ? n / 4 : 0;
+  for (int64_t i = first; i < vectors; i += step) {
+    const float4 x = reinterpret_cast<const float4*>(src)[i];
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(x.x, x.y), hi = __floats2bfloat162_rn(x.z, x.w);
+    uint2 packed;
+    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+    reinterpret_cast<uint2*>(dst)[i] = packed;
+  }
+  for (int64_t i = vectors * 4 + first; i < n; i += step) dst[i] = __bfloat16_as_ushort(__float2bfloat16(src[i]));
+}
+
+// A bf16 copy of n floats in stream-ordered memory (the default pool keeps it for the next call).
+class Bf16Copy {
+ public:
+  Bf16Copy(const float* src, int64_t n) {
+    PRORES_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<size_t>(n) * 2, 0));
+    const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
+    const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
+    round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(data_, src, n, quads);
+    PRORES_CUDA_CHECK(cudaGetLastError());
+  }
+  ~Bf16Copy() { cudaFreeAsync(data_, 0); }
+  Bf16Copy(const Bf16Copy&) = delete;
+  Bf16Copy& operator=(const Bf16Copy&) = delete;
+  const uint16_t* data() const { return data_; }
+
+ private:
+  uint16_t* data_ = nullptr;
+};
+
 }  // namespace
 
 void set_f32_matmul_via_bf16(bool on) { g_f32_via_bf16 = on; }
@@ -70,6 +106,13 @@ template <typename TA, typename TC>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda, const TA* B,
           int64_t ldb, float beta, TC* C, int64_t ldc) {
   gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+}
+
+void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                              const float* B, float beta, float* C) {
+  if (M == 0 || N == 0 || K == 0) return gemm<float, float>(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+  const Bf16Copy a(A, M * K), b(B, K * N);
+  gemm<uint16_t, float>(ta, tb, M, N, K, alpha, a.data(), ta ? M : K, b.data(), tb ? K : N, beta, C, N);
 }
 
 #define PRORES_INSTANTIATE_GEMM(TA, TC)                                                                       \

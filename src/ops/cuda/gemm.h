@@ -29,4 +29,11 @@ void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
                           TC* C, int64_t ldc, int64_t stride_c, int64_t batch);
 
+// gemm<float, float> with A and B first rounded to bf16 (round to nearest even) into stream-ordered scratch,
+// then multiplied on the bf16 tensor cores with fp32 accumulation: the numbers of f32_via_bf16, at about
+// twice its rate on large products (bench_gemm_cuda) for one extra pass over each operand. A and B are
+// contiguous: lda and ldb equal their row lengths.
+void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                              const float* B, float beta, float* C);
+
 }  // namespace prores::ops::cuda
