@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
       ("device", po::value(&device)->default_value(device), "cpu or cuda")
       ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (cuda)")
+      ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend), "auto, flash or unfused")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
        "peak for MFU (0: 0.442 on the CPU, 989 on a GPU)");
   try {
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
     if (peak_tflops == 0) peak_tflops = t.device == Device::CUDA ? 989.0 : 0.442;
     if (t.device == Device::CUDA) select_local_gpu();
     t.global_batch_size = t.micro_batch_size;
+    t.validate();
     const std::unique_ptr<Communicator> world = make_single_process_communicator();
     const ParallelLayout layout(*world, ParallelConfig{}, c, t.global_batch_size, t.micro_batch_size);
     train::TrainStep step(c, t, layout);
@@ -112,7 +114,8 @@ int main(int argc, char** argv) {
                 (long long)c.ffn_hidden_size, (long long)c.seq_length, (long long)t.micro_batch_size,
                 (long long)step.model().table().total_numel(),
                 t.device == Device::CPU ? (std::string("cpu, gemm ") + ops::cpu_gemm_backend()).c_str()
-                                        : (t.bf16 ? "cuda, bf16 matmuls" : "cuda, fp32 matmuls"));
+                                        : (std::string(t.bf16 ? "cuda, bf16 matmuls" : "cuda, fp32 matmuls") +
+                                           (train::uses_flash_attention(t, c) ? ", flash attention" : "")).c_str());
     std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "
                 "%.1f TFLOP/s | MFU %.1f%% of %.3f TFLOP/s (6N + 12LCT per token)\n",
                 median, seconds.front(), seconds.back(), seconds.size(), loss, tps, tps * flops / 1e12,

@@ -11,7 +11,7 @@ arch=${CMAKE_CUDA_ARCHITECTURES:-90}
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPRORES_WITH_MPI=OFF -DPRORES_WITH_ONEDNN=OFF \
   -DPRORES_WITH_CUDA=ON -DPRORES_WITH_NCCL=OFF -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
 programs=(prores bench_gemm_cuda bench_train_step)
-tests=(test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_train)
+tests=(test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_flash_attention test_cuda_train)
 cmake --build build-gpu -j "$(nproc)" --target "${programs[@]}" "${tests[@]}"
 rm -rf gpu_bundle
 mkdir -p gpu_bundle/bin gpu_bundle/lib

@@ -22,7 +22,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 summary=()
 
 echo "== 1. parity tests" | tee -a "$log"
-for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_train; do
+for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_flash_attention test_cuda_train; do
   start=$(date +%s%N)
   timeout 300 "$bin/$t" >"$out/$t.txt" 2>&1
   rc=$?
@@ -33,6 +33,14 @@ for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_
   failed=$(grep -c '^\[  FAILED  \] .* ([0-9]* ms)$' "$out/$t.txt")
   summary+=("$(printf '%-26s %4d passed %4d failed %4d skipped  rc=%-3s %7d ms' "$t" "$ok" "$failed" "$skipped" "$rc" "$ms")")
 done
+
+if command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck; do
+    timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/test_cuda_flash_attention" \
+      --gtest_filter='-*Determinis*' >"$out/sanitizer_$tool.txt" 2>&1
+    summary+=("$(printf '%-26s rc=%s: %s' "sanitizer $tool" "$?" "$(grep -m1 'ERROR SUMMARY' "$out/sanitizer_$tool.txt")")")
+  done
+fi
 
 echo "== 2. 20 training iterations, CPU vs GPU" | tee -a "$log"
 corpus=/tmp/prores_corpus.txt
@@ -74,12 +82,34 @@ echo "== 3. throughput" | tee -a "$log"
 timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
 m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-heads 16 --seq-length 1024 --vocab-size 32000"
 m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5461 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
-for bench in "350M fp32":"$m350 --device cuda" "350M bf16":"$m350 --device cuda --bf16" \
-             "1B bf16":"$m1b --device cuda --bf16"; do
+for bench in "350M fp32":"$m350 --device cuda --attention-backend unfused" \
+             "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
+             "350M bf16 flash":"$m350 --device cuda --bf16 --attention-backend flash" \
+             "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
+             "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash"; do
   # shellcheck disable=SC2086
   line=$(timeout 180 "$bin/bench_train_step" ${bench#*:} --micro-batch-size 8 --warmup 2 --steps 5 2>&1 | tee -a "$log" | tail -1)
-  summary+=("$(printf '%-10s %s' "${bench%%:*}" "$(echo "$line" | sed -E 's/.*\| ([0-9]+ tokens\/s).*\| (MFU [0-9.]+%).*/\1, \2/')")")
+  summary+=("$(printf '%-26s %s' "${bench%%:*}" "$(echo "$line" | sed -E 's/.*\| ([0-9]+ tokens\/s).*\| (MFU [0-9.]+%).*/\1, \2/')")")
 done
+if command -v ncu >/dev/null; then  # per-kernel times of one 350M-width step (2 layers), bf16 + flash
+  # shellcheck disable=SC2086
+  timeout 240 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv --page raw \
+    "$bin/bench_train_step" ${m350/--num-layers 24/--num-layers 2} --device cuda --bf16 --micro-batch-size 8 \
+    --warmup 1 --steps 1 >"$out/ncu.csv" 2>"$out/ncu.err"
+  python3 - "$out/ncu.csv" <<'PY' 2>&1 | tee -a "$log"
+import csv, collections, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
+head = rows[0]; name = head.index("Kernel Name"); dur = head.index("gpu__time_duration.sum")
+total = collections.Counter(); calls = collections.Counter()
+for r in rows[2:]:
+    try: t = float(r[dur])
+    except ValueError: continue
+    k = r[name].split("(")[0][:60]; total[k] += t; calls[k] += 1
+s = sum(total.values())
+print(f"ncu: {len(rows) - 2} kernels over 2 steps (warm-up + timed), {s / 2e6:.2f} ms per step")
+for k, t in total.most_common(15): print(f"{t / s * 100:5.1f}% {calls[k] // 2:4d}x {k}")
+PY
+fi
 {
   echo
   echo "GPU check summary:"

@@ -84,7 +84,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--hidden-size abc", "hidden-size"},
         BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"},
         BadInput{"--device tpu", "--device must be cpu or cuda, got 'tpu'"},
-        BadInput{"--bf16", "--bf16 needs --device cuda (CPU matmuls are fp32)"}));
+        BadInput{"--bf16", "--bf16 needs --device cuda (CPU matmuls are fp32)"},
+        BadInput{"--attention-backend flash", "--attention-backend flash needs --device cuda"},
+        BadInput{"--attention-backend sdpa", "--attention-backend must be auto, flash or unfused, got 'sdpa'"}));
 
 // Without a usable GPU, --device cuda ends every rank with one line and exit status 1 (no hang). The
 // line names the host when the build has CUDA, the missing support otherwise.

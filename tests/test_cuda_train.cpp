@@ -1,6 +1,7 @@
 // --device cuda training against the CPU reference, through TrainStep (the trainer's own optimizer step)
 // on a tiny GQA model with ProRes α in (0, 1) and a sandwich norm: 20 steps in fp32 track the CPU run's
-// losses and gradient norms within 1e-4 relative, and with --bf16 matmuls within 2e-2; a block with α = 0
+// losses and gradient norms within 1e-4 relative, and with --bf16 matmuls (with and without flash
+// attention, which needs heads of 64) within 2e-2; a block with α = 0
 // skips its branches on the GPU with bitwise the same result; a checkpoint saved from the GPU resumes
 // bit-exactly on the GPU and matches the CPU's reading of it; and a model larger than the GPU fails with
 // one line naming the GPU memory. Every test skips without a device.
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cuda_test_util.h"
@@ -24,10 +26,11 @@ namespace {
 
 using namespace prores;
 
-ModelConfig tiny_model() {
+// head_size 16 by default; flash attention needs 64 or 128.
+ModelConfig tiny_model(int64_t head_size = 16) {
   ModelConfig c;
   c.num_layers = 3;
-  c.hidden_size = 64;
+  c.hidden_size = 4 * head_size;
   c.ffn_hidden_size = 96;
   c.num_attention_heads = 4;
   c.num_query_groups = 2;
@@ -37,8 +40,9 @@ ModelConfig tiny_model() {
   return c;
 }
 
-train::TrainConfig train_config(Device device, bool bf16) {
+train::TrainConfig train_config(Device device, bool bf16, const std::string& attention_backend) {
   train::TrainConfig t;
+  t.attention_backend = attention_backend;
   t.micro_batch_size = 2;
   t.global_batch_size = 4;  // two micro-batches: gradient accumulation
   t.data_path = "<memory>";
@@ -58,13 +62,14 @@ data::ByteDataset random_text(int64_t seq_length) {
 // One single-process run: a layout, a TrainStep and the data.
 struct TrainRun {
   std::unique_ptr<Communicator> world = make_single_process_communicator();
-  ModelConfig model = tiny_model();
+  ModelConfig model;
   train::TrainConfig config;
   ParallelLayout layout;
   train::TrainStep step;
 
-  TrainRun(Device device, bool bf16)
-      : config(train_config(device, bf16)),
+  TrainRun(Device device, bool bf16, const std::string& attention_backend = "unfused", int64_t head_size = 16)
+      : model(tiny_model(head_size)),
+        config(train_config(device, bf16, attention_backend)),
         layout(*world, ParallelConfig{}, model, config.global_batch_size, config.micro_batch_size),
         step(model, config, layout) {
     step.model().init_weights(3);
@@ -120,6 +125,14 @@ TEST(CudaTrain, Bf16MatmulsTrackTheCpu) {
   expect_tracks(train_steps(gpu, data, 0, 20), train_steps(cpu, data, 0, 20), 2e-2, "bf16");
 }
 
+TEST(CudaTrain, FlashAttentionTracksTheCpu) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+  const data::ByteDataset data = random_text(32);
+  TrainRun cpu(Device::CPU, false, "unfused", 64), gpu(Device::CUDA, true, "flash", 64);
+  ASSERT_TRUE(gpu.step.model().flash_attention());
+  expect_tracks(train_steps(gpu, data, 0, 20), train_steps(cpu, data, 0, 20), 2e-2, "bf16 + flash");
+}
+
 TEST(CudaTrain, ZeroAlphaSkipIsBitwiseOnTheGpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
   const data::ByteDataset data = random_text(32);
@@ -162,7 +175,7 @@ TEST(CudaTrain, ModelLargerThanTheGpuFailsWithOneLine) {
   huge.num_query_groups = 128;
   huge.ffn_hidden_size = 16384;
   huge.vocab_size = 1 << 21;  // two 2^35-element tables: 256 GiB of parameters and gradients
-  test::expect_error([&] { Model m(huge, 1, DType::F32, {}, nullptr, 1, Device::CUDA); }, {"out of GPU memory"});
+  test::expect_error([&] { Model m(huge, 1, DType::F32, {}, nullptr, 1, {Device::CUDA}); }, {"out of GPU memory"});
 }
 
 }  // namespace

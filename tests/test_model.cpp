@@ -162,5 +162,17 @@ TEST(ModelInit, SchemesDrawTheDocumentedSpread) {
   EXPECT_EQ(0, std::memcmp(a.params().data, b.params().data, a.params().nbytes()));
 }
 
+// Flash attention is a CUDA kernel: asked for on the host (or with heads it does not take) the model
+// refuses at construction with one line naming the head size and the device.
+TEST(ModelExecution, FlashAttentionOnTheHostIsRefused) {
+  ModelConfig c;
+  c.num_layers = 1;
+  c.hidden_size = 128;
+  c.ffn_hidden_size = 64;
+  c.num_attention_heads = 2;
+  test::expect_error([&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, true}); },
+                     {"flash attention needs --device cuda", "head size 64 on the cpu"});
+}
+
 }  // namespace
 }  // namespace prores

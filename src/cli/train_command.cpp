@@ -103,7 +103,9 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
        "peak TFLOP/s of all ranks together, for MFU (0: 0.442 on the CPU, 989 per GPU with --device cuda)")
       ("device", po::value(&o.device)->default_value(o.device), "cpu, or cuda: one GPU per rank (node-local rank)")
-      ("bf16", po::bool_switch(&t.bf16), "matmuls in bf16 on the tensor cores, fp32 accumulation (--device cuda)");
+      ("bf16", po::bool_switch(&t.bf16), "matmuls in bf16 on the tensor cores, fp32 accumulation (--device cuda)")
+      ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
+       "flash (CUDA, bf16 arithmetic), unfused (materialized probabilities) or auto (flash with --bf16)");
 }
 
 void add_parallel_options(po::options_description& desc, TrainOptions& o) {

@@ -27,7 +27,7 @@ struct BlockActivations {
   SublayerActivations attn, mlp;
   Tensor mid;                // h: the residual stream between the sublayers (N, C)
   Tensor q, k, v;            // rotated q (B, NH, T, HS), rotated k, v (B, KV, T, HS)
-  Tensor att;                // softmax probabilities (B, NH, T, T)
+  Tensor att;                // softmax probabilities (B, NH, T, T); flash attention: row log-sum-exp (B, NH, T)
   Tensor attn_out;           // heads concatenated (N, NH·HS): o_proj input
   Tensor gate_up;            // (N, 2F): SwiGLU input
   Tensor swiglu_out;         // (N, F): down_proj input
@@ -36,9 +36,9 @@ struct BlockActivations {
 // Per-step temporaries shared by all blocks (not kept for backward).
 struct BlockScratch {
   Tensor qkv, dqkv;                    // (N, (NH + 2 KV)·HS)
-  Tensor y_heads, dy_heads, dq;        // (B, NH, T, HS)
+  Tensor y_heads, dy_heads, dq;        // (B, NH, T, HS); y_heads, dy_heads unused by flash attention
   Tensor dk, dv;                       // (B, KV, T, HS)
-  Tensor datt;                         // (B, NH, T, T)
+  Tensor datt;                         // (B, NH, T, T); flash attention: its delta (B, NH, T)
   Tensor dattn_out;                    // (N, NH·HS)
   Tensor branch, branch_normed;        // (N, C): b when not kept, N_out(b)
   Tensor dmid, dsum, db, dbranch, dfin;  // (N, C) gradients inside a block

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/model_slot.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/memory.h"
@@ -25,19 +26,25 @@ ModelShard resolve(const ModelConfig& config, ModelShard shard) {
 }  // namespace
 
 Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const ModelShard& shard,
-             Communicator* tp, int64_t num_slots, Device device)
+             Communicator* tp, int64_t num_slots, const ModelExecution& execution)
     : config_(config),
       shard_(resolve(config, shard)),
       table_(config_, shard_),
       B_(micro_batch),
       dtype_(dtype),
-      device_(device),
+      execution_(execution),
       own_tp_(tp ? nullptr : make_single_process_communicator()),
       tp_(tp ? tp : own_tp_.get()),
-      arena_(device, device == Device::CPU ? DeviceMemory{} : ops::device_memory(device)) {
+      arena_(execution.device,
+             execution.device == Device::CPU ? DeviceMemory{} : ops::device_memory(execution.device)) {
   PRORES_CHECK(micro_batch >= 1, "--micro-batch-size must be positive, got ", micro_batch);
   PRORES_CHECK(num_slots >= 1, "model: need at least one activation slot, got ", num_slots);
   PRORES_CHECK(dtype == DType::F32 || dtype == DType::F64, "model dtype must be f32 or f64, got ", dtype_name(dtype));
+  PRORES_CHECK(!execution.flash_attention ||
+                   (execution.device == Device::CUDA && dtype == DType::F32 &&
+                    ops::flash_attention_supports(config_.head_size())),
+               "flash attention needs --device cuda, f32 and a head size of 64 or 128, got head size ",
+               config_.head_size(), " on ", execution.device == Device::CUDA ? "cuda" : "the cpu");
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
@@ -78,7 +85,8 @@ void Model::plan_buffers() {
       arena_.reserve(&b.q, d, {B_, NH, T, HS});
       arena_.reserve(&b.k, d, {B_, KV, T, HS});
       arena_.reserve(&b.v, d, {B_, KV, T, HS});
-      arena_.reserve(&b.att, d, {B_, NH, T, T});
+      if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
+      else arena_.reserve(&b.att, d, {B_, NH, T, T});
       arena_.reserve(&b.attn_out, d, {N, NH * HS});
       arena_.reserve(&b.gate_up, d, {N, 2 * F});
       arena_.reserve(&b.swiglu_out, d, {N, F});
@@ -97,9 +105,14 @@ void Model::plan_buffers() {
   BlockScratch& s = *scratch_;
   arena_.reserve(&s.qkv, d, {N, QKV});
   arena_.reserve(&s.dqkv, d, {N, QKV});
-  for (Tensor* t : {&s.y_heads, &s.dy_heads, &s.dq}) arena_.reserve(t, d, {B_, NH, T, HS});
+  arena_.reserve(&s.dq, d, {B_, NH, T, HS});
   for (Tensor* t : {&s.dk, &s.dv}) arena_.reserve(t, d, {B_, KV, T, HS});
-  arena_.reserve(&s.datt, d, {B_, NH, T, T});
+  if (execution_.flash_attention) {
+    arena_.reserve(&s.datt, d, {B_, NH, T});
+  } else {
+    for (Tensor* t : {&s.y_heads, &s.dy_heads}) arena_.reserve(t, d, {B_, NH, T, HS});
+    arena_.reserve(&s.datt, d, {B_, NH, T, T});
+  }
   arena_.reserve(&s.dattn_out, d, {N, NH * HS});
   for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.db, &s.dbranch, &s.dfin}) nc(t);
   arena_.reserve(&s.dgate_up, d, {N, 2 * F});

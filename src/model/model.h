@@ -26,12 +26,20 @@ struct BlockActivations;
 struct BlockScratch;
 struct SublayerActivations;
 
+// Where and how a Model runs: the device holding its tensors and, on CUDA, flash attention (bf16 tensor-core
+// arithmetic; keeps each row's log-sum-exp (B, NH, T) for the backward instead of the probabilities).
+struct ModelExecution {
+  Device device = Device::CPU;
+  bool flash_attention = false;
+};
+
 class Model {
  public:
-  // tp: the tensor-parallel group of size shard.tp_size (nullptr: a single-process one); with device CUDA
-  // it must take device tensors (NCCL, or a single-process group).
+  // tp: the tensor-parallel group of size shard.tp_size (nullptr: a single-process one); on CUDA it must take
+  // device tensors (NCCL, or a single-process group). Flash attention needs CUDA, f32 and a supported head
+  // size (ops::flash_attention_supports).
   Model(const ModelConfig& config, int64_t micro_batch, DType dtype = DType::F32, const ModelShard& shard = {},
-        Communicator* tp = nullptr, int64_t num_slots = 1, Device device = Device::CPU);
+        Communicator* tp = nullptr, int64_t num_slots = 1, const ModelExecution& execution = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -42,7 +50,8 @@ class Model {
   int64_t micro_batch() const { return B_; }
   int64_t num_slots() const;
   DType dtype() const { return dtype_; }
-  Device device() const { return device_; }
+  Device device() const { return execution_.device; }
+  bool flash_attention() const { return execution_.flash_attention; }
 
   Tensor params() const { return params_; }  // flat (P), ordered by table()
   Tensor grads() const { return grads_; }     // flat (P), same order
@@ -113,7 +122,7 @@ class Model {
   ParamTable table_;
   int64_t B_;
   DType dtype_;
-  Device device_;
+  ModelExecution execution_;
   std::unique_ptr<Communicator> own_tp_;
   Communicator* tp_;
   int64_t vocab_start_ = 0;

@@ -114,7 +114,9 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
     ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}));
     ops::rope_forward(a.q, rope_cos_, rope_sin_);
     ops::rope_forward(a.k, rope_cos_, rope_sin_);
-    ops::attention_forward(a.attn_out.view({B_, T, a.attn_out.shape[1]}), a.att, s.y_heads, a.q, a.k, a.v);
+    const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
+    if (execution_.flash_attention) ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
+    else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v);
     ops::linear_forward(b, a.attn_out, w.o);
   } else {
     ops::linear_forward(a.gate_up, f_in, w.gate_up);
@@ -134,8 +136,12 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
   if (branch == Branch::Attention) {
     ops::zero(s.dattn_out);
     ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o);
-    ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, s.dattn_out.view({B_, T, s.dattn_out.shape[1]}),
-                            a.att, a.q, a.k, a.v);
+    const Tensor dout = s.dattn_out.view({B_, T, s.dattn_out.shape[1]});
+    if (execution_.flash_attention)
+      ops::flash_attention_backward(s.dq, s.dk, s.dv, s.datt, dout, a.attn_out.view({B_, T, a.attn_out.shape[1]}),
+                                    a.att, a.q, a.k, a.v);
+    else
+      ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, dout, a.att, a.q, a.k, a.v);
     ops::rope_backward(s.dq, rope_cos_, rope_sin_);
     ops::rope_backward(s.dk, rope_cos_, rope_sin_);
     ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv);

@@ -1,18 +1,20 @@
 // Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
 // device against them, then calls the CPU kernels for f32 / f64. CUDA tensors go to ops/cuda/attention.h
-// in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16; attention: f32); other builds fail with a
-// clear message.
+// in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16; attention: f32), flash attention to
+// ops/cuda/flash_attention.h (CUDA f32 only); other builds fail with a clear message.
 #include "ops/attention.h"
 
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "ops/device_check.h"
 #include "ops/cpu/attention.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/attention.h"
 #include "ops/cuda/device.h"
+#include "ops/cuda/flash_attention.h"
 #endif
 
 namespace prores::ops {
@@ -199,6 +201,59 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
   }
+}
+
+bool flash_attention_supports(int64_t head_size) {
+#if defined(PRORES_WITH_CUDA)
+  return cuda::flash_attention_supports(AttentionDims{1, 1, 1, 1, head_size});
+#else
+  (void)head_size;
+  return false;
+#endif
+}
+
+void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v) {
+  const char* op = "flash_attention_forward";
+  const AttentionDims d = attention_dims(op, q, k);
+  expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "lse", lse, {d.B, d.NH, d.T}, q);
+  expect(op, "out", out, {d.B, d.T, d.NH * d.HS}, q);
+  PRORES_CHECK(q.device == Device::CUDA && q.dtype == DType::F32, op,
+               ": takes f32 CUDA tensors (the CPU path is attention_forward), got ", dtype_name(q.dtype),
+               q.device == Device::CUDA ? " on CUDA" : " on the host");
+#if defined(PRORES_WITH_CUDA)
+  detail::check_device_memory(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
+  cuda::flash_attention_forward(out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), d);
+#else
+  detail::fail_no_cuda(op);
+#endif
+}
+
+void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& delta,
+                              const Tensor& dout, const Tensor& out, const Tensor& lse, const Tensor& q,
+                              const Tensor& k, const Tensor& v) {
+  const char* op = "flash_attention_backward";
+  const AttentionDims d = attention_dims(op, q, k);
+  expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"lse", &lse}, {"delta", &delta}})
+    expect(op, name, *t, {d.B, d.NH, d.T}, q);
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"out", &out}, {"dout", &dout}})
+    expect(op, name, *t, {d.B, d.T, d.NH * d.HS}, q);
+  expect(op, "dq", dq, {d.B, d.NH, d.T, d.HS}, q);
+  expect(op, "dk", dk, {d.B, d.KV, d.T, d.HS}, q);
+  expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, q);
+  PRORES_CHECK(q.device == Device::CUDA && q.dtype == DType::F32, op,
+               ": takes f32 CUDA tensors (the CPU path is attention_backward), got ", dtype_name(q.dtype),
+               q.device == Device::CUDA ? " on CUDA" : " on the host");
+#if defined(PRORES_WITH_CUDA)
+  detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"delta", delta}, {"dout", dout},
+                                   {"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
+  cuda::flash_attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), delta.as<float>(),
+                                 dout.as<float>(), out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(),
+                                 v.as<float>(), d);
+#else
+  detail::fail_no_cuda(op);
+#endif
 }
 
 }  // namespace prores::ops

@@ -22,4 +22,19 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
                         const Tensor& k, const Tensor& v);
 
+// Flash attention (CUDA, f32 tensors, bf16 tensor-core arithmetic with f32 accumulation): the same
+// function as attention_forward without the (B, NH, T, T) probabilities. out (B, T, NH * HS) (=);
+// lse (B, NH, T) (=) each row's log-sum-exp of the scaled, masked scores, kept for the backward. Host
+// tensors are refused (the CPU path is attention_forward); throws unless flash_attention_supports.
+void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v);
+
+// dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's out and lse;
+// delta (B, NH, T) is scratch.
+void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& delta,
+                              const Tensor& dout, const Tensor& out, const Tensor& lse, const Tensor& q,
+                              const Tensor& k, const Tensor& v);
+
+// True when this build has the flash kernels and they take heads of size head_size (64 or 128).
+bool flash_attention_supports(int64_t head_size);
+
 }  // namespace prores::ops

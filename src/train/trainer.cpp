@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "data/blended_dataset.h"
 #include "model/model.h"
+#include "ops/attention.h"
 #include "ops/gemm.h"
 #include "train/checkpointing.h"
 #include "train/metrics_writer.h"
@@ -38,8 +39,17 @@ void TrainConfig::validate() const {
   PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
   PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
   PRORES_CHECK(!bf16 || device == Device::CUDA, "--bf16 needs --device cuda (CPU matmuls are fp32)");
+  PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
+               "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
+  PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
   prores::validate(adam);
   LrSchedule check_lr(lr);
+}
+
+bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model) {
+  if (config.attention_backend == "auto")
+    return config.device == Device::CUDA && config.bf16 && ops::flash_attention_supports(model.head_size());
+  return config.attention_backend == "flash";
 }
 
 double model_flops_per_token(const ModelConfig& m, int64_t matmul_params) {
@@ -136,7 +146,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         << "; layout TP " << ls.tp << " x PP " << ls.pp << " x DP " << ls.dp
         << (layout.config().distributed_optimizer ? " (ZeRO-1)" : "") << "; "
         << (cfg.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend()
-                                      : std::string("cuda, matmuls ") + (cfg.bf16 ? "bf16" : "fp32"))
+                                      : std::string("cuda, matmuls ") + (cfg.bf16 ? "bf16" : "fp32") +
+                                            (uses_flash_attention(cfg, model_config) ? ", flash attention" : ""))
         << "\n";
 
   TrainResult result;

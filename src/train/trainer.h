@@ -43,6 +43,7 @@ struct TrainConfig {
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
   Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
   bool bf16 = false;               // --bf16: matmuls on the bf16 tensor cores (CUDA; fp32 master weights)
+  std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
 
   void validate() const;           // throws prores::Error naming the option and value
 };
@@ -55,6 +56,10 @@ struct TrainResult {
   double tokens_per_sec = 0;      // over the whole run, evaluation excluded
   double mfu = 0;
 };
+
+// Whether the model runs flash attention: --attention-backend flash, or auto with --device cuda, --bf16
+// and a head size the flash kernels take; unfused (and the CPU) materializes the probabilities.
+bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model);
 
 // Model FLOPs per token, PaLM's count with the full (unmasked) attention term: 6·N + 12·L·C·T, with N the
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
