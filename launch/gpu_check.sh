@@ -36,8 +36,8 @@ done
 
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck; do
-    timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/test_cuda_flash_attention" \
-      --gtest_filter='-*Determinis*' >"$out/sanitizer_$tool.txt" 2>&1
+    timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/test_cuda_flash_attention" \
+      --gtest_filter='*PartialTiles*:*HeadSize128*:*OneToken*' >"$out/sanitizer_$tool.txt" 2>&1
     summary+=("$(printf '%-26s rc=%s: %s' "sanitizer $tool" "$?" "$(grep -m1 'ERROR SUMMARY' "$out/sanitizer_$tool.txt")")")
   done
 fi
@@ -45,7 +45,7 @@ fi
 echo "== 2. 20 training iterations, CPU vs GPU" | tee -a "$log"
 corpus=/tmp/prores_corpus.txt
 cat src/*/*.h src/*/*.cpp src/*/*/*.cu docs/*.md >"$corpus"
-model="--num-layers 4 --hidden-size 256 --ffn-hidden-size 688 --num-attention-heads 8 --num-query-groups 4
+model="--num-layers 4 --hidden-size 256 --ffn-hidden-size 688 --num-attention-heads 4 --num-query-groups 2
   --seq-length 256 --vocab-size 256 --micro-batch-size 8 --global-batch-size 16 --train-iters 20 --lr 1e-3
   --lr-warmup-iters 2 --prores-warmup-steps 40 --norm-placement sandwich --log-interval 1 --eval-interval 0"
 for run in cpu:"--device cpu" gpu_fp32:"--device cuda" gpu_bf16:"--device cuda --bf16"; do
@@ -82,18 +82,17 @@ echo "== 3. throughput" | tee -a "$log"
 timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
 m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-heads 16 --seq-length 1024 --vocab-size 32000"
 m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5461 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
-for bench in "350M fp32":"$m350 --device cuda --attention-backend unfused" \
-             "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
+for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
              "350M bf16 flash":"$m350 --device cuda --bf16 --attention-backend flash" \
              "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
              "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash"; do
   # shellcheck disable=SC2086
-  line=$(timeout 180 "$bin/bench_train_step" ${bench#*:} --micro-batch-size 8 --warmup 2 --steps 5 2>&1 | tee -a "$log" | tail -1)
+  line=$(timeout 180 "$bin/bench_train_step" ${bench#*:} --micro-batch-size 8 --warmup 2 --steps 3 2>&1 | tee -a "$log" | tail -1)
   summary+=("$(printf '%-26s %s' "${bench%%:*}" "$(echo "$line" | sed -E 's/.*\| ([0-9]+ tokens\/s).*\| (MFU [0-9.]+%).*/\1, \2/')")")
 done
 if command -v ncu >/dev/null; then  # per-kernel times of one 350M-width step (2 layers), bf16 + flash
   # shellcheck disable=SC2086
-  timeout 240 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv --page raw \
+  timeout 100 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv --page raw \
     "$bin/bench_train_step" ${m350/--num-layers 24/--num-layers 2} --device cuda --bf16 --micro-batch-size 8 \
     --warmup 1 --steps 1 >"$out/ncu.csv" 2>"$out/ncu.err"
   python3 - "$out/ncu.csv" <<'PY' 2>&1 | tee -a "$log"
