@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   train::TrainConfig t;
   t.micro_batch_size = 8;
   t.data_path = "(random tokens)";
+  t.lr.lr = 1e-4;  // the schedule is not used: every step gets lr 1e-4
+  t.lr.decay_style = "constant";
   int64_t warmup = 2, steps = 7;
   double peak_tflops = 0, alpha = 0.5;
   std::string device = "cpu";
