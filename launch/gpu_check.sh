@@ -36,11 +36,14 @@ for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_
   summary+=("$(printf '%-26s %4d passed %4d failed %4d skipped  rc=%-3s %7d ms' "$t" "$ok" "$failed" "$skipped" "$rc" "$ms")")
 done
 
-if command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck; do
-    timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 "$bin/test_cuda_flash_attention" \
-      --gtest_filter='*PartialTiles*:*HeadSize128*:*OneToken*' >"$out/sanitizer_$tool.txt" 2>&1
-    summary+=("$(printf '%-26s rc=%s: %s' "sanitizer $tool" "$?" "$(grep -m1 'SUMMARY' "$out/sanitizer_$tool.txt")")")
+if command -v compute-sanitizer >/dev/null; then  # out-of-bounds accesses, and races in flash attention
+  for check in "memcheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*" \
+               "racecheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*" \
+               "memcheck test_cuda_ops *" "memcheck test_cuda_gemm_attention *"; do
+    read -r tool t filter <<<"$check"
+    timeout 90 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/$t" --gtest_filter="$filter" \
+      >"$out/sanitizer_${tool}_$t.txt" 2>&1
+    summary+=("$(printf '%-40s rc=%s: %s' "$tool $t" "$?" "$(grep -m1 'SUMMARY' "$out/sanitizer_${tool}_$t.txt")")")
   done
 fi
 
@@ -100,16 +103,20 @@ if command -v ncu >/dev/null; then  # per-kernel times of one 350M-width step (2
     --warmup 1 --steps 1 >"$out/ncu.csv" 2>"$out/ncu.err"
   python3 - "$out/ncu.csv" <<'PY' 2>&1 | tee -a "$log"
 import csv, collections, sys
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]
-head = rows[0]; name = head.index("Kernel Name"); dur = head.index("gpu__time_duration.sum")
-total = collections.Counter(); calls = collections.Counter()
-for r in rows[2:]:
-    try: t = float(r[dur])
-    except ValueError: continue
-    k = r[name].split("(")[0][:60]; total[k] += t; calls[k] += 1
+rows = list(csv.reader(open(sys.argv[1])))  # the program's own output first, then the header row "ID", ...
+start = next(i for i, r in enumerate(rows) if r and r[0] == "ID")
+head = rows[start]
+name, dur = head.index("Kernel Name"), head.index("gpu__time_duration.sum")
+total, calls = collections.Counter(), collections.Counter()
+for r in rows[start + 2:]:  # after the units row
+    if len(r) > dur:
+        k = r[name].split("(")[0][:70]
+        total[k] += float(r[dur].replace(",", ""))
+        calls[k] += 1
 s = sum(total.values())
-print(f"ncu: {len(rows) - 2} kernels over 2 steps (warm-up + timed), {s / 2e6:.2f} ms per step")
-for k, t in total.most_common(15): print(f"{t / s * 100:5.1f}% {calls[k] // 2:4d}x {k}")
+print(f"ncu: {sum(calls.values())} kernels in 2 steps (warm-up and timed), {s / 2e6:.2f} ms of kernel time per step")
+for k, t in total.most_common(20):
+    print(f"{100 * t / s:5.1f}% {t / 2e6:7.3f} ms {calls[k] // 2:4d}x {k}")
 PY
 fi
 {

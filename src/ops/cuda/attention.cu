@@ -18,26 +18,28 @@ constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
 constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
-// Element offsets of element e of head h of token (b, t): in token rows (B, T, W) whose heads start at
-// column col0, and in head-major storage (B, H, T, HS).
+// Offsets of unit e of head h of token (b, t): in token rows (B, T, W) whose heads start at column col0,
+// and in head-major storage (B, H, T, HS), all counted in units (elements, or 16-byte groups of them).
+template <typename I>
 struct HeadIndex {
-  int64_t tokens, heads;
+  I tokens, heads;
 };
 
 // Index i runs over (b, t, h, e) in token order, so token-side accesses are contiguous and head-side ones
-// contiguous within each head's HS elements.
-__device__ HeadIndex head_index(int64_t i, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0) {
-  const int64_t e = i % HS, h = i / HS % H, bt = i / (HS * H), t = bt % Tn, b = bt / Tn;
+// contiguous within each head's HS units.
+template <typename I>
+__device__ HeadIndex<I> head_index(I i, I Tn, I H, I HS, I W, I col0) {
+  const I e = i % HS, h = i / HS % H, bt = i / (HS * H), t = bt % Tn, b = bt / Tn;
   return {bt * W + col0 + h * HS + e, ((b * H + h) * Tn + t) * HS + e};
 }
 
-// heads (B, H, T, HS) (=) tokens[:, :, col0 : col0 + H HS] when kToHeads, else the reverse.
-template <typename T, bool kToHeads>
-__global__ void permute_kernel(T* dst, const T* src, int64_t total, int64_t Tn, int64_t H, int64_t HS, int64_t W,
-                               int64_t col0) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-    const HeadIndex x = head_index(i, Tn, H, HS, W, col0);
+// heads (B, H, T, HS) (=) tokens[:, :, col0 : col0 + H HS] when kToHeads, else the reverse; U is the unit
+// moved (an element type, or uint4 for 16 bytes), I the index type (32 bits when the sizes allow).
+template <typename U, typename I, bool kToHeads>
+__global__ void permute_kernel(U* dst, const U* src, I total, I Tn, I H, I HS, I W, I col0) {
+  const I step = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+    const HeadIndex<I> x = head_index(i, Tn, H, HS, W, col0);
     if (kToHeads)
       dst[x.heads] = src[x.tokens];
     else
@@ -45,14 +47,32 @@ __global__ void permute_kernel(T* dst, const T* src, int64_t total, int64_t Tn, 
   }
 }
 
-// Launches permute_kernel over the B T H HS elements of the H heads at column col0 of rows of width W.
+template <typename U, typename I, bool kToHeads>
+void launch_permute(void* dst, const void* src, int64_t total, int64_t Tn, int64_t H, int64_t HS, int64_t W,
+                    int64_t col0) {
+  const int64_t blocks = std::min((total + kThreads - 1) / kThreads, kMaxBlocks);
+  permute_kernel<U, I, kToHeads><<<static_cast<int>(blocks), kThreads>>>(
+      static_cast<U*>(dst), static_cast<const U*>(src), static_cast<I>(total), static_cast<I>(Tn),
+      static_cast<I>(H), static_cast<I>(HS), static_cast<I>(W), static_cast<I>(col0));
+  PRORES_CUDA_CHECK(cudaGetLastError());
+}
+
+// Launches permute_kernel over the B T H HS elements of the H heads at column col0 of rows of width W: in
+// 16-byte units when the head size, row width, column and both pointers allow, with 32-bit indices when
+// the offsets fit.
 template <bool kToHeads, typename T>
 void permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0) {
   const int64_t total = B * Tn * H * HS;
   if (total == 0) return;
-  const int64_t blocks = std::min((total + kThreads - 1) / kThreads, kMaxBlocks);
-  permute_kernel<T, kToHeads><<<static_cast<int>(blocks), kThreads>>>(dst, src, total, Tn, H, HS, W, col0);
-  PRORES_CUDA_CHECK(cudaGetLastError());
+  constexpr int64_t kPerUnit = 16 / sizeof(T);
+  const bool wide = HS % kPerUnit == 0 && W % kPerUnit == 0 && col0 % kPerUnit == 0 &&
+                    reinterpret_cast<uintptr_t>(dst) % 16 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  const bool narrow_index = B * Tn * W < (int64_t{1} << 31);
+  if (wide && narrow_index)
+    return launch_permute<uint4, uint32_t, kToHeads>(dst, src, total / kPerUnit, Tn, H, HS / kPerUnit,
+                                                     W / kPerUnit, col0 / kPerUnit);
+  if (narrow_index) return launch_permute<T, uint32_t, kToHeads>(dst, src, total, Tn, H, HS, W, col0);
+  launch_permute<T, int64_t, kToHeads>(dst, src, total, Tn, H, HS, W, col0);
 }
 
 __device__ float warp_max(float v) {

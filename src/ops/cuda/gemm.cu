@@ -61,26 +61,20 @@ __global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n,
   for (int64_t i = vectors * 4 + first; i < n; i += step) dst[i] = __bfloat16_as_ushort(__float2bfloat16(src[i]));
 }
 
-// A bf16 copy of n floats in stream-ordered memory (the default pool keeps it for the next call).
-class Bf16Copy {
- public:
-  Bf16Copy(const float* src, int64_t n) {
-    PRORES_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<size_t>(n) * 2, 0));
-    const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
-    const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
-    round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(data_, src, n, quads);
-    PRORES_CUDA_CHECK(cudaGetLastError());
-  }
-  ~Bf16Copy() { cudaFreeAsync(data_, 0); }
-  Bf16Copy(const Bf16Copy&) = delete;
-  Bf16Copy& operator=(const Bf16Copy&) = delete;
-  const uint16_t* data() const { return data_; }
-
- private:
-  uint16_t* data_ = nullptr;
-};
-
 }  // namespace
+
+Bf16Copy::Bf16Copy(const float* src, int64_t n) {
+  if (n == 0) return;
+  PRORES_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<size_t>(n) * 2, 0));
+  const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
+  round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(data_, src, n, quads);
+  PRORES_CUDA_CHECK(cudaGetLastError());
+}
+
+Bf16Copy::~Bf16Copy() {
+  if (data_ != nullptr) cudaFreeAsync(data_, 0);
+}
 
 void set_f32_matmul_via_bf16(bool on) { g_f32_via_bf16 = on; }
 bool f32_matmul_via_bf16() { return g_f32_via_bf16; }

@@ -29,6 +29,20 @@ void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
                           TC* C, int64_t ldc, int64_t stride_c, int64_t batch);
 
+// A bf16 copy (round to nearest even) of n device floats, in stream-ordered memory of the default stream
+// (its pool keeps the memory for the next copy), released on destruction.
+class Bf16Copy {
+ public:
+  Bf16Copy(const float* src, int64_t n);
+  ~Bf16Copy();
+  Bf16Copy(const Bf16Copy&) = delete;
+  Bf16Copy& operator=(const Bf16Copy&) = delete;
+  const uint16_t* data() const { return data_; }
+
+ private:
+  uint16_t* data_ = nullptr;
+};
+
 // gemm<float, float> with A and B first rounded to bf16 (round to nearest even) into stream-ordered scratch,
 // then multiplied on the bf16 tensor cores with fp32 accumulation: the numbers of f32_via_bf16, at about
 // twice its rate on large products (bench_gemm_cuda) for one extra pass over each operand. A and B are

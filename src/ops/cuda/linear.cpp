@@ -30,6 +30,20 @@ void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC
 template <typename T, typename TW>
 void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
                      int64_t OC) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<TW, float>) {
+    if (f32_matmul_via_bf16()) {  // one bf16 copy of dout serves both products
+      const Bf16Copy dy(dout, N * OC);
+      if (dinp) {
+        const Bf16Copy w(weight, OC * IC);
+        gemm<uint16_t, float>(false, false, N, IC, OC, 1.0f, dy.data(), OC, w.data(), IC, 1.0f, dinp, IC);
+      }
+      if (dweight) {
+        const Bf16Copy x(inp, N * IC);
+        gemm<uint16_t, float>(true, false, OC, IC, N, 1.0f, dy.data(), OC, x.data(), IC, 1.0f, dweight, IC);
+      }
+      return;
+    }
+  }
   if (dinp) linear_gemm<T, T>(false, false, N, IC, OC, dout, weight, 1.0f, dinp);
   if (dweight) linear_gemm<T, TW>(true, false, OC, IC, N, dout, inp, 1.0f, dweight);
 }

@@ -70,15 +70,26 @@ __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout,
   }
 }
 
-// dweight (C) (+=) scale * sum over b in [0, blocks) of partial[b] (C), added in order b = 0, 1, ...
+// dweight (C) (+=) scale * sum over b in [0, blocks) of partial[b] (C). A block of kThreads takes 32
+// columns: its kRowLanes warps sum the partial rows b = lane, lane + kRowLanes, ... (coalesced across the
+// columns), then warp 0 adds the kRowLanes sums in lane order, so the result is the same on every run.
+constexpr int kRowLanes = kThreads / 32;
+
 template <typename T>
 __global__ void rmsnorm_dweight_kernel(T* dweight, const double* partial, int64_t blocks, int64_t C,
                                        double scale) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
-    double total = 0;
-    for (int64_t b = 0; b < blocks; ++b) total += partial[b * C + c];
-    dweight[c] += static_cast<T>(scale * total);
+  __shared__ double sums[kRowLanes][32];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x % 32;
+  const int lane = static_cast<int>(threadIdx.x / 32);
+  double total = 0;
+  if (c < C)
+    for (int64_t b = lane; b < blocks; b += kRowLanes) total += partial[b * C + c];
+  sums[lane][threadIdx.x % 32] = total;
+  __syncthreads();
+  if (lane == 0 && c < C) {
+    double all = 0;
+    for (int r = 0; r < kRowLanes; ++r) all += sums[r][threadIdx.x];
+    dweight[c] += static_cast<T>(scale * all);
   }
 }
 
@@ -104,7 +115,7 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
   rmsnorm_backward_kernel<<<static_cast<int>(blocks), kThreads, shared_partial ? partial_bytes : 0>>>(
       dinp, partial.data(), dout, inp, weight, rstd, N, C, rows_per_block, scale, shared_partial);
   detail::check_launch();
-  rmsnorm_dweight_kernel<<<detail::grid_for(C), kThreads>>>(dweight, partial.data(), blocks, C, scale);
+  rmsnorm_dweight_kernel<<<static_cast<int>((C + 31) / 32), kThreads>>>(dweight, partial.data(), blocks, C, scale);
   detail::check_launch();
 }
 

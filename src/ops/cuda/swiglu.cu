@@ -9,24 +9,24 @@ namespace {
 
 using detail::exp_of;
 
-template <typename T>
-__global__ void swiglu_forward_kernel(T* out, const T* inp, int64_t N, int64_t F) {
-  const int64_t n_items = N * F;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
-    const int64_t n = k / F, i = k % F;
+template <typename T, typename I>
+__global__ void swiglu_forward_kernel(T* out, const T* inp, I N, I F) {
+  const I n_items = N * F;
+  const I stride = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
+    const I n = k / F, i = k % F;
     const T* gate = inp + n * 2 * F;
     const T g = gate[i];
     out[k] = g / (T(1) + exp_of(-g)) * gate[F + i];
   }
 }
 
-template <typename T>
-__global__ void swiglu_backward_kernel(T* dinp, const T* dout, const T* inp, int64_t N, int64_t F) {
-  const int64_t n_items = N * F;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
-    const int64_t n = k / F, i = k % F;
+template <typename T, typename I>
+__global__ void swiglu_backward_kernel(T* dinp, const T* dout, const T* inp, I N, I F) {
+  const I n_items = N * F;
+  const I stride = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
+    const I n = k / F, i = k % F;
     const T* gate = inp + n * 2 * F;
     T* dgate = dinp + n * 2 * F;
     const T g = gate[i];
@@ -38,19 +38,30 @@ __global__ void swiglu_backward_kernel(T* dinp, const T* dout, const T* inp, int
   }
 }
 
+// 32-bit indices (cheaper division) when every offset, up to N · 2F, fits.
+bool narrow_index(int64_t N, int64_t F) { return N * 2 * F < (int64_t{1} << 31); }
+
 }  // namespace
 
 template <typename T>
 void swiglu_forward(T* out, const T* inp, int64_t N, int64_t F) {
   if (N * F == 0) return;
-  swiglu_forward_kernel<<<detail::grid_for(N * F), detail::kThreads>>>(out, inp, N, F);
+  if (narrow_index(N, F))
+    swiglu_forward_kernel<T, uint32_t><<<detail::grid_for(N * F), detail::kThreads>>>(
+        out, inp, static_cast<uint32_t>(N), static_cast<uint32_t>(F));
+  else
+    swiglu_forward_kernel<T, int64_t><<<detail::grid_for(N * F), detail::kThreads>>>(out, inp, N, F);
   detail::check_launch();
 }
 
 template <typename T>
 void swiglu_backward(T* dinp, const T* dout, const T* inp, int64_t N, int64_t F) {
   if (N * F == 0) return;
-  swiglu_backward_kernel<<<detail::grid_for(N * F), detail::kThreads>>>(dinp, dout, inp, N, F);
+  if (narrow_index(N, F))
+    swiglu_backward_kernel<T, uint32_t><<<detail::grid_for(N * F), detail::kThreads>>>(
+        dinp, dout, inp, static_cast<uint32_t>(N), static_cast<uint32_t>(F));
+  else
+    swiglu_backward_kernel<T, int64_t><<<detail::grid_for(N * F), detail::kThreads>>>(dinp, dout, inp, N, F);
   detail::check_launch();
 }
 
