@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
                                         : (std::string(t.bf16 ? "cuda, bf16 matmuls" : "cuda, fp32 matmuls") +
                                            (train::uses_flash_attention(t, c) ? ", flash attention" : "")).c_str());
     std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "
-                "%.1f TFLOP/s | MFU %.1f%% of %.3f TFLOP/s (6N + 12LCT per token)\n",
+                "%.3g TFLOP/s | MFU %.1f%% of %.3g TFLOP/s (6N + 12LCT per token)\n",
                 median, seconds.front(), seconds.back(), seconds.size(), loss, tps, tps * flops / 1e12,
                 100 * tps * flops / (peak_tflops * 1e12), peak_tflops);
   } catch (const std::exception& e) {
