@@ -146,7 +146,6 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   if (o.peak_tflops == 0)
     o.peak_tflops = o.train.device == Device::CPU ? kCpuPeakTflops : kGpuPeakTflops * world.size();
   o.train.peak_flops = o.peak_tflops * 1e12;
-
   if (o.train.log_dir.empty()) o.train.log_dir = o.train.save;
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
   if (!o.train.tokenizer_model.empty()) {

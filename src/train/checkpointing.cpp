@@ -53,7 +53,7 @@ void write_range(io::CheckpointWriter& writer, const ParamTable& table, int64_t 
   }
 }
 
-void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, TrainStep& step,
+void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, const TrainStep& step,
                         const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run) {
   for (const auto& [key, value] : run) writer.set_attribute(key, value);
   const LayoutShape& ls = layout.shape();
