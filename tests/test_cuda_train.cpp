@@ -4,7 +4,7 @@
 // attention, which needs heads of 64) within 2e-2; a block with α = 0
 // skips its branches on the GPU with bitwise the same result; a checkpoint saved from the GPU resumes
 // bit-exactly on the GPU and matches the CPU's reading of it; and a model larger than the GPU fails with
-// one line naming the GPU memory. Every test skips without a device.
+// one line naming the GPU memory. Every test but the attention-backend choice skips without a device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cuda_test_util.h"
+#include "ops/attention.h"
 #include "ops/memory.h"
 #include "parallel/communicator.h"
 #include "test_util.h"
@@ -103,6 +104,23 @@ void expect_tracks(const Trace& gpu, const Trace& cpu, double rel, const char* w
     EXPECT_NEAR(gpu.loss[i], cpu.loss[i], rel * std::abs(cpu.loss[i])) << what << " step " << i + 1;
     EXPECT_NEAR(gpu.grad_norm[i], cpu.grad_norm[i], rel * std::abs(cpu.grad_norm[i])) << what << " step " << i + 1;
   }
+}
+
+// --attention-backend auto picks flash only for CUDA with --bf16 and heads the kernels take (64, 128);
+// flash and unfused are taken as given. Runs everywhere: the choice needs no device.
+TEST(CudaTrain, AttentionBackendChoice) {
+  const ModelConfig hs16 = tiny_model(16), hs64 = tiny_model(64);
+  train::TrainConfig t = train_config(Device::CUDA, true, "auto");
+  EXPECT_FALSE(train::uses_flash_attention(t, hs16));
+  EXPECT_EQ(train::uses_flash_attention(t, hs64), ops::flash_attention_supports(64));
+#if defined(PRORES_WITH_CUDA)
+  EXPECT_TRUE(ops::flash_attention_supports(64) && ops::flash_attention_supports(128));
+#endif
+  EXPECT_FALSE(ops::flash_attention_supports(32));
+  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CUDA, false, "auto"), hs64)) << "fp32 stays exact";
+  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CPU, false, "auto"), hs64));
+  EXPECT_TRUE(train::uses_flash_attention(train_config(Device::CUDA, false, "flash"), hs64));
+  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CUDA, true, "unfused"), hs64));
 }
 
 TEST(CudaTrain, Fp32StepsTrackTheCpu) {
