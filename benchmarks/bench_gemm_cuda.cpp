@@ -93,7 +93,8 @@ int main() {
   std::printf("%-36s %10s %10s %10s %10s\n", "TFLOP/s", "f32", "f32 (bf16)", "f32 (cast)", "bf16");
   for (const Case& c : cases)
     std::printf("%-36s %10.1f %10.1f %10.1f %10.1f\n", c.name, median_tflops<float, float>(c, Mode::F32),
-                median_tflops<float, float>(c, Mode::F32ViaBf16), median_tflops<float, float>(c, Mode::F32RoundedToBf16),
+                median_tflops<float, float>(c, Mode::F32ViaBf16),
+                median_tflops<float, float>(c, Mode::F32RoundedToBf16),
                 median_tflops<uint16_t, uint16_t>(c, Mode::Bf16));
   return 0;
 }

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
       ("device", po::value(&device)->default_value(device), "cpu or cuda")
       ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (cuda)")
-      ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend), "auto, flash or unfused")
+      ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
+       "auto, flash or unfused")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
        "peak for MFU (0: 0.442 on the CPU, 989 on a GPU)");
   try {

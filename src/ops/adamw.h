@@ -16,7 +16,8 @@ struct AdamWUpdate {
 };
 
 // One AdamW step over equally long f32 CUDA tensors:
-//   p = p·(1 − lr·wd);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p = p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
+//   p = p·(1 − lr·wd);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+//   p = p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
 // params, exp_avg (m), exp_avg_sq (v) (=) in place; grads read. Host tensors are refused (use prores::AdamW).
 void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                 const AdamWUpdate& update);

@@ -104,22 +104,22 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
     }
   }
   adamw_ = std::make_unique<AdamW>(config.adam, shard_count_);
+  // Each parameter's elements within the optimizer's range, relative to its start: the AdamW decay
+  // segments, and the ranges the gradient norm counts (TP-replicated norms only on TP rank 0, so that
+  // each parameter counts once), adjacent ones merged.
   std::vector<AdamW::Segment> segments;
   for (const ParamEntry& e : table.entries()) {
-    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
-    if (begin < end) segments.push_back({begin - shard_begin_, end - begin, e.weight_decay});
-  }
-  adamw_->set_segments(segments);
-  // The gradient norm counts each parameter once: TP-replicated ones (norms) only on TP rank 0.
-  for (const ParamEntry& e : table.entries()) {
-    if (e.tp_replicated() && ls.tp_rank != 0) continue;
-    const int64_t begin = std::max(e.offset, shard_begin_), end = std::min(e.offset + e.numel, shard_begin_ + shard_count_);
+    const int64_t begin = std::max(e.offset, shard_begin_) - shard_begin_;
+    const int64_t end = std::min(e.offset + e.numel, shard_begin_ + shard_count_) - shard_begin_;
     if (begin >= end) continue;
-    if (!norm_ranges_.empty() && norm_ranges_.back().first + norm_ranges_.back().second == begin - shard_begin_)
+    segments.push_back({begin, end - begin, e.weight_decay});
+    if (e.tp_replicated() && ls.tp_rank != 0) continue;
+    if (!norm_ranges_.empty() && norm_ranges_.back().first + norm_ranges_.back().second == begin)
       norm_ranges_.back().second += end - begin;
     else
-      norm_ranges_.emplace_back(begin - shard_begin_, end - begin);
+      norm_ranges_.emplace_back(begin, end - begin);
   }
+  adamw_->set_segments(segments);
   if (config.device != Device::CPU) {
     device_state_.reserve(&exp_avg_, DType::F32, {shard_count_});
     device_state_.reserve(&exp_avg_sq_, DType::F32, {shard_count_});

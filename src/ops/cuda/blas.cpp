@@ -66,7 +66,8 @@ struct PlanKey {
     return s.trans_a == o.s.trans_a && s.trans_b == o.s.trans_b && s.M == o.s.M && s.N == o.s.N &&
            s.K == o.s.K && s.lda == o.s.lda && s.ldb == o.s.ldb && s.ldc == o.s.ldc && s.batch == o.s.batch &&
            s.stride_a == o.s.stride_a && s.stride_b == o.s.stride_b && s.stride_c == o.s.stride_c &&
-           s.ab == o.s.ab && s.c == o.s.c && s.f32_via_bf16 == o.s.f32_via_bf16 && align_a == o.align_a && align_b == o.align_b && align_c == o.align_c;
+           s.ab == o.s.ab && s.c == o.s.c && s.f32_via_bf16 == o.s.f32_via_bf16 && align_a == o.align_a &&
+           align_b == o.align_b && align_c == o.align_c;
   }
 };
 

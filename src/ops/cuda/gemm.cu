@@ -104,9 +104,10 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 
 void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                               const float* B, float beta, float* C) {
-  if (M == 0 || N == 0 || K == 0) return gemm<float, float>(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  if (M == 0 || N == 0 || K == 0) return gemm<float, float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
   const Bf16Copy a(A, M * K), b(B, K * N);
-  gemm<uint16_t, float>(ta, tb, M, N, K, alpha, a.data(), ta ? M : K, b.data(), tb ? K : N, beta, C, N);
+  gemm<uint16_t, float>(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, C, N);
 }
 
 #define PRORES_INSTANTIATE_GEMM(TA, TC)                                                                       \
