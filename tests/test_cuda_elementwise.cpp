@@ -26,6 +26,7 @@ using test::expect_error;
 using test::Buffer;
 using test::DeviceBuffer;
 using test::fill_normal;
+using test::random_buffer;
 
 // Odd sizes: one element, less than a warp, a few blocks plus a tail, more than the grids cover in one pass.
 constexpr int64_t kSizes[] = {1, 7, 4099, 1000003};
@@ -33,14 +34,6 @@ constexpr int64_t kSizes[] = {1, 7, 4099, 1000003};
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-6 : 1e-12;
-
-// Random host buffer of n elements (never all zero).
-template <typename T>
-Buffer<T> random_buffer(int64_t n, uint64_t seed) {
-  Buffer<T> b(n);
-  fill_normal(b.data, seed);
-  return b;
-}
 
 // Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
 template <typename T>

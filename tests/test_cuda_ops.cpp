@@ -37,18 +37,11 @@ using test::expect_error;
 using test::Buffer;
 using test::DeviceBuffer;
 using test::fill_normal;
+using test::random_buffer;
 
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-5 : 1e-11;
-
-// Host buffer of n N(mean, std) values from seed (never all zero).
-template <typename T>
-Buffer<T> random_buffer(int64_t n, uint64_t seed, double std = 1.0, double mean = 0.0) {
-  Buffer<T> b(n);
-  fill_normal(b.data, seed, std, mean);
-  return b;
-}
 
 // n ids drawn uniformly from [0, V) with a fixed seed.
 Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {

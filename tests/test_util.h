@@ -1,10 +1,11 @@
-// Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills
-// and a central finite-difference gradient check in double precision.
+// Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills and
+// buffers, f32-vs-f64 comparisons and a central finite-difference gradient check in double precision.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -73,6 +74,35 @@ void fill_normal(std::vector<T>& v, uint64_t seed, double std = 1.0, double mean
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> dist(mean, std);
   for (auto& x : v) x = static_cast<T>(dist(rng));
+}
+
+// A buffer of n N(mean, std) values from seed (never all zero).
+template <typename T = double>
+Buffer<T> random_buffer(int64_t n, uint64_t seed, double std = 1.0, double mean = 0.0) {
+  Buffer<T> b(n);
+  fill_normal(b.data, seed, std, mean);
+  return b;
+}
+
+// The f32 rounding of b.
+inline Buffer<float> to_f32(const Buffer<double>& b) {
+  Buffer<float> f(static_cast<int64_t>(b.data.size()));
+  for (size_t i = 0; i < b.data.size(); ++i) f.data[i] = static_cast<float>(b.data[i]);
+  return f;
+}
+
+// Largest |a - b| / (1 + |b|) over the elements.
+inline double max_rel_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+  return m;
+}
+
+// Sum of a[i] b[i].
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
 }
 
 // Checks analytic[i] against (f(x + h e_i) - f(x - h e_i)) / 2h for every i of x (f64).
