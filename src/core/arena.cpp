@@ -1,4 +1,4 @@
-// Arena implementation: 64-byte aligned slots (256 on devices, cuBLASLt's preferred alignment) in one
+// Arena implementation: 256-byte aligned slots (cuBLASLt's preferred operand alignment) in one
 // allocation, from the host heap or the arena's DeviceMemory.
 #include "core/arena.h"
 
