@@ -1,12 +1,14 @@
 // Helpers of the CPU<->CUDA parity tests: the skip without a device, device buffers that upload,
 // download and poison themselves (NaN everywhere, so that an element an op forgets to write fails the
-// comparison), and the bf16 conventions (uint16_t elements stand for bf16).
+// comparison), the bf16 conventions (uint16_t elements stand for bf16) and an element-wise comparison.
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -31,6 +33,21 @@ constexpr DType device_dtype() {
     return DType::BF16;
   else
     return dtype_of<T>();
+}
+
+// Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
+template <typename T>
+void expect_close(const std::vector<T>& got, const std::vector<T>& want, const std::vector<double>& scale,
+                  double rtol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double diff = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
+    if (!(diff <= rtol * scale[i])) {
+      ADD_FAILURE() << what << "[" << i << "]: cuda " << got[i] << ", cpu " << want[i] << ", allowed "
+                    << rtol * scale[i];
+      return;
+    }
+  }
 }
 
 // A NaN of T (bf16's quiet NaN for uint16_t).

@@ -25,6 +25,7 @@ using test::expect_error;
 
 using test::Buffer;
 using test::DeviceBuffer;
+using test::expect_close;
 using test::fill_normal;
 using test::random_buffer;
 
@@ -34,21 +35,6 @@ constexpr int64_t kSizes[] = {1, 7, 4099, 1000003};
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-6 : 1e-12;
-
-// Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
-template <typename T>
-void expect_close(const std::vector<T>& got, const std::vector<T>& want, const std::vector<double>& scale,
-                  double rtol, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double diff = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
-    if (!(diff <= rtol * scale[i])) {
-      ADD_FAILURE() << what << "[" << i << "]: cuda " << got[i] << ", cpu " << want[i] << ", allowed "
-                    << rtol * scale[i];
-      return;
-    }
-  }
-}
 
 // Label "f32 n=1000003" for failure messages.
 template <typename T>

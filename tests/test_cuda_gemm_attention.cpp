@@ -34,6 +34,7 @@ using test::expect_error;
 #if defined(PRORES_WITH_CUDA)
 
 using test::DeviceBuffer;
+using test::expect_close;
 using test::device_dtype;
 using test::fill_normal;
 using test::nan_of;
@@ -93,20 +94,6 @@ Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
   Tensor t(v.data(), dtype_of<T>(), Device::CPU, dims);
   EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
   return t;
-}
-
-// Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& scale,
-                  double rtol, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double diff = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
-    if (!(diff <= rtol * scale[i])) {
-      ADD_FAILURE() << what << "[" << i << "]: cuda " << got[i] << ", cpu " << want[i] << ", allowed "
-                    << rtol * scale[i];
-      return;
-    }
-  }
 }
 
 // expect_close with one scale for the whole tensor: the largest |want| (at least 1e-30).

@@ -38,19 +38,11 @@ using test::Buffer;
 using test::DeviceBuffer;
 using test::fill_normal;
 using test::random_buffer;
+using test::random_ids;
 
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
 constexpr double kRtol = sizeof(T) == 4 ? 1e-5 : 1e-11;
-
-// n ids drawn uniformly from [0, V) with a fixed seed.
-Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(V - 1));
-  Buffer<int32_t> b(n);
-  for (auto& id : b.data) id = dist(rng);
-  return b;
-}
 
 // Expects |got[i] - want[i]| <= rtol * max(|want[i]|, rms(want)) for every i (NaN fails); reports the first
 // mismatch and how many elements mismatch.

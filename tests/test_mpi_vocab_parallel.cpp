@@ -34,48 +34,14 @@ Tensor view(std::vector<T>& v, std::initializer_list<int64_t> dims) {
   return Tensor(v.data(), dtype_of<T>(), Device::CPU, dims);
 }
 
-template <typename T>
-std::vector<T> random_values(int64_t n, uint64_t seed, double std) {
-  std::vector<T> v(static_cast<size_t>(n));
-  test::fill_normal(v, seed, std);
-  return v;
-}
-
-std::vector<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(V - 1));
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  for (auto& id : v) id = dist(rng);
-  return v;
-}
-
-// Columns [v0, v0 + Vs) of the row-major (N, V) matrix x.
-template <typename T>
-std::vector<T> columns(const std::vector<T>& x, int64_t N, int64_t V, int64_t v0, int64_t Vs) {
-  std::vector<T> out(static_cast<size_t>(N * Vs));
-  for (int64_t n = 0; n < N; ++n) std::copy_n(x.begin() + n * V + v0, Vs, out.begin() + n * Vs);
-  return out;
-}
-
-// Largest |a - b| / max(|a|, |b|) over the elements (0 where both are 0).
-template <typename T>
-double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double x = a[i], y = b[i], scale = std::max(std::abs(x), std::abs(y));
-    if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
-  }
-  return m;
-}
-
 // Embedding forward and backward on tp's shard of a (V, C) table against the full-table ops.
 template <typename T>
 void check_embedding(Communicator& tp, int64_t N, int64_t C, int64_t V) {
   const int64_t Vs = V / tp.size(), vocab_start = tp.rank() * Vs;
-  auto wte = random_values<T>(V * C, 101, 1.0);
-  auto dout = random_values<T>(N * C, 102, 1.0);
-  auto dwte = random_values<T>(V * C, 103, 1.0);  // prior contents check (+=)
-  auto tokens = random_ids(N, V, 104);
+  auto wte = test::random_buffer<T>(V * C, 101).data;
+  auto dout = test::random_buffer<T>(N * C, 102).data;
+  auto dwte = test::random_buffer<T>(V * C, 103).data;  // prior contents check (+=)
+  auto tokens = test::random_ids(N, V, 104).data;
   tokens[1] = tokens[N - 1];  // a repeated id accumulates twice
   std::vector<T> wte_shard(wte.begin() + vocab_start * C, wte.begin() + (vocab_start + Vs) * C);
   std::vector<T> dwte_shard(dwte.begin() + vocab_start * C, dwte.begin() + (vocab_start + Vs) * C);
@@ -100,13 +66,13 @@ template <typename T>
 void check_cross_entropy(Communicator& tp, int64_t N, int64_t V, double std, double tol, bool one_buffer) {
   const int64_t Vs = V / tp.size(), vocab_start = tp.rank() * Vs;
   const double dloss = 0.3;
-  auto logits = random_values<T>(N * V, 201, std);
-  auto targets = random_ids(N, V, 202);
+  auto logits = test::random_buffer<T>(N * V, 201, std).data;
+  auto targets = test::random_ids(N, V, 202).data;
   std::vector<T> expected_losses(static_cast<size_t>(N)), expected_dlogits(static_cast<size_t>(N * V));
   ops::cross_entropy_forward(view(expected_losses, {N}), view(logits, {N, V}), view(targets, {N}));
   ops::cross_entropy_backward(view(expected_dlogits, {N, V}), view(logits, {N, V}), view(targets, {N}), dloss);
 
-  auto shard = columns(logits, N, V, vocab_start, Vs);
+  auto shard = test::columns(logits, N, V, vocab_start, Vs).data;
   std::vector<T> buffer(static_cast<size_t>(3 * N)), row_max(N), row_sumexp(N), target_logit(N);
   const VocabParallelCrossEntropy scratch =
       one_buffer ? VocabParallelCrossEntropy::from_buffer(view(buffer, {3, N}))
@@ -118,10 +84,10 @@ void check_cross_entropy(Communicator& tp, int64_t N, int64_t V, double std, dou
   vocab_parallel_cross_entropy_backward(view(shard, {N, Vs}), view(shard, {N, Vs}), view(targets, {N}),
                                         vocab_start, scratch, dloss);
 
-  const auto expected_shard = columns(expected_dlogits, N, V, vocab_start, Vs);
-  EXPECT_LE(max_rel_diff(losses, expected_losses), tol)
+  const auto expected_shard = test::columns(expected_dlogits, N, V, vocab_start, Vs).data;
+  EXPECT_LE(test::max_symmetric_rel_diff(losses, expected_losses), tol)
       << dtype_name(dtype_of<T>()) << " losses, TP rank " << tp.rank() << "/" << tp.size();
-  EXPECT_LE(max_rel_diff(shard, expected_shard), tol)
+  EXPECT_LE(test::max_symmetric_rel_diff(shard, expected_shard), tol)
       << dtype_name(dtype_of<T>()) << " dlogits, TP rank " << tp.rank() << "/" << tp.size();
   const T* max = scratch.row_max.as<T>();
   for (int64_t n = 0; n < N; ++n) {

@@ -21,42 +21,10 @@ using test::expect_error;
 
 using test::Buffer;
 using test::expect_gradient_matches;
-using test::fill_normal;
-
-template <typename T>
-Buffer<T> random_buffer(int64_t n, uint64_t seed, double std = 1.0) {
-  Buffer<T> b(n);
-  fill_normal(b.data, seed, std);
-  return b;
-}
-
-// n ids drawn uniformly from [0, V) with a fixed seed.
-Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(V - 1));
-  Buffer<int32_t> b(n);
-  for (auto& id : b.data) id = dist(rng);
-  return b;
-}
-
-// Columns [v0, v0 + Vs) of the row-major (N, V) matrix x.
-template <typename T>
-Buffer<T> columns(const std::vector<T>& x, int64_t N, int64_t V, int64_t v0, int64_t Vs) {
-  Buffer<T> out(N * Vs);
-  for (int64_t n = 0; n < N; ++n) std::copy_n(x.begin() + n * V + v0, Vs, out.data.begin() + n * Vs);
-  return out;
-}
-
-// Largest |a - b| / max(|a|, |b|) over the elements (0 where both are 0).
-template <typename T>
-double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double x = a[i], y = b[i], scale = std::max(std::abs(x), std::abs(y));
-    if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
-  }
-  return m;
-}
+using test::columns;
+using test::max_symmetric_rel_diff;
+using test::random_buffer;
+using test::random_ids;
 
 // The vocab-parallel cross-entropy of logits (N, V) over TP shards, run in one process: each shard's pieces
 // are combined as the all-reduces combine them (max, then sums in rank order).
@@ -113,8 +81,8 @@ void expect_sharded_cross_entropy_matches(int64_t N, int64_t V, double std, doub
   for (int64_t TP : {1, 2, 3, 4}) {
     if (V % TP != 0) continue;
     const auto sharded = sharded_cross_entropy(logits.data, targets, N, V, TP, dloss);
-    EXPECT_LE(max_rel_diff(sharded.losses, losses.data), tol) << "TP " << TP;
-    EXPECT_LE(max_rel_diff(sharded.dlogits, dlogits.data), tol) << "TP " << TP;
+    EXPECT_LE(max_symmetric_rel_diff(sharded.losses, losses.data), tol) << "TP " << TP;
+    EXPECT_LE(max_symmetric_rel_diff(sharded.dlogits, dlogits.data), tol) << "TP " << TP;
   }
 }
 

@@ -98,6 +98,34 @@ inline double max_rel_diff(const std::vector<float>& a, const std::vector<double
   return m;
 }
 
+// Largest |a - b| / max(|a|, |b|) over the elements (0 where both are 0).
+template <typename T>
+double max_symmetric_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double x = a[i], y = b[i], scale = std::max(std::abs(x), std::abs(y));
+    if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
+  }
+  return m;
+}
+
+// n ids drawn uniformly from [0, V) with a fixed seed.
+inline Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(V - 1));
+  Buffer<int32_t> b(n);
+  for (auto& id : b.data) id = dist(rng);
+  return b;
+}
+
+// Columns [v0, v0 + Vs) of the row-major (N, V) matrix x.
+template <typename T>
+Buffer<T> columns(const std::vector<T>& x, int64_t N, int64_t V, int64_t v0, int64_t Vs) {
+  Buffer<T> out(N * Vs);
+  for (int64_t n = 0; n < N; ++n) std::copy_n(x.begin() + n * V + v0, Vs, out.data.begin() + n * Vs);
+  return out;
+}
+
 // Sum of a[i] b[i].
 inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
