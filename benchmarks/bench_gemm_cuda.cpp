@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/bf16.h"
 #include "ops/cuda/device.h"
 #include "ops/cuda/gemm.h"
 
@@ -25,12 +26,6 @@ struct Case {
   int64_t M, N, K;
 };
 
-uint16_t to_bf16(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  return static_cast<uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-}
-
 enum class Mode { F32, F32ViaBf16, F32RoundedToBf16, Bf16 };
 
 template <typename TA, typename TC>
@@ -40,7 +35,7 @@ double median_tflops(const Case& c, Mode mode) {
   std::normal_distribution<float> dist;
   std::vector<TA> host(static_cast<size_t>(std::max(na, nb)));
   for (auto& x : host) {
-    if constexpr (sizeof(TA) == 2) x = to_bf16(dist(rng));
+    if constexpr (sizeof(TA) == 2) x = float_to_bf16(dist(rng));
     else x = dist(rng);
   }
   auto* A = static_cast<TA*>(cu::device_alloc(na * sizeof(TA)));
@@ -48,14 +43,13 @@ double median_tflops(const Case& c, Mode mode) {
   auto* C = static_cast<TC*>(cu::device_alloc(nc * sizeof(TC)));
   cu::copy_to_device(A, host.data(), na * sizeof(TA));
   cu::copy_to_device(B, host.data(), nb * sizeof(TA));
-  cu::set_f32_matmul_via_bf16(mode == Mode::F32ViaBf16);
   const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
   auto call = [&] {
     if constexpr (std::is_same_v<TA, float>) {
       if (mode == Mode::F32RoundedToBf16)
         return cu::gemm_f32_rounded_to_bf16(c.ta, c.tb, c.M, c.N, c.K, 1.0f, A, B, 0.0f, C);
     }
-    cu::gemm<TA, TC>(c.ta, c.tb, c.M, c.N, c.K, 1.0f, A, lda, B, ldb, 0.0f, C, c.N);
+    cu::gemm<TA, TC>(c.ta, c.tb, c.M, c.N, c.K, 1.0f, A, lda, B, ldb, 0.0f, C, c.N, mode == Mode::F32ViaBf16);
   };
   for (int i = 0; i < 3; ++i) call();
   cu::synchronize();
@@ -66,7 +60,6 @@ double median_tflops(const Case& c, Mode mode) {
     cu::synchronize();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 5);
   }
-  cu::set_f32_matmul_via_bf16(false);
   cu::device_free(A);
   cu::device_free(B);
   cu::device_free(C);

@@ -1,7 +1,7 @@
 // Training-step throughput benchmark: tokens/s and MFU of TrainStep::step, the trainer's own optimizer step
 // (forward, backward, global-norm clip, AdamW) on random tokens, single process. Default: the paper's 71M
-// width (12 layers, d = 512, 8 heads, ffn 1368) at sequence length 256, fp32 on the CPU; --device cuda
-// (and --bf16) runs it on the GPU, e.g. the 350M config at sequence length 1024. Reports the median over
+// width (12 layers, d = 512, 8 heads, ffn 1368) at sequence length 256, fp32 on the CPU; --bf16 takes bf16
+// matmuls, --device cuda runs it on the GPU, e.g. the 350M config at sequence length 1024. Reports the median over
 // timed steps after warm-up (each step ends with the loss and the gradient norm back on the host).
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -74,11 +74,11 @@ int main(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps")
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
       ("device", po::value(&device)->default_value(device), "cpu or cuda")
-      ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (cuda)")
+      ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (bf16-rounded operands, fp32 accumulation)")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
        "auto, flash or unfused")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
-       "peak for MFU (0: 0.442 on the CPU, 989 on a GPU)");
+       "peak for MFU (0: 0.442 on the CPU, 0.9 with --bf16, 989 on a GPU)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     }
     PRORES_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
     t.device = device == "cuda" ? Device::CUDA : Device::CPU;
-    if (peak_tflops == 0) peak_tflops = t.device == Device::CUDA ? 989.0 : 0.442;
+    if (peak_tflops == 0) peak_tflops = train::default_peak_tflops(t, 1);
     if (t.device == Device::CUDA) select_local_gpu();
     t.global_batch_size = t.micro_batch_size;
     t.validate();
@@ -116,9 +116,11 @@ int main(int argc, char** argv) {
                 (long long)c.num_layers, (long long)c.hidden_size, (long long)c.num_attention_heads,
                 (long long)c.ffn_hidden_size, (long long)c.seq_length, (long long)t.micro_batch_size,
                 (long long)step.model().table().total_numel(),
-                t.device == Device::CPU ? (std::string("cpu, gemm ") + ops::cpu_gemm_backend()).c_str()
-                                        : (std::string(t.bf16 ? "cuda, bf16 matmuls" : "cuda, fp32 matmuls") +
-                                           (train::uses_flash_attention(t, c) ? ", flash attention" : "")).c_str());
+                ((t.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", "
+                                          : std::string("cuda, ")) +
+                 (t.bf16 ? "bf16 matmuls" : "fp32 matmuls") +
+                 (train::uses_flash_attention(t, c) ? ", flash attention" : ""))
+                    .c_str());
     std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "
                 "%.3g TFLOP/s | MFU %.1f%% of %.3g TFLOP/s (6N + 12LCT per token)\n",
                 median, seconds.front(), seconds.back(), seconds.size(), loss, tps, tps * flops / 1e12,

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/bf16.h"
 #include "ops/attention.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
@@ -42,27 +43,12 @@ using test::nan_of;
 constexpr double kF32Rtol = 1e-5;
 constexpr double kBf16Rtol = 2e-2;
 
-// bf16 travels as its raw 16 bits: the upper half of the f32 pattern, rounded to nearest even.
-uint16_t to_bf16(float x) {
-  uint32_t u = 0;
-  std::memcpy(&u, &x, sizeof(u));
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float from_bf16(uint16_t b) {
-  const uint32_t u = static_cast<uint32_t>(b) << 16;
-  float x = 0;
-  std::memcpy(&x, &u, sizeof(x));
-  return x;
-}
-
 // x converted to T (bf16: rounded) and back to float.
 template <typename T>
 std::vector<T> from_floats(const std::vector<float>& x) {
   if constexpr (std::is_same_v<T, uint16_t>) {
     std::vector<T> out(x.size());
-    std::transform(x.begin(), x.end(), out.begin(), to_bf16);
+    std::transform(x.begin(), x.end(), out.begin(), float_to_bf16);
     return out;
   } else {
     return std::vector<T>(x.begin(), x.end());
@@ -73,7 +59,7 @@ template <typename T>
 std::vector<float> to_floats(const std::vector<T>& x) {
   if constexpr (std::is_same_v<T, uint16_t>) {
     std::vector<float> out(x.size());
-    std::transform(x.begin(), x.end(), out.begin(), from_bf16);
+    std::transform(x.begin(), x.end(), out.begin(), bf16_to_float);
     return out;
   } else {
     return std::vector<float>(x.begin(), x.end());
@@ -106,9 +92,10 @@ void expect_close_to_max(const std::vector<float>& got, const std::vector<float>
 
 // One ops::gemm call on CUDA with TA inputs and a TC output against the CPU f32 gemm on the same values,
 // values that TValues represents exactly. The allowed error of C[i, j] scales with
-// |alpha| sum_k |A[i, k] B[k, j]| + |beta C[i, j]|.
+// |alpha| sum_k |A[i, k] B[k, j]| + |beta C[i, j]|. Both sides multiply in `precision`.
 template <typename TA, typename TC, typename TValues = TA>
-void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, uint64_t seed, double rtol) {
+void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, uint64_t seed, double rtol,
+                ops::MatmulPrecision precision) {
   SCOPED_TRACE(::testing::Message() << "ta " << ta << " tb " << tb << " beta " << beta << " M " << M << " N "
                                     << N << " K " << K);
   const double alpha = 0.75;
@@ -130,21 +117,21 @@ void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, 
   DeviceBuffer<TC> d_c(from_floats<TC>(c));
   if (beta == 0) d_c.poison();
   ops::gemm(ta, tb, M, N, K, alpha, d_a.tensor({ta ? K : M, lda}), d_b.tensor({tb ? N : K, ldb}), beta,
-            d_c.tensor({M, N}));
+            d_c.tensor({M, N}), precision);
   ops::gemm(ta, tb, M, N, K, alpha, host_tensor(a, {ta ? K : M, lda}), host_tensor(b, {tb ? N : K, ldb}), beta,
-            host_tensor(c, {M, N}));
+            host_tensor(c, {M, N}), precision);
   expect_close(to_floats(d_c.download()), c, scale, rtol, "gemm C");
 }
 
 // All four transpose combinations with beta 0 (C poisoned) and 1 (+=), at odd sizes.
 template <typename TA, typename TC, typename TValues = TA>
-void check_all_gemm_variants(double rtol) {
+void check_all_gemm_variants(double rtol, ops::MatmulPrecision precision = ops::MatmulPrecision::Fp32) {
   uint64_t seed = 100;
   using Sizes = std::tuple<int64_t, int64_t, int64_t>;
   for (const auto& [M, N, K] : {Sizes{37, 53, 29}, Sizes{1, 7, 3}, Sizes{129, 70, 301}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
-        for (double beta : {0.0, 1.0}) check_gemm<TA, TC, TValues>(ta, tb, M, N, K, beta, seed += 3, rtol);
+        for (double beta : {0.0, 1.0}) check_gemm<TA, TC, TValues>(ta, tb, M, N, K, beta, seed += 3, rtol, precision);
 }
 
 // cuda::gemm_strided_batched with padded leading dimensions and batch strides against cpu::gemm per matrix;
@@ -180,9 +167,9 @@ void check_strided_batched(bool ta, bool tb, double rtol) {
 
 // Linear forward and backward on CUDA in T (weight gradient in TW) against the CPU f32 op on the same
 // values (which TValues represents exactly). dinp and dweight start from the same random values on both
-// sides ((+=)); out is poisoned.
+// sides ((+=)); out is poisoned. Both sides multiply in `precision`.
 template <typename T, typename TW, typename TValues = T>
-void check_linear(double rtol) {
+void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPrecision::Fp32) {
   const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
   std::vector<float> inp = random_floats<TValues>(N * IC, 1), w = random_floats<TValues>(OC * IC, 2),
                      dout = random_floats<TValues>(N * OC, 3), dinp = random_floats<T>(N * IC, 4),
@@ -191,12 +178,13 @@ void check_linear(double rtol) {
       d_dinp(from_floats<T>(dinp)), d_out(N * OC);
   DeviceBuffer<TW> d_dw(from_floats<TW>(dw));
   d_out.poison();
-  ops::linear_forward(d_out.tensor({B, Tn, OC}), d_inp.tensor({B, Tn, IC}), d_w.tensor({OC, IC}));
+  ops::linear_forward(d_out.tensor({B, Tn, OC}), d_inp.tensor({B, Tn, IC}), d_w.tensor({OC, IC}), precision);
   ops::linear_backward(d_dinp.tensor({B, Tn, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({B, Tn, OC}),
-                       d_inp.tensor({B, Tn, IC}), d_w.tensor({OC, IC}));
-  ops::linear_forward(host_tensor(out, {B, Tn, OC}), host_tensor(inp, {B, Tn, IC}), host_tensor(w, {OC, IC}));
+                       d_inp.tensor({B, Tn, IC}), d_w.tensor({OC, IC}), precision);
+  ops::linear_forward(host_tensor(out, {B, Tn, OC}), host_tensor(inp, {B, Tn, IC}), host_tensor(w, {OC, IC}),
+                      precision);
   ops::linear_backward(host_tensor(dinp, {B, Tn, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {B, Tn, OC}),
-                       host_tensor(inp, {B, Tn, IC}), host_tensor(w, {OC, IC}));
+                       host_tensor(inp, {B, Tn, IC}), host_tensor(w, {OC, IC}), precision);
   expect_close_to_max(to_floats(d_out.download()), out, rtol, "linear out");
   expect_close_to_max(to_floats(d_dinp.download()), dinp, rtol, "linear dinp");
   expect_close_to_max(to_floats(d_dw.download()), dw, rtol, "linear dweight");
@@ -345,17 +333,16 @@ TEST(CudaLinear, Bf16MatchesCpu) {
 #endif
 }
 
-// With bf16 matmuls on, f32 GEMMs (cuBLASLt's f32-via-bf16 mode) and linear layers (explicit bf16 copies of
-// the operands) round only their operands: on values bf16 holds exactly they agree with the CPU's f32.
+// With bf16 matmul precision, f32 GEMMs (cuBLASLt's f32-via-bf16 mode) and linear layers (explicit bf16
+// copies of the operands) round only their operands: on values bf16 holds exactly they agree with the CPU.
+// The linear layers round to nearest even, as the CPU's bf16 matmuls do, so they agree on any values too
+// (cuBLASLt does not document how its f32-via-bf16 mode rounds).
 TEST(CudaGemm, Bf16MatmulsRoundOnlyTheOperands) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
-  struct RestoreFp32 {
-    ~RestoreFp32() { ops::set_matmul_precision(ops::MatmulPrecision::Fp32); }
-  } restore;
-  ops::set_matmul_precision(ops::MatmulPrecision::Bf16);
-  check_all_gemm_variants<float, float, uint16_t>(kF32Rtol);
-  check_linear<float, float, uint16_t>(kF32Rtol);
+  check_all_gemm_variants<float, float, uint16_t>(kF32Rtol, ops::MatmulPrecision::Bf16);
+  check_linear<float, float, uint16_t>(kF32Rtol, ops::MatmulPrecision::Bf16);
+  check_linear<float, float, float>(kF32Rtol, ops::MatmulPrecision::Bf16);
 #endif
 }
 

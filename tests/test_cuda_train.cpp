@@ -22,89 +22,19 @@
 #include "train/checkpointing.h"
 #include "train/train_step.h"
 #include "train/trainer.h"
+#include "train_test_util.h"
 
 namespace {
 
 using namespace prores;
-
-// head_size 16 by default; flash attention needs 64 or 128.
-ModelConfig tiny_model(int64_t head_size = 16) {
-  ModelConfig c;
-  c.num_layers = 3;
-  c.hidden_size = 4 * head_size;
-  c.ffn_hidden_size = 96;
-  c.num_attention_heads = 4;
-  c.num_query_groups = 2;
-  c.seq_length = 32;
-  c.vocab_size = 256;
-  c.norm_placement = NormPlacement::Sandwich;
-  return c;
-}
-
-train::TrainConfig train_config(Device device, bool bf16, const std::string& attention_backend) {
-  train::TrainConfig t;
-  t.attention_backend = attention_backend;
-  t.micro_batch_size = 2;
-  t.global_batch_size = 4;  // two micro-batches: gradient accumulation
-  t.data_path = "<memory>";
-  t.device = device;
-  t.bf16 = bf16;
-  t.lr.lr = 1e-3;
-  return t;
-}
-
-data::ByteDataset random_text(int64_t seq_length) {
-  std::mt19937 rng(11);
-  std::vector<uint8_t> bytes(1 << 16);
-  for (auto& b : bytes) b = static_cast<uint8_t>(rng() % 96 + 32);
-  return data::ByteDataset::from_bytes(std::move(bytes), {1, 0, 0}, seq_length, 5);
-}
-
-// One single-process run: a layout, a TrainStep and the data.
-struct TrainRun {
-  std::unique_ptr<Communicator> world = make_single_process_communicator();
-  ModelConfig model;
-  train::TrainConfig config;
-  ParallelLayout layout;
-  train::TrainStep step;
-
-  TrainRun(Device device, bool bf16, const std::string& attention_backend = "unfused", int64_t head_size = 16)
-      : model(tiny_model(head_size)),
-        config(train_config(device, bf16, attention_backend)),
-        layout(*world, ParallelConfig{}, model, config.global_batch_size, config.micro_batch_size),
-        step(model, config, layout) {
-    step.model().init_weights(3);
-    step.model().set_alphas(std::vector<double>{1.0, 0.6, 0.25});
-  }
-};
-
-struct Trace {
-  std::vector<double> loss, grad_norm;
-};
-
-Trace train_steps(TrainRun& run, const data::TokenDataset& data, int64_t first, int64_t count) {
-  Trace t;
-  for (int64_t i = first; i < first + count; ++i) {
-    const train::StepResult r = run.step.step(data, i * run.config.global_batch_size, 1e-3);
-    t.loss.push_back(r.loss);
-    t.grad_norm.push_back(r.grad_norm);
-  }
-  return t;
-}
-
-std::vector<float> host_copy(const Tensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  ops::copy_to_host(out.data(), t);
-  return out;
-}
-
-void expect_tracks(const Trace& gpu, const Trace& cpu, double rel, const char* what) {
-  ASSERT_EQ(gpu.loss.size(), cpu.loss.size());
-  for (size_t i = 0; i < cpu.loss.size(); ++i) {
-    EXPECT_NEAR(gpu.loss[i], cpu.loss[i], rel * std::abs(cpu.loss[i])) << what << " step " << i + 1;
-    EXPECT_NEAR(gpu.grad_norm[i], cpu.grad_norm[i], rel * std::abs(cpu.grad_norm[i])) << what << " step " << i + 1;
-  }
-}
+using test::expect_tracks;
+using test::host_copy;
+using test::random_text;
+using test::tiny_model;
+using test::Trace;
+using test::train_config;
+using test::train_steps;
+using test::TrainRun;
 
 // --attention-backend auto picks flash only for CUDA with --bf16 and heads the kernels take (64, 128);
 // flash and unfused are taken as given. Runs everywhere: the choice needs no device.

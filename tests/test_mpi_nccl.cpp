@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/bf16.h"
 #include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "parallel/gpu_device.h"
@@ -179,12 +180,7 @@ void check_all_reduce(Communicator& comm) {
 }
 
 // bf16 of a small integer (exact: at most 8 significant bits).
-uint16_t bf16_of(int v) {
-  const float f = static_cast<float>(v);
-  uint32_t bits = 0;
-  std::memcpy(&bits, &f, sizeof(bits));
-  return static_cast<uint16_t>(bits >> 16);
-}
+uint16_t bf16_of(int v) { return float_to_bf16(static_cast<float>(v)); }
 
 // bf16 sum and max of x[i] = (rank + i) % 16 + 1: sums stay below 2^8, so they are exact.
 void check_all_reduce_bf16(Communicator& comm) {

@@ -29,9 +29,6 @@ struct TrainOptions {
   std::string device = "cpu";
 };
 
-// Default MFU denominators: fp32 of this project's 2-core reference machine, dense bf16 of one H100/H200.
-constexpr double kCpuPeakTflops = 0.442, kGpuPeakTflops = 989.0;
-
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda") return Device::CUDA;
@@ -101,9 +98,12 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
        "save and exit after an iteration divisible by this (0: never)")
       ("keep-last", po::value(&t.keep_last)->default_value(t.keep_last), "checkpoints kept (0: all)")
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
-       "peak TFLOP/s of all ranks together, for MFU (0: 0.442 on the CPU, 989 per GPU with --device cuda)")
+       "peak TFLOP/s of all ranks together, for MFU (0: 0.442 on the CPU, 0.9 with --bf16, 989 per GPU with "
+       "--device cuda)")
       ("device", po::value(&o.device)->default_value(o.device), "cpu, or cuda: one GPU per rank (node-local rank)")
-      ("bf16", po::bool_switch(&t.bf16), "matmuls in bf16 on the tensor cores, fp32 accumulation (--device cuda)")
+      ("bf16", po::bool_switch(&t.bf16),
+       "matmuls on bf16-rounded operands with fp32 accumulation (tensor cores; AVX512-BF16 through oneDNN on the "
+       "CPU); weights, gradients and optimizer state stay fp32")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
        "flash (CUDA, bf16 arithmetic), unfused (materialized probabilities) or auto (flash with --bf16)");
 }
@@ -144,7 +144,7 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   o.train.device = parse_device(o.device);
   PRORES_CHECK(std::isfinite(o.peak_tflops) && o.peak_tflops >= 0, "--peak-tflops must be >= 0, got ", o.peak_tflops);
   if (o.peak_tflops == 0)
-    o.peak_tflops = o.train.device == Device::CPU ? kCpuPeakTflops : kGpuPeakTflops * world.size();
+    o.peak_tflops = train::default_peak_tflops(o.train, world.size());
   o.train.peak_flops = o.peak_tflops * 1e12;
   if (o.train.log_dir.empty()) o.train.log_dir = o.train.save;
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);

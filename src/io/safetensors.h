@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/bf16.h"
+
 namespace prores::io {
 
 // One named tensor held as f32 on the host: shape is row-major, data.size() == product of shape
@@ -41,10 +43,8 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
 std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
                                                    std::map<std::string, std::string>* metadata = nullptr);
 
-// The f32 → bf16 rounding used by the writer (round to nearest even; NaN → a quiet NaN), and the
-// bf16 / f16 → f32 widenings used by the reader (exact, subnormals and infinities included).
-uint16_t float_to_bf16(float x);
-float bf16_to_float(uint16_t bits);
+// The f16 → f32 widening used by the reader (exact, subnormals and infinities included); bf16 converts
+// through core/bf16.h.
 float f16_to_float(uint16_t bits);
 
 }  // namespace prores::io

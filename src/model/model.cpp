@@ -45,6 +45,8 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
                     ops::flash_attention_supports(config_.head_size())),
                "flash attention needs --device cuda, f32 and a head size of 64 or 128, got head size ",
                config_.head_size(), " on ", execution.device == Device::CUDA ? "cuda" : "the cpu");
+  PRORES_CHECK(execution.matmul_precision == ops::MatmulPrecision::Fp32 || dtype == DType::F32,
+               "bf16 matmuls need an f32 model, got ", dtype_name(dtype));
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
@@ -195,7 +197,7 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   ops::copy_from_host(slot.targets, targets);
   ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
                        config_.norm_eps, 1.0);
-  ops::linear_forward(slot.logits, slot.final_norm_out, weights_.lm_head);
+  ops::linear_forward(slot.logits, slot.final_norm_out, weights_.lm_head, execution_.matmul_precision);
   vocab_parallel_cross_entropy_forward(slot.losses, slot.logits, slot.targets, vocab_start_,
                                        VocabParallelCrossEntropy::from_buffer(slot.ce_stats), *tp_);
   return ops::sum(slot.losses) / static_cast<double>(N);
@@ -211,7 +213,8 @@ void Model::backward(int64_t slot_index, double loss_scale) {
                                           VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
                                           loss_scale / static_cast<double>(N));
     ops::zero(dfinal_);
-    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, weights_.lm_head);
+    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, weights_.lm_head,
+                         execution_.matmul_precision);
     tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
     ops::zero(dy);
     ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(slot_index, L), weights_.final_norm,

@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/tensor.h"
 #include "model/param_table.h"
+#include "ops/gemm.h"
 #include "parallel/communicator.h"
 
 namespace prores {
@@ -26,11 +27,14 @@ struct BlockActivations;
 struct BlockScratch;
 struct SublayerActivations;
 
-// Where and how a Model runs: the device holding its tensors and, on CUDA, flash attention (bf16 tensor-core
-// arithmetic; keeps each row's log-sum-exp (B, NH, T) for the backward instead of the probabilities).
+// Where and how a Model runs: the device holding its tensors, how its matmuls multiply (f32 models: exact,
+// or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA)
+// and, on CUDA, flash attention (bf16 tensor-core arithmetic; keeps each row's log-sum-exp (B, NH, T) for the
+// backward instead of the probabilities).
 struct ModelExecution {
   Device device = Device::CPU;
   bool flash_attention = false;
+  ops::MatmulPrecision matmul_precision = ops::MatmulPrecision::Fp32;
 };
 
 class Model {
@@ -52,6 +56,7 @@ class Model {
   DType dtype() const { return dtype_; }
   Device device() const { return execution_.device; }
   bool flash_attention() const { return execution_.flash_attention; }
+  ops::MatmulPrecision matmul_precision() const { return execution_.matmul_precision; }
 
   Tensor params() const { return params_; }  // flat (P), ordered by table()
   Tensor grads() const { return grads_; }     // flat (P), same order
@@ -107,6 +112,7 @@ class Model {
   Tensor view_of(const Tensor& flat, const std::string& name) const;
   Weights weights_of(const Tensor& flat) const;
   double norm_scale(int64_t layer0) const;
+  ops::MatmulPrecision attention_precision() const;
   void block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Tensor& y);
   void block_backward(const Slot& slot, int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx);
   void sublayer_forward(BlockActivations& act, int64_t layer0, Branch branch, SublayerActivations& a,

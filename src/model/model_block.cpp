@@ -13,6 +13,13 @@
 
 namespace prores {
 
+// How the unfused attention's products multiply: in bf16 with bf16 matmuls on CUDA (cuBLASLt's f32-via-bf16
+// mode), always in f32 on the CPU, whose attention GEMMs (per head and block of 64 query rows) are too small
+// to gain from bf16: bench_train_step --bf16 ran at 1162 tokens/s with them in bf16, 1286 in f32.
+ops::MatmulPrecision Model::attention_precision() const {
+  return execution_.device == Device::CUDA ? execution_.matmul_precision : ops::MatmulPrecision::Fp32;
+}
+
 // LayerNorm Scaling's 1/sqrt(l) for the global layer l of this stage's block layer0.
 double Model::norm_scale(int64_t layer0) const {
   const double l = static_cast<double>(shard_.first_layer + layer0);
@@ -109,19 +116,20 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
   const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;
+  const ops::MatmulPrecision mp = execution_.matmul_precision;
   if (branch == Branch::Attention) {
-    ops::linear_forward(s.qkv, f_in, w.qkv);
+    ops::linear_forward(s.qkv, f_in, w.qkv, mp);
     ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}));
     ops::rope_forward(a.q, rope_cos_, rope_sin_);
     ops::rope_forward(a.k, rope_cos_, rope_sin_);
     const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
     if (execution_.flash_attention) ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
-    else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v);
-    ops::linear_forward(b, a.attn_out, w.o);
+    else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
+    ops::linear_forward(b, a.attn_out, w.o, mp);
   } else {
-    ops::linear_forward(a.gate_up, f_in, w.gate_up);
+    ops::linear_forward(a.gate_up, f_in, w.gate_up, mp);
     ops::swiglu_forward(a.swiglu_out, a.gate_up);
-    ops::linear_forward(b, a.swiglu_out, w.down);
+    ops::linear_forward(b, a.swiglu_out, w.down, mp);
   }
   tp_->all_reduce(b, ReduceOp::Sum);
 }
@@ -133,24 +141,26 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
   const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;
+  const ops::MatmulPrecision mp = execution_.matmul_precision;
   if (branch == Branch::Attention) {
     ops::zero(s.dattn_out);
-    ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o);
+    ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o, mp);
     const Tensor dout = s.dattn_out.view({B_, T, s.dattn_out.shape[1]});
     if (execution_.flash_attention)
       ops::flash_attention_backward(s.dq, s.dk, s.dv, s.datt, dout, a.attn_out.view({B_, T, a.attn_out.shape[1]}),
                                     a.att, a.q, a.k, a.v);
     else
-      ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, dout, a.att, a.q, a.k, a.v);
+      ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, dout, a.att, a.q, a.k, a.v,
+                              attention_precision());
     ops::rope_backward(s.dq, rope_cos_, rope_sin_);
     ops::rope_backward(s.dk, rope_cos_, rope_sin_);
     ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv);
-    ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv);
+    ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv, mp);
   } else {
     ops::zero(s.dswiglu);
-    ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down);
+    ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down, mp);
     ops::swiglu_backward(s.dgate_up, s.dswiglu, a.gate_up);
-    ops::linear_backward(dfin, dw.gate_up, s.dgate_up, f_in, w.gate_up);
+    ops::linear_backward(dfin, dw.gate_up, s.dgate_up, f_in, w.gate_up, mp);
   }
 }
 

@@ -1,6 +1,7 @@
 // Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
-// device against them, then calls the CPU kernels for f32 / f64. CUDA tensors go to ops/cuda/attention.h
-// in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16; attention: f32), flash attention to
+// device against them, then calls the CPU kernels for f32 / f64 (bf16 matmul precision: f32 only). CUDA
+// tensors go to ops/cuda/attention.h in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16;
+// attention: f32), flash attention to
 // ops/cuda/flash_attention.h (CUDA f32 only); other builds fail with a clear message.
 #include "ops/attention.h"
 
@@ -136,9 +137,10 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
 }
 
 void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_heads, const Tensor& q,
-                       const Tensor& k, const Tensor& v) {
+                       const Tensor& k, const Tensor& v, MatmulPrecision precision) {
   const char* op = "attention_forward";
   const AttentionDims d = attention_dims(op, q, k);
+  const bool bf16 = detail::bf16_matmuls(op, precision, q.dtype);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "att", att, {d.B, d.NH, d.T, d.T}, q);
   expect(op, "y_heads", y_heads, {d.B, d.NH, d.T, d.HS}, q);
@@ -148,7 +150,7 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
     detail::check_device_memory(op, {{"out", out}, {"att", att}, {"y_heads", y_heads}, {"q", q}, {"k", k}, {"v", v}});
     if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
     return cuda::attention_forward(out.as<float>(), att.as<float>(), y_heads.as<float>(), q.as<float>(),
-                                   k.as<float>(), v.as<float>(), d);
+                                   k.as<float>(), v.as<float>(), d, bf16);
 #else
     detail::fail_no_cuda(op);
 #endif
@@ -156,7 +158,7 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
   switch (q.dtype) {
     case DType::F32:
       return cpu::attention_forward(out.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
-                                    v.as<float>(), d);
+                                    v.as<float>(), d, bf16);
     case DType::F64:
       return cpu::attention_forward(out.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
                                     v.as<double>(), d);
@@ -167,9 +169,10 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
 
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& datt,
                         const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
-                        const Tensor& k, const Tensor& v) {
+                        const Tensor& k, const Tensor& v, MatmulPrecision precision) {
   const char* op = "attention_backward";
   const AttentionDims d = attention_dims(op, q, k);
+  const bool bf16 = detail::bf16_matmuls(op, precision, q.dtype);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "att", att, {d.B, d.NH, d.T, d.T}, q);
   expect(op, "dout", dout, {d.B, d.T, d.NH * d.HS}, q);
@@ -184,7 +187,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
     return cuda::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
                                     dy_heads.as<float>(), dout.as<float>(), att.as<float>(), q.as<float>(),
-                                    k.as<float>(), v.as<float>(), d);
+                                    k.as<float>(), v.as<float>(), d, bf16);
 #else
     detail::fail_no_cuda(op);
 #endif
@@ -193,7 +196,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     case DType::F32:
       return cpu::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
                                      dout.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
-                                     v.as<float>(), d);
+                                     v.as<float>(), d, bf16);
     case DType::F64:
       return cpu::attention_backward(dq.as<double>(), dk.as<double>(), dv.as<double>(), datt.as<double>(),
                                      dout.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),

@@ -1,6 +1,7 @@
 // Causal grouped-query self-attention. NH query heads share KV groups: head h reads group h / (NH / KV).
 #pragma once
 #include "core/tensor.h"
+#include "ops/gemm.h"
 
 namespace prores::ops {
 
@@ -12,15 +13,16 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
 void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv);
 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)) (zeros above the diagonal);
-// out (B, T, NH * HS) (=) att · v, heads concatenated; y_heads (B, NH, T, HS) is scratch.
+// out (B, T, NH * HS) (=) att · v, heads concatenated; y_heads (B, NH, T, HS) is scratch. precision: how
+// the products multiply (Bf16: f32 tensors only).
 void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_heads, const Tensor& q,
-                       const Tensor& k, const Tensor& v);
+                       const Tensor& k, const Tensor& v, MatmulPrecision precision = MatmulPrecision::Fp32);
 
 // dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's att, q, k, v.
 // datt (B, NH, T, T) and dy_heads (B, NH, T, HS) are scratch.
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& datt,
                         const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
-                        const Tensor& k, const Tensor& v);
+                        const Tensor& k, const Tensor& v, MatmulPrecision precision = MatmulPrecision::Fp32);
 
 // Flash attention (CUDA, f32 tensors, bf16 tensor-core arithmetic with f32 accumulation): the same
 // function as attention_forward without the (B, NH, T, T) probabilities. out (B, T, NH * HS) (=);

@@ -1,6 +1,7 @@
-// GEMM dispatch: validates Tensor shapes, dtypes and devices, then calls the CPU kernel for f32 / f64.
-// CUDA tensors go to the cuBLASLt GEMM (ops/cuda/gemm.h) in builds with PRORES_WITH_CUDA: f32, or bf16 A
-// and B with an f32 or bf16 C (fp32 accumulation); other builds fail with a clear message.
+// GEMM dispatch: validates Tensor shapes, dtypes and devices, then calls the CPU kernel for f32 / f64
+// (f32 in bf16 precision: cpu::gemm_bf16). CUDA tensors go to the cuBLASLt GEMM (ops/cuda/gemm.h) in builds
+// with PRORES_WITH_CUDA: f32 (exact or via bf16), or bf16 A and B with an f32 or bf16 C (fp32
+// accumulation); other builds fail with a clear message.
 #include "ops/gemm.h"
 
 #include <cstdint>
@@ -25,13 +26,13 @@ void check_matrix(const Tensor& t, const char* name, int64_t rows, int64_t cols)
 #if defined(PRORES_WITH_CUDA)
 // The CUDA branch of gemm, after the shape checks: picks the cuBLASLt GEMM for the dtypes.
 void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const Tensor& A,
-               int64_t lda, const Tensor& B, int64_t ldb, float beta, const Tensor& C) {
+               int64_t lda, const Tensor& B, int64_t ldb, float beta, const Tensor& C, bool bf16) {
   detail::check_device_memory("gemm", {{"A", A}, {"B", B}, {"C", C}});
   const auto* a16 = static_cast<const uint16_t*>(A.data);
   const auto* b16 = static_cast<const uint16_t*>(B.data);
   if (A.dtype == DType::F32)
     return cuda::gemm<float, float>(trans_a, trans_b, M, N, K, alpha, A.as<float>(), lda, B.as<float>(), ldb,
-                                    beta, C.as<float>(), N);
+                                    beta, C.as<float>(), N, bf16);
   if (A.dtype == DType::BF16 && C.dtype == DType::F32)
     return cuda::gemm<uint16_t, float>(trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta,
                                        C.as<float>(), N);
@@ -44,16 +45,8 @@ void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 
 }  // namespace
 
-void set_matmul_precision(MatmulPrecision precision) {
-#if defined(PRORES_WITH_CUDA)
-  cuda::set_f32_matmul_via_bf16(precision == MatmulPrecision::Bf16);
-#else
-  if (precision == MatmulPrecision::Bf16) detail::fail_no_cuda("bf16 matmuls");
-#endif
-}
-
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const Tensor& A,
-          const Tensor& B, double beta, const Tensor& C) {
+          const Tensor& B, double beta, const Tensor& C, MatmulPrecision precision) {
   PRORES_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
   const int64_t lda = trans_a ? M : K;
   const int64_t ldb = trans_b ? K : N;
@@ -65,18 +58,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
   PRORES_CHECK(A.dtype == B.dtype && (A.dtype == C.dtype || bf16_to_f32), "gemm: dtype mismatch A ",
                dtype_name(A.dtype), ", B ", dtype_name(B.dtype), ", C ", dtype_name(C.dtype));
   PRORES_CHECK(A.device == C.device && B.device == C.device, "gemm: operands on different devices");
+  const bool bf16 = detail::bf16_matmuls("gemm", precision, A.dtype);
   if (C.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     return gemm_cuda(trans_a, trans_b, M, N, K, static_cast<float>(alpha), A, lda, B, ldb,
-                     static_cast<float>(beta), C);
+                     static_cast<float>(beta), C, bf16);
 #else
     detail::fail_no_cuda("gemm");
 #endif
   }
   switch (C.dtype) {
     case DType::F32:
-      cpu::gemm<float>(trans_a, trans_b, M, N, K, static_cast<float>(alpha), A.as<float>(), lda,
-                       B.as<float>(), ldb, static_cast<float>(beta), C.as<float>(), N);
+      cpu::gemm_bf16_if<float>(bf16, trans_a, trans_b, M, N, K, static_cast<float>(alpha), A.as<float>(), lda,
+                               B.as<float>(), ldb, static_cast<float>(beta), C.as<float>(), N);
       return;
     case DType::F64:
       cpu::gemm<double>(trans_a, trans_b, M, N, K, alpha, A.as<double>(), lda, B.as<double>(), ldb, beta,
@@ -86,6 +80,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
       PRORES_FAIL("gemm: unsupported dtype ", dtype_name(C.dtype));
   }
 }
+
+namespace detail {
+
+bool bf16_matmuls(const char* op, MatmulPrecision precision, DType dtype) {
+  const bool bf16 = precision == MatmulPrecision::Bf16;
+  PRORES_CHECK(!bf16 || dtype != DType::F64, op, ": bf16 matmul precision takes f32 tensors, not f64");
+  return bf16;
+}
+
+}  // namespace detail
 
 const char* cpu_gemm_backend() { return cpu::gemm_backend(); }
 

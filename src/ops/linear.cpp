@@ -1,5 +1,6 @@
 // Linear-layer dispatch: validates shapes (leading dimensions flatten into N, so (B, T, C) tensors work
-// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64. CUDA tensors go to the
+// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64 (bf16 matmul precision: f32
+// only). CUDA tensors go to the
 // cuBLASLt kernels (ops/cuda/linear.h) in builds with PRORES_WITH_CUDA: f32 or bf16, and on CUDA an f32
 // dweight may accumulate the gradient of bf16 tensors; other builds fail with a clear message.
 #include "ops/linear.h"
@@ -53,18 +54,19 @@ uint16_t* bf16_data(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
 
 }  // namespace
 
-void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) {
+void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision) {
   const char* op = "linear_forward";
   const LinearDims d = linear_dims(op, inp, weight);
   check_rows(op, "out", out, d.N, d.OC);
   check_same_kind(op, out, inp);
   check_same_kind(op, out, weight);
+  const bool bf16 = detail::bf16_matmuls(op, precision, out.dtype);
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
     switch (out.dtype) {
       case DType::F32:
-        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
       case DType::BF16:
         return cuda::linear_forward<uint16_t>(bf16_data(out), bf16_data(inp), bf16_data(weight), d.N,
                                               d.IC, d.OC);
@@ -77,7 +79,7 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) 
   }
   switch (out.dtype) {
     case DType::F32:
-      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
       return;
     case DType::F64:
       cpu::linear_forward(out.as<double>(), inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
@@ -88,9 +90,10 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight) 
 }
 
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                     const Tensor& weight) {
+                     const Tensor& weight, MatmulPrecision precision) {
   const char* op = "linear_backward";
   const LinearDims d = linear_dims(op, inp, weight);
+  const bool bf16 = detail::bf16_matmuls(op, precision, dout.dtype);
   check_rows(op, "dout", dout, d.N, d.OC);
   check_same_kind(op, dout, inp);
   check_same_kind(op, dout, weight);
@@ -113,7 +116,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     if (dout.dtype == DType::F32)
       return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
-                                                 d.OC);
+                                                 d.OC, bf16);
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
@@ -128,7 +131,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   switch (dout.dtype) {
     case DType::F32:
       cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),
-                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
       return;
     case DType::F64:
       cpu::linear_backward(data_or_null<double>(dinp), data_or_null<double>(dweight), dout.as<double>(),

@@ -64,7 +64,6 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   const ModelShard shard = shard_of(ls);
   PRORES_CHECK(config.device == Device::CPU || !layout.config().distributed_optimizer,
                "--use-distributed-optimizer is not supported with --device cuda yet");
-  ops::set_matmul_precision(config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32);
   tp_ = &device_group(layout.tp());
   dp_ = &device_group(layout.dp());
   pp_ = &device_group(layout.pp());
@@ -75,7 +74,8 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   eval_actions_ = forward_only_actions(ls, accum_);
   const int64_t slots = std::max<int64_t>(1, max_in_flight(train_actions_));
   model_ = std::make_unique<Model>(model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
-                                   ModelExecution{config.device, uses_flash_attention(config, model_config)});
+                                   ModelExecution{config.device, uses_flash_attention(config, model_config),
+                                                  config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));

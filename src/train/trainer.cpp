@@ -38,7 +38,6 @@ void TrainConfig::validate() const {
   PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
   PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
   PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
-  PRORES_CHECK(!bf16 || device == Device::CUDA, "--bf16 needs --device cuda (CPU matmuls are fp32)");
   PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
                "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
   PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
@@ -50,6 +49,11 @@ bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model) {
   if (config.attention_backend == "auto")
     return config.device == Device::CUDA && config.bf16 && ops::flash_attention_supports(model.head_size());
   return config.attention_backend == "flash";
+}
+
+double default_peak_tflops(const TrainConfig& config, int64_t ranks) {
+  if (config.device == Device::CUDA) return 989.0 * static_cast<double>(ranks);
+  return config.bf16 ? 0.9 : 0.442;
 }
 
 double model_flops_per_token(const ModelConfig& m, int64_t matmul_params) {
@@ -145,9 +149,9 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         << cfg.global_batch_size / (ls.dp * cfg.micro_batch_size) << " x " << cfg.micro_batch_size
         << "; layout TP " << ls.tp << " x PP " << ls.pp << " x DP " << ls.dp
         << (layout.config().distributed_optimizer ? " (ZeRO-1)" : "") << "; "
-        << (cfg.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend()
-                                      : std::string("cuda, matmuls ") + (cfg.bf16 ? "bf16" : "fp32") +
-                                            (uses_flash_attention(cfg, model_config) ? ", flash attention" : ""))
+        << (cfg.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", matmuls "
+                                      : std::string("cuda, matmuls "))
+        << (cfg.bf16 ? "bf16" : "fp32") << (uses_flash_attention(cfg, model_config) ? ", flash attention" : "")
         << "\n";
 
   TrainResult result;

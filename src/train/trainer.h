@@ -42,7 +42,7 @@ struct TrainConfig {
   int64_t keep_last = 0;           // --keep-last: iteration directories kept (0: all)
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
   Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
-  bool bf16 = false;               // --bf16: matmuls on the bf16 tensor cores (CUDA; fp32 master weights)
+  bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
   std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
 
   void validate() const;           // throws prores::Error naming the option and value
@@ -64,6 +64,11 @@ bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model);
 // Model FLOPs per token, PaLM's count with the full (unmasked) attention term: 6·N + 12·L·C·T, with N the
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
 double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
+
+// The default MFU denominator of `ranks` ranks in TFLOP/s (shared/DESIGN.md §5): on the CPU the 2-core
+// reference machine's fp32 peak (0.442), or its bf16 peak (0.9) with --bf16, shared by every rank on it;
+// with --device cuda the dense bf16 peak of one H100/H200 (989) per rank.
+double default_peak_tflops(const TrainConfig& config, int64_t ranks);
 
 // The training data of config: the byte-level text file of --data-path, or with --tokenizer-model the
 // Megatron indexed dataset(s) --data-path names (one prefix or a weighted blend). Throws naming the option.

@@ -57,13 +57,13 @@ void softmax_backward_row(T* dp, const T* p, int64_t n, int64_t end) {
 
 // One head: P (T, T) (=) causal softmax(scale Q K^T); Y (T, HS, leading dim ldy) (=) P V.
 template <typename T>
-void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, int64_t Tn, int64_t HS) {
+void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, int64_t Tn, int64_t HS, bool bf16) {
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
   for (int64_t r0 = 0; r0 < Tn; r0 += kRowBlock) {
     const int64_t r1 = std::min(r0 + kRowBlock, Tn);
-    gemm<T>(false, true, r1 - r0, r1, HS, scale, Q + r0 * HS, HS, K, HS, T(0), P + r0 * Tn, Tn);
+    gemm_bf16_if<T>(bf16, false, true, r1 - r0, r1, HS, scale, Q + r0 * HS, HS, K, HS, T(0), P + r0 * Tn, Tn);
     for (int64_t i = r0; i < r1; ++i) causal_softmax_row(P + i * Tn, i + 1, Tn);
-    gemm<T>(false, false, r1 - r0, HS, r1, T(1), P + r0 * Tn, Tn, V, HS, T(0), Y + r0 * ldy, ldy);
+    gemm_bf16_if<T>(bf16, false, false, r1 - r0, HS, r1, T(1), P + r0 * Tn, Tn, V, HS, T(0), Y + r0 * ldy, ldy);
   }
 }
 
@@ -71,21 +71,21 @@ void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, i
 // scratch that ends up holding dP's softmax backward, zero above the diagonal within each row block.
 template <typename T>
 void backward_head(T* dQ, T* dK, T* dV, T* dS, const T* dY, int64_t ldy, const T* P, const T* Q, const T* K,
-                   const T* V, int64_t Tn, int64_t HS) {
+                   const T* V, int64_t Tn, int64_t HS, bool bf16) {
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
   for (int64_t r0 = 0; r0 < Tn; r0 += kRowBlock) {
     const int64_t r1 = std::min(r0 + kRowBlock, Tn);
-    gemm<T>(false, true, r1 - r0, r1, HS, T(1), dY + r0 * ldy, ldy, V, HS, T(0), dS + r0 * Tn, Tn);
+    gemm_bf16_if<T>(bf16, false, true, r1 - r0, r1, HS, T(1), dY + r0 * ldy, ldy, V, HS, T(0), dS + r0 * Tn, Tn);
     for (int64_t i = r0; i < r1; ++i) softmax_backward_row(dS + i * Tn, P + i * Tn, i + 1, r1);
-    gemm<T>(false, false, r1 - r0, HS, r1, scale, dS + r0 * Tn, Tn, K, HS, T(0), dQ + r0 * HS, HS);
+    gemm_bf16_if<T>(bf16, false, false, r1 - r0, HS, r1, scale, dS + r0 * Tn, Tn, K, HS, T(0), dQ + r0 * HS, HS);
   }
   // Key block [j0, j1) is used by query rows i >= j0; those rows are zero above the diagonal up to j1.
   for (int64_t j0 = 0; j0 < Tn; j0 += kRowBlock) {
     const int64_t j1 = std::min(j0 + kRowBlock, Tn);
     const T* Pj = P + j0 * Tn + j0;
     const T* dSj = dS + j0 * Tn + j0;
-    gemm<T>(true, false, j1 - j0, HS, Tn - j0, T(1), Pj, Tn, dY + j0 * ldy, ldy, T(1), dV + j0 * HS, HS);
-    gemm<T>(true, false, j1 - j0, HS, Tn - j0, scale, dSj, Tn, Q + j0 * HS, HS, T(1), dK + j0 * HS, HS);
+    gemm_bf16_if<T>(bf16, true, false, j1 - j0, HS, Tn - j0, T(1), Pj, Tn, dY + j0 * ldy, ldy, T(1), dV + j0 * HS, HS);
+    gemm_bf16_if<T>(bf16, true, false, j1 - j0, HS, Tn - j0, scale, dSj, Tn, Q + j0 * HS, HS, T(1), dK + j0 * HS, HS);
   }
 }
 
@@ -118,20 +118,20 @@ void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const 
 }
 
 template <typename T>
-void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d) {
+void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d, bool bf16) {
   const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
   const int64_t items = d.B * d.NH;
 #pragma omp parallel for schedule(static) if (items > 1 && items * Tn * Tn * HS >= kParallelMinWork)
   for (int64_t bh = 0; bh < items; ++bh) {
     const int64_t b = bh / d.NH, h = bh % d.NH, bg = b * d.KV + h / group;
     forward_head(out + b * Tn * C + h * HS, C, att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS,
-                 v + bg * Tn * HS, Tn, HS);
+                 v + bg * Tn * HS, Tn, HS, bf16);
   }
 }
 
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* att, const T* q, const T* k,
-                        const T* v, const AttentionDims& d) {
+                        const T* v, const AttentionDims& d, bool bf16) {
   const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV;
   const int64_t items = d.B * d.KV;
   // One (batch, group) per iteration: the group's heads accumulate into its dk, dv without races.
@@ -145,7 +145,8 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       const int64_t bh = b * d.NH + h;
       backward_head(dq + bh * Tn * HS, dk_g, dv_g, datt + bh * Tn * Tn, dout + b * Tn * C + h * HS, C,
-                    att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS, v + bg * Tn * HS, Tn, HS);
+                    att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS, v + bg * Tn * HS, Tn, HS,
+                    bf16);
     }
   }
 }
@@ -153,9 +154,9 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
 #define PRORES_INSTANTIATE_ATTENTION(T)                                                                 \
   template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&);                     \
   template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);        \
-  template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&);       \
+  template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&, bool); \
   template void attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                      const AttentionDims&);
+                                      const AttentionDims&, bool);
 PRORES_INSTANTIATE_ATTENTION(float)
 PRORES_INSTANTIATE_ATTENTION(double)
 #undef PRORES_INSTANTIATE_ATTENTION

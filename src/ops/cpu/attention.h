@@ -1,6 +1,7 @@
 // CPU kernels of causal grouped-query attention on head-major layouts: per-(batch, head) GEMMs inside
 // OpenMP parallel loops, with the causal softmax in between. Sizes: B batch, T sequence, NH query heads,
-// KV key/value groups (head h reads group h / (NH / KV)), HS head size.
+// KV key/value groups (head h reads group h / (NH / KV)), HS head size. With bf16 (f32 only) every product
+// takes bf16-rounded operands with fp32 accumulation (gemm_bf16).
 #pragma once
 #include <cstdint>
 
@@ -21,12 +22,13 @@ void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)), exact zeros above the diagonal;
 // out (B, T, NH * HS) (=) att · v with the heads concatenated (written in place, no permute needed).
 template <typename T>
-void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d);
+void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d,
+                       bool bf16 = false);
 
 // dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's att, q, k, v.
 // datt (B, NH, T, T) is scratch (it ends up holding the softmax-input gradient times 1/sqrt(HS)).
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* att, const T* q, const T* k,
-                        const T* v, const AttentionDims& d);
+                        const T* v, const AttentionDims& d, bool bf16 = false);
 
 }  // namespace prores::ops::cpu

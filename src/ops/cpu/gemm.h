@@ -1,7 +1,9 @@
 // CPU GEMM kernels on raw row-major pointers with leading dimensions: oneDNN sgemm for float when built
-// with PRORES_WITH_ONEDNN, a cache-blocked reference GEMM otherwise and always for double.
+// with PRORES_WITH_ONEDNN, a cache-blocked reference GEMM otherwise and always for double; and the bf16
+// matmul of f32 operands (gemm_bf16.cpp).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace prores::ops::cpu {
 
@@ -16,6 +18,25 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 template <typename T>
 void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                     const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// gemm<float> with each operand first rounded to bf16 (nearest even) and the products accumulated in fp32:
+// the numbers of a bf16 tensor-core GEMM. oneDNN's bf16 matmul with PRORES_WITH_ONEDNN (about twice the
+// rate of sgemm on CPUs with AVX512-BF16), the reference GEMM on the rounded values otherwise. Same
+// contract as gemm, threads included.
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Throws prores::Error: bf16 matmuls take f32 operands.
+[[noreturn]] void throw_bf16_needs_f32();
+
+// gemm<T>, or gemm_bf16 when bf16 (T = float; a double GEMM in bf16 throws).
+template <typename T>
+void gemm_bf16_if(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (!bf16) return gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float>) return gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else throw_bf16_needs_f32();
+}
 
 // "onednn" when float GEMMs go through oneDNN, "reference" otherwise.
 const char* gemm_backend();

@@ -148,18 +148,18 @@ void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const 
 // P_bg = att[b, gG : (g + 1)G] is (G T, T), both contiguous, against K_bg = k[b, g], V_bg = v[b, g] (T, HS).
 // The pair index b KV + g steps these by G T HS, G T T and T HS elements: one strided batched GEMM each.
 void attention_forward(float* out, float* att, float* y_heads, const float* q, const float* k, const float* v,
-                       const AttentionDims& d) {
+                       const AttentionDims& d, bool bf16) {
   const int64_t Tn = d.T, HS = d.HS, G = d.NH / d.KV, pairs = d.B * d.KV, rows = d.B * d.NH * Tn;
   if (rows == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   // S_bg (G T, T) (=) scale Q_bg K_bg^T.
   gemm_strided_batched<float, float>(false, true, G * Tn, Tn, HS, scale, q, HS, G * Tn * HS, k, HS, Tn * HS, 0.0f,
-                                     att, Tn, G * Tn * Tn, pairs);
+                                     att, Tn, G * Tn * Tn, pairs, bf16);
   causal_softmax_kernel<<<row_blocks(rows), kThreads>>>(att, rows, Tn);
   PRORES_CUDA_CHECK(cudaGetLastError());
   // Y_bg (G T, HS) (=) P_bg V_bg.
   gemm_strided_batched<float, float>(false, false, G * Tn, HS, Tn, 1.0f, att, Tn, G * Tn * Tn, v, HS, Tn * HS,
-                                     0.0f, y_heads, HS, G * Tn * HS, pairs);
+                                     0.0f, y_heads, HS, G * Tn * HS, pairs, bf16);
   permute<false>(out, y_heads, d.B, Tn, d.NH, HS, d.NH * HS, 0);
 }
 
@@ -167,24 +167,25 @@ void attention_forward(float* out, float* att, float* y_heads, const float* q, c
 // contract over all G T rows of the group, which sums the group's heads: dK_bg (=) scale dS_bg^T Q_bg,
 // dV_bg (=) P_bg^T dY_bg.
 void attention_backward(float* dq, float* dk, float* dv, float* datt, float* dy_heads, const float* dout,
-                        const float* att, const float* q, const float* k, const float* v, const AttentionDims& d) {
+                        const float* att, const float* q, const float* k, const float* v, const AttentionDims& d,
+                        bool bf16) {
   const int64_t Tn = d.T, HS = d.HS, G = d.NH / d.KV, pairs = d.B * d.KV, rows = d.B * d.NH * Tn;
   if (rows == 0) return;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   permute<true>(dy_heads, dout, d.B, Tn, d.NH, HS, d.NH * HS, 0);
   // dP_bg (G T, T) (=) dY_bg V_bg^T, then dS (=) softmax backward of dP, in place.
   gemm_strided_batched<float, float>(false, true, G * Tn, Tn, HS, 1.0f, dy_heads, HS, G * Tn * HS, v, HS, Tn * HS,
-                                     0.0f, datt, Tn, G * Tn * Tn, pairs);
+                                     0.0f, datt, Tn, G * Tn * Tn, pairs, bf16);
   causal_softmax_backward_kernel<<<row_blocks(rows), kThreads>>>(datt, att, rows, Tn);
   PRORES_CUDA_CHECK(cudaGetLastError());
   // dQ_bg (G T, HS) (=) scale dS_bg K_bg.
   gemm_strided_batched<float, float>(false, false, G * Tn, HS, Tn, scale, datt, Tn, G * Tn * Tn, k, HS, Tn * HS,
-                                     0.0f, dq, HS, G * Tn * HS, pairs);
+                                     0.0f, dq, HS, G * Tn * HS, pairs, bf16);
   // dK_bg (T, HS) (=) scale dS_bg^T Q_bg;  dV_bg (T, HS) (=) P_bg^T dY_bg.
   gemm_strided_batched<float, float>(true, false, Tn, HS, G * Tn, scale, datt, Tn, G * Tn * Tn, q, HS,
-                                     G * Tn * HS, 0.0f, dk, HS, Tn * HS, pairs);
+                                     G * Tn * HS, 0.0f, dk, HS, Tn * HS, pairs, bf16);
   gemm_strided_batched<float, float>(true, false, Tn, HS, G * Tn, 1.0f, att, Tn, G * Tn * Tn, dy_heads, HS,
-                                     G * Tn * HS, 0.0f, dv, HS, Tn * HS, pairs);
+                                     G * Tn * HS, 0.0f, dv, HS, Tn * HS, pairs, bf16);
 }
 
 #define PRORES_INSTANTIATE_SPLIT_HEADS(T)                                         \

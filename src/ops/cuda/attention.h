@@ -4,8 +4,9 @@
 // group) the group's G = NH / KV heads form one (G T, HS) matrix against the group's (T, HS) keys and
 // values: every product is one strided batched cuBLASLt GEMM over the B KV (batch, group) pairs, with the
 // causal softmax (and its backward) as a row kernel in between. The full T x T scores are computed and
-// masked (no flash attention yet). Plain C++ declarations; asynchronous on the legacy default stream of
-// the current device.
+// masked (flash attention is ops/cuda/flash_attention.h). With bf16 the products multiply on the bf16
+// tensor cores with fp32 accumulation (cuBLASLt's f32-via-bf16 mode). Plain C++ declarations; asynchronous
+// on the legacy default stream of the current device.
 #pragma once
 #include <cstdint>
 
@@ -27,12 +28,13 @@ void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)), exact zeros above the diagonal;
 // y_heads (B, NH, T, HS) (=) att · v per head; out (B, T, NH * HS) (=) y_heads with the heads concatenated.
 void attention_forward(float* out, float* att, float* y_heads, const float* q, const float* k, const float* v,
-                       const AttentionDims& d);
+                       const AttentionDims& d, bool bf16 = false);
 
 // dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's att, q, k, v.
 // dy_heads (B, NH, T, HS) (=) dout per head and datt (B, NH, T, T) (=) the softmax-input gradient
 // (without the 1/sqrt(HS) factor, zero above the diagonal) are scratch.
 void attention_backward(float* dq, float* dk, float* dv, float* datt, float* dy_heads, const float* dout,
-                        const float* att, const float* q, const float* k, const float* v, const AttentionDims& d);
+                        const float* att, const float* q, const float* k, const float* v, const AttentionDims& d,
+                        bool bf16 = false);
 
 }  // namespace prores::ops::cuda

@@ -14,8 +14,6 @@
 namespace prores::ops::cuda {
 namespace {
 
-bool g_f32_via_bf16 = false;
-
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
@@ -76,13 +74,10 @@ Bf16Copy::~Bf16Copy() {
   if (data_ != nullptr) cudaFreeAsync(data_, 0);
 }
 
-void set_f32_matmul_via_bf16(bool on) { g_f32_via_bf16 = on; }
-bool f32_matmul_via_bf16() { return g_f32_via_bf16; }
-
 template <typename TA, typename TC>
 void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A,
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
-                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch, bool f32_via_bf16) {
   if (M == 0 || N == 0 || batch == 0) return;
   if (K == 0) {
     if (beta == 1.0f) return;
@@ -92,14 +87,14 @@ void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
     return;
   }
   const MatmulShape s{ta, tb, M, N, K, lda, ldb, ldc, batch, stride_a, stride_b, stride_c,
-                      blas_type<TA>(), blas_type<TC>(), std::is_same_v<TA, float> && g_f32_via_bf16};
+                      blas_type<TA>(), blas_type<TC>(), std::is_same_v<TA, float> && f32_via_bf16};
   matmul(s, alpha, A, B, beta, C);
 }
 
 template <typename TA, typename TC>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda, const TA* B,
-          int64_t ldb, float beta, TC* C, int64_t ldc) {
-  gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
+          int64_t ldb, float beta, TC* C, int64_t ldc, bool f32_via_bf16) {
+  gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1, f32_via_bf16);
 }
 
 void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -112,10 +107,10 @@ void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 
 #define PRORES_INSTANTIATE_GEMM(TA, TC)                                                                       \
   template void gemm<TA, TC>(bool, bool, int64_t, int64_t, int64_t, float, const TA*, int64_t, const TA*,     \
-                             int64_t, float, TC*, int64_t);                                                   \
+                             int64_t, float, TC*, int64_t, bool);                                             \
   template void gemm_strided_batched<TA, TC>(bool, bool, int64_t, int64_t, int64_t, float, const TA*, int64_t, \
                                              int64_t, const TA*, int64_t, int64_t, float, TC*, int64_t,       \
-                                             int64_t, int64_t);
+                                             int64_t, int64_t, bool);
 PRORES_INSTANTIATE_GEMM(float, float)
 PRORES_INSTANTIATE_GEMM(uint16_t, float)
 PRORES_INSTANTIATE_GEMM(uint16_t, uint16_t)

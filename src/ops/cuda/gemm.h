@@ -8,18 +8,14 @@
 
 namespace prores::ops::cuda {
 
-// Process-wide: when on, the f32 (float, float) GEMMs multiply on the bf16 tensor cores with fp32
-// accumulation (MatmulShape::f32_via_bf16); off (the default) they are exact fp32. Set before training
-// starts (ops::set_matmul_precision), not while GEMMs run on other threads.
-void set_f32_matmul_via_bf16(bool on);
-bool f32_matmul_via_bf16();
-
 // C (M,N) = alpha * op(A) * op(B) + beta * C, row-major. A is (M,K) with leading dimension lda, or (K,M)
 // when ta; B is (K,N) with ldb, or (N,K) when tb; C has ldc. beta = 0 overwrites C (=) without reading it,
-// beta = 1 accumulates (+=). K = 0 gives C = beta * C; M = 0 or N = 0 does nothing.
+// beta = 1 accumulates (+=). K = 0 gives C = beta * C; M = 0 or N = 0 does nothing. f32_via_bf16 (f32
+// operands only): multiply on the bf16 tensor cores with fp32 accumulation (MatmulShape::f32_via_bf16)
+// instead of exactly.
 template <typename TA, typename TC>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda, const TA* B,
-          int64_t ldb, float beta, TC* C, int64_t ldc);
+          int64_t ldb, float beta, TC* C, int64_t ldc, bool f32_via_bf16 = false);
 
 // `batch` independent GEMMs of the same shape in one cuBLASLt call: problem p uses A + p * stride_a,
 // B + p * stride_b and C + p * stride_c (strides in elements; the C matrices must not overlap). Same
@@ -27,7 +23,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 template <typename TA, typename TC>
 void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A,
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
-                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch);
+                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch, bool f32_via_bf16 = false);
 
 // A bf16 copy (round to nearest even) of n device floats, in stream-ordered memory of the default stream
 // (its pool keeps the memory for the next copy), released on destruction.
@@ -44,7 +40,7 @@ class Bf16Copy {
 };
 
 // gemm<float, float> with A and B first rounded to bf16 (round to nearest even) into stream-ordered scratch,
-// then multiplied on the bf16 tensor cores with fp32 accumulation: the numbers of f32_via_bf16, at about
+// then multiplied on the bf16 tensor cores with fp32 accumulation: the numbers of cpu::gemm_bf16, at about
 // twice its rate on large products (bench_gemm_cuda) for one extra pass over each operand. A and B are
 // contiguous: lda and ldb equal their row lengths.
 void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
