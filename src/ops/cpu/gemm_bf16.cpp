@@ -4,6 +4,7 @@
 // shape), otherwise through the reference GEMM on the rounded values as f32.
 #include <omp.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -42,7 +43,8 @@ const E* rounded_copy(std::vector<E>& dst, const float* src, int64_t rows, int64
 
 #ifdef PRORES_WITH_ONEDNN
 // C (M,N) = alpha op(A16) op(B16) + beta C on contiguous bf16 copies of the stored A and B (transposed
-// through the memory strides), fp32 accumulation and output.
+// through the memory strides), fp32 accumulation and output. The primitive's scratch memory (its packed
+// copies of B) comes from a per-thread buffer that keeps its pages from call to call.
 void onednn_matmul_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A16,
                         const uint16_t* B16, float beta, float* C, int64_t ldc) {
   using dnnl::memory;
@@ -51,6 +53,7 @@ void onednn_matmul_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
   const memory::desc b_md({K, N}, memory::data_type::bf16, tb ? memory::dims{1, K} : memory::dims{N, 1});
   const memory::desc c_md({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
     dnnl::post_ops sum;
@@ -58,10 +61,13 @@ void onednn_matmul_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
     attr.set_post_ops(sum);
   }
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine);
+  thread_local std::vector<unsigned char> scratch;
+  scratch.resize(std::max(scratch.size(), pd.scratchpad_desc().get_size()));
   dnnl::stream stream(engine);
   memory a(a_md, engine, const_cast<uint16_t*>(A16)), b(b_md, engine, const_cast<uint16_t*>(B16)),
-      c(c_md, engine, C);
-  dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+      c(c_md, engine, C), s(pd.scratchpad_desc(), engine, scratch.data());
+  dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c},
+                                    {DNNL_ARG_SCRATCHPAD, s}});
   stream.wait();
 }
 #endif
