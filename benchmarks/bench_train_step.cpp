@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
       ("seq-length", po::value(&c.seq_length)->default_value(c.seq_length), "")
       ("vocab-size", po::value(&c.vocab_size)->default_value(c.vocab_size), "")
       ("micro-batch-size", po::value(&t.micro_batch_size)->default_value(t.micro_batch_size), "")
+      ("global-batch-size", po::value(&t.global_batch_size)->default_value(0),
+       "sequences per step, a multiple of the micro-batch (gradient accumulation; 0: one micro-batch)")
       ("alpha", po::value(&alpha)->default_value(alpha), "ProRes alpha of every block (0 skips the branches)")
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps")
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
@@ -91,7 +93,7 @@ int main(int argc, char** argv) {
     t.device = device == "cuda" ? Device::CUDA : Device::CPU;
     if (peak_tflops == 0) peak_tflops = train::default_peak_tflops(t, 1);
     if (t.device == Device::CUDA) select_local_gpu();
-    t.global_batch_size = t.micro_batch_size;
+    if (t.global_batch_size == 0) t.global_batch_size = t.micro_batch_size;
     t.validate();
     const std::unique_ptr<Communicator> world = make_single_process_communicator();
     const ParallelLayout layout(*world, ParallelConfig{}, c, t.global_batch_size, t.micro_batch_size);
@@ -109,12 +111,13 @@ int main(int argc, char** argv) {
     }
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
-    const int64_t N = t.micro_batch_size * c.seq_length;
+    const int64_t N = t.global_batch_size * c.seq_length;
     const double tps = static_cast<double>(N) / median;
     const double flops = train::model_flops_per_token(c, step.model().table().matmul_numel());
-    std::printf("model: %lld layers, d=%lld, heads %lld, ffn %lld, T=%lld, micro-batch %lld, %lld params, %s\n",
+    std::printf("model: %lld layers, d=%lld, heads %lld, ffn %lld, T=%lld, micro-batch %lld x %lld, %lld params, %s\n",
                 (long long)c.num_layers, (long long)c.hidden_size, (long long)c.num_attention_heads,
                 (long long)c.ffn_hidden_size, (long long)c.seq_length, (long long)t.micro_batch_size,
+                (long long)(t.global_batch_size / t.micro_batch_size),
                 (long long)step.model().table().total_numel(),
                 ((t.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", "
                                           : std::string("cuda, ")) +
