@@ -31,6 +31,28 @@ constexpr auto kBf16 = ops::MatmulPrecision::Bf16;
 // oracle: |error| <= K eps32 sum_k |a b| in the worst case, far less in practice.
 constexpr double kAccumulationRtol = 1e-5;
 
+float widen(float x) { return x; }
+float widen(uint16_t bits) { return bf16_to_float(bits); }
+
+std::vector<float> widened(const std::vector<float>& x) { return x; }
+std::vector<float> widened(const std::vector<uint16_t>& x) {
+  std::vector<float> out(x.size());
+  std::transform(x.begin(), x.end(), out.begin(), bf16_to_float);
+  return out;
+}
+
+// x stored as T: the floats themselves, or their bf16 bits (uint16_t).
+template <typename T>
+std::vector<T> stored_as(const std::vector<float>& x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return x;
+  } else {
+    std::vector<uint16_t> out(x.size());
+    std::transform(x.begin(), x.end(), out.begin(), float_to_bf16);
+    return out;
+  }
+}
+
 // The expected C (M,N; leading dimension ldc) of alpha op(A) op(B) + beta C with A and B rounded to bf16,
 // in double, and the error scale of each element: |alpha| sum_k |a b| + |beta c|.
 struct Expected {
@@ -58,20 +80,29 @@ Expected bf16_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double 
   return e;
 }
 
-void expect_matches(const std::vector<float>& C, int64_t ldc, const Expected& e, int64_t M, int64_t N,
+// C (f32, or bf16 bits widened) against e within the fp32 accumulation error, plus half a bf16 unit in the
+// last place of the value when C was rounded to bf16.
+template <typename TC>
+void expect_matches(const std::vector<TC>& C, int64_t ldc, const Expected& e, int64_t M, int64_t N,
                     const char* what) {
+  const double rounding = std::is_same_v<TC, uint16_t> ? std::ldexp(1.0, -8) : 0.0;  // bf16 unit roundoff
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
-      ASSERT_NEAR(C[i * ldc + j], e.value[i * N + j], kAccumulationRtol * e.scale[i * N + j])
+      const double want = e.value[i * N + j];
+      ASSERT_NEAR(widen(C[i * ldc + j]), want, kAccumulationRtol * e.scale[i * N + j] + rounding * std::abs(want))
           << what << " at (" << i << ", " << j << ")";
     }
   }
 }
 
-// One cpu::gemm_bf16 call with padded leading dimensions; beta = 0 starts C as NaN.
+// One cpu::gemm_bf16 call with padded leading dimensions on TA, TB operands and a TC result (uint16_t: bf16
+// bits); beta = 0 starts C as NaN.
+template <typename TA, typename TB, typename TC>
 void check_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta, uint64_t seed) {
   SCOPED_TRACE(::testing::Message() << "ta " << ta << " tb " << tb << " M " << M << " N " << N << " K " << K
-                                    << " alpha " << alpha << " beta " << beta);
+                                    << " alpha " << alpha << " beta " << beta << " bf16 A, B, C "
+                                    << (std::is_same_v<TA, uint16_t>) << (std::is_same_v<TB, uint16_t>)
+                                    << (std::is_same_v<TC, uint16_t>));
   const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
   std::vector<float> A(static_cast<size_t>((ta ? K : M) * lda)), B(static_cast<size_t>((tb ? N : K) * ldb)),
       C(static_cast<size_t>(M * ldc));
@@ -79,19 +110,33 @@ void check_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
   fill_normal(B, seed + 1);
   fill_normal(C, seed + 2);
   if (beta == 0) std::fill(C.begin(), C.end(), kNaN);
-  const Expected e = bf16_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  ops::cpu::gemm_bf16(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-  expect_matches(C, ldc, e, M, N, "gemm_bf16");
+  std::vector<TA> a = stored_as<TA>(A);
+  std::vector<TB> b = stored_as<TB>(B);
+  std::vector<TC> c = stored_as<TC>(C);
+  const Expected e = bf16_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, widened(c), ldc);
+  ops::cpu::gemm_bf16(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  expect_matches(c, ldc, e, M, N, "gemm_bf16");
 }
 
-TEST(GemmBf16, MatchesTheProductOfRoundedOperands) {
+template <typename TA, typename TB, typename TC>
+void check_all_gemm_bf16_variants() {
   uint64_t seed = 40;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (float beta : {0.0f, 1.0f, 0.5f}) {
-        check_gemm_bf16(ta, tb, 37, 53, 29, 0.75f, beta, seed += 3);
-        check_gemm_bf16(ta, tb, 70, 130, 300, 1.0f, beta, seed += 3);
+        check_gemm_bf16<TA, TB, TC>(ta, tb, 37, 53, 29, 0.75f, beta, seed += 3);
+        check_gemm_bf16<TA, TB, TC>(ta, tb, 70, 130, 300, 1.0f, beta, seed += 3);
       }
+}
+
+TEST(GemmBf16, MatchesTheProductOfRoundedOperands) { check_all_gemm_bf16_variants<float, float, float>(); }
+
+// Operands already in bf16 are taken as they are; a bf16 C receives the rounded result (and, with beta != 0,
+// contributes its bf16 value).
+TEST(GemmBf16, TakesBf16OperandsAndResults) {
+  check_all_gemm_bf16_variants<uint16_t, float, float>();
+  check_all_gemm_bf16_variants<float, uint16_t, uint16_t>();
+  check_all_gemm_bf16_variants<uint16_t, uint16_t, uint16_t>();
 }
 
 // The rounding is real: on random operands the result is measurably off the f32 product, by about the
@@ -138,26 +183,63 @@ TEST(GemmBf16, DegenerateSizes) {
   EXPECT_EQ(C, (std::vector<float>{1, 2, 3, 4, 5, 6}));
 }
 
-// Linear forward (=) and backward (+=) in bf16 against the oracle: out = inp W^T, dinp += dout W,
-// dW += dout^T inp, each on bf16-rounded operands.
-TEST(LinearBf16, MatchesTheProductOfRoundedOperands) {
+// A host tensor view of v: f32, or bf16 when T is uint16_t.
+template <typename T>
+Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
+  return Tensor(v.data(), std::is_same_v<T, uint16_t> ? DType::BF16 : DType::F32, Device::CPU, dims);
+}
+
+// Linear forward (=) and backward (+=) with bf16 matmuls against the oracle: out = inp W^T, dinp += dout W,
+// dW += dout^T inp, each on bf16-rounded operands. The activations are stored as TAct (f32, or bf16: the
+// bf16-matmul family is then taken without asking), the weight and its gradient as f32.
+template <typename TAct>
+void check_linear_bf16(ops::MatmulPrecision precision) {
+  SCOPED_TRACE((std::is_same_v<TAct, uint16_t> ? "bf16 activations" : "f32 activations"));
   const int64_t B = 2, T = 37, IC = 29, OC = 53, N = B * T;
-  Buffer<float> inp(N * IC), w(OC * IC), dout(N * OC), out(N * OC), dinp(N * IC), dw(OC * IC);
-  fill_normal(inp.data, 1);
-  fill_normal(w.data, 2);
-  fill_normal(dout.data, 3);
-  fill_normal(dinp.data, 4);
-  fill_normal(dw.data, 5);
-  std::fill(out.data.begin(), out.data.end(), kNaN);
-  const Expected e_out = bf16_product(false, true, N, OC, IC, 1.0, inp.data, IC, w.data, IC, 0.0, out.data, OC);
-  const Expected e_dinp = bf16_product(false, false, N, IC, OC, 1.0, dout.data, OC, w.data, IC, 1.0, dinp.data, IC);
-  const Expected e_dw = bf16_product(true, false, OC, IC, N, 1.0, dout.data, OC, inp.data, IC, 1.0, dw.data, IC);
-  ops::linear_forward(out.tensor({B, T, OC}), inp.tensor({B, T, IC}), w.tensor({OC, IC}), kBf16);
-  ops::linear_backward(dinp.tensor({B, T, IC}), dw.tensor({OC, IC}), dout.tensor({B, T, OC}), inp.tensor({B, T, IC}),
-                       w.tensor({OC, IC}), kBf16);
-  expect_matches(out.data, OC, e_out, N, OC, "linear out");
-  expect_matches(dinp.data, IC, e_dinp, N, IC, "linear dinp");
-  expect_matches(dw.data, IC, e_dw, OC, IC, "linear dweight");
+  std::vector<float> inp(N * IC), w(OC * IC), dout(N * OC), dinp(N * IC), dw(OC * IC);
+  fill_normal(inp, 1);
+  fill_normal(w, 2);
+  fill_normal(dout, 3);
+  fill_normal(dinp, 4);
+  fill_normal(dw, 5);
+  std::vector<TAct> inp_s = stored_as<TAct>(inp), dout_s = stored_as<TAct>(dout), dinp_s = stored_as<TAct>(dinp),
+                    out_s = stored_as<TAct>(std::vector<float>(N * OC, kNaN));
+  const Expected e_out = bf16_product(false, true, N, OC, IC, 1.0, inp, IC, w, IC, 0.0, {}, OC);
+  const Expected e_dinp = bf16_product(false, false, N, IC, OC, 1.0, dout, OC, w, IC, 1.0, widened(dinp_s), IC);
+  const Expected e_dw = bf16_product(true, false, OC, IC, N, 1.0, dout, OC, inp, IC, 1.0, dw, IC);
+  ops::linear_forward(host_tensor(out_s, {B, T, OC}), host_tensor(inp_s, {B, T, IC}), host_tensor(w, {OC, IC}),
+                      precision);
+  ops::linear_backward(host_tensor(dinp_s, {B, T, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout_s, {B, T, OC}),
+                       host_tensor(inp_s, {B, T, IC}), host_tensor(w, {OC, IC}), precision);
+  expect_matches(out_s, OC, e_out, N, OC, "linear out");
+  expect_matches(dinp_s, IC, e_dinp, N, IC, "linear dinp");
+  expect_matches(dw, IC, e_dw, OC, IC, "linear dweight");
+}
+
+TEST(LinearBf16, MatchesTheProductOfRoundedOperands) { check_linear_bf16<float>(kBf16); }
+TEST(LinearBf16, Bf16ActivationsTakeBf16Matmuls) { check_linear_bf16<uint16_t>(ops::MatmulPrecision::Fp32); }
+
+// An output in bf16 next to f32 operands, and the other mixtures of one layer, take the bf16 family too.
+TEST(LinearBf16, MixedActivationDtypes) {
+  const int64_t N = 8, IC = 16, OC = 24;
+  std::vector<float> inp(N * IC), w(OC * IC), dout32(N * OC), dw(OC * IC, 0.0f);
+  fill_normal(inp, 7);
+  fill_normal(w, 8);
+  fill_normal(dout32, 9);
+  std::vector<uint16_t> out16(N * OC), dinp16(N * IC, 0), dout16 = stored_as<uint16_t>(dout32);
+  ops::linear_forward(host_tensor(out16, {N, OC}), host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}));
+  expect_matches(out16, OC, bf16_product(false, true, N, OC, IC, 1.0, inp, IC, w, IC, 0.0, {}, OC), N, OC, "out");
+  ops::linear_backward(host_tensor(dinp16, {N, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout16, {N, OC}),
+                       host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}));
+  expect_matches(dinp16, IC, bf16_product(false, false, N, IC, OC, 1.0, dout32, OC, w, IC, 0.0, {}, IC), N, IC,
+                 "dinp");
+  expect_matches(dw, IC, bf16_product(true, false, OC, IC, N, 1.0, dout32, OC, inp, IC, 0.0, {}, IC), OC, IC, "dw");
+  std::vector<double> w64(OC * IC);
+  std::vector<uint16_t> inp16 = stored_as<uint16_t>(inp);
+  expect_error([&] {
+    ops::linear_forward(host_tensor(out16, {N, OC}), host_tensor(inp16, {N, IC}),
+                        Tensor(w64.data(), DType::F64, Device::CPU, {OC, IC}));
+  }, {"linear_forward", "dtype mismatch"});
 }
 
 // Largest |got - want| relative to the largest |want|.

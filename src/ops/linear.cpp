@@ -1,12 +1,15 @@
 // Linear-layer dispatch: validates shapes (leading dimensions flatten into N, so (B, T, C) tensors work
-// as (B * T, C)), dtypes and devices, then calls the CPU kernel for f32 / f64 (bf16 matmul precision: f32
-// only). CUDA tensors go to the
-// cuBLASLt kernels (ops/cuda/linear.h) in builds with PRORES_WITH_CUDA: f32 or bf16, and on CUDA an f32
-// dweight may accumulate the gradient of bf16 tensors; other builds fail with a clear message.
+// as (B * T, C)), dtypes and devices, then picks one of two families of kernels:
+//  - one dtype throughout, exact products: f32 or f64 on the CPU; on CUDA (ops/cuda/linear.h) f32, or bf16
+//    with an optional f32 dweight (fp32 gradient accumulation);
+//  - bf16 matmuls on f32 weights, taken for MatmulPrecision::Bf16 or any bf16 activation next to an f32
+//    weight: dweight f32, each activation (out, inp; dinp, dout) f32 or bf16 (cpu/cuda linear_*_bf16).
+// CUDA tensors need a build with PRORES_WITH_CUDA; other builds fail with a clear message.
 #include "ops/linear.h"
 
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 
 #include "ops/device_check.h"
 #include "ops/cpu/linear.h"
@@ -42,9 +45,90 @@ void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
   PRORES_CHECK(a.device == b.device, op, ": tensors on different devices");
 }
 
+void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Device device = (*tensors.begin())->device;
+  for (const Tensor* t : tensors)
+    PRORES_CHECK(!t->defined() || t->device == device, op, ": tensors on different devices");
+}
+
+// Whether the call takes the bf16-matmul family: an f32 weight with Bf16 precision or a bf16 activation.
+bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight,
+                 std::initializer_list<const Tensor*> activations) {
+  bool bf16_activation = false;
+  for (const Tensor* t : activations) bf16_activation = bf16_activation || (t->defined() && t->dtype == DType::BF16);
+  if (weight.dtype != DType::F32) {
+    detail::bf16_matmuls(op, precision, weight.dtype);
+    return false;
+  }
+  return precision == MatmulPrecision::Bf16 || bf16_activation;
+}
+
+// Storage of an activation in the bf16 family: float for f32, uint16_t (bf16 bits) for bf16.
+template <typename T>
+T* storage(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.data) : nullptr;
+}
+
+// Calls fn(T{}) with T the storage type of dtype (float or uint16_t); throws for other dtypes.
+template <typename Fn>
+void with_storage(const char* op, const char* name, DType dtype, Fn&& fn) {
+  if (dtype == DType::F32) return fn(float{});
+  PRORES_CHECK(dtype == DType::BF16, op, ": ", name, " must be f32 or bf16 for bf16 matmuls on f32 weights, got ",
+               dtype_name(dtype));
+  fn(uint16_t{});
+}
+
 template <typename T>
 T* data_or_null(const Tensor& t) {
   return t.defined() ? t.as<T>() : nullptr;
+}
+
+void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight,
+                         const LinearDims& d) {
+  with_storage(op, "out", out.dtype, [&](auto out_type) {
+    with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
+      using TOut = decltype(out_type);
+      using TIn = decltype(inp_type);
+      if (out.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+        detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
+        return cuda::linear_forward_bf16(storage<TOut>(out), storage<const TIn>(inp), weight.as<float>(), d.N,
+                                         d.IC, d.OC);
+#else
+        detail::fail_no_cuda(op);
+#endif
+      }
+      cpu::linear_forward_bf16(storage<TOut>(out), storage<const TIn>(inp), weight.as<float>(), d.N, d.IC, d.OC);
+    });
+  });
+}
+
+void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
+                          const Tensor& inp, const Tensor& weight, const LinearDims& d) {
+  PRORES_CHECK(!dweight.defined() || dweight.dtype == DType::F32, op,
+               ": dweight must be f32 for bf16 matmuls on f32 weights, got ", dtype_name(dweight.dtype));
+  with_storage(op, "dinp", dinp.defined() ? dinp.dtype : DType::F32, [&](auto dinp_type) {
+    with_storage(op, "dout", dout.dtype, [&](auto dout_type) {
+      with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
+        using TDin = decltype(dinp_type);
+        using TDout = decltype(dout_type);
+        using TIn = decltype(inp_type);
+        if (dout.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+          detail::check_device_memory(
+              op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
+          return cuda::linear_backward_bf16(storage<TDin>(dinp), data_or_null<float>(dweight),
+                                            storage<const TDout>(dout), storage<const TIn>(inp), weight.as<float>(),
+                                            d.N, d.IC, d.OC);
+#else
+          detail::fail_no_cuda(op);
+#endif
+        }
+        cpu::linear_backward_bf16(storage<TDin>(dinp), data_or_null<float>(dweight), storage<const TDout>(dout),
+                                  storage<const TIn>(inp), weight.as<float>(), d.N, d.IC, d.OC);
+      });
+    });
+  });
 }
 
 #if defined(PRORES_WITH_CUDA)
@@ -58,15 +142,16 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
   const char* op = "linear_forward";
   const LinearDims d = linear_dims(op, inp, weight);
   check_rows(op, "out", out, d.N, d.OC);
+  check_same_device(op, {&out, &inp, &weight});
+  if (bf16_family(op, precision, weight, {&out, &inp})) return forward_bf16_family(op, out, inp, weight, d);
   check_same_kind(op, out, inp);
   check_same_kind(op, out, weight);
-  const bool bf16 = detail::bf16_matmuls(op, precision, out.dtype);
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
     switch (out.dtype) {
       case DType::F32:
-        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
+        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       case DType::BF16:
         return cuda::linear_forward<uint16_t>(bf16_data(out), bf16_data(inp), bf16_data(weight), d.N,
                                               d.IC, d.OC);
@@ -79,7 +164,7 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
   }
   switch (out.dtype) {
     case DType::F32:
-      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
+      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       return;
     case DType::F64:
       cpu::linear_forward(out.as<double>(), inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
@@ -93,30 +178,28 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
                      const Tensor& weight, MatmulPrecision precision) {
   const char* op = "linear_backward";
   const LinearDims d = linear_dims(op, inp, weight);
-  const bool bf16 = detail::bf16_matmuls(op, precision, dout.dtype);
   check_rows(op, "dout", dout, d.N, d.OC);
-  check_same_kind(op, dout, inp);
-  check_same_kind(op, dout, weight);
-  if (dinp.defined()) {
-    check_rows(op, "dinp", dinp, d.N, d.IC);
-    check_same_kind(op, dout, dinp);
-  }
+  if (dinp.defined()) check_rows(op, "dinp", dinp, d.N, d.IC);
   if (dweight.defined()) {
     PRORES_CHECK(dweight.ndim == 2 && dweight.shape == weight.shape, op, ": dweight has shape ",
                  dweight.shape_string(), ", weight ", weight.shape_string());
-    // An f32 dweight may accumulate the gradient of bf16 tensors on CUDA (fp32 gradient accumulation).
-    if (dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA)
-      PRORES_CHECK(dweight.device == dout.device, op, ": tensors on different devices");
-    else
-      check_same_kind(op, dout, dweight);
   }
+  check_same_device(op, {&dout, &dinp, &dweight, &inp, &weight});
+  if (bf16_family(op, precision, weight, {&dinp, &dout, &inp}))
+    return backward_bf16_family(op, dinp, dweight, dout, inp, weight, d);
+  check_same_kind(op, dout, inp);
+  check_same_kind(op, dout, weight);
+  if (dinp.defined()) check_same_kind(op, dout, dinp);
+  // An f32 dweight may accumulate the gradient of bf16 tensors on CUDA (fp32 gradient accumulation).
+  if (dweight.defined() && !(dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA))
+    check_same_kind(op, dout, dweight);
   if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory(op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
     if (dout.dtype == DType::F32)
       return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
-                                                 d.OC, bf16);
+                                                 d.OC);
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
@@ -131,7 +214,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   switch (dout.dtype) {
     case DType::F32:
       cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),
-                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, bf16);
+                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       return;
     case DType::F64:
       cpu::linear_backward(data_or_null<double>(dinp), data_or_null<double>(dweight), dout.as<double>(),

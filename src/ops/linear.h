@@ -5,8 +5,12 @@
 
 namespace prores::ops {
 
-// out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC). precision: how the products of f32 tensors
-// multiply (f64 takes Fp32 only).
+// Dtypes: one throughout (f32 or f64; on CUDA also bf16, with an optional f32 dweight), multiplied exactly;
+// or bf16 matmuls on an f32 weight (and dweight), taken with MatmulPrecision::Bf16 or when an activation is
+// bf16, each activation (out, inp, dinp, dout) then f32 or bf16: bf16-rounded operands, fp32 accumulation,
+// bf16 results rounded from the fp32 sums. f64 takes Fp32 only.
+
+// out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC).
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                     MatmulPrecision precision = MatmulPrecision::Fp32);
 

@@ -19,12 +19,14 @@ template <typename T>
 void gemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                     const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
-// gemm<float> with each operand first rounded to bf16 (nearest even) and the products accumulated in fp32:
-// the numbers of a bf16 tensor-core GEMM. oneDNN's bf16 matmul with PRORES_WITH_ONEDNN (about twice the
-// rate of sgemm on CPUs with AVX512-BF16), the reference GEMM on the rounded values otherwise. Same
-// contract as gemm, threads included.
-void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The gemm contract (threads included) on bf16 operands with fp32 accumulation: the numbers of a bf16
+// tensor-core GEMM. A (TA) and B (TB) are float, rounded to bf16 (nearest even) first, or uint16_t, bf16
+// bits taken as they are; C (TC) is float, or uint16_t with the result rounded to bf16. oneDNN's bf16 matmul
+// with PRORES_WITH_ONEDNN (about twice the rate of sgemm on CPUs with AVX512-BF16), the reference GEMM on
+// the rounded values otherwise.
+template <typename TA, typename TB, typename TC>
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda,
+               const TB* B, int64_t ldb, float beta, TC* C, int64_t ldc);
 
 // Throws prores::Error: bf16 matmuls take f32 operands.
 [[noreturn]] void throw_bf16_needs_f32();
@@ -34,7 +36,7 @@ template <typename T>
 void gemm_bf16_if(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (!bf16) return gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if constexpr (std::is_same_v<T, float>) return gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float>) return gemm_bf16<float, float, float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else throw_bf16_needs_f32();
 }
 

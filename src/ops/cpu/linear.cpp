@@ -1,5 +1,5 @@
-// CPU linear layer: forward and backward are one GEMM each (float through oneDNN when available), in bf16
-// when asked.
+// CPU linear layer: forward and backward are one GEMM each (float through oneDNN when available), exact or
+// on bf16 matmuls (gemm_bf16).
 #include "ops/cpu/linear.h"
 
 #include "ops/cpu/gemm.h"
@@ -7,22 +7,55 @@
 namespace prores::ops::cpu {
 
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC, bool bf16) {
-  gemm_bf16_if<T>(bf16, false, true, N, OC, IC, T(1), inp, IC, weight, IC, T(0), out, OC);
+void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC) {
+  gemm<T>(false, true, N, OC, IC, T(1), inp, IC, weight, IC, T(0), out, OC);
 }
 
 template <typename T>
 void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC, bool bf16) {
-  if (dinp) gemm_bf16_if<T>(bf16, false, false, N, IC, OC, T(1), dout, OC, weight, IC, T(1), dinp, IC);
-  if (dweight) gemm_bf16_if<T>(bf16, true, false, OC, IC, N, T(1), dout, OC, inp, IC, T(1), dweight, IC);
+                     int64_t OC) {
+  if (dinp) gemm<T>(false, false, N, IC, OC, T(1), dout, OC, weight, IC, T(1), dinp, IC);
+  if (dweight) gemm<T>(true, false, OC, IC, N, T(1), dout, OC, inp, IC, T(1), dweight, IC);
 }
 
-template void linear_forward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, bool);
-template void linear_forward<double>(double*, const double*, const double*, int64_t, int64_t, int64_t, bool);
-template void linear_backward<float>(float*, float*, const float*, const float*, const float*, int64_t,
-                                     int64_t, int64_t, bool);
-template void linear_backward<double>(double*, double*, const double*, const double*, const double*, int64_t,
-                                      int64_t, int64_t, bool);
+template <typename TOut, typename TIn>
+void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC) {
+  gemm_bf16(false, true, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
+}
+
+template <typename TDin, typename TDout, typename TIn>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+                          int64_t N, int64_t IC, int64_t OC) {
+  if (dinp) gemm_bf16(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+  if (dweight) gemm_bf16(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+}
+
+#define PRORES_INSTANTIATE_LINEAR(T)                                                                   \
+  template void linear_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);                \
+  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);
+PRORES_INSTANTIATE_LINEAR(float)
+PRORES_INSTANTIATE_LINEAR(double)
+#undef PRORES_INSTANTIATE_LINEAR
+
+#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn) \
+  template void linear_forward_bf16<TOut, TIn>(TOut*, const TIn*, const float*, int64_t, int64_t, int64_t);
+PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, float)
+PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, uint16_t)
+PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, float)
+PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, uint16_t)
+#undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
+
+#define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn)                                                 \
+  template void linear_backward_bf16<TDin, TDout, TIn>(TDin*, float*, const TDout*, const TIn*, const float*, \
+                                                       int64_t, int64_t, int64_t);
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, float)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, uint16_t)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, float)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, uint16_t)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, float)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, uint16_t)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, float)
+PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, uint16_t)
+#undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 
 }  // namespace prores::ops::cpu

@@ -1,5 +1,5 @@
-// CPU kernels of the bias-free linear layer (PyTorch weight layout (OC, IC)), as GEMMs; with bf16 the
-// products take bf16-rounded operands with fp32 accumulation (gemm_bf16, f32 only).
+// CPU kernels of the bias-free linear layer (PyTorch weight layout (OC, IC)), as GEMMs: exact in one dtype,
+// or on bf16 matmuls with f32 weights and activations stored as f32 or bf16.
 #pragma once
 #include <cstdint>
 
@@ -7,11 +7,21 @@ namespace prores::ops::cpu {
 
 // out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC).
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC, bool bf16 = false);
+void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC);
 
 // dinp (N, IC) (+=) dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped.
 template <typename T>
 void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC, bool bf16 = false);
+                     int64_t OC);
+
+// The same products on bf16 matmuls (gemm_bf16: bf16 operands, fp32 accumulation) with f32 weight and
+// dweight; each activation (out, inp, dinp, dout) is float, or uint16_t holding bf16 bits. f32 operands are
+// rounded to bf16, bf16 results rounded from the fp32 sums.
+template <typename TOut, typename TIn>
+void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC);
+
+template <typename TDin, typename TDout, typename TIn>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+                          int64_t N, int64_t IC, int64_t OC);
 
 }  // namespace prores::ops::cpu

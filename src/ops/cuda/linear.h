@@ -1,7 +1,6 @@
 // CUDA kernels of the bias-free linear layer (PyTorch weight layout (OC, IC)), mirroring ops/cpu/linear.h:
 // one cuBLASLt GEMM each (ops/cuda/gemm.h) with fp32 accumulation. T is float (f32) or uint16_t (bf16 bits);
-// the weight gradient TW may be float with bf16 activations (fp32 gradient accumulation). bf16 (f32 only):
-// the products take bf16-rounded copies of the operands (gemm_f32_rounded_to_bf16's numbers). Plain C++
+// the weight gradient TW may be float with bf16 activations (fp32 gradient accumulation). Plain C++
 // declarations; asynchronous on the legacy default stream of the current device.
 #pragma once
 #include <cstdint>
@@ -10,12 +9,23 @@ namespace prores::ops::cuda {
 
 // out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC).
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC, bool bf16 = false);
+void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC);
 
 // dinp (N, IC) (+=) dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped.
 // Instantiated for (T, TW) = (float, float), (uint16_t, uint16_t) and (uint16_t, float).
 template <typename T, typename TW>
 void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC, bool bf16 = false);
+                     int64_t OC);
+
+// The same products on bf16 matmuls with f32 weight and dweight, as cpu::linear_*_bf16: each activation
+// (out, inp, dinp, dout) is float or uint16_t (bf16 bits); f32 operands go through bf16 copies (rounded to
+// nearest even, in stream-ordered memory), bf16 ones are used as they are, and bf16 results are rounded from
+// the fp32 sums. One copy of dout serves both products of the backward.
+template <typename TOut, typename TIn>
+void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC);
+
+template <typename TDin, typename TDout, typename TIn>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+                          int64_t N, int64_t IC, int64_t OC);
 
 }  // namespace prores::ops::cuda
