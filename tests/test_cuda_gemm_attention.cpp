@@ -190,6 +190,34 @@ void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPreci
   expect_close_to_max(to_floats(d_dw.download()), dw, rtol, "linear dweight");
 }
 
+// Linear forward and backward with bf16 activations (TAct = uint16_t) or f32 ones next to an f32 weight and
+// dweight (the bf16-matmul family) on CUDA against the CPU's same family on the same values: the operands
+// are rounded alike, so only the fp32 summation order and, for bf16 results, a rounding step apart differ.
+template <typename TAct>
+void check_linear_bf16_family(double rtol) {
+  const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
+  const auto P = ops::MatmulPrecision::Bf16;
+  std::vector<TAct> inp = from_floats<TAct>(random_floats(N * IC, 1)), dout = from_floats<TAct>(random_floats(N * OC, 3)),
+                    dinp = from_floats<TAct>(random_floats(N * IC, 4)), out(N * OC);
+  std::vector<float> w = random_floats(OC * IC, 2), dw = random_floats(OC * IC, 5);
+  DeviceBuffer<TAct> d_inp(inp), d_dout(dout), d_dinp(dinp), d_out(N * OC);
+  DeviceBuffer<float> d_w(w), d_dw(dw);
+  d_out.poison();
+  auto host = [](auto& v, std::initializer_list<int64_t> dims) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    return Tensor(v.data(), device_dtype<T>(), Device::CPU, dims);
+  };
+  ops::linear_forward(d_out.tensor({N, OC}), d_inp.tensor({N, IC}), d_w.tensor({OC, IC}), P);
+  ops::linear_backward(d_dinp.tensor({N, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({N, OC}), d_inp.tensor({N, IC}),
+                       d_w.tensor({OC, IC}), P);
+  ops::linear_forward(host(out, {N, OC}), host(inp, {N, IC}), host(w, {OC, IC}), P);
+  ops::linear_backward(host(dinp, {N, IC}), host(dw, {OC, IC}), host(dout, {N, OC}), host(inp, {N, IC}),
+                       host(w, {OC, IC}), P);
+  expect_close_to_max(to_floats(d_out.download()), to_floats(out), rtol, "linear out");
+  expect_close_to_max(to_floats(d_dinp.download()), to_floats(dinp), rtol, "linear dinp");
+  expect_close_to_max(d_dw.download(), dw, kF32Rtol, "linear dweight");
+}
+
 struct AttnShape {
   int64_t B, T, NH, KV, HS;
 };
@@ -343,6 +371,16 @@ TEST(CudaGemm, Bf16MatmulsRoundOnlyTheOperands) {
   check_all_gemm_variants<float, float, uint16_t>(kF32Rtol, ops::MatmulPrecision::Bf16);
   check_linear<float, float, uint16_t>(kF32Rtol, ops::MatmulPrecision::Bf16);
   check_linear<float, float, float>(kF32Rtol, ops::MatmulPrecision::Bf16);
+#endif
+}
+
+// bf16 activations next to f32 weights (the bf16-matmul family): bf16 results may land one bf16 rounding
+// step apart (2^-8 relative) where the fp32 sums differ in their last bits.
+TEST(CudaLinear, Bf16ActivationsWithF32WeightsMatchCpu) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  check_linear_bf16_family<float>(kF32Rtol);
+  check_linear_bf16_family<uint16_t>(1e-2);
 #endif
 }
 

@@ -2,7 +2,8 @@
 // cross-entropy, the vocabulary-shard pieces; forward and backward) and for the CUDA AdamW step against
 // prores::AdamW. Random inputs, outputs poisoned with NaN before each GPU run, odd sizes; f32 within 1e-5
 // and f64 within 1e-11 of the CPU result relative to max(|cpu|, rms(cpu)); the embedding (gather and the
-// deterministic scatter-add) bit for bit. Every test skips with "no CUDA device" when the machine has no GPU,
+// deterministic scatter-add) bit for bit; RMSNorm with a bf16 output and SwiGLU on bf16 tensors within one
+// bf16 rounding step. Every test skips with "no CUDA device" when the machine has no GPU,
 // and when the build has no CUDA path (the bodies are then not compiled).
 #include <algorithm>
 #include <cmath>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/bf16.h"
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
 #include "ops/rmsnorm.h"
@@ -177,6 +179,61 @@ void check_swiglu(int64_t N, int64_t F) {
   expect_close(d_dinp.download(), dinp.data, kRtol<T>, what + " dinp");
 }
 
+// bf16 bits widened to floats.
+std::vector<float> widened(const std::vector<uint16_t>& bits) {
+  std::vector<float> out(bits.size());
+  std::transform(bits.begin(), bits.end(), out.begin(), bf16_to_float);
+  return out;
+}
+
+// n random values rounded to bf16, as bits.
+std::vector<uint16_t> random_bf16(int64_t n, uint64_t seed, double scale = 1.0) {
+  const auto values = random_buffer<float>(n, seed, scale);
+  std::vector<uint16_t> bits(values.data.size());
+  std::transform(values.data.begin(), values.data.end(), bits.begin(), float_to_bf16);
+  return bits;
+}
+
+Tensor host_bf16(std::vector<uint16_t>& v, std::initializer_list<int64_t> dims) {
+  return Tensor(v.data(), DType::BF16, Device::CPU, dims);
+}
+
+// bf16 results computed in f32 and rounded once: the CPU's and the GPU's f32 values may fall on either side
+// of a rounding boundary, one bf16 unit (2^-7 relative at most) apart.
+constexpr double kBf16ResultRtol = 1.0 / 128;
+
+// RMSNorm with a bf16 output next to f32 inp, rstd and weight, CPU against CUDA.
+void check_rmsnorm_bf16_out(int64_t N, int64_t C) {
+  const std::string what = "rmsnorm bf16 out (" + std::to_string(N) + ", " + std::to_string(C) + ")";
+  auto inp = random_buffer<float>(N * C, 31), weight = random_buffer<float>(C, 32, 0.5, 1.0);
+  Buffer<float> rstd(N);
+  std::vector<uint16_t> out(N * C);
+  ops::rmsnorm_forward(host_bf16(out, {N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), 1e-5, 0.7);
+  DeviceBuffer<float> d_inp(inp.data), d_weight(weight.data), d_rstd(N);
+  DeviceBuffer<uint16_t> d_out(N * C);
+  d_out.poison();
+  ops::rmsnorm_forward(d_out.tensor({N, C}), d_rstd.tensor({N}), d_inp.tensor({N, C}), d_weight.tensor({C}), 1e-5,
+                       0.7);
+  expect_close(widened(d_out.download()), widened(out), kBf16ResultRtol, what);
+  expect_close(d_rstd.download(), rstd.data, kRtol<float>, what + " rstd");
+}
+
+// SwiGLU forward and backward on bf16 tensors, CPU against CUDA.
+void check_swiglu_bf16(int64_t N, int64_t F) {
+  const std::string what = "swiglu bf16 (" + std::to_string(N) + ", " + std::to_string(F) + ")";
+  std::vector<uint16_t> inp = random_bf16(N * 2 * F, 33, 2.0), dout = random_bf16(N * F, 34), out(N * F),
+                        dinp(N * 2 * F);
+  ops::swiglu_forward(host_bf16(out, {N, F}), host_bf16(inp, {N, 2 * F}));
+  ops::swiglu_backward(host_bf16(dinp, {N, 2 * F}), host_bf16(dout, {N, F}), host_bf16(inp, {N, 2 * F}));
+  DeviceBuffer<uint16_t> d_inp(inp), d_dout(dout), d_out(N * F), d_dinp(N * 2 * F);
+  d_out.poison();
+  d_dinp.poison();
+  ops::swiglu_forward(d_out.tensor({N, F}), d_inp.tensor({N, 2 * F}));
+  ops::swiglu_backward(d_dinp.tensor({N, 2 * F}), d_dout.tensor({N, F}), d_inp.tensor({N, 2 * F}));
+  expect_close(widened(d_out.download()), widened(out), kBf16ResultRtol, what + " out");
+  expect_close(widened(d_dinp.download()), widened(dinp), kBf16ResultRtol, what + " dinp");
+}
+
 // N tokens over a vocabulary of V.
 template <typename T>
 void check_embedding(int64_t N, int64_t C, int64_t V) {
@@ -296,6 +353,7 @@ TEST(CudaOps, RmsNormMatchesCpu) {
   for (auto [N, C] : shapes) {
     check_rmsnorm<float>(N, C);
     check_rmsnorm<double>(N, C);
+    check_rmsnorm_bf16_out(N, C);
   }
 #endif
 }
@@ -319,6 +377,7 @@ TEST(CudaOps, SwigluMatchesCpu) {
   for (auto [N, F] : shapes) {
     check_swiglu<float>(N, F);
     check_swiglu<double>(N, F);
+    check_swiglu_bf16(N, F);
   }
 #endif
 }

@@ -68,10 +68,14 @@ void Model::plan_buffers() {
   const int64_t QKV = (NH + 2 * KV) * HS;
   const SublayerShape shape = sublayer_shape(config_.norm_placement, config_.num_layers);
   const DType d = dtype_;
+  // With bf16 matmuls, the activations that only feed and leave matmuls (and SwiGLU between them) are
+  // stored in bf16: the normed branch inputs, the SwiGLU input and output and their gradients, and the LM
+  // head's input. The residual stream, the branch outputs, attention and every norm's input stay in d.
+  const DType a16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 ? DType::BF16 : d;
   auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
   auto rows = [&](Tensor* t) { arena_.reserve(t, d, {N}); };
   auto plan_sublayer = [&](SublayerActivations& a) {
-    if (shape.in_norm) { nc(&a.f_in); rows(&a.rstd_in); }
+    if (shape.in_norm) { arena_.reserve(&a.f_in, a16, {N, C}); rows(&a.rstd_in); }
     if (shape.out_norm) { nc(&a.branch); rows(&a.rstd_out); }
     if (shape.post_norm) { nc(&a.s); rows(&a.rstd_post); }
   };
@@ -90,8 +94,8 @@ void Model::plan_buffers() {
       if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
       else arena_.reserve(&b.att, d, {B_, NH, T, T});
       arena_.reserve(&b.attn_out, d, {N, NH * HS});
-      arena_.reserve(&b.gate_up, d, {N, 2 * F});
-      arena_.reserve(&b.swiglu_out, d, {N, F});
+      arena_.reserve(&b.gate_up, a16, {N, 2 * F});
+      arena_.reserve(&b.swiglu_out, a16, {N, F});
     }
     arena_.reserve(&slot.tokens, DType::I32, {N});
     arena_.reserve(&slot.targets, DType::I32, {N});
@@ -100,7 +104,7 @@ void Model::plan_buffers() {
       arena_.reserve(&slot.logits, d, {N, V});
       for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
       arena_.reserve(&slot.ce_stats, d, {3, N});
-      nc(&slot.final_norm_out);
+      arena_.reserve(&slot.final_norm_out, a16, {N, C});
     }
   }
   scratch_ = std::make_unique<BlockScratch>();
@@ -117,8 +121,8 @@ void Model::plan_buffers() {
   }
   arena_.reserve(&s.dattn_out, d, {N, NH * HS});
   for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.db, &s.dbranch, &s.dfin}) nc(t);
-  arena_.reserve(&s.dgate_up, d, {N, 2 * F});
-  arena_.reserve(&s.dswiglu, d, {N, F});
+  arena_.reserve(&s.dgate_up, a16, {N, 2 * F});
+  arena_.reserve(&s.dswiglu, a16, {N, F});
   for (Tensor* t : {&dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
   arena_.reserve(&rope_cos_, d, {T, HS / 2});
   arena_.reserve(&rope_sin_, d, {T, HS / 2});

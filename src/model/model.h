@@ -28,8 +28,9 @@ struct BlockScratch;
 struct SublayerActivations;
 
 // Where and how a Model runs: the device holding its tensors, how its matmuls multiply (f32 models: exact,
-// or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA)
-// and, on CUDA, flash attention (bf16 tensor-core arithmetic; keeps each row's log-sum-exp (B, NH, T) for the
+// or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA;
+// with bf16 matmuls the activations that only connect matmuls are stored in bf16, see plan_buffers) and, on
+// CUDA, flash attention (bf16 tensor-core arithmetic; keeps each row's log-sum-exp (B, NH, T) for the
 // backward instead of the probabilities).
 struct ModelExecution {
   Device device = Device::CPU;

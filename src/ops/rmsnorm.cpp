@@ -1,5 +1,6 @@
-// RMSNorm dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA tensors
-// go to ops/cuda/rmsnorm.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
+// RMSNorm dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype (the forward's
+// output may be bf16 next to an f32 input). CUDA tensors go to ops/cuda/rmsnorm.h in builds with
+// PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/rmsnorm.h"
 
 #include "ops/cpu/rmsnorm.h"
@@ -29,9 +30,11 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
                "rmsnorm_forward: expected inp (N, C), out (N, C), rstd (N), weight (C); got inp ",
                inp.shape_string(), ", out ", out.shape_string(), ", rstd ", rstd.shape_string(), ", weight ",
                weight.shape_string());
-  PRORES_CHECK(out.dtype == inp.dtype && rstd.dtype == inp.dtype && weight.dtype == inp.dtype,
+  const bool bf16_out = out.dtype == DType::BF16 && inp.dtype == DType::F32;
+  PRORES_CHECK((out.dtype == inp.dtype || bf16_out) && rstd.dtype == inp.dtype && weight.dtype == inp.dtype,
                "rmsnorm_forward: dtypes differ: inp ", dtype_name(inp.dtype), ", out ", dtype_name(out.dtype),
-               ", rstd ", dtype_name(rstd.dtype), ", weight ", dtype_name(weight.dtype));
+               ", rstd ", dtype_name(rstd.dtype), ", weight ", dtype_name(weight.dtype),
+               " (out may be bf16 next to f32 inp)");
   PRORES_CHECK(out.device == inp.device && rstd.device == inp.device && weight.device == inp.device,
                "rmsnorm_forward: out, rstd, inp and weight must be on the same device");
   PRORES_CHECK(eps > 0, "rmsnorm_forward: eps must be positive, got ", eps);
@@ -40,6 +43,9 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("rmsnorm_forward",
                                 {{"out", out}, {"rstd", rstd}, {"inp", inp}, {"weight", weight}});
+    if (bf16_out)
+      return cuda::rmsnorm_forward(static_cast<uint16_t*>(out.data), rstd.as<float>(), inp.as<float>(),
+                                   weight.as<float>(), N, C, eps, scale);
     switch (inp.dtype) {
       case DType::F32:
         return cuda::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(),
@@ -54,6 +60,9 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
     detail::fail_no_cuda("rmsnorm_forward");
 #endif
   }
+  if (bf16_out)
+    return cpu::rmsnorm_forward(static_cast<uint16_t*>(out.data), rstd.as<float>(), inp.as<float>(),
+                                weight.as<float>(), N, C, eps, scale);
   switch (inp.dtype) {
     case DType::F32:
       return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N,

@@ -5,7 +5,7 @@
 namespace prores::ops {
 
 // out (N, C) (=) scale * weight * inp * rstd;  rstd (N) (=) 1 / sqrt(mean(inp^2) + eps).
-// out may alias inp.
+// out may alias inp. out may be bf16 (rounded to nearest even) with f32 inp, rstd and weight.
 void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
                      double eps, double scale);
 

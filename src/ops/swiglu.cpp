@@ -1,5 +1,6 @@
-// SwiGLU dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype. CUDA tensors go
-// to ops/cuda/swiglu.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
+// SwiGLU dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype (f32, f64 or
+// bf16). CUDA tensors go to ops/cuda/swiglu.h in builds with PRORES_WITH_CUDA and fail with a clear message
+// otherwise.
 #include "ops/swiglu.h"
 
 #include "ops/cpu/swiglu.h"
@@ -9,6 +10,12 @@
 #endif
 
 namespace prores::ops {
+namespace {
+
+// bf16 tensor data as raw 16-bit elements.
+uint16_t* bf16_bits(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
+
+}  // namespace
 
 void swiglu_forward(const Tensor& out, const Tensor& inp) {
   PRORES_CHECK(
@@ -27,6 +34,8 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
         return cuda::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
       case DType::F64:
         return cuda::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
+      case DType::BF16:
+        return cuda::swiglu_forward(bf16_bits(out), bf16_bits(inp), N, F);
       default:
         PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
     }
@@ -39,6 +48,8 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
       return cpu::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
     case DType::F64:
       return cpu::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
+    case DType::BF16:
+      return cpu::swiglu_forward(bf16_bits(out), bf16_bits(inp), N, F);
     default:
       PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
   }
@@ -63,6 +74,8 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
         return cuda::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
       case DType::F64:
         return cuda::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
+      case DType::BF16:
+        return cuda::swiglu_backward(bf16_bits(dinp), bf16_bits(dout), bf16_bits(inp), N, F);
       default:
         PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
     }
@@ -75,6 +88,8 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
       return cpu::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
     case DType::F64:
       return cpu::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
+    case DType::BF16:
+      return cpu::swiglu_backward(bf16_bits(dinp), bf16_bits(dout), bf16_bits(inp), N, F);
     default:
       PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
   }

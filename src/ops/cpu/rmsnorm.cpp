@@ -1,4 +1,5 @@
-// CPU RMSNorm: one row per iteration, threaded over rows; reductions in double.
+// CPU RMSNorm: one row per iteration, threaded over rows; reductions in double; the forward may store its
+// output in bf16.
 #include "ops/cpu/rmsnorm.h"
 
 #include <omp.h>
@@ -6,17 +7,18 @@
 #include <cmath>
 #include <vector>
 
+#include "core/bf16.h"
 #include "ops/cpu/elementwise.h"
 
 namespace prores::ops::cpu {
 
-template <typename T>
-void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
+template <typename T, typename TOut>
+void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
                      double scale) {
 #pragma omp parallel for schedule(static) if (N * C >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = inp + n * C;
-    T* y = out + n * C;
+    TOut* y = out + n * C;
     double ss = 0;
 #pragma omp simd reduction(+ : ss)
     for (int64_t c = 0; c < C; ++c) ss += static_cast<double>(x[c]) * static_cast<double>(x[c]);
@@ -24,7 +26,7 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, 
     rstd[n] = static_cast<T>(r);
     const T sr = static_cast<T>(scale * r);
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) y[c] = sr * weight[c] * x[c];
+    for (int64_t c = 0; c < C; ++c) y[c] = store_element<TOut>(sr * weight[c] * x[c]);
   }
 }
 
@@ -74,6 +76,8 @@ template void rmsnorm_forward<float>(float*, float*, const float*, const float*,
                                      double);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int64_t, int64_t,
                                       double, double);
+template void rmsnorm_forward<float, uint16_t>(uint16_t*, float*, const float*, const float*, int64_t, int64_t,
+                                               double, double);
 template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
                                       int64_t, int64_t, double);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,

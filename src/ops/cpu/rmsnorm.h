@@ -5,9 +5,9 @@
 namespace prores::ops::cpu {
 
 // out (N, C) (=) scale * weight * inp * rstd;  rstd (N) (=) 1 / sqrt(mean(inp^2) + eps), the mean in
-// double. out may alias inp.
-template <typename T>
-void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
+// double. out may alias inp. TOut is T, or uint16_t (bf16 bits, rounded to nearest even) for T = float.
+template <typename T, typename TOut = T>
+void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
                      double scale);
 
 // dinp (N, C) (+=), dweight (C) (+=) given dout (N, C), the forward's inp and rstd (N), and weight (C).

@@ -1,6 +1,7 @@
-// CPU SwiGLU: elementwise over rows, threaded over rows.
+// CPU SwiGLU: elementwise over rows, threaded over rows; bf16 storage computes in float.
 #include "ops/cpu/swiglu.h"
 
+#include "core/bf16.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
 
@@ -8,6 +9,7 @@ namespace prores::ops::cpu {
 
 template <typename T>
 void swiglu_forward(T* out, const T* inp, int64_t N, int64_t F) {
+  using V = compute_type<T>;
 #pragma omp parallel for schedule(static) if (N * F >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* gate = inp + n * 2 * F;
@@ -15,14 +17,15 @@ void swiglu_forward(T* out, const T* inp, int64_t N, int64_t F) {
     T* y = out + n * F;
 #pragma omp simd
     for (int64_t i = 0; i < F; ++i) {
-      const T g = gate[i];
-      y[i] = g / (T(1) + exp_vec(-g)) * up[i];
+      const V g = load_element(gate[i]);
+      y[i] = store_element<T>(g / (V(1) + exp_vec(-g)) * load_element(up[i]));
     }
   }
 }
 
 template <typename T>
 void swiglu_backward(T* dinp, const T* dout, const T* inp, int64_t N, int64_t F) {
+  using V = compute_type<T>;
 #pragma omp parallel for schedule(static) if (N * F >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* gate = inp + n * 2 * F;
@@ -32,18 +35,20 @@ void swiglu_backward(T* dinp, const T* dout, const T* inp, int64_t N, int64_t F)
     T* dup = dgate + F;
 #pragma omp simd
     for (int64_t i = 0; i < F; ++i) {
-      const T g = gate[i];
-      const T sig = T(1) / (T(1) + exp_vec(-g));
-      const T u = up[i];
-      dgate[i] = dy[i] * u * sig * (T(1) + g * (T(1) - sig));
-      dup[i] = dy[i] * g * sig;
+      const V g = load_element(gate[i]), u = load_element(up[i]), d = load_element(dy[i]);
+      const V sig = V(1) / (V(1) + exp_vec(-g));
+      dgate[i] = store_element<T>(d * u * sig * (V(1) + g * (V(1) - sig)));
+      dup[i] = store_element<T>(d * g * sig);
     }
   }
 }
 
-template void swiglu_forward<float>(float*, const float*, int64_t, int64_t);
-template void swiglu_forward<double>(double*, const double*, int64_t, int64_t);
-template void swiglu_backward<float>(float*, const float*, const float*, int64_t, int64_t);
-template void swiglu_backward<double>(double*, const double*, const double*, int64_t, int64_t);
+#define PRORES_INSTANTIATE_SWIGLU(T)                                            \
+  template void swiglu_forward<T>(T*, const T*, int64_t, int64_t);             \
+  template void swiglu_backward<T>(T*, const T*, const T*, int64_t, int64_t);
+PRORES_INSTANTIATE_SWIGLU(float)
+PRORES_INSTANTIATE_SWIGLU(double)
+PRORES_INSTANTIATE_SWIGLU(uint16_t)
+#undef PRORES_INSTANTIATE_SWIGLU
 
 }  // namespace prores::ops::cpu

@@ -1,4 +1,5 @@
-// CPU kernels for SwiGLU on a fused [gate | up] projection (ops/swiglu.h), templated on float / double.
+// CPU kernels for SwiGLU on a fused [gate | up] projection (ops/swiglu.h), templated on float, double, or
+// uint16_t for bf16 storage (computed in float, results rounded to nearest even).
 #pragma once
 #include <cstdint>
 

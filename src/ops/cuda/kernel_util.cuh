@@ -1,14 +1,17 @@
 // Helpers shared by the CUDA op kernels (ops/cuda/*.cu; CUDA sources only, never included by host-compiled
 // files): launch sizing and launch checks, deterministic block reductions, the row passes of a softmax
-// (max, sum of max-subtracted exponentials) and stream-ordered scratch memory. Everything runs on the
+// (max, sum of max-subtracted exponentials), element loads and stores of kernels templated on their storage
+// type (float, double, or uint16_t for bf16 bits) and stream-ordered scratch memory. Everything runs on the
 // current device and the legacy default stream.
 #pragma once
 #include <cuda/functional>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "ops/cuda/device.h"
 
@@ -79,6 +82,24 @@ __device__ double block_row_sumexp(const T* x, int64_t V, T m) {
   double s = 0;
   for (int64_t v = threadIdx.x; v < V; v += blockDim.x) s += static_cast<double>(exp_of(x[v] - m));
   return block_allreduce(s, Plus{});
+}
+
+// The arithmetic type of a stored element: float for bf16 bits (uint16_t), the type itself otherwise.
+template <typename T>
+using compute_type = std::conditional_t<std::is_same_v<T, uint16_t>, float, T>;
+
+// A stored element as its arithmetic type.
+template <typename T>
+__device__ compute_type<T> load_element(T x) {
+  if constexpr (std::is_same_v<T, uint16_t>) return __bfloat162float(__ushort_as_bfloat16(x));
+  else return x;
+}
+
+// v stored as T (bf16 bits: rounded to nearest even, as the host's float_to_bf16).
+template <typename T, typename V>
+__device__ T store_element(V v) {
+  if constexpr (std::is_same_v<T, uint16_t>) return __bfloat16_as_ushort(__float2bfloat16_rn(static_cast<float>(v)));
+  else return static_cast<T>(v);
 }
 
 // Row of the vocabulary shard [vocab_start, vocab_start + Vs) that holds the global id `id`, or -1 when the

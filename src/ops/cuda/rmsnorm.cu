@@ -1,5 +1,6 @@
-// CUDA RMSNorm (ops/cuda/rmsnorm.h): one block per row with double block reductions; the weight gradient
-// through per-block double partials added in a fixed order by a second pass.
+// CUDA RMSNorm (ops/cuda/rmsnorm.h): one block per row with double block reductions (the forward may store
+// its output in bf16); the weight gradient through per-block double partials added in a fixed order by a
+// second pass.
 #include "ops/cuda/rmsnorm.h"
 
 #include "ops/cuda/kernel_util.cuh"
@@ -17,12 +18,12 @@ constexpr int64_t kMaxPartials = 512;
 // A block keeps its dweight partial row in shared memory up to this size, else in its global scratch row.
 constexpr size_t kMaxSharedPartialBytes = 40 * 1024;
 
-template <typename T>
-__global__ void rmsnorm_forward_kernel(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C,
+template <typename T, typename TOut>
+__global__ void rmsnorm_forward_kernel(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C,
                                        double eps, double scale) {
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = inp + n * C;
-    T* y = out + n * C;
+    TOut* y = out + n * C;
     double ss = 0;
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
       ss += static_cast<double>(x[c]) * static_cast<double>(x[c]);
@@ -32,7 +33,7 @@ __global__ void rmsnorm_forward_kernel(T* out, T* rstd, const T* inp, const T* w
     const double r = 1.0 / sqrt(ss / static_cast<double>(C) + eps);
     if (threadIdx.x == 0) rstd[n] = static_cast<T>(r);
     const T sr = static_cast<T>(scale * r);
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) y[c] = sr * weight[c] * x[c];
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) y[c] = detail::store_element<TOut>(sr * weight[c] * x[c]);
   }
 }
 
@@ -95,8 +96,8 @@ __global__ void rmsnorm_dweight_kernel(T* dweight, const double* partial, int64_
 
 }  // namespace
 
-template <typename T>
-void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
+template <typename T, typename TOut>
+void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
                      double scale) {
   if (N == 0) return;
   rmsnorm_forward_kernel<<<detail::grid_for(N, 1), kThreads>>>(out, rstd, inp, weight, N, C, eps, scale);
@@ -123,6 +124,8 @@ template void rmsnorm_forward<float>(float*, float*, const float*, const float*,
                                      double);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int64_t, int64_t,
                                       double, double);
+template void rmsnorm_forward<float, uint16_t>(uint16_t*, float*, const float*, const float*, int64_t, int64_t,
+                                               double, double);
 template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
                                       int64_t, int64_t, double);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,

@@ -1,4 +1,5 @@
-// CUDA SwiGLU (ops/cuda/swiglu.h): grid-stride loops over the (N, F) output elements.
+// CUDA SwiGLU (ops/cuda/swiglu.h): grid-stride loops over the (N, F) output elements; bf16 storage computes
+// in float.
 #include "ops/cuda/swiglu.h"
 
 #include "ops/cuda/kernel_util.cuh"
@@ -8,33 +9,35 @@ namespace prores::ops::cuda {
 namespace {
 
 using detail::exp_of;
+using detail::load_element;
+using detail::store_element;
 
 template <typename T, typename I>
 __global__ void swiglu_forward_kernel(T* out, const T* inp, I N, I F) {
+  using V = detail::compute_type<T>;
   const I n_items = N * F;
   const I stride = static_cast<I>(gridDim.x) * blockDim.x;
   for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
     const I n = k / F, i = k % F;
     const T* gate = inp + n * 2 * F;
-    const T g = gate[i];
-    out[k] = g / (T(1) + exp_of(-g)) * gate[F + i];
+    const V g = load_element(gate[i]);
+    out[k] = store_element<T>(g / (V(1) + exp_of(-g)) * load_element(gate[F + i]));
   }
 }
 
 template <typename T, typename I>
 __global__ void swiglu_backward_kernel(T* dinp, const T* dout, const T* inp, I N, I F) {
+  using V = detail::compute_type<T>;
   const I n_items = N * F;
   const I stride = static_cast<I>(gridDim.x) * blockDim.x;
   for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_items; k += stride) {
     const I n = k / F, i = k % F;
     const T* gate = inp + n * 2 * F;
     T* dgate = dinp + n * 2 * F;
-    const T g = gate[i];
-    const T u = gate[F + i];
-    const T dy = dout[k];
-    const T sig = T(1) / (T(1) + exp_of(-g));
-    dgate[i] = dy * u * sig * (T(1) + g * (T(1) - sig));
-    dgate[F + i] = dy * g * sig;
+    const V g = load_element(gate[i]), u = load_element(gate[F + i]), dy = load_element(dout[k]);
+    const V sig = V(1) / (V(1) + exp_of(-g));
+    dgate[i] = store_element<T>(dy * u * sig * (V(1) + g * (V(1) - sig)));
+    dgate[F + i] = store_element<T>(dy * g * sig);
   }
 }
 
@@ -65,9 +68,12 @@ void swiglu_backward(T* dinp, const T* dout, const T* inp, int64_t N, int64_t F)
   detail::check_launch();
 }
 
-template void swiglu_forward<float>(float*, const float*, int64_t, int64_t);
-template void swiglu_forward<double>(double*, const double*, int64_t, int64_t);
-template void swiglu_backward<float>(float*, const float*, const float*, int64_t, int64_t);
-template void swiglu_backward<double>(double*, const double*, const double*, int64_t, int64_t);
+#define PRORES_INSTANTIATE_SWIGLU(T)                                            \
+  template void swiglu_forward<T>(T*, const T*, int64_t, int64_t);             \
+  template void swiglu_backward<T>(T*, const T*, const T*, int64_t, int64_t);
+PRORES_INSTANTIATE_SWIGLU(float)
+PRORES_INSTANTIATE_SWIGLU(double)
+PRORES_INSTANTIATE_SWIGLU(uint16_t)
+#undef PRORES_INSTANTIATE_SWIGLU
 
 }  // namespace prores::ops::cuda

@@ -1,5 +1,6 @@
 // CUDA kernels for SwiGLU on a fused [gate | up] projection (ops/swiglu.h), mirroring ops/cpu/swiglu.h,
-// templated on float / double. Pointers are device memory; plain C++ declarations (no CUDA headers).
+// templated on float, double, or uint16_t for bf16 storage (computed in float, results rounded to nearest
+// even). Pointers are device memory; plain C++ declarations (no CUDA headers).
 // Everything runs asynchronously on the current device and the legacy default stream; launch errors throw.
 #pragma once
 #include <cstdint>
