@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "test_util.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
 #endif
@@ -25,15 +26,6 @@
 #endif
 
 namespace prores::test {
-
-// Device dtype of element type T: uint16_t stands for bf16.
-template <typename T>
-constexpr DType device_dtype() {
-  if constexpr (std::is_same_v<T, uint16_t>)
-    return DType::BF16;
-  else
-    return dtype_of<T>();
-}
 
 // Expects |got[i] - want[i]| <= rtol * scale[i] for every i (NaN fails); reports the first mismatch only.
 template <typename T>
@@ -89,11 +81,11 @@ class DeviceBuffer {
   void poison() { upload(std::vector<T>(static_cast<size_t>(n_), nan_of<T>())); }
   // A CUDA tensor view with the given shape (its numel must be n), or 1-D.
   Tensor tensor(std::initializer_list<int64_t> dims) const {
-    Tensor t(data_, device_dtype<T>(), Device::CUDA, dims);
+    Tensor t(data_, storage_dtype<T>(), Device::CUDA, dims);
     EXPECT_EQ(t.numel(), n_);
     return t;
   }
-  Tensor tensor() const { return Tensor(data_, device_dtype<T>(), Device::CUDA, {n_}); }
+  Tensor tensor() const { return Tensor(data_, storage_dtype<T>(), Device::CUDA, {n_}); }
   T* data() const { return data_; }
 
  private:

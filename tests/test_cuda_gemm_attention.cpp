@@ -36,50 +36,22 @@ using test::expect_error;
 
 using test::DeviceBuffer;
 using test::expect_close;
-using test::device_dtype;
+using test::storage_dtype;
 using test::fill_normal;
 using test::nan_of;
+using test::host_tensor;
+using test::stored_as;
+using test::widened;
 
 constexpr double kF32Rtol = 1e-5;
 constexpr double kBf16Rtol = 2e-2;
-
-// x converted to T (bf16: rounded) and back to float.
-template <typename T>
-std::vector<T> from_floats(const std::vector<float>& x) {
-  if constexpr (std::is_same_v<T, uint16_t>) {
-    std::vector<T> out(x.size());
-    std::transform(x.begin(), x.end(), out.begin(), float_to_bf16);
-    return out;
-  } else {
-    return std::vector<T>(x.begin(), x.end());
-  }
-}
-
-template <typename T>
-std::vector<float> to_floats(const std::vector<T>& x) {
-  if constexpr (std::is_same_v<T, uint16_t>) {
-    std::vector<float> out(x.size());
-    std::transform(x.begin(), x.end(), out.begin(), bf16_to_float);
-    return out;
-  } else {
-    return std::vector<float>(x.begin(), x.end());
-  }
-}
 
 // n random N(0, 1) floats, exactly representable in T (rounded through bf16 when T is uint16_t).
 template <typename T = float>
 std::vector<float> random_floats(int64_t n, uint64_t seed) {
   std::vector<float> x(static_cast<size_t>(n));
   fill_normal(x, seed);
-  return to_floats(from_floats<T>(x));
-}
-
-// CPU tensor view of a host vector.
-template <typename T>
-Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
-  Tensor t(v.data(), dtype_of<T>(), Device::CPU, dims);
-  EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
-  return t;
+  return widened(stored_as<T>(x));
 }
 
 // expect_close with one scale for the whole tensor: the largest |want| (at least 1e-30).
@@ -113,14 +85,14 @@ void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double beta, 
       scale[i * N + j] = std::abs(alpha) * s + std::abs(beta * c[i * N + j]) + 1e-30;
     }
   }
-  DeviceBuffer<TA> d_a(from_floats<TA>(a)), d_b(from_floats<TA>(b));
-  DeviceBuffer<TC> d_c(from_floats<TC>(c));
+  DeviceBuffer<TA> d_a(stored_as<TA>(a)), d_b(stored_as<TA>(b));
+  DeviceBuffer<TC> d_c(stored_as<TC>(c));
   if (beta == 0) d_c.poison();
   ops::gemm(ta, tb, M, N, K, alpha, d_a.tensor({ta ? K : M, lda}), d_b.tensor({tb ? N : K, ldb}), beta,
             d_c.tensor({M, N}), precision);
   ops::gemm(ta, tb, M, N, K, alpha, host_tensor(a, {ta ? K : M, lda}), host_tensor(b, {tb ? N : K, ldb}), beta,
             host_tensor(c, {M, N}), precision);
-  expect_close(to_floats(d_c.download()), c, scale, rtol, "gemm C");
+  expect_close(widened(d_c.download()), c, scale, rtol, "gemm C");
 }
 
 // All four transpose combinations with beta 0 (C poisoned) and 1 (+=), at odd sizes.
@@ -143,7 +115,7 @@ void check_strided_batched(bool ta, bool tb, double rtol) {
   const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
   const int64_t stride_a = (ta ? K : M) * lda + 7, stride_b = (tb ? N : K) * ldb + 1, stride_c = M * ldc + 11;
   std::vector<float> a = random_floats<TA>(batch * stride_a, 1), b = random_floats<TA>(batch * stride_b, 2);
-  DeviceBuffer<TA> d_a(from_floats<TA>(a)), d_b(from_floats<TA>(b));
+  DeviceBuffer<TA> d_a(stored_as<TA>(a)), d_b(stored_as<TA>(b));
   DeviceBuffer<float> d_c(batch * stride_c);
   d_c.poison();
   ops::cuda::gemm_strided_batched<TA, float>(ta, tb, M, N, K, -1.5f, d_a.data(), lda, stride_a, d_b.data(), ldb,
@@ -174,9 +146,9 @@ void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPreci
   std::vector<float> inp = random_floats<TValues>(N * IC, 1), w = random_floats<TValues>(OC * IC, 2),
                      dout = random_floats<TValues>(N * OC, 3), dinp = random_floats<T>(N * IC, 4),
                      dw = random_floats<TW>(OC * IC, 5), out(N * OC);
-  DeviceBuffer<T> d_inp(from_floats<T>(inp)), d_w(from_floats<T>(w)), d_dout(from_floats<T>(dout)),
-      d_dinp(from_floats<T>(dinp)), d_out(N * OC);
-  DeviceBuffer<TW> d_dw(from_floats<TW>(dw));
+  DeviceBuffer<T> d_inp(stored_as<T>(inp)), d_w(stored_as<T>(w)), d_dout(stored_as<T>(dout)),
+      d_dinp(stored_as<T>(dinp)), d_out(N * OC);
+  DeviceBuffer<TW> d_dw(stored_as<TW>(dw));
   d_out.poison();
   ops::linear_forward(d_out.tensor({B, Tn, OC}), d_inp.tensor({B, Tn, IC}), d_w.tensor({OC, IC}), precision);
   ops::linear_backward(d_dinp.tensor({B, Tn, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({B, Tn, OC}),
@@ -185,9 +157,9 @@ void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPreci
                       precision);
   ops::linear_backward(host_tensor(dinp, {B, Tn, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {B, Tn, OC}),
                        host_tensor(inp, {B, Tn, IC}), host_tensor(w, {OC, IC}), precision);
-  expect_close_to_max(to_floats(d_out.download()), out, rtol, "linear out");
-  expect_close_to_max(to_floats(d_dinp.download()), dinp, rtol, "linear dinp");
-  expect_close_to_max(to_floats(d_dw.download()), dw, rtol, "linear dweight");
+  expect_close_to_max(widened(d_out.download()), out, rtol, "linear out");
+  expect_close_to_max(widened(d_dinp.download()), dinp, rtol, "linear dinp");
+  expect_close_to_max(widened(d_dw.download()), dw, rtol, "linear dweight");
 }
 
 // Linear forward and backward with bf16 activations (TAct = uint16_t) or f32 ones next to an f32 weight and
@@ -197,24 +169,20 @@ template <typename TAct>
 void check_linear_bf16_family(double rtol) {
   const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
   const auto P = ops::MatmulPrecision::Bf16;
-  std::vector<TAct> inp = from_floats<TAct>(random_floats(N * IC, 1)), dout = from_floats<TAct>(random_floats(N * OC, 3)),
-                    dinp = from_floats<TAct>(random_floats(N * IC, 4)), out(N * OC);
+  std::vector<TAct> inp = stored_as<TAct>(random_floats(N * IC, 1)), dout = stored_as<TAct>(random_floats(N * OC, 3)),
+                    dinp = stored_as<TAct>(random_floats(N * IC, 4)), out(N * OC);
   std::vector<float> w = random_floats(OC * IC, 2), dw = random_floats(OC * IC, 5);
   DeviceBuffer<TAct> d_inp(inp), d_dout(dout), d_dinp(dinp), d_out(N * OC);
   DeviceBuffer<float> d_w(w), d_dw(dw);
   d_out.poison();
-  auto host = [](auto& v, std::initializer_list<int64_t> dims) {
-    using T = typename std::decay_t<decltype(v)>::value_type;
-    return Tensor(v.data(), device_dtype<T>(), Device::CPU, dims);
-  };
   ops::linear_forward(d_out.tensor({N, OC}), d_inp.tensor({N, IC}), d_w.tensor({OC, IC}), P);
   ops::linear_backward(d_dinp.tensor({N, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({N, OC}), d_inp.tensor({N, IC}),
                        d_w.tensor({OC, IC}), P);
-  ops::linear_forward(host(out, {N, OC}), host(inp, {N, IC}), host(w, {OC, IC}), P);
-  ops::linear_backward(host(dinp, {N, IC}), host(dw, {OC, IC}), host(dout, {N, OC}), host(inp, {N, IC}),
-                       host(w, {OC, IC}), P);
-  expect_close_to_max(to_floats(d_out.download()), to_floats(out), rtol, "linear out");
-  expect_close_to_max(to_floats(d_dinp.download()), to_floats(dinp), rtol, "linear dinp");
+  ops::linear_forward(host_tensor(out, {N, OC}), host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P);
+  ops::linear_backward(host_tensor(dinp, {N, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {N, OC}), host_tensor(inp, {N, IC}),
+                       host_tensor(w, {OC, IC}), P);
+  expect_close_to_max(widened(d_out.download()), widened(out), rtol, "linear out");
+  expect_close_to_max(widened(d_dinp.download()), widened(dinp), rtol, "linear dinp");
   expect_close_to_max(d_dw.download(), dw, kF32Rtol, "linear dweight");
 }
 
@@ -233,7 +201,7 @@ void check_split_heads(AttnShape s) {
     return std::vector<Host>(x.begin(), x.end());
   };
   const auto device = [](const std::vector<Host>& x) {
-    return from_floats<T>(std::vector<float>(x.begin(), x.end()));
+    return stored_as<T>(std::vector<float>(x.begin(), x.end()));
   };
   std::vector<Host> qkv = random_host(s.B * s.T * W, 1), dq = random_host(nq, 2), dk = random_host(nk, 3),
                     dv = random_host(nk, 4);

@@ -41,6 +41,8 @@ using test::DeviceBuffer;
 using test::fill_normal;
 using test::random_buffer;
 using test::random_ids;
+using test::host_tensor;
+using test::widened;
 
 // Relative tolerance of a CPU<->CUDA comparison for T.
 template <typename T>
@@ -179,23 +181,9 @@ void check_swiglu(int64_t N, int64_t F) {
   expect_close(d_dinp.download(), dinp.data, kRtol<T>, what + " dinp");
 }
 
-// bf16 bits widened to floats.
-std::vector<float> widened(const std::vector<uint16_t>& bits) {
-  std::vector<float> out(bits.size());
-  std::transform(bits.begin(), bits.end(), out.begin(), bf16_to_float);
-  return out;
-}
-
 // n random values rounded to bf16, as bits.
 std::vector<uint16_t> random_bf16(int64_t n, uint64_t seed, double scale = 1.0) {
-  const auto values = random_buffer<float>(n, seed, scale);
-  std::vector<uint16_t> bits(values.data.size());
-  std::transform(values.data.begin(), values.data.end(), bits.begin(), float_to_bf16);
-  return bits;
-}
-
-Tensor host_bf16(std::vector<uint16_t>& v, std::initializer_list<int64_t> dims) {
-  return Tensor(v.data(), DType::BF16, Device::CPU, dims);
+  return test::stored_as<uint16_t>(random_buffer<float>(n, seed, scale).data);
 }
 
 // bf16 results computed in f32 and rounded once: the CPU's and the GPU's f32 values may fall on either side
@@ -208,7 +196,7 @@ void check_rmsnorm_bf16_out(int64_t N, int64_t C) {
   auto inp = random_buffer<float>(N * C, 31), weight = random_buffer<float>(C, 32, 0.5, 1.0);
   Buffer<float> rstd(N);
   std::vector<uint16_t> out(N * C);
-  ops::rmsnorm_forward(host_bf16(out, {N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), 1e-5, 0.7);
+  ops::rmsnorm_forward(host_tensor(out, {N, C}), rstd.tensor({N}), inp.tensor({N, C}), weight.tensor({C}), 1e-5, 0.7);
   DeviceBuffer<float> d_inp(inp.data), d_weight(weight.data), d_rstd(N);
   DeviceBuffer<uint16_t> d_out(N * C);
   d_out.poison();
@@ -223,8 +211,8 @@ void check_swiglu_bf16(int64_t N, int64_t F) {
   const std::string what = "swiglu bf16 (" + std::to_string(N) + ", " + std::to_string(F) + ")";
   std::vector<uint16_t> inp = random_bf16(N * 2 * F, 33, 2.0), dout = random_bf16(N * F, 34), out(N * F),
                         dinp(N * 2 * F);
-  ops::swiglu_forward(host_bf16(out, {N, F}), host_bf16(inp, {N, 2 * F}));
-  ops::swiglu_backward(host_bf16(dinp, {N, 2 * F}), host_bf16(dout, {N, F}), host_bf16(inp, {N, 2 * F}));
+  ops::swiglu_forward(host_tensor(out, {N, F}), host_tensor(inp, {N, 2 * F}));
+  ops::swiglu_backward(host_tensor(dinp, {N, 2 * F}), host_tensor(dout, {N, F}), host_tensor(inp, {N, 2 * F}));
   DeviceBuffer<uint16_t> d_inp(inp), d_dout(dout), d_out(N * F), d_dinp(N * 2 * F);
   d_out.poison();
   d_dinp.poison();

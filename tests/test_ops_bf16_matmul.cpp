@@ -23,6 +23,9 @@ namespace {
 using test::Buffer;
 using test::expect_error;
 using test::fill_normal;
+using test::host_tensor;
+using test::stored_as;
+using test::widened;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr auto kBf16 = ops::MatmulPrecision::Bf16;
@@ -30,28 +33,6 @@ constexpr auto kBf16 = ops::MatmulPrecision::Bf16;
 // Products of bf16 operands are exact in fp32, so only the fp32 accumulation differs from the double
 // oracle: |error| <= K eps32 sum_k |a b| in the worst case, far less in practice.
 constexpr double kAccumulationRtol = 1e-5;
-
-float widen(float x) { return x; }
-float widen(uint16_t bits) { return bf16_to_float(bits); }
-
-std::vector<float> widened(const std::vector<float>& x) { return x; }
-std::vector<float> widened(const std::vector<uint16_t>& x) {
-  std::vector<float> out(x.size());
-  std::transform(x.begin(), x.end(), out.begin(), bf16_to_float);
-  return out;
-}
-
-// x stored as T: the floats themselves, or their bf16 bits (uint16_t).
-template <typename T>
-std::vector<T> stored_as(const std::vector<float>& x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return x;
-  } else {
-    std::vector<uint16_t> out(x.size());
-    std::transform(x.begin(), x.end(), out.begin(), float_to_bf16);
-    return out;
-  }
-}
 
 // The expected C (M,N; leading dimension ldc) of alpha op(A) op(B) + beta C with A and B rounded to bf16,
 // in double, and the error scale of each element: |alpha| sum_k |a b| + |beta c|.
@@ -89,7 +70,7 @@ void expect_matches(const std::vector<TC>& C, int64_t ldc, const Expected& e, in
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
       const double want = e.value[i * N + j];
-      ASSERT_NEAR(widen(C[i * ldc + j]), want, kAccumulationRtol * e.scale[i * N + j] + rounding * std::abs(want))
+      ASSERT_NEAR(load_element(C[i * ldc + j]), want, kAccumulationRtol * e.scale[i * N + j] + rounding * std::abs(want))
           << what << " at (" << i << ", " << j << ")";
     }
   }
@@ -181,12 +162,6 @@ TEST(GemmBf16, DegenerateSizes) {
   EXPECT_EQ(C, (std::vector<float>{1, 2, 3, 4, 5, 6}));
   ops::cpu::gemm_bf16(false, false, 0, 3, 2, 1.0f, A.data(), 2, B.data(), 3, 0.0f, C.data(), 3);
   EXPECT_EQ(C, (std::vector<float>{1, 2, 3, 4, 5, 6}));
-}
-
-// A host tensor view of v: f32, or bf16 when T is uint16_t.
-template <typename T>
-Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
-  return Tensor(v.data(), std::is_same_v<T, uint16_t> ? DType::BF16 : DType::F32, Device::CPU, dims);
 }
 
 // Linear forward (=) and backward (+=) with bf16 matmuls against the oracle: out = inp W^T, dinp += dout W,

@@ -15,24 +15,17 @@ namespace {
 
 using test::expect_error;
 using test::fill_normal;
+using test::host_tensor;
+using test::random_buffer;
+using test::stored_as;
+using test::widened;
 
 // n random N(0, 1) values rounded to bf16, as floats, and the same values as bf16 bits.
 struct Bf16Values {
-  std::vector<float> f32;
   std::vector<uint16_t> bits;
-  Bf16Values(int64_t n, uint64_t seed) : f32(static_cast<size_t>(n)), bits(static_cast<size_t>(n)) {
-    fill_normal(f32, seed);
-    std::transform(f32.begin(), f32.end(), bits.begin(), float_to_bf16);
-    std::transform(bits.begin(), bits.end(), f32.begin(), bf16_to_float);
-  }
+  std::vector<float> f32;
+  Bf16Values(int64_t n, uint64_t seed) : bits(stored_as<uint16_t>(random_buffer<float>(n, seed).data)), f32(widened(bits)) {}
 };
-
-Tensor f32_tensor(std::vector<float>& v, std::initializer_list<int64_t> dims) {
-  return Tensor(v.data(), DType::F32, Device::CPU, dims);
-}
-Tensor bf16_tensor(std::vector<uint16_t>& v, std::initializer_list<int64_t> dims) {
-  return Tensor(v.data(), DType::BF16, Device::CPU, dims);
-}
 
 // got (bf16 bits) against want (f32) rounded to bf16: equal, or one bf16 unit apart.
 void expect_rounded(const std::vector<uint16_t>& got, const std::vector<float>& want, const char* what) {
@@ -52,10 +45,10 @@ TEST(RmsNormBf16, OutputIsTheF32ResultRounded) {
   fill_normal(x, 1);
   fill_normal(w, 2);
   std::vector<uint16_t> out16(N * C, 0xFFFF);
-  ops::rmsnorm_forward(f32_tensor(out32, {N, C}), f32_tensor(rstd32, {N}), f32_tensor(x, {N, C}),
-                       f32_tensor(w, {C}), 1e-5, 0.5);
-  ops::rmsnorm_forward(bf16_tensor(out16, {N, C}), f32_tensor(rstd16, {N}), f32_tensor(x, {N, C}),
-                       f32_tensor(w, {C}), 1e-5, 0.5);
+  ops::rmsnorm_forward(host_tensor(out32, {N, C}), host_tensor(rstd32, {N}), host_tensor(x, {N, C}),
+                       host_tensor(w, {C}), 1e-5, 0.5);
+  ops::rmsnorm_forward(host_tensor(out16, {N, C}), host_tensor(rstd16, {N}), host_tensor(x, {N, C}),
+                       host_tensor(w, {C}), 1e-5, 0.5);
   EXPECT_EQ(rstd16, rstd32);
   expect_rounded(out16, out32, "rmsnorm out");
 }
@@ -65,12 +58,12 @@ TEST(SwiGluBf16, ForwardAndBackwardAreTheF32ResultsRounded) {
   Bf16Values inp(N * 2 * F, 3), dout(N * F, 4);
   std::vector<float> out32(N * F), dinp32(N * 2 * F);
   std::vector<uint16_t> out16(N * F, 0xFFFF), dinp16(N * 2 * F, 0xFFFF);
-  ops::swiglu_forward(f32_tensor(out32, {N, F}), f32_tensor(inp.f32, {N, 2 * F}));
-  ops::swiglu_forward(bf16_tensor(out16, {N, F}), bf16_tensor(inp.bits, {N, 2 * F}));
+  ops::swiglu_forward(host_tensor(out32, {N, F}), host_tensor(inp.f32, {N, 2 * F}));
+  ops::swiglu_forward(host_tensor(out16, {N, F}), host_tensor(inp.bits, {N, 2 * F}));
   expect_rounded(out16, out32, "swiglu out");
-  ops::swiglu_backward(f32_tensor(dinp32, {N, 2 * F}), f32_tensor(dout.f32, {N, F}), f32_tensor(inp.f32, {N, 2 * F}));
-  ops::swiglu_backward(bf16_tensor(dinp16, {N, 2 * F}), bf16_tensor(dout.bits, {N, F}),
-                       bf16_tensor(inp.bits, {N, 2 * F}));
+  ops::swiglu_backward(host_tensor(dinp32, {N, 2 * F}), host_tensor(dout.f32, {N, F}), host_tensor(inp.f32, {N, 2 * F}));
+  ops::swiglu_backward(host_tensor(dinp16, {N, 2 * F}), host_tensor(dout.bits, {N, F}),
+                       host_tensor(inp.bits, {N, 2 * F}));
   expect_rounded(dinp16, dinp32, "swiglu dinp");
 }
 
@@ -79,11 +72,11 @@ TEST(Bf16Storage, DtypeErrors) {
   std::vector<uint16_t> out16(8), in16(16);
   std::vector<float> out32(8);
   expect_error([&] {
-    ops::rmsnorm_forward(bf16_tensor(out16, {2, 4}), Tensor(r64.data(), DType::F64, Device::CPU, {2}),
+    ops::rmsnorm_forward(host_tensor(out16, {2, 4}), Tensor(r64.data(), DType::F64, Device::CPU, {2}),
                          Tensor(x64.data(), DType::F64, Device::CPU, {2, 4}),
                          Tensor(w64.data(), DType::F64, Device::CPU, {4}), 1e-5, 1.0);
   }, {"rmsnorm_forward", "bf16", "f64"});
-  expect_error([&] { ops::swiglu_forward(f32_tensor(out32, {2, 4}), bf16_tensor(in16, {2, 8})); },
+  expect_error([&] { ops::swiglu_forward(host_tensor(out32, {2, 4}), host_tensor(in16, {2, 8})); },
                {"swiglu_forward", "f32", "bf16"});
 }
 

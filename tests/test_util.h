@@ -1,5 +1,6 @@
 // Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills and
-// buffers, f32-vs-f64 comparisons and a central finite-difference gradient check in double precision.
+// buffers, f32-vs-f64 comparisons, values stored as bf16 bits and back, and a central finite-difference
+// gradient check in double precision.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "core/bf16.h"
 #include "core/check.h"
 #include "core/tensor.h"
 
@@ -107,6 +109,39 @@ double max_symmetric_rel_diff(const std::vector<T>& a, const std::vector<T>& b) 
     if (scale > 0) m = std::max(m, std::abs(x - y) / scale);
   }
   return m;
+}
+
+// The dtype of element type T: uint16_t stands for bf16.
+template <typename T>
+constexpr DType storage_dtype() {
+  if constexpr (std::is_same_v<T, uint16_t>)
+    return DType::BF16;
+  else
+    return dtype_of<T>();
+}
+
+// x stored as T: converted, or for T = uint16_t as bf16 bits (rounded to nearest even).
+template <typename T>
+std::vector<T> stored_as(const std::vector<float>& x) {
+  std::vector<T> out(x.size());
+  std::transform(x.begin(), x.end(), out.begin(), [](float v) { return store_element<T>(v); });
+  return out;
+}
+
+// Stored values as floats (bf16 bits widened exactly).
+template <typename T>
+std::vector<float> widened(const std::vector<T>& x) {
+  std::vector<float> out(x.size());
+  std::transform(x.begin(), x.end(), out.begin(), [](T v) { return static_cast<float>(load_element(v)); });
+  return out;
+}
+
+// A host tensor view of v: f32 for float, bf16 for uint16_t (bf16 bits).
+template <typename T>
+Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
+  Tensor t(v.data(), storage_dtype<T>(), Device::CPU, dims);
+  EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
+  return t;
 }
 
 // n ids drawn uniformly from [0, V) with a fixed seed.
