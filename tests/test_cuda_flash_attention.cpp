@@ -3,7 +3,8 @@
 // and dv within bf16-operand accuracy (relative Frobenius error below 2e-2, lse within 2e-2), at partial
 // tiles, grouped queries, both head sizes and a single token. Every output and the delta scratch are
 // poisoned with NaN before the GPU runs, so an element the kernels forget to write fails. Also: the forward
-// and backward are bitwise deterministic, and unsupported dims throw. Every test skips with "no CUDA device"
+// and backward are bitwise deterministic; with bf16 q, k, v, dout (and out) the kernels give the f32 path's
+// results rounded to bf16, bit for bit (the staged tiles are the same); and unsupported dims throw. Every test skips with "no CUDA device"
 // when the machine has no GPU, and when the build has no CUDA path (the bodies are then not compiled).
 #include <algorithm>
 #include <cmath>
@@ -259,6 +260,40 @@ TEST(CudaFlashAttention, ForwardAndBackwardAreBitwiseDeterministic) {
   expect_bitwise_equal(second.dk, first.dk, "dk");
   expect_bitwise_equal(second.dv, first.dv, "dv");
   expect_bitwise_equal(gpu.delta.download(), delta, "delta");
+#endif
+}
+
+// On inputs bf16 holds exactly, the bf16 path stages the same tiles as the f32 path and rounds the same f32
+// results once: out, dq, dk, dv are the f32 path's rounded to nearest even, lse is the same, bit for bit.
+// The f32 backward is given the bf16 forward's out, as the bf16 backward sees it, so that delta agrees.
+TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  using test::stored_as;
+  using test::widened;
+  const AttentionDims d{.B = 2, .T = 77, .NH = 4, .KV = 2, .HS = 64};
+  Inputs in = random_inputs(d, 700);
+  for (auto* x : {&in.q, &in.k, &in.v, &in.dout}) *x = widened(stored_as<uint16_t>(*x));
+  DeviceCase f32(in, d);
+  const Counts n = counts(d);
+  DeviceBuffer<uint16_t> q(stored_as<uint16_t>(in.q)), k(stored_as<uint16_t>(in.k)), v(stored_as<uint16_t>(in.v)),
+      dout(stored_as<uint16_t>(in.dout)), out(n.q), dq(n.q), dk(n.kv), dv(n.kv);
+  DeviceBuffer<float> lse(n.rows), delta(n.rows);
+  for (auto* b : {&out, &dq, &dk, &dv}) b->poison();
+  for (auto* b : {&lse, &delta}) b->poison();
+  f32.forward();
+  ops::cuda::flash_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), d);
+  const std::vector<uint16_t> out16 = out.download();
+  EXPECT_EQ(out16, stored_as<uint16_t>(f32.out.download())) << "out";
+  expect_bitwise_equal(lse.download(), f32.lse.download(), "lse");
+  f32.out.upload(widened(out16));
+  f32.backward();
+  ops::cuda::flash_attention_backward(dq.data(), dk.data(), dv.data(), delta.data(), dout.data(), out.data(), lse.data(),
+                                      q.data(), k.data(), v.data(), d);
+  expect_bitwise_equal(delta.download(), f32.delta.download(), "delta");
+  EXPECT_EQ(dq.download(), stored_as<uint16_t>(f32.dq.download())) << "dq";
+  EXPECT_EQ(dk.download(), stored_as<uint16_t>(f32.dk.download())) << "dk";
+  EXPECT_EQ(dv.download(), stored_as<uint16_t>(f32.dv.download())) << "dv";
 #endif
 }
 

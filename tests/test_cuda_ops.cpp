@@ -2,8 +2,8 @@
 // cross-entropy, the vocabulary-shard pieces; forward and backward) and for the CUDA AdamW step against
 // prores::AdamW. Random inputs, outputs poisoned with NaN before each GPU run, odd sizes; f32 within 1e-5
 // and f64 within 1e-11 of the CPU result relative to max(|cpu|, rms(cpu)); the embedding (gather and the
-// deterministic scatter-add) bit for bit; RMSNorm with a bf16 output and SwiGLU on bf16 tensors within one
-// bf16 rounding step. Every test skips with "no CUDA device" when the machine has no GPU,
+// deterministic scatter-add) bit for bit; RMSNorm with a bf16 output, RoPE and SwiGLU on bf16 tensors within
+// one bf16 rounding step. Every test skips with "no CUDA device" when the machine has no GPU,
 // and when the build has no CUDA path (the bodies are then not compiled).
 #include <algorithm>
 #include <cmath>
@@ -206,6 +206,22 @@ void check_rmsnorm_bf16_out(int64_t N, int64_t C) {
   expect_close(d_rstd.download(), rstd.data, kRtol<float>, what + " rstd");
 }
 
+// RoPE forward and backward on bf16 x next to the CPU's f32 table, CPU against CUDA.
+void check_rope_bf16(int64_t B, int64_t H, int64_t T_, int64_t HS) {
+  const std::string what = "rope bf16 (" + std::to_string(T_) + ", " + std::to_string(HS) + ")";
+  const int64_t half = HS / 2, n = B * H * T_ * HS;
+  Buffer<float> cos(T_ * half), sin(T_ * half);
+  ops::rope_table(cos.tensor({T_, half}), sin.tensor({T_, half}), 10000.0);
+  DeviceBuffer<float> d_cos(cos.data), d_sin(sin.data);
+  for (const auto& [rotate, seed] : {std::pair{&ops::rope_forward, uint64_t{35}}, std::pair{&ops::rope_backward, uint64_t{36}}}) {
+    std::vector<uint16_t> x = random_bf16(n, seed);
+    DeviceBuffer<uint16_t> d_x(x);
+    rotate(host_tensor(x, {B, H, T_, HS}), cos.tensor({T_, half}), sin.tensor({T_, half}));
+    rotate(d_x.tensor({B, H, T_, HS}), d_cos.tensor({T_, half}), d_sin.tensor({T_, half}));
+    expect_close(widened(d_x.download()), widened(x), kBf16ResultRtol, what);
+  }
+}
+
 // SwiGLU forward and backward on bf16 tensors, CPU against CUDA.
 void check_swiglu_bf16(int64_t N, int64_t F) {
   const std::string what = "swiglu bf16 (" + std::to_string(N) + ", " + std::to_string(F) + ")";
@@ -355,6 +371,8 @@ TEST(CudaOps, RopeMatchesCpu) {
   check_rope<double>(2, 3, 17, 10);
   check_rope<float>(3, 5, 129, 34);
   check_rope<double>(3, 5, 129, 34);
+  check_rope_bf16(2, 3, 17, 10);
+  check_rope_bf16(3, 5, 129, 34);
 #endif
 }
 

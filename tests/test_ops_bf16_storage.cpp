@@ -1,12 +1,15 @@
-// Tests of the ops that store activations in bf16 on the CPU: RMSNorm with a bf16 output and SwiGLU on bf16
-// tensors compute in f32 and round once, so on bf16-representable inputs they give the f32 op's results
-// rounded to bf16 (within one bf16 unit, for FMA contraction differences); and the dtype errors.
+// Tests of the ops that store activations in bf16 on the CPU: RMSNorm with a bf16 output, RoPE and SwiGLU on
+// bf16 tensors compute in f32 and round once, so on bf16-representable inputs they give the f32 op's results
+// rounded to bf16 (within one bf16 unit, for FMA contraction differences); split_heads moves the bits as they
+// are; and the dtype errors.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/bf16.h"
+#include "ops/attention.h"
 #include "ops/rmsnorm.h"
+#include "ops/rope.h"
 #include "ops/swiglu.h"
 #include "test_util.h"
 
@@ -65,6 +68,38 @@ TEST(SwiGluBf16, ForwardAndBackwardAreTheF32ResultsRounded) {
   ops::swiglu_backward(host_tensor(dinp16, {N, 2 * F}), host_tensor(dout.bits, {N, F}),
                        host_tensor(inp.bits, {N, 2 * F}));
   expect_rounded(dinp16, dinp32, "swiglu dinp");
+}
+
+TEST(RopeBf16, RotationsAreTheF32ResultsRounded) {
+  const int64_t B = 2, H = 3, T = 17, HS = 10, half = HS / 2;
+  std::vector<float> cos(T * half), sin(T * half);
+  ops::rope_table(host_tensor(cos, {T, half}), host_tensor(sin, {T, half}), 10000.0);
+  Bf16Values x(B * H * T * HS, 5);
+  for (auto rotate : {&ops::rope_forward, &ops::rope_backward}) {
+    std::vector<float> x32 = x.f32;
+    std::vector<uint16_t> x16 = x.bits;
+    rotate(host_tensor(x32, {B, H, T, HS}), host_tensor(cos, {T, half}), host_tensor(sin, {T, half}));
+    rotate(host_tensor(x16, {B, H, T, HS}), host_tensor(cos, {T, half}), host_tensor(sin, {T, half}));
+    expect_rounded(x16, x32, "rope");
+  }
+}
+
+// split_heads moves bf16 elements as they are: the f32 permutation of the same values, bit for bit.
+TEST(SplitHeadsBf16, IsTheF32PermutationOfTheBits) {
+  const int64_t B = 2, T = 5, NH = 4, KV = 2, HS = 8, W = (NH + 2 * KV) * HS;
+  Bf16Values qkv(B * T * W, 6);
+  std::vector<float> q32(B * NH * T * HS), k32(B * KV * T * HS), v32(k32.size()), back32(qkv.f32.size());
+  std::vector<uint16_t> q16(q32.size()), k16(k32.size()), v16(k32.size()), back16(qkv.bits.size());
+  ops::split_heads_forward(host_tensor(q32, {B, NH, T, HS}), host_tensor(k32, {B, KV, T, HS}),
+                           host_tensor(v32, {B, KV, T, HS}), host_tensor(qkv.f32, {B, T, W}));
+  ops::split_heads_forward(host_tensor(q16, {B, NH, T, HS}), host_tensor(k16, {B, KV, T, HS}),
+                           host_tensor(v16, {B, KV, T, HS}), host_tensor(qkv.bits, {B, T, W}));
+  EXPECT_EQ(widened(q16), q32);
+  EXPECT_EQ(widened(k16), k32);
+  EXPECT_EQ(widened(v16), v32);
+  ops::split_heads_backward(host_tensor(back16, {B, T, W}), host_tensor(q16, {B, NH, T, HS}),
+                            host_tensor(k16, {B, KV, T, HS}), host_tensor(v16, {B, KV, T, HS}));
+  EXPECT_EQ(back16, qkv.bits);
 }
 
 TEST(Bf16Storage, DtypeErrors) {

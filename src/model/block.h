@@ -17,7 +17,8 @@ struct SublayerShape {
 SublayerShape sublayer_shape(NormPlacement placement, int64_t num_layers);
 
 // Tensors a sublayer keeps for backward (undefined where the placement has no such norm).
-// With bf16 matmuls, f_in, gate_up, swiglu_out, dgate_up and dswiglu are bf16 (Model::plan_buffers).
+// With bf16 matmuls, f_in, gate_up, swiglu_out, dgate_up and dswiglu are bf16, and with flash attention also
+// q, k, v, attn_out, qkv, dqkv, dq, dk, dv and dattn_out (Model::plan_buffers).
 struct SublayerActivations {
   Tensor f_in, rstd_in;    // N_in output (N, C) and its rstd (N)
   Tensor branch, rstd_out; // F output b (N, C) before N_out, and N_out's rstd (N)

@@ -70,8 +70,11 @@ void Model::plan_buffers() {
   const DType d = dtype_;
   // With bf16 matmuls, the activations that only feed and leave matmuls (and SwiGLU between them) are
   // stored in bf16: the normed branch inputs, the SwiGLU input and output and their gradients, and the LM
-  // head's input. The residual stream, the branch outputs, attention and every norm's input stay in d.
-  const DType a16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 ? DType::BF16 : d;
+  // head's input; with flash attention too, everything between the q|k|v and o projections (q, k, v, the
+  // attention output and their gradients). The residual stream, the branch outputs and every norm's input
+  // stay in d.
+  const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16;
+  const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && execution_.flash_attention ? DType::BF16 : d;
   auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
   auto rows = [&](Tensor* t) { arena_.reserve(t, d, {N}); };
   auto plan_sublayer = [&](SublayerActivations& a) {
@@ -88,12 +91,12 @@ void Model::plan_buffers() {
       plan_sublayer(b.attn);
       plan_sublayer(b.mlp);
       nc(&b.mid);
-      arena_.reserve(&b.q, d, {B_, NH, T, HS});
-      arena_.reserve(&b.k, d, {B_, KV, T, HS});
-      arena_.reserve(&b.v, d, {B_, KV, T, HS});
+      arena_.reserve(&b.q, attn16, {B_, NH, T, HS});
+      arena_.reserve(&b.k, attn16, {B_, KV, T, HS});
+      arena_.reserve(&b.v, attn16, {B_, KV, T, HS});
       if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
       else arena_.reserve(&b.att, d, {B_, NH, T, T});
-      arena_.reserve(&b.attn_out, d, {N, NH * HS});
+      arena_.reserve(&b.attn_out, attn16, {N, NH * HS});
       arena_.reserve(&b.gate_up, a16, {N, 2 * F});
       arena_.reserve(&b.swiglu_out, a16, {N, F});
     }
@@ -109,17 +112,17 @@ void Model::plan_buffers() {
   }
   scratch_ = std::make_unique<BlockScratch>();
   BlockScratch& s = *scratch_;
-  arena_.reserve(&s.qkv, d, {N, QKV});
-  arena_.reserve(&s.dqkv, d, {N, QKV});
-  arena_.reserve(&s.dq, d, {B_, NH, T, HS});
-  for (Tensor* t : {&s.dk, &s.dv}) arena_.reserve(t, d, {B_, KV, T, HS});
+  arena_.reserve(&s.qkv, attn16, {N, QKV});
+  arena_.reserve(&s.dqkv, attn16, {N, QKV});
+  arena_.reserve(&s.dq, attn16, {B_, NH, T, HS});
+  for (Tensor* t : {&s.dk, &s.dv}) arena_.reserve(t, attn16, {B_, KV, T, HS});
   if (execution_.flash_attention) {
     arena_.reserve(&s.datt, d, {B_, NH, T});
   } else {
     for (Tensor* t : {&s.y_heads, &s.dy_heads}) arena_.reserve(t, d, {B_, NH, T, HS});
     arena_.reserve(&s.datt, d, {B_, NH, T, T});
   }
-  arena_.reserve(&s.dattn_out, d, {N, NH * HS});
+  arena_.reserve(&s.dattn_out, attn16, {N, NH * HS});
   for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.db, &s.dbranch, &s.dfin}) nc(t);
   arena_.reserve(&s.dgate_up, a16, {N, 2 * F});
   arena_.reserve(&s.dswiglu, a16, {N, F});

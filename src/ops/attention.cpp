@@ -1,8 +1,8 @@
 // Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
-// device against them, then calls the CPU kernels for f32 / f64 (bf16 matmul precision: f32 only). CUDA
-// tensors go to ops/cuda/attention.h in builds with PRORES_WITH_CUDA (split_heads: f32, f64, bf16;
-// attention: f32), flash attention to
-// ops/cuda/flash_attention.h (CUDA f32 only); other builds fail with a clear message.
+// device against them, then calls the CPU kernels (split_heads: f32, f64, bf16; attention: f32, f64, bf16
+// matmul precision f32 only). CUDA tensors go to ops/cuda/attention.h in builds with PRORES_WITH_CUDA
+// (split_heads: f32, f64, bf16; attention: f32), flash attention to ops/cuda/flash_attention.h (CUDA, f32
+// or bf16 q, k, v, out and their gradients); other builds fail with a clear message.
 #include "ops/attention.h"
 
 #include <cstdint>
@@ -31,14 +31,26 @@ std::string dims_string(std::initializer_list<int64_t> dims) {
 
 // Checks that t has exactly the given shape and ref's dtype and device.
 void expect(const char* op, const char* name, const Tensor& t, std::initializer_list<int64_t> dims,
-            const Tensor& ref) {
+            const Tensor& ref, DType dtype) {
   bool ok = t.ndim == static_cast<int>(dims.size());
   int i = 0;
   for (int64_t d : dims) ok = ok && t.shape[i++] == d;
   PRORES_CHECK(ok, op, ": ", name, " has shape ", t.shape_string(), ", expected ", dims_string(dims));
-  PRORES_CHECK(t.dtype == ref.dtype, op, ": ", name, " is ", dtype_name(t.dtype), ", expected ",
-               dtype_name(ref.dtype));
+  PRORES_CHECK(t.dtype == dtype, op, ": ", name, " is ", dtype_name(t.dtype), ", expected ", dtype_name(dtype));
   PRORES_CHECK(t.device == ref.device, op, ": ", name, " is on another device than the other tensors");
+}
+
+// The same with ref's dtype.
+void expect(const char* op, const char* name, const Tensor& t, std::initializer_list<int64_t> dims,
+            const Tensor& ref) {
+  expect(op, name, t, dims, ref, ref.dtype);
+}
+
+// Flash attention takes CUDA tensors, f32 or bf16 (q's dtype; the others are checked against q by expect).
+void check_flash_tensors(const char* op, const char* cpu_path, const Tensor& q) {
+  PRORES_CHECK(q.device == Device::CUDA && (q.dtype == DType::F32 || q.dtype == DType::BF16), op,
+               ": takes f32 or bf16 CUDA tensors (the CPU path is ", cpu_path, "), got ", dtype_name(q.dtype),
+               q.device == Device::CUDA ? " on CUDA" : " on the host");
 }
 
 // Sizes from q (B, NH, T, HS) and k (B, KV, T, HS); checks that the heads divide into the groups.
@@ -53,13 +65,13 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
   return d;
 }
 
-#if defined(PRORES_WITH_CUDA)
-// The CUDA permutes move elements of any type of the same size: bf16 travels as uint16_t.
+// The permutes move elements of any type of the same size: bf16 travels as uint16_t.
 template <typename T>
 T* raw(const Tensor& t) {
   return static_cast<T*>(t.data);
 }
 
+#if defined(PRORES_WITH_CUDA)
 // Throws for attention on a dtype the CUDA kernels do not take.
 [[noreturn]] void fail_cuda_dtype(const char* op, DType dtype) {
   PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dtype), " on CUDA (f32)");
@@ -96,6 +108,9 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
       return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
     case DType::F64:
       return cpu::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
+    case DType::BF16:
+      return cpu::split_heads_forward(raw<uint16_t>(q), raw<uint16_t>(k), raw<uint16_t>(v), raw<const uint16_t>(qkv),
+                                      d);
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
   }
@@ -131,6 +146,9 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
     case DType::F64:
       return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
                                        d);
+    case DType::BF16:
+      return cpu::split_heads_backward(raw<uint16_t>(dqkv), raw<const uint16_t>(dq), raw<const uint16_t>(dk),
+                                       raw<const uint16_t>(dv), d);
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
   }
@@ -219,13 +237,14 @@ void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor&
   const char* op = "flash_attention_forward";
   const AttentionDims d = attention_dims(op, q, k);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
-  expect(op, "lse", lse, {d.B, d.NH, d.T}, q);
+  expect(op, "lse", lse, {d.B, d.NH, d.T}, q, DType::F32);
   expect(op, "out", out, {d.B, d.T, d.NH * d.HS}, q);
-  PRORES_CHECK(q.device == Device::CUDA && q.dtype == DType::F32, op,
-               ": takes f32 CUDA tensors (the CPU path is attention_forward), got ", dtype_name(q.dtype),
-               q.device == Device::CUDA ? " on CUDA" : " on the host");
+  check_flash_tensors(op, "attention_forward", q);
 #if defined(PRORES_WITH_CUDA)
   detail::check_device_memory(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
+  if (q.dtype == DType::BF16)
+    return cuda::flash_attention_forward(raw<uint16_t>(out), lse.as<float>(), raw<const uint16_t>(q),
+                                         raw<const uint16_t>(k), raw<const uint16_t>(v), d);
   cuda::flash_attention_forward(out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), d);
 #else
   detail::fail_no_cuda(op);
@@ -239,18 +258,20 @@ void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
   const AttentionDims d = attention_dims(op, q, k);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
   for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"lse", &lse}, {"delta", &delta}})
-    expect(op, name, *t, {d.B, d.NH, d.T}, q);
+    expect(op, name, *t, {d.B, d.NH, d.T}, q, DType::F32);
   for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"out", &out}, {"dout", &dout}})
     expect(op, name, *t, {d.B, d.T, d.NH * d.HS}, q);
   expect(op, "dq", dq, {d.B, d.NH, d.T, d.HS}, q);
   expect(op, "dk", dk, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, q);
-  PRORES_CHECK(q.device == Device::CUDA && q.dtype == DType::F32, op,
-               ": takes f32 CUDA tensors (the CPU path is attention_backward), got ", dtype_name(q.dtype),
-               q.device == Device::CUDA ? " on CUDA" : " on the host");
+  check_flash_tensors(op, "attention_backward", q);
 #if defined(PRORES_WITH_CUDA)
   detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"delta", delta}, {"dout", dout},
                                    {"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
+  if (q.dtype == DType::BF16)
+    return cuda::flash_attention_backward(raw<uint16_t>(dq), raw<uint16_t>(dk), raw<uint16_t>(dv), delta.as<float>(),
+                                          raw<const uint16_t>(dout), raw<const uint16_t>(out), lse.as<float>(),
+                                          raw<const uint16_t>(q), raw<const uint16_t>(k), raw<const uint16_t>(v), d);
   cuda::flash_attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), delta.as<float>(),
                                  dout.as<float>(), out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(),
                                  v.as<float>(), d);

@@ -24,7 +24,8 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
                         const Tensor& k, const Tensor& v, MatmulPrecision precision = MatmulPrecision::Fp32);
 
-// Flash attention (CUDA, f32 tensors, bf16 tensor-core arithmetic with f32 accumulation): the same
+// Flash attention (CUDA, f32 or bf16 q, k, v, out and gradients, f32 lse and delta; bf16 tensor-core
+// arithmetic with f32 accumulation, bf16 results rounded to nearest even): the same
 // function as attention_forward without the (B, NH, T, T) probabilities. out (B, T, NH * HS) (=);
 // lse (B, NH, T) (=) each row's log-sum-exp of the scaled, masked scores, kept for the backward. Host
 // tensors are refused (the CPU path is attention_forward); throws unless flash_attention_supports.

@@ -1,5 +1,6 @@
-// Rotary position embedding dispatch: validates shapes, dtypes and devices, then runs the kernel. CUDA
-// tensors go to ops/cuda/rope.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
+// Rotary position embedding dispatch: validates shapes, dtypes and devices, then runs the kernel (x in the
+// table's dtype, or bf16 next to an f32 table). CUDA tensors go to ops/cuda/rope.h in builds with
+// PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/rope.h"
 
 #include "ops/cpu/rope.h"
@@ -20,8 +21,10 @@ void check_rotation(const char* op, const Tensor& x, const Tensor& cos, const Te
                    x.shape[3] == 2 * cos.shape[1],
                op, ": expected x (B, H, T, HS), cos and sin (T, HS/2); got x ", x.shape_string(), ", cos ",
                cos.shape_string(), ", sin ", sin.shape_string());
-  PRORES_CHECK(cos.dtype == x.dtype && sin.dtype == x.dtype, op, ": dtypes differ: x ", dtype_name(x.dtype),
-               ", cos ", dtype_name(cos.dtype), ", sin ", dtype_name(sin.dtype));
+  const bool bf16_x = x.dtype == DType::BF16 && cos.dtype == DType::F32;
+  PRORES_CHECK((cos.dtype == x.dtype || bf16_x) && sin.dtype == cos.dtype, op, ": dtypes differ: x ",
+               dtype_name(x.dtype), ", cos ", dtype_name(cos.dtype), ", sin ", dtype_name(sin.dtype),
+               " (x may be bf16 next to an f32 table)");
   PRORES_CHECK(cos.device == x.device && sin.device == x.device, op,
                ": x, cos and sin must be on the same device");
   if (x.device == Device::CUDA) {
@@ -79,6 +82,8 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
         return cuda::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       case DType::F64:
         return cuda::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+      case DType::BF16:
+        return cuda::rope_forward(static_cast<uint16_t*>(x.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       default:
         PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
     }
@@ -89,6 +94,8 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
       return cpu::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     case DType::F64:
       return cpu::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+    case DType::BF16:
+      return cpu::rope_forward(static_cast<uint16_t*>(x.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     default:
       PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
   }
@@ -104,6 +111,8 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
         return cuda::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       case DType::F64:
         return cuda::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+      case DType::BF16:
+        return cuda::rope_backward(static_cast<uint16_t*>(dx.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       default:
         PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
     }
@@ -114,6 +123,8 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
       return cpu::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     case DType::F64:
       return cpu::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
+    case DType::BF16:
+      return cpu::rope_backward(static_cast<uint16_t*>(dx.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     default:
       PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
   }

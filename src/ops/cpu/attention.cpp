@@ -159,6 +159,9 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
                                       const AttentionDims&, bool);
 PRORES_INSTANTIATE_ATTENTION(float)
 PRORES_INSTANTIATE_ATTENTION(double)
+template void split_heads_forward<uint16_t>(uint16_t*, uint16_t*, uint16_t*, const uint16_t*, const AttentionDims&);
+template void split_heads_backward<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const uint16_t*,
+                                             const AttentionDims&);
 #undef PRORES_INSTANTIATE_ATTENTION
 
 }  // namespace prores::ops::cpu

@@ -11,7 +11,8 @@ struct AttentionDims {
   int64_t B, T, NH, KV, HS;
 };
 
-// q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS).
+// q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS). T is float, double
+// or uint16_t (bf16 bits): a permutation.
 template <typename T>
 void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d);
 

@@ -1,8 +1,10 @@
-// CPU rotary position embedding: a cos/sin table and an in-place rotation threaded over (b, h, t) rows.
+// CPU rotary position embedding: a cos/sin table and an in-place rotation threaded over (b, h, t) rows (of
+// f32, f64 or bf16 storage).
 #include "ops/cpu/rope.h"
 
 #include <cmath>
 
+#include "core/bf16.h"
 #include "ops/cpu/elementwise.h"
 
 namespace prores::ops::cpu {
@@ -11,22 +13,22 @@ namespace {
 
 // Rotates every row of x (rows, HS) by the angle of its position (row % seq_len); sign = +1 is the
 // forward rotation, -1 its inverse.
-template <typename T>
-void rotate(T* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len, int64_t HS, T sign) {
+template <typename T, typename TX>
+void rotate(TX* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len, int64_t HS, T sign) {
   const int64_t half = HS / 2;
 #pragma omp parallel for schedule(static) if (rows * HS >= kParallelMinElements)
   for (int64_t r = 0; r < rows; ++r) {
-    T* lo = x + r * HS;
-    T* hi = lo + half;
+    TX* lo = x + r * HS;
+    TX* hi = lo + half;
     const T* c = cos + (r % seq_len) * half;
     const T* s = sin + (r % seq_len) * half;
 #pragma omp simd
     for (int64_t i = 0; i < half; ++i) {
-      const T a = lo[i];
-      const T b = hi[i];
+      const T a = load_element(lo[i]);
+      const T b = load_element(hi[i]);
       const T si = sign * s[i];
-      lo[i] = a * c[i] - b * si;
-      hi[i] = b * c[i] + a * si;
+      lo[i] = store_element<TX>(a * c[i] - b * si);
+      hi[i] = store_element<TX>(b * c[i] + a * si);
     }
   }
 }
@@ -47,13 +49,13 @@ void rope_table(T* cos, T* sin, int64_t seq_len, int64_t HS, double base) {
   }
 }
 
-template <typename T>
-void rope_forward(T* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
+template <typename T, typename TX>
+void rope_forward(TX* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
   rotate(x, cos, sin, B * H * seq_len, seq_len, HS, T(1));
 }
 
-template <typename T>
-void rope_backward(T* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
+template <typename T, typename TX>
+void rope_backward(TX* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
   rotate(dx, cos, sin, B * H * seq_len, seq_len, HS, T(-1));
 }
 
@@ -64,5 +66,9 @@ template void rope_forward<double>(double*, const double*, const double*, int64_
 template void rope_backward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t);
 template void rope_backward<double>(double*, const double*, const double*, int64_t, int64_t, int64_t,
                                     int64_t);
+template void rope_forward<float, uint16_t>(uint16_t*, const float*, const float*, int64_t, int64_t, int64_t,
+                                            int64_t);
+template void rope_backward<float, uint16_t>(uint16_t*, const float*, const float*, int64_t, int64_t, int64_t,
+                                             int64_t);
 
 }  // namespace prores::ops::cpu

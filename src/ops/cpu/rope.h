@@ -1,5 +1,7 @@
 // CPU kernels for rotary position embedding (ops/rope.h), rotate-half convention, templated on
-// float / double. Sizes: B batch, H heads, seq_len (the docs' T) positions, HS head size (even).
+// float / double; the rotated x may also be stored as uint16_t (bf16 bits) next to a float table, computed in
+// float and rounded to nearest even. Sizes: B batch, H heads, seq_len (the docs' T) positions, HS head size
+// (even).
 #pragma once
 #include <cstdint>
 
@@ -11,11 +13,11 @@ void rope_table(T* cos, T* sin, int64_t seq_len, int64_t HS, double base);
 
 // x (B, H, seq_len, HS) rotated in place (=): for i < HS/2, with c = cos[t,i], s = sin[t,i]:
 //   x[i] <- x[i]*c - x[i+HS/2]*s;  x[i+HS/2] <- x[i+HS/2]*c + x[i]*s.
-template <typename T>
-void rope_forward(T* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS);
+template <typename T, typename TX = T>
+void rope_forward(TX* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS);
 
 // dx (B, H, seq_len, HS) (=) the inverse rotation of itself (the forward's transpose), in place.
-template <typename T>
-void rope_backward(T* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS);
+template <typename T, typename TX = T>
+void rope_backward(TX* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS);
 
 }  // namespace prores::ops::cpu

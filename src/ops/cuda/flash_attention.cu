@@ -6,8 +6,10 @@
 //   dK, dV       block (batch, group, 64 keys): loops over the group's heads and the query tiles at or after
 //                the key tile, dK and dV summed in registers (so the group's heads need no atomics).
 //   dQ           block (batch, head, 64 queries): key tiles up to the diagonal, dQ summed in registers.
-// Tiles are rounded f32 -> bf16 while staged into shared memory (rows padded by 8 elements, so that the 8
-// rows of every ldmatrix phase fall in distinct banks); rows at or past T are staged as zeros, never stored.
+// q, k, v, out and their gradients are f32 or bf16 in global memory (TIO: float, or uint16_t holding bf16
+// bits); tiles are staged into shared memory as bf16 (f32 rounded on the way; rows padded by 8 elements, so
+// that the 8 rows of every ldmatrix phase fall in distinct banks), and results are stored as TIO (bf16:
+// rounded to nearest even). Rows at or past T are staged as zeros, never stored.
 //
 // Fragment layout of mma.m16n8k16 (PTX ISA), lane = 4 g + t: the f32 accumulator of a 16x8 tile holds
 // c[0], c[1] = (row g, cols 2t, 2t + 1) and c[2], c[3] = (row g + 8, same cols); so acc[n / 8][4] of a 16 x n
@@ -158,42 +160,79 @@ __device__ __forceinline__ void mma_pb(float (&acc)[D / 8][4], const float (&p)[
 }
 
 // One tile to stage: tile[r][0, D) (=) bf16(src[r stride, r stride + D)).
+template <typename TIn>
 struct Staging {
   bf16* tile;
-  const float* src;
+  const TIn* src;
   int64_t stride;
 };
+
+// Four consecutive elements of a row of TIn as one vector load (16 bytes of f32, 8 of bf16), and as the
+// two packed bf16 pairs a staged tile holds.
+template <typename TIn>
+struct Quad;
+
+template <>
+struct Quad<float> {
+  using Vector = float4;
+  static __device__ __forceinline__ Vector load(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+  static __device__ __forceinline__ Vector zero() { return make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
+  static __device__ __forceinline__ uint2 packed(Vector x) {
+    return make_uint2(pack_bf16(x.x, x.y), pack_bf16(x.z, x.w));
+  }
+};
+
+template <>
+struct Quad<uint16_t> {
+  using Vector = uint2;
+  static __device__ __forceinline__ Vector load(const uint16_t* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+  static __device__ __forceinline__ Vector zero() { return make_uint2(0u, 0u); }
+  static __device__ __forceinline__ uint2 packed(Vector x) { return x; }
+};
+
+// dst[0], dst[1] (=) a, b stored as f32, or as bf16 (rounded to nearest even).
+__device__ __forceinline__ void store_pair(float* dst, float a, float b) {
+  *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+}
+__device__ __forceinline__ void store_pair(uint16_t* dst, float a, float b) {
+  *reinterpret_cast<uint32_t*>(dst) = pack_bf16(a, b);
+}
+
+// An element of TIn as a float, rounded to bf16 (as staged tiles see it; exact for bf16 storage).
+__device__ __forceinline__ float staged_value(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+__device__ __forceinline__ float staged_value(uint16_t x) { return __bfloat162float(__ushort_as_bfloat16(x)); }
+
+// An element of TIn as a float.
+__device__ __forceinline__ float value_of(float x) { return x; }
+__device__ __forceinline__ float value_of(uint16_t x) { return __bfloat162float(__ushort_as_bfloat16(x)); }
 
 // Float4 loads each thread keeps in flight per staged tile: enough to cover the load latency with several
 // blocks per SM, few enough to leave the registers to the accumulators.
 constexpr int kStageBatch = 4;
 
 // Stages every tile of `tiles` for its rows r < valid, zeros for valid <= r < kRows; by the whole block,
-// float4 loads coalesced along each row, the loads of all the tiles in flight together.
-template <int D, int kRows, int kCount>
-__device__ __forceinline__ void stage(const Staging (&tiles)[kCount], int valid) {
+// 4-element vector loads coalesced along each row, the loads of all the tiles in flight together.
+template <int D, int kRows, typename TIn, int kCount>
+__device__ __forceinline__ void stage(const Staging<TIn> (&tiles)[kCount], int valid) {
   constexpr int kVectors = D / 4, kPasses = kRows * kVectors / kThreads;
   static_assert(kPasses % kStageBatch == 0, "whole batches of whole passes of the block");
 #pragma unroll 1
   for (int pass0 = 0; pass0 < kPasses; pass0 += kStageBatch) {
-    float4 x[kCount][kStageBatch];
+    typename Quad<TIn>::Vector x[kCount][kStageBatch];
 #pragma unroll
     for (int j = 0; j < kStageBatch; ++j) {
       const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
       const int r = i / kVectors, c = i % kVectors * 4;
 #pragma unroll
       for (int n = 0; n < kCount; ++n)
-        x[n][j] = r < valid ? __ldg(reinterpret_cast<const float4*>(tiles[n].src + r * tiles[n].stride + c))
-                            : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        x[n][j] = r < valid ? Quad<TIn>::load(tiles[n].src + r * tiles[n].stride + c) : Quad<TIn>::zero();
     }
 #pragma unroll
     for (int j = 0; j < kStageBatch; ++j) {
       const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
       const int offset = i / kVectors * kPitch<D> + i % kVectors * 4;
 #pragma unroll
-      for (int n = 0; n < kCount; ++n)
-        *reinterpret_cast<uint2*>(tiles[n].tile + offset) =
-            make_uint2(pack_bf16(x[n][j].x, x[n][j].y), pack_bf16(x[n][j].z, x[n][j].w));
+      for (int n = 0; n < kCount; ++n) *reinterpret_cast<uint2*>(tiles[n].tile + offset) = Quad<TIn>::packed(x[n][j]);
     }
   }
 }
@@ -212,10 +251,10 @@ __device__ __forceinline__ float quad_sum(float x) {
 // Block (batch b, head h, query tile qt), the last tiles (which see the most keys) first; warp w owns
 // queries [16 w, 16 w + 16) of the tile, the lane rows g and g + 8 of them. Online softmax in the log2
 // domain: scores times scale_log2 = log2(e) / sqrt(HS).
-template <int D>
+template <int D, typename TIO>
 __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
-    flash_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ q,
-                         const float* __restrict__ k, const float* __restrict__ v, int T, int NH, int group, int heads,
+    flash_forward_kernel(TIO* __restrict__ out, float* __restrict__ lse, const TIO* __restrict__ q,
+                         const TIO* __restrict__ k, const TIO* __restrict__ v, int T, int NH, int group, int heads,
                          float scale_log2) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -228,14 +267,14 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(b) * (NH / group) + h / group) * T * D;
 
-  stage<D, kTile>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D}}, T - q0);
+  stage<D, kTile, TIO>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D}}, T - q0);
   float o[D / 8][4] = {};
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // per lane: partial sums
   for (int kt = 0; kt <= qt; ++kt) {
     const int k0 = kt * kTile;
     __syncthreads();  // the previous tile's ks and vs are consumed (the first time: qs is staged)
     const int64_t kv_offset = kv_base + static_cast<int64_t>(k0) * D;
-    stage<D, kTile>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
+    stage<D, kTile, TIO>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
     __syncthreads();
     float s[kTile / 8][4] = {};
     mma_abt<D, kTile>(s, qs, r0, ks, lane);
@@ -279,10 +318,9 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
     const int i = q0 + r0 + g + 8 * half;
     if (i >= T) continue;
     const float inv = 1.0f / l;
-    float* dst = out + ((static_cast<int64_t>(b) * T + i) * NH + h) * D + 2 * t;
+    TIO* dst = out + ((static_cast<int64_t>(b) * T + i) * NH + h) * D + 2 * t;
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt)
-      *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(o[nt][2 * half] * inv, o[nt][2 * half + 1] * inv);
+    for (int nt = 0; nt < D / 8; ++nt) store_pair(dst + nt * 8, o[nt][2 * half] * inv, o[nt][2 * half + 1] * inv);
     if (t == 0) lse[static_cast<int64_t>(bh) * T + i] = (row_max[half] + log2f(l)) * kLn2;
   }
 }
@@ -290,9 +328,9 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
 // delta[(b, h, i)] (=) sum_e bf16(dout[b, i, h HS + e]) out[b, i, h HS + e]: one warp per row, rows in
 // (b, h, i) order, grid-stride; the warp's sum in a fixed shuffle order. dout is rounded as the dP products
 // see it, so that sum_j P_ij (dP_ij - delta_i) cancels (a visible error at very short rows otherwise).
-template <int D>
+template <int D, typename TIO>
 __global__ void __launch_bounds__(kThreads)
-    flash_delta_kernel(float* __restrict__ delta, const float* __restrict__ dout, const float* __restrict__ out,
+    flash_delta_kernel(float* __restrict__ delta, const TIO* __restrict__ dout, const TIO* __restrict__ out,
                        int64_t rows, int T, int NH) {
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
@@ -301,7 +339,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t base = ((bh / NH * T + i) * NH + bh % NH) * D;
     float sum = 0.0f;
 #pragma unroll
-    for (int e = lane; e < D; e += 32) sum += __bfloat162float(__float2bfloat16_rn(dout[base + e])) * out[base + e];
+    for (int e = lane; e < D; e += 32) sum += staged_value(dout[base + e]) * value_of(out[base + e]);
     for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
     if (lane == 0) delta[row] = sum;
   }
@@ -312,11 +350,11 @@ __global__ void __launch_bounds__(kThreads)
 // queries) at or after the key tile. Per query tile, in the key-major (transposed) orientation:
 //   P^T (=) exp2(scale_log2 K Q^T - lse2), zero where query < key;  dV (+=) P^T dO;
 //   dP^T (=) V dO^T;  dS^T (=) P^T (dP^T - delta);  dK (+=) dS^T Q, times 1 / sqrt(HS) when stored.
-template <int D>
+template <int D, typename TIO>
 __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
-    flash_backward_dkdv_kernel(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
+    flash_backward_dkdv_kernel(TIO* __restrict__ dk, TIO* __restrict__ dv, const TIO* __restrict__ dout,
                                const float* __restrict__ lse, const float* __restrict__ delta,
-                               const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                               const TIO* __restrict__ q, const TIO* __restrict__ k, const TIO* __restrict__ v,
                                int T, int NH, int group, int groups, float scale_log2, float scale) {
   constexpr int kQ = kDkdvQueryRows<D>;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -332,7 +370,7 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(bg) * T + k0) * D;
 
-  stage<D, kTile>({{ks, k + kv_base, D}, {vs, v + kv_base, D}}, T - k0);
+  stage<D, kTile, TIO>({{ks, k + kv_base, D}, {vs, v + kv_base, D}}, T - k0);
   float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
   const int q_tiles = (T + kQ - 1) / kQ;
   for (int h = first_head; h < first_head + group; ++h) {
@@ -340,9 +378,9 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
     for (int qt = k0 / kQ; qt < q_tiles; ++qt) {
       const int q0 = qt * kQ;
       __syncthreads();  // the previous tile's qs, dos, lse2_s, delta_s are consumed (first time: ks, vs staged)
-      stage<D, kQ>({{qs, q + (bh * T + q0) * D, D},
-                    {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
-                   T - q0);
+      stage<D, kQ, TIO>({{qs, q + (bh * T + q0) * D, D},
+                         {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
+                        T - q0);
       for (int i = static_cast<int>(threadIdx.x); i < kQ; i += kThreads) {
         const bool valid = q0 + i < T;  // queries past T get P = 0
         lse2_s[i] = valid ? lse[bh * T + q0 + i] * kLog2e : INFINITY;
@@ -377,9 +415,8 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
     const int64_t row = kv_base + static_cast<int64_t>(j) * D + 2 * t;
 #pragma unroll
     for (int nt = 0; nt < D / 8; ++nt) {
-      *reinterpret_cast<float2*>(dk + row + nt * 8) =
-          make_float2(dk_acc[nt][2 * half] * scale, dk_acc[nt][2 * half + 1] * scale);
-      *reinterpret_cast<float2*>(dv + row + nt * 8) = make_float2(dv_acc[nt][2 * half], dv_acc[nt][2 * half + 1]);
+      store_pair(dk + row + nt * 8, dk_acc[nt][2 * half] * scale, dk_acc[nt][2 * half + 1] * scale);
+      store_pair(dv + row + nt * 8, dv_acc[nt][2 * half], dv_acc[nt][2 * half + 1]);
     }
   }
 }
@@ -388,11 +425,11 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
 // tile and sums their dQ over the key tiles up to the diagonal:
 //   P (=) exp2(scale_log2 Q K^T - lse2), zero where key > query;  dP (=) dO V^T;  dS (=) P (dP - delta);
 //   dQ (+=) dS K, times 1 / sqrt(HS) when stored.
-template <int D>
+template <int D, typename TIO>
 __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
-    flash_backward_dq_kernel(float* __restrict__ dq, const float* __restrict__ dout, const float* __restrict__ lse,
-                             const float* __restrict__ delta, const float* __restrict__ q, const float* __restrict__ k,
-                             const float* __restrict__ v, int T, int NH, int group, int heads, float scale_log2,
+    flash_backward_dq_kernel(TIO* __restrict__ dq, const TIO* __restrict__ dout, const float* __restrict__ lse,
+                             const float* __restrict__ delta, const TIO* __restrict__ q, const TIO* __restrict__ k,
+                             const TIO* __restrict__ v, int T, int NH, int group, int heads, float scale_log2,
                              float scale) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -406,9 +443,9 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(b) * (NH / group) + h / group) * T * D;
 
-  stage<D, kTile>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D},
-                   {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
-                  T - q0);
+  stage<D, kTile, TIO>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D},
+                        {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
+                       T - q0);
   float lse2[2], row_delta[2];  // of the lane's rows g and g + 8; rows past T get P = 0
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -421,7 +458,7 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
     const int k0 = kt * kTile;
     __syncthreads();  // the previous tile's ks and vs are consumed (the first time: qs, dos are staged)
     const int64_t kv_offset = kv_base + static_cast<int64_t>(k0) * D;
-    stage<D, kTile>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
+    stage<D, kTile, TIO>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
     __syncthreads();
     float p[kTile / 8][4] = {};
     mma_abt<D, kTile>(p, qs, r0, ks, lane);
@@ -444,11 +481,9 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
   for (int half = 0; half < 2; ++half) {
     const int i = q0 + r0 + g + 8 * half;
     if (i >= T) continue;
-    float* dst = dq + (static_cast<int64_t>(bh) * T + i) * D + 2 * t;
+    TIO* dst = dq + (static_cast<int64_t>(bh) * T + i) * D + 2 * t;
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt)
-      *reinterpret_cast<float2*>(dst + nt * 8) =
-          make_float2(dq_acc[nt][2 * half] * scale, dq_acc[nt][2 * half + 1] * scale);
+    for (int nt = 0; nt < D / 8; ++nt) store_pair(dst + nt * 8, dq_acc[nt][2 * half] * scale, dq_acc[nt][2 * half + 1] * scale);
   }
 }
 
@@ -467,11 +502,11 @@ std::string unsupported_reason(const AttentionDims& d) {
 }
 
 // Throws prores::Error naming `op` unless the kernels take d and every one of `rows` (the tensors read or
-// written in float4 / float2 pieces of rows) is 16-byte aligned.
-void check_args(const char* op, const AttentionDims& d, std::initializer_list<const float*> rows) {
+// written in 4- and 2-element pieces of rows) is 16-byte aligned.
+void check_args(const char* op, const AttentionDims& d, std::initializer_list<const void*> rows) {
   const std::string reason = unsupported_reason(d);
   PRORES_CHECK(reason.empty(), op, ": ", reason);
-  for (const float* p : rows)
+  for (const void* p : rows)
     PRORES_CHECK(reinterpret_cast<uintptr_t>(p) % 16 == 0, op, ": q, k, v, out and their gradients must be ",
                  "16-byte aligned, got ", static_cast<const void*>(p));
 }
@@ -491,27 +526,27 @@ int64_t query_tiles(const AttentionDims& d) { return (d.T + kTile - 1) / kTile; 
 
 float scale_of(const AttentionDims& d) { return 1.0f / std::sqrt(static_cast<float>(d.HS)); }
 
-template <int D>
-void forward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionDims& d) {
+template <int D, typename TIO>
+void forward(TIO* out, float* lse, const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d) {
   const int heads = static_cast<int>(d.B * d.NH);
-  launch(flash_forward_kernel<D>, query_tiles(d) * heads, 3 * tile_bytes<D>(kTile), out, lse, q, k, v,
+  launch(flash_forward_kernel<D, TIO>, query_tiles(d) * heads, 3 * tile_bytes<D>(kTile), out, lse, q, k, v,
          static_cast<int>(d.T), static_cast<int>(d.NH), static_cast<int>(d.NH / d.KV), heads, scale_of(d) * kLog2e);
 }
 
-template <int D>
-void backward(float* dq, float* dk, float* dv, float* delta, const float* dout, const float* out, const float* lse,
-              const float* q, const float* k, const float* v, const AttentionDims& d) {
+template <int D, typename TIO>
+void backward(TIO* dq, TIO* dk, TIO* dv, float* delta, const TIO* dout, const TIO* out, const float* lse,
+              const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d) {
   const int T = static_cast<int>(d.T), NH = static_cast<int>(d.NH), group = static_cast<int>(d.NH / d.KV);
   const int heads = static_cast<int>(d.B * d.NH), groups = static_cast<int>(d.B * d.KV);
   const float scale = scale_of(d), scale_log2 = scale * kLog2e;
   const int64_t rows = d.B * d.NH * d.T;
-  launch(flash_delta_kernel<D>, std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t{1} << 16), 0, delta, dout, out,
+  launch(flash_delta_kernel<D, TIO>, std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t{1} << 16), 0, delta, dout, out,
          rows, T, NH);
   constexpr int kQ = kDkdvQueryRows<D>;
-  launch(flash_backward_dkdv_kernel<D>, query_tiles(d) * groups,
+  launch(flash_backward_dkdv_kernel<D, TIO>, query_tiles(d) * groups,
          2 * tile_bytes<D>(kTile) + 2 * tile_bytes<D>(kQ) + 2 * kQ * sizeof(float), dk, dv, dout, lse, delta, q, k, v,
          T, NH, group, groups, scale_log2, scale);
-  launch(flash_backward_dq_kernel<D>, query_tiles(d) * heads, 4 * tile_bytes<D>(kTile), dq, dout, lse, delta, q, k, v,
+  launch(flash_backward_dq_kernel<D, TIO>, query_tiles(d) * heads, 4 * tile_bytes<D>(kTile), dq, dout, lse, delta, q, k, v,
          T, NH, group, heads, scale_log2, scale);
 }
 
@@ -519,8 +554,8 @@ void backward(float* dq, float* dk, float* dv, float* delta, const float* dout, 
 
 bool flash_attention_supports(const AttentionDims& d) { return unsupported_reason(d).empty(); }
 
-void flash_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                             const AttentionDims& d) {
+template <typename TIO>
+void flash_attention_forward(TIO* out, float* lse, const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d) {
   check_args("flash_attention_forward", d, {out, q, k, v});
   if (d.HS == 64)
     forward<64>(out, lse, q, k, v, d);
@@ -528,14 +563,23 @@ void flash_attention_forward(float* out, float* lse, const float* q, const float
     forward<128>(out, lse, q, k, v, d);
 }
 
-void flash_attention_backward(float* dq, float* dk, float* dv, float* delta, const float* dout, const float* out,
-                              const float* lse, const float* q, const float* k, const float* v,
-                              const AttentionDims& d) {
+template <typename TIO>
+void flash_attention_backward(TIO* dq, TIO* dk, TIO* dv, float* delta, const TIO* dout, const TIO* out,
+                              const float* lse, const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d) {
   check_args("flash_attention_backward", d, {dq, dk, dv, dout, out, q, k, v});
   if (d.HS == 64)
     backward<64>(dq, dk, dv, delta, dout, out, lse, q, k, v, d);
   else
     backward<128>(dq, dk, dv, delta, dout, out, lse, q, k, v, d);
 }
+
+#define PRORES_INSTANTIATE_FLASH(TIO)                                                                          \
+  template void flash_attention_forward<TIO>(TIO*, float*, const TIO*, const TIO*, const TIO*,                  \
+                                             const AttentionDims&);                                             \
+  template void flash_attention_backward<TIO>(TIO*, TIO*, TIO*, float*, const TIO*, const TIO*, const float*,    \
+                                              const TIO*, const TIO*, const TIO*, const AttentionDims&);
+PRORES_INSTANTIATE_FLASH(float)
+PRORES_INSTANTIATE_FLASH(uint16_t)
+#undef PRORES_INSTANTIATE_FLASH
 
 }  // namespace prores::ops::cuda

@@ -1,5 +1,6 @@
 // CUDA flash attention: causal grouped-query attention that never materializes the (T, T) scores, for
-// Hopper (sm_90) bf16 tensor cores with f32 inputs, outputs, accumulation and softmax. Sizes as in
+// Hopper (sm_90) bf16 tensor cores with f32 accumulation and softmax; q, k, v, out and their gradients are
+// f32 or bf16 (TIO: float, or uint16_t holding bf16 bits; results rounded to nearest even). Sizes as in
 // ops/cpu/attention.h (AttentionDims: B batch, T sequence, NH query heads, KV groups, HS head size; head h
 // reads group h / (NH / KV)). Tiles of q, k, v and dout are rounded to bf16 when staged into shared memory,
 // so results agree with the f32 reference to bf16 accuracy (~1e-2 relative). The backward (FlashAttention-2
@@ -23,14 +24,15 @@ bool flash_attention_supports(const AttentionDims& d);
 // out (B, T, NH * HS) (=) causal softmax(q k^T / sqrt(HS)) v per head, heads concatenated along the last
 // axis (the layout attention_forward writes); lse (B, NH, T) (=) the natural-log log-sum-exp of each row
 // of the scaled, masked scores (what the backward needs). Throws prores::Error for unsupported dims.
-void flash_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                             const AttentionDims& d);
+template <typename TIO>
+void flash_attention_forward(TIO* out, float* lse, const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d);
 
 // dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's out, lse and
 // inputs q, k, v; dk and dv sum over the NH / KV heads of each group. delta (B, NH, T) is scratch (=)
 // rowsum(dout * out) per head (dout rounded to bf16, as the products see it). Throws prores::Error for
 // unsupported dims.
-void flash_attention_backward(float* dq, float* dk, float* dv, float* delta, const float* dout, const float* out,
-                              const float* lse, const float* q, const float* k, const float* v, const AttentionDims& d);
+template <typename TIO>
+void flash_attention_backward(TIO* dq, TIO* dk, TIO* dv, float* delta, const TIO* dout, const TIO* out,
+                              const float* lse, const TIO* q, const TIO* k, const TIO* v, const AttentionDims& d);
 
 }  // namespace prores::ops::cuda

@@ -1,5 +1,5 @@
 // CUDA rotary position embedding (ops/cuda/rope.h): a grid-stride loop over (row, i) pairs for the
-// in-place rotation, and one over (t, i) for the table.
+// in-place rotation (of f32, f64 or bf16 storage), and one over (t, i) for the table.
 #include "ops/cuda/rope.h"
 
 #include "ops/cuda/kernel_util.cuh"
@@ -24,28 +24,28 @@ __global__ void rope_table_kernel(T* cos_out, T* sin_out, int64_t seq_len, int64
 
 // Rotates every row of x (rows, HS) by the angle of its position (row % seq_len); sign = +1 is the
 // forward rotation, -1 its inverse.
-template <typename T>
-__global__ void rope_rotate_kernel(T* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len,
+template <typename T, typename TX>
+__global__ void rope_rotate_kernel(TX* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len,
                                    int64_t HS, T sign) {
   const int64_t half = HS / 2;
   const int64_t n = rows * half;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n; k += stride) {
     const int64_t r = k / half, i = k % half;
-    T* lo = x + r * HS + i;
-    T* hi = lo + half;
+    TX* lo = x + r * HS + i;
+    TX* hi = lo + half;
     const int64_t table = (r % seq_len) * half + i;
     const T c = cos[table];
     const T s = sign * sin[table];
-    const T a = *lo;
-    const T b = *hi;
-    *lo = a * c - b * s;
-    *hi = b * c + a * s;
+    const T a = detail::load_element(*lo);
+    const T b = detail::load_element(*hi);
+    *lo = detail::store_element<TX>(a * c - b * s);
+    *hi = detail::store_element<TX>(b * c + a * s);
   }
 }
 
-template <typename T>
-void rotate(T* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len, int64_t HS, T sign) {
+template <typename T, typename TX>
+void rotate(TX* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len, int64_t HS, T sign) {
   const int64_t n = rows * (HS / 2);
   if (n == 0) return;
   rope_rotate_kernel<<<detail::grid_for(n), detail::kThreads>>>(x, cos, sin, rows, seq_len, HS, sign);
@@ -62,13 +62,13 @@ void rope_table(T* cos, T* sin, int64_t seq_len, int64_t HS, double base) {
   detail::check_launch();
 }
 
-template <typename T>
-void rope_forward(T* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
+template <typename T, typename TX>
+void rope_forward(TX* x, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
   rotate(x, cos, sin, B * H * seq_len, seq_len, HS, T(1));
 }
 
-template <typename T>
-void rope_backward(T* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
+template <typename T, typename TX>
+void rope_backward(TX* dx, const T* cos, const T* sin, int64_t B, int64_t H, int64_t seq_len, int64_t HS) {
   rotate(dx, cos, sin, B * H * seq_len, seq_len, HS, T(-1));
 }
 
@@ -79,5 +79,9 @@ template void rope_forward<double>(double*, const double*, const double*, int64_
 template void rope_backward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t);
 template void rope_backward<double>(double*, const double*, const double*, int64_t, int64_t, int64_t,
                                     int64_t);
+template void rope_forward<float, uint16_t>(uint16_t*, const float*, const float*, int64_t, int64_t, int64_t,
+                                            int64_t);
+template void rope_backward<float, uint16_t>(uint16_t*, const float*, const float*, int64_t, int64_t, int64_t,
+                                             int64_t);
 
 }  // namespace prores::ops::cuda
