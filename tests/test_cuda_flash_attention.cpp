@@ -4,8 +4,9 @@
 // tiles, grouped queries, both head sizes and a single token. Every output and the delta scratch are
 // poisoned with NaN before the GPU runs, so an element the kernels forget to write fails. Also: the forward
 // and backward are bitwise deterministic; with bf16 q, k, v, dout (and out) the kernels give the f32 path's
-// results rounded to bf16, bit for bit (the staged tiles are the same); and unsupported dims throw. Every test skips with "no CUDA device"
-// when the machine has no GPU, and when the build has no CUDA path (the bodies are then not compiled).
+// results rounded to bf16, bit for bit (the staged tiles are the same); and unsupported dims throw. Every
+// test skips with "no CUDA device" when the machine has no GPU, and when the build has no CUDA path (the
+// bodies are then not compiled).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -288,8 +289,8 @@ TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
   expect_bitwise_equal(lse.download(), f32.lse.download(), "lse");
   f32.out.upload(widened(out16));
   f32.backward();
-  ops::cuda::flash_attention_backward(dq.data(), dk.data(), dv.data(), delta.data(), dout.data(), out.data(), lse.data(),
-                                      q.data(), k.data(), v.data(), d);
+  ops::cuda::flash_attention_backward(dq.data(), dk.data(), dv.data(), delta.data(), dout.data(), out.data(),
+                                      lse.data(), q.data(), k.data(), v.data(), d);
   expect_bitwise_equal(delta.download(), f32.delta.download(), "delta");
   EXPECT_EQ(dq.download(), stored_as<uint16_t>(f32.dq.download())) << "dq";
   EXPECT_EQ(dk.download(), stored_as<uint16_t>(f32.dk.download())) << "dk";

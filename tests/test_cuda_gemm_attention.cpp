@@ -179,8 +179,8 @@ void check_linear_bf16_family(double rtol) {
   ops::linear_backward(d_dinp.tensor({N, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({N, OC}), d_inp.tensor({N, IC}),
                        d_w.tensor({OC, IC}), P);
   ops::linear_forward(host_tensor(out, {N, OC}), host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P);
-  ops::linear_backward(host_tensor(dinp, {N, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {N, OC}), host_tensor(inp, {N, IC}),
-                       host_tensor(w, {OC, IC}), P);
+  ops::linear_backward(host_tensor(dinp, {N, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {N, OC}),
+                       host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P);
   expect_close_to_max(widened(d_out.download()), widened(out), rtol, "linear out");
   expect_close_to_max(widened(d_dinp.download()), widened(dinp), rtol, "linear dinp");
   expect_close_to_max(d_dw.download(), dw, kF32Rtol, "linear dweight");

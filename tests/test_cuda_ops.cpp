@@ -213,7 +213,8 @@ void check_rope_bf16(int64_t B, int64_t H, int64_t T_, int64_t HS) {
   Buffer<float> cos(T_ * half), sin(T_ * half);
   ops::rope_table(cos.tensor({T_, half}), sin.tensor({T_, half}), 10000.0);
   DeviceBuffer<float> d_cos(cos.data), d_sin(sin.data);
-  for (const auto& [rotate, seed] : {std::pair{&ops::rope_forward, uint64_t{35}}, std::pair{&ops::rope_backward, uint64_t{36}}}) {
+  for (const auto& [rotate, seed] :
+       {std::pair{&ops::rope_forward, uint64_t{35}}, std::pair{&ops::rope_backward, uint64_t{36}}}) {
     std::vector<uint16_t> x = random_bf16(n, seed);
     DeviceBuffer<uint16_t> d_x(x);
     rotate(host_tensor(x, {B, H, T_, HS}), cos.tensor({T_, half}), sin.tensor({T_, half}));

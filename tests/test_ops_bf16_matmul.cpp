@@ -70,7 +70,8 @@ void expect_matches(const std::vector<TC>& C, int64_t ldc, const Expected& e, in
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
       const double want = e.value[i * N + j];
-      ASSERT_NEAR(load_element(C[i * ldc + j]), want, kAccumulationRtol * e.scale[i * N + j] + rounding * std::abs(want))
+      const double tolerance = kAccumulationRtol * e.scale[i * N + j] + rounding * std::abs(want);
+      ASSERT_NEAR(load_element(C[i * ldc + j]), want, tolerance)
           << what << " at (" << i << ", " << j << ")";
     }
   }
@@ -261,8 +262,9 @@ TEST(AttentionBf16, TracksF32) {
 
 TEST(Bf16Matmul, F64TensorsAreRefused) {
   Buffer<double> a(4), b(4), c(4);
-  expect_error([&] { ops::gemm(false, false, 2, 2, 2, 1, a.tensor({2, 2}), b.tensor({2, 2}), 0, c.tensor({2, 2}), kBf16); },
-               {"gemm", "bf16", "f64"});
+  expect_error(
+      [&] { ops::gemm(false, false, 2, 2, 2, 1, a.tensor({2, 2}), b.tensor({2, 2}), 0, c.tensor({2, 2}), kBf16); },
+      {"gemm", "bf16", "f64"});
   expect_error([&] { ops::linear_forward(c.tensor({2, 2}), a.tensor({2, 2}), b.tensor({2, 2}), kBf16); },
                {"linear_forward", "bf16", "f64"});
   expect_error([&] {

@@ -27,7 +27,8 @@ using test::widened;
 struct Bf16Values {
   std::vector<uint16_t> bits;
   std::vector<float> f32;
-  Bf16Values(int64_t n, uint64_t seed) : bits(stored_as<uint16_t>(random_buffer<float>(n, seed).data)), f32(widened(bits)) {}
+  Bf16Values(int64_t n, uint64_t seed)
+      : bits(stored_as<uint16_t>(random_buffer<float>(n, seed).data)), f32(widened(bits)) {}
 };
 
 // got (bf16 bits) against want (f32) rounded to bf16: equal, or one bf16 unit apart.
@@ -64,7 +65,8 @@ TEST(SwiGluBf16, ForwardAndBackwardAreTheF32ResultsRounded) {
   ops::swiglu_forward(host_tensor(out32, {N, F}), host_tensor(inp.f32, {N, 2 * F}));
   ops::swiglu_forward(host_tensor(out16, {N, F}), host_tensor(inp.bits, {N, 2 * F}));
   expect_rounded(out16, out32, "swiglu out");
-  ops::swiglu_backward(host_tensor(dinp32, {N, 2 * F}), host_tensor(dout.f32, {N, F}), host_tensor(inp.f32, {N, 2 * F}));
+  ops::swiglu_backward(host_tensor(dinp32, {N, 2 * F}), host_tensor(dout.f32, {N, F}),
+                       host_tensor(inp.f32, {N, 2 * F}));
   ops::swiglu_backward(host_tensor(dinp16, {N, 2 * F}), host_tensor(dout.bits, {N, F}),
                        host_tensor(inp.bits, {N, 2 * F}));
   expect_rounded(dinp16, dinp32, "swiglu dinp");

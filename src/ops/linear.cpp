@@ -195,7 +195,8 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     check_same_kind(op, dout, dweight);
   if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
+    detail::check_device_memory(
+        op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
     if (dout.dtype == DType::F32)
       return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,

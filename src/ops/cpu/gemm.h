@@ -36,8 +36,10 @@ template <typename T>
 void gemm_bf16_if(bool bf16, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (!bf16) return gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if constexpr (std::is_same_v<T, float>) return gemm_bf16<float, float, float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else throw_bf16_needs_f32();
+  if constexpr (std::is_same_v<T, float>)
+    return gemm_bf16<float, float, float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    throw_bf16_needs_f32();
 }
 
 // "onednn" when float GEMMs go through oneDNN, "reference" otherwise.

@@ -66,8 +66,10 @@ void scale_c(TC* C, int64_t M, int64_t N, int64_t ldc, float beta) {
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
       TC& c = C[i * ldc + j];
-      if constexpr (std::is_same_v<TC, uint16_t>) c = beta == 0.0f ? uint16_t{0} : float_to_bf16(beta * bf16_to_float(c));
-      else c = beta == 0.0f ? 0.0f : beta * c;
+      if constexpr (std::is_same_v<TC, uint16_t>)
+        c = beta == 0.0f ? uint16_t{0} : float_to_bf16(beta * bf16_to_float(c));
+      else
+        c = beta == 0.0f ? 0.0f : beta * c;
     }
   }
 }

@@ -206,7 +206,7 @@ __device__ __forceinline__ float staged_value(uint16_t x) { return __bfloat162fl
 __device__ __forceinline__ float value_of(float x) { return x; }
 __device__ __forceinline__ float value_of(uint16_t x) { return __bfloat162float(__ushort_as_bfloat16(x)); }
 
-// Float4 loads each thread keeps in flight per staged tile: enough to cover the load latency with several
+// Vector loads each thread keeps in flight per staged tile: enough to cover the load latency with several
 // blocks per SM, few enough to leave the registers to the accumulators.
 constexpr int kStageBatch = 4;
 
@@ -483,7 +483,8 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
     if (i >= T) continue;
     TIO* dst = dq + (static_cast<int64_t>(bh) * T + i) * D + 2 * t;
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) store_pair(dst + nt * 8, dq_acc[nt][2 * half] * scale, dq_acc[nt][2 * half + 1] * scale);
+    for (int nt = 0; nt < D / 8; ++nt)
+      store_pair(dst + nt * 8, dq_acc[nt][2 * half] * scale, dq_acc[nt][2 * half + 1] * scale);
   }
 }
 
@@ -540,14 +541,14 @@ void backward(TIO* dq, TIO* dk, TIO* dv, float* delta, const TIO* dout, const TI
   const int heads = static_cast<int>(d.B * d.NH), groups = static_cast<int>(d.B * d.KV);
   const float scale = scale_of(d), scale_log2 = scale * kLog2e;
   const int64_t rows = d.B * d.NH * d.T;
-  launch(flash_delta_kernel<D, TIO>, std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t{1} << 16), 0, delta, dout, out,
-         rows, T, NH);
+  launch(flash_delta_kernel<D, TIO>, std::min<int64_t>((rows + kWarps - 1) / kWarps, int64_t{1} << 16), 0, delta,
+         dout, out, rows, T, NH);
   constexpr int kQ = kDkdvQueryRows<D>;
   launch(flash_backward_dkdv_kernel<D, TIO>, query_tiles(d) * groups,
          2 * tile_bytes<D>(kTile) + 2 * tile_bytes<D>(kQ) + 2 * kQ * sizeof(float), dk, dv, dout, lse, delta, q, k, v,
          T, NH, group, groups, scale_log2, scale);
-  launch(flash_backward_dq_kernel<D, TIO>, query_tiles(d) * heads, 4 * tile_bytes<D>(kTile), dq, dout, lse, delta, q, k, v,
-         T, NH, group, heads, scale_log2, scale);
+  launch(flash_backward_dq_kernel<D, TIO>, query_tiles(d) * heads, 4 * tile_bytes<D>(kTile), dq, dout, lse, delta, q,
+         k, v, T, NH, group, heads, scale_log2, scale);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // CUDA kernels for rotary position embedding (ops/rope.h), rotate-half convention, mirroring
 // ops/cpu/rope.h, templated on float / double; the rotated x may also be stored as uint16_t (bf16 bits) next
-// to a float table, computed in float and rounded to nearest even. Sizes: B batch, H heads, seq_len (the docs' T) positions,
-// HS head size (even). Pointers are device memory; plain C++ declarations (no CUDA headers). Everything
+// to a float table, computed in float and rounded to nearest even. Sizes: B batch, H heads, seq_len (the
+// docs' T) positions, HS head size (even). Pointers are device memory; plain C++ declarations (no CUDA headers). Everything
 // runs asynchronously on the current device and the legacy default stream; launch errors throw.
 #pragma once
 #include <cstdint>
