@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   int64_t warmup = 2, steps = 7;
   double peak_tflops = 0, alpha = 0.5;
   std::string device = "cpu";
+  bool f32_activations = false;
   po::options_description desc("bench_train_step options");
   desc.add_options()("help", "print this help")
       ("num-layers", po::value(&c.num_layers)->default_value(c.num_layers), "")
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
       ("steps", po::value(&steps)->default_value(steps), "timed steps (the median is reported)")
       ("device", po::value(&device)->default_value(device), "cpu or cuda")
       ("bf16", po::bool_switch(&t.bf16), "bf16 matmuls (bf16-rounded operands, fp32 accumulation)")
+      ("f32-activations", po::bool_switch(&f32_activations),
+       "with --bf16: keep the activations between matmuls in f32 (to time what their bf16 storage gains)")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
        "auto, flash or unfused")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
     if (peak_tflops == 0) peak_tflops = train::default_peak_tflops(t, 1);
     if (t.device == Device::CUDA) select_local_gpu();
     if (t.global_batch_size == 0) t.global_batch_size = t.micro_batch_size;
+    t.bf16_activations = !f32_activations;
     t.validate();
     const std::unique_ptr<Communicator> world = make_single_process_communicator();
     const ParallelLayout layout(*world, ParallelConfig{}, c, t.global_batch_size, t.micro_batch_size);
@@ -121,7 +125,7 @@ int main(int argc, char** argv) {
                 (long long)step.model().table().total_numel(),
                 ((t.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", "
                                           : std::string("cuda, ")) +
-                 (t.bf16 ? "bf16 matmuls" : "fp32 matmuls") +
+                 (t.bf16 ? (f32_activations ? "bf16 matmuls, f32 activations" : "bf16 matmuls") : "fp32 matmuls") +
                  (train::uses_flash_attention(t, c) ? ", flash attention" : ""))
                     .c_str());
     std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "

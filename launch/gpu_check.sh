@@ -9,7 +9,8 @@
 #      then on the GPU in fp32 and with --bf16, and their losses side by side (the GPU's bf16 run against
 #      both CPU runs);
 #   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024,
-#      one micro-batch of 8 per step, and 350M with 8 micro-batches of 8 per step);
+#      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
+#      their bf16 storage gains, and with 8 micro-batches of 8 per step);
 # and prints a short table last. `--throughput-only` runs step 3 alone. The summary log gpu_check.txt and logs.tgz (every log and metrics file) go to
 # $OUT (the device tool's result folder) when set, else /tmp.
 set -uo pipefail
@@ -97,6 +98,7 @@ m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-
 m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5461 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
 for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
              "350M bf16 flash":"$m350 --device cuda --bf16 --attention-backend flash" \
+             "350M bf16 flash, f32 act.":"$m350 --device cuda --bf16 --attention-backend flash --f32-activations" \
              "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
              "350M bf16 flash, 8 x 8":"$m350 --device cuda --bf16 --attention-backend flash --global-batch-size 64" \
              "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash"; do

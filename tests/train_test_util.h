@@ -50,6 +50,12 @@ inline data::ByteDataset random_text(int64_t seq_length) {
   return data::ByteDataset::from_bytes(std::move(bytes), {1, 0, 0}, seq_length, 5);
 }
 
+// config with its bf16_activations set.
+inline train::TrainConfig with_bf16_activations(train::TrainConfig config, bool on) {
+  config.bf16_activations = on;
+  return config;
+}
+
 // One single-process run: a layout and a TrainStep, initialized with ProRes α in (0, 1).
 struct TrainRun {
   std::unique_ptr<Communicator> world = make_single_process_communicator();
@@ -58,9 +64,10 @@ struct TrainRun {
   ParallelLayout layout;
   train::TrainStep step;
 
-  TrainRun(Device device, bool bf16, const std::string& attention_backend = "unfused", int64_t head_size = 16)
+  TrainRun(Device device, bool bf16, const std::string& attention_backend = "unfused", int64_t head_size = 16,
+           bool bf16_activations = true)
       : model(tiny_model(head_size)),
-        config(train_config(device, bf16, attention_backend)),
+        config(with_bf16_activations(train_config(device, bf16, attention_backend), bf16_activations)),
         layout(*world, ParallelConfig{}, model, config.global_batch_size, config.micro_batch_size),
         step(model, config, layout) {
     step.model().init_weights(3);

@@ -73,7 +73,7 @@ void Model::plan_buffers() {
   // head's input; with flash attention too, everything between the q|k|v and o projections (q, k, v, the
   // attention output and their gradients). The residual stream, the branch outputs and every norm's input
   // stay in d.
-  const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16;
+  const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 && execution_.bf16_activations;
   const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && execution_.flash_attention ? DType::BF16 : d;
   auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
   auto rows = [&](Tensor* t) { arena_.reserve(t, d, {N}); };

@@ -36,6 +36,7 @@ struct ModelExecution {
   Device device = Device::CPU;
   bool flash_attention = false;
   ops::MatmulPrecision matmul_precision = ops::MatmulPrecision::Fp32;
+  bool bf16_activations = true;  // with Bf16 matmuls; false keeps every activation in the model's dtype
 };
 
 class Model {

@@ -74,8 +74,9 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   eval_actions_ = forward_only_actions(ls, accum_);
   const int64_t slots = std::max<int64_t>(1, max_in_flight(train_actions_));
   const ops::MatmulPrecision precision = config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32;
-  model_ = std::make_unique<Model>(model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
-                                   ModelExecution{config.device, uses_flash_attention(config, model_config), precision});
+  model_ = std::make_unique<Model>(
+      model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
+      ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));

@@ -43,6 +43,7 @@ struct TrainConfig {
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
   Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
   bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
+  bool bf16_activations = true;    // with bf16: the activations between matmuls in bf16 (off: f32, for A/B timing)
   std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
 
   void validate() const;           // throws prores::Error naming the option and value
