@@ -96,16 +96,19 @@ int world_rank() {
 
 // Makes GPU `index` current and creates its context now (so that an unusable device, e.g. one held by
 // another process in exclusive mode, fails here); returns an error line, or "" on success. Its default memory
-// pool keeps what the stream-ordered allocations (bf16 operand copies, op scratch) free: with the default
-// release threshold of 0 it would hand that memory back to the driver at every synchronization, and each
-// training step would map it again.
+// pool (where the device has memory pools) keeps what the stream-ordered allocations (bf16 operand copies, op
+// scratch) free: with the default release threshold of 0 it would hand that memory back to the driver at
+// every synchronization, and each training step would map it again.
 std::string set_device(int index, const std::string& host, int rank) {
   cudaError_t error = cudaSetDevice(index);
   if (error == cudaSuccess) error = cudaFree(nullptr);
+  int pools = 0;
+  if (error == cudaSuccess) error = cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, index);
   cudaMemPool_t pool = nullptr;
-  if (error == cudaSuccess) error = cudaDeviceGetDefaultMemPool(&pool, index);
+  if (error == cudaSuccess && pools != 0) error = cudaDeviceGetDefaultMemPool(&pool, index);
   uint64_t keep_all = std::numeric_limits<uint64_t>::max();
-  if (error == cudaSuccess) error = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all);
+  if (error == cudaSuccess && pools != 0)
+    error = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all);
   if (error == cudaSuccess) return "";
   cudaGetLastError();
   return detail::concat("--device cuda: cannot use GPU ", index, " on host ", host, " (rank ", rank,
