@@ -43,17 +43,23 @@ std::string tiny(int layers, int iters, int micro_batch = 2) {
 
 fs::path dir(const std::string& name) { return work_dir().path() / "ckpt" / name; }
 
+// In fp32 and with --bf16 (whose state is the same f32 weights and moments).
 TEST(Checkpoint, ResumeIsBitExact) {
-  ASSERT_EQ(run(tiny(2, 20) + " --save " + dir("full").string()).exit_code, 0);
-  const RunResult first = run(tiny(2, 20) + " --save " + dir("resumed").string() + " --exit-interval 10");
-  ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_TRUE(fs::exists(dir("resumed") / "iter_0000010"));
-  const RunResult second = run(tiny(2, 20) + " --save " + dir("resumed").string() + " --load " + dir("resumed").string());
-  ASSERT_EQ(second.exit_code, 0) << second.err;
-  const auto full = losses(dir("full")), resumed = losses(dir("resumed"));
-  for (int i = 1; i <= 20; ++i) {
-    ASSERT_TRUE(resumed.count(i)) << i;
-    EXPECT_EQ(resumed.at(i), full.at(i)) << "iteration " << i;
+  for (const auto& [name, flags] : {std::pair<std::string, std::string>{"fp32", ""}, {"bf16", " --bf16"}}) {
+    SCOPED_TRACE(name);
+    const fs::path full_dir = dir("full_" + name), resumed_dir = dir("resumed_" + name);
+    ASSERT_EQ(run(tiny(2, 20) + flags + " --save " + full_dir.string()).exit_code, 0);
+    const RunResult first = run(tiny(2, 20) + flags + " --save " + resumed_dir.string() + " --exit-interval 10");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(fs::exists(resumed_dir / "iter_0000010"));
+    const RunResult second =
+        run(tiny(2, 20) + flags + " --save " + resumed_dir.string() + " --load " + resumed_dir.string());
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    const auto full = losses(full_dir), resumed = losses(resumed_dir);
+    for (int i = 1; i <= 20; ++i) {
+      ASSERT_TRUE(resumed.count(i)) << i;
+      EXPECT_EQ(resumed.at(i), full.at(i)) << "iteration " << i;
+    }
   }
 }
 
