@@ -15,8 +15,8 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include "cli_test_util.h"
 #include "io/checkpoint.h"
