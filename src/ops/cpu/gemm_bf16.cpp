@@ -12,6 +12,7 @@
 #include "core/bf16.h"
 #include "core/check.h"
 #include "ops/cpu/gemm.h"
+#include "ops/storage_combinations.h"
 
 #ifdef PRORES_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -156,14 +157,7 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 #define PRORES_INSTANTIATE_GEMM_BF16(TA, TB, TC)                                                                  \
   template void gemm_bf16<TA, TB, TC>(bool, bool, int64_t, int64_t, int64_t, float, const TA*, int64_t, const TB*, \
                                       int64_t, float, TC*, int64_t);
-PRORES_INSTANTIATE_GEMM_BF16(float, float, float)
-PRORES_INSTANTIATE_GEMM_BF16(float, float, uint16_t)
-PRORES_INSTANTIATE_GEMM_BF16(float, uint16_t, float)
-PRORES_INSTANTIATE_GEMM_BF16(float, uint16_t, uint16_t)
-PRORES_INSTANTIATE_GEMM_BF16(uint16_t, float, float)
-PRORES_INSTANTIATE_GEMM_BF16(uint16_t, float, uint16_t)
-PRORES_INSTANTIATE_GEMM_BF16(uint16_t, uint16_t, float)
-PRORES_INSTANTIATE_GEMM_BF16(uint16_t, uint16_t, uint16_t)
+PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_GEMM_BF16)
 #undef PRORES_INSTANTIATE_GEMM_BF16
 
 }  // namespace prores::ops::cpu

@@ -3,6 +3,7 @@
 #include "ops/cpu/linear.h"
 
 #include "ops/cpu/gemm.h"
+#include "ops/storage_combinations.h"
 
 namespace prores::ops::cpu {
 
@@ -39,23 +40,13 @@ PRORES_INSTANTIATE_LINEAR(double)
 
 #define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn) \
   template void linear_forward_bf16<TOut, TIn>(TOut*, const TIn*, const float*, int64_t, int64_t, int64_t);
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, float)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, uint16_t)
+PRORES_FOR_EACH_STORAGE_PAIR(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
 
 #define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn)                                                 \
   template void linear_backward_bf16<TDin, TDout, TIn>(TDin*, float*, const TDout*, const TIn*, const float*, \
                                                        int64_t, int64_t, int64_t);
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, uint16_t)
+PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 
 }  // namespace prores::ops::cpu

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "ops/cuda/gemm.h"
+#include "ops/storage_combinations.h"
 
 namespace prores::ops::cuda {
 namespace {
@@ -79,23 +80,13 @@ template void linear_backward<uint16_t, float>(uint16_t*, float*, const uint16_t
 
 #define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn) \
   template void linear_forward_bf16<TOut, TIn>(TOut*, const TIn*, const float*, int64_t, int64_t, int64_t);
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, float)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(uint16_t, uint16_t)
+PRORES_FOR_EACH_STORAGE_PAIR(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
 
 #define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn)                                                 \
   template void linear_backward_bf16<TDin, TDout, TIn>(TDin*, float*, const TDout*, const TIn*, const float*, \
                                                        int64_t, int64_t, int64_t);
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(float, uint16_t, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, float, uint16_t)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, float)
-PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(uint16_t, uint16_t, uint16_t)
+PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 
 }  // namespace prores::ops::cuda
