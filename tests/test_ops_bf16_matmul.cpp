@@ -1,7 +1,8 @@
 // Tests of bf16 matmul precision on the CPU: cpu::gemm_bf16 (oneDNN's bf16 matmul, or the reference GEMM
-// on rounded operands) against a double-precision product of the bf16-rounded operands, with leading
-// dimensions, inside a parallel region and in the degenerate cases; the linear layer against the same
-// oracle; attention in bf16 against f32; and the f64 refusals.
+// on rounded operands) against a double-precision product of the bf16-rounded operands, with f32 or bf16
+// operands and results, leading dimensions, inside a parallel region and in the degenerate cases; the linear
+// layer (its bf16-matmul family, activations in either dtype) against the same oracle; attention in bf16
+// against f32; and the f64 refusals.
 #include <omp.h>
 
 #include <algorithm>
