@@ -7,21 +7,15 @@
 // one line naming the GPU memory. Every test but the attention-backend choice skips without a device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "cuda_test_util.h"
 #include "ops/attention.h"
-#include "ops/memory.h"
-#include "parallel/communicator.h"
 #include "test_util.h"
 #include "train/checkpointing.h"
-#include "train/train_step.h"
-#include "train/trainer.h"
 #include "train_test_util.h"
 
 namespace {
