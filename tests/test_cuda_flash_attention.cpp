@@ -211,21 +211,6 @@ void expect_bitwise_equal(const std::vector<float>& a, const std::vector<float>&
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what << " differs between runs";
 }
 
-// got (bf16 bits) is want (f32) rounded to bf16: every element written, and within one bf16 unit of it (the
-// two instantiations may contract a multiply-add differently); most of them equal to the rounding.
-void expect_rounded(const std::vector<uint16_t>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  const std::vector<float> wide = test::widened(got);
-  ASSERT_EQ(first_nonfinite(wide), -1) << what << ": not written, or not finite";
-  size_t apart = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    ASSERT_LE(std::abs(double(wide[i]) - want[i]), std::ldexp(std::abs(double(want[i])), -7) + 1e-30)
-        << what << "[" << i << "]: bf16 path " << wide[i] << ", f32 path " << want[i];
-    apart += got[i] != float_to_bf16(want[i]);
-  }
-  EXPECT_LE(apart, want.size() / 100) << what << ": elements off the f32 path's rounding";
-}
-
 // Every element of got within rel of want (the f32 path's lse or delta).
 void expect_close_to(const std::vector<float>& got, const std::vector<float>& want, double rel,
                      const std::string& what) {
@@ -310,16 +295,16 @@ TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
   f32.forward();
   ops::cuda::flash_attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), d);
   const std::vector<uint16_t> out16 = out.download();
-  expect_rounded(out16, f32.out.download(), "out");
+  test::expect_bf16_rounding_of(out16, f32.out.download(), "out");
   expect_close_to(lse.download(), f32.lse.download(), 1e-6, "lse");
   f32.out.upload(widened(out16));
   f32.backward();
   ops::cuda::flash_attention_backward(dq.data(), dk.data(), dv.data(), delta.data(), dout.data(), out.data(),
                                       lse.data(), q.data(), k.data(), v.data(), d);
   expect_close_to(delta.download(), f32.delta.download(), 1e-6, "delta");
-  expect_rounded(dq.download(), f32.dq.download(), "dq");
-  expect_rounded(dk.download(), f32.dk.download(), "dk");
-  expect_rounded(dv.download(), f32.dv.download(), "dv");
+  test::expect_bf16_rounding_of(dq.download(), f32.dq.download(), "dq");
+  test::expect_bf16_rounding_of(dk.download(), f32.dk.download(), "dk");
+  test::expect_bf16_rounding_of(dv.download(), f32.dv.download(), "dv");
 #endif
 }
 

@@ -16,6 +16,7 @@
 namespace prores {
 namespace {
 
+using test::expect_bf16_rounding_of;
 using test::expect_error;
 using test::fill_normal;
 using test::host_tensor;
@@ -31,18 +32,6 @@ struct Bf16Values {
       : bits(stored_as<uint16_t>(random_buffer<float>(n, seed).data)), f32(widened(bits)) {}
 };
 
-// got (bf16 bits) against want (f32) rounded to bf16: equal, or one bf16 unit apart.
-void expect_rounded(const std::vector<uint16_t>& got, const std::vector<float>& want, const char* what) {
-  ASSERT_EQ(got.size(), want.size());
-  int64_t apart = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double g = bf16_to_float(got[i]), w = want[i];
-    ASSERT_LE(std::abs(g - w), std::ldexp(std::abs(w), -7) + 1e-30) << what << " at " << i << ": " << g << " vs " << w;
-    apart += got[i] != float_to_bf16(want[i]);
-  }
-  EXPECT_LE(apart, static_cast<int64_t>(want.size()) / 100) << what << ": too many results off the rounded f32 value";
-}
-
 TEST(RmsNormBf16, OutputIsTheF32ResultRounded) {
   const int64_t N = 37, C = 96;
   std::vector<float> x(N * C), w(C), rstd32(N), rstd16(N), out32(N * C);
@@ -54,7 +43,7 @@ TEST(RmsNormBf16, OutputIsTheF32ResultRounded) {
   ops::rmsnorm_forward(host_tensor(out16, {N, C}), host_tensor(rstd16, {N}), host_tensor(x, {N, C}),
                        host_tensor(w, {C}), 1e-5, 0.5);
   EXPECT_EQ(rstd16, rstd32);
-  expect_rounded(out16, out32, "rmsnorm out");
+  expect_bf16_rounding_of(out16, out32, "rmsnorm out");
 }
 
 TEST(SwiGluBf16, ForwardAndBackwardAreTheF32ResultsRounded) {
@@ -64,12 +53,12 @@ TEST(SwiGluBf16, ForwardAndBackwardAreTheF32ResultsRounded) {
   std::vector<uint16_t> out16(N * F, 0xFFFF), dinp16(N * 2 * F, 0xFFFF);
   ops::swiglu_forward(host_tensor(out32, {N, F}), host_tensor(inp.f32, {N, 2 * F}));
   ops::swiglu_forward(host_tensor(out16, {N, F}), host_tensor(inp.bits, {N, 2 * F}));
-  expect_rounded(out16, out32, "swiglu out");
+  expect_bf16_rounding_of(out16, out32, "swiglu out");
   ops::swiglu_backward(host_tensor(dinp32, {N, 2 * F}), host_tensor(dout.f32, {N, F}),
                        host_tensor(inp.f32, {N, 2 * F}));
   ops::swiglu_backward(host_tensor(dinp16, {N, 2 * F}), host_tensor(dout.bits, {N, F}),
                        host_tensor(inp.bits, {N, 2 * F}));
-  expect_rounded(dinp16, dinp32, "swiglu dinp");
+  expect_bf16_rounding_of(dinp16, dinp32, "swiglu dinp");
 }
 
 TEST(RopeBf16, RotationsAreTheF32ResultsRounded) {
@@ -82,7 +71,7 @@ TEST(RopeBf16, RotationsAreTheF32ResultsRounded) {
     std::vector<uint16_t> x16 = x.bits;
     rotate(host_tensor(x32, {B, H, T, HS}), host_tensor(cos, {T, half}), host_tensor(sin, {T, half}));
     rotate(host_tensor(x16, {B, H, T, HS}), host_tensor(cos, {T, half}), host_tensor(sin, {T, half}));
-    expect_rounded(x16, x32, "rope");
+    expect_bf16_rounding_of(x16, x32, "rope");
   }
 }
 

@@ -144,6 +144,21 @@ Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
   return t;
 }
 
+// got (bf16 bits) is want (f32) rounded to bf16: every element within one bf16 unit of want (an unwritten NaN
+// or an overflow fails; two computations of want may contract a multiply-add differently), and at most 1% of
+// them off want's rounding to nearest even.
+inline void expect_bf16_rounding_of(const std::vector<uint16_t>& got, const std::vector<float>& want,
+                                    const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t apart = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double g = bf16_to_float(got[i]), w = want[i];
+    ASSERT_LE(std::abs(g - w), std::ldexp(std::abs(w), -7) + 1e-30) << what << "[" << i << "]: " << g << " vs " << w;
+    apart += got[i] != float_to_bf16(want[i]);
+  }
+  EXPECT_LE(apart, want.size() / 100) << what << ": too many results off the rounding of the f32 value";
+}
+
 // n ids drawn uniformly from [0, V) with a fixed seed.
 inline Buffer<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
   std::mt19937_64 rng(seed);
