@@ -54,16 +54,13 @@ void check_same_device(const char* op, std::initializer_list<const Tensor*> tens
 // Whether the call takes the bf16-matmul family: an f32 weight with Bf16 precision or a bf16 activation.
 bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight,
                  std::initializer_list<const Tensor*> activations) {
-  bool bf16_activation = false;
-  for (const Tensor* t : activations) bf16_activation = bf16_activation || (t->defined() && t->dtype == DType::BF16);
-  if (weight.dtype != DType::F32) {
-    detail::bf16_matmuls(op, precision, weight.dtype);
-    return false;
-  }
-  return precision == MatmulPrecision::Bf16 || bf16_activation;
+  bool bf16 = detail::bf16_matmuls(op, precision, weight.dtype);  // throws for Bf16 with f64
+  if (weight.dtype != DType::F32) return false;
+  for (const Tensor* t : activations) bf16 = bf16 || (t->defined() && t->dtype == DType::BF16);
+  return bf16;
 }
 
-// Storage of an activation in the bf16 family: float for f32, uint16_t (bf16 bits) for bf16.
+// A tensor's data as T* (nullptr when undefined), unchecked: float for f32, uint16_t (bf16 bits) for bf16.
 template <typename T>
 T* storage(const Tensor& t) {
   return t.defined() ? static_cast<T*>(t.data) : nullptr;
@@ -131,11 +128,6 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
   });
 }
 
-#if defined(PRORES_WITH_CUDA)
-// bf16 tensor data as raw 16-bit elements (nullptr for an undefined tensor).
-uint16_t* bf16_data(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
-#endif
-
 }  // namespace
 
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision) {
@@ -153,8 +145,8 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
       case DType::F32:
         return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       case DType::BF16:
-        return cuda::linear_forward<uint16_t>(bf16_data(out), bf16_data(inp), bf16_data(weight), d.N,
-                                              d.IC, d.OC);
+        return cuda::linear_forward<uint16_t>(storage<uint16_t>(out), storage<uint16_t>(inp),
+                                              storage<uint16_t>(weight), d.N, d.IC, d.OC);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
     }
@@ -204,10 +196,12 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
-      return cuda::linear_backward<uint16_t, float>(bf16_data(dinp), dweight.as<float>(), bf16_data(dout),
-                                                    bf16_data(inp), bf16_data(weight), d.N, d.IC, d.OC);
-    return cuda::linear_backward<uint16_t, uint16_t>(bf16_data(dinp), bf16_data(dweight), bf16_data(dout),
-                                                     bf16_data(inp), bf16_data(weight), d.N, d.IC, d.OC);
+      return cuda::linear_backward<uint16_t, float>(storage<uint16_t>(dinp), dweight.as<float>(),
+                                                    storage<uint16_t>(dout), storage<uint16_t>(inp),
+                                                    storage<uint16_t>(weight), d.N, d.IC, d.OC);
+    return cuda::linear_backward<uint16_t, uint16_t>(storage<uint16_t>(dinp), storage<uint16_t>(dweight),
+                                                     storage<uint16_t>(dout), storage<uint16_t>(inp),
+                                                     storage<uint16_t>(weight), d.N, d.IC, d.OC);
 #else
     detail::fail_no_cuda(op);
 #endif
