@@ -81,11 +81,11 @@ class DeviceBuffer {
   void poison() { upload(std::vector<T>(static_cast<size_t>(n_), nan_of<T>())); }
   // A CUDA tensor view with the given shape (its numel must be n), or 1-D.
   Tensor tensor(std::initializer_list<int64_t> dims) const {
-    Tensor t(data_, storage_dtype<T>(), Device::CUDA, dims);
+    Tensor t(data_, dtype_of<T>(), Device::CUDA, dims);
     EXPECT_EQ(t.numel(), n_);
     return t;
   }
-  Tensor tensor() const { return Tensor(data_, storage_dtype<T>(), Device::CUDA, {n_}); }
+  Tensor tensor() const { return Tensor(data_, dtype_of<T>(), Device::CUDA, {n_}); }
   T* data() const { return data_; }
 
  private:

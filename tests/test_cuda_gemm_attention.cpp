@@ -36,7 +36,6 @@ using test::expect_error;
 
 using test::DeviceBuffer;
 using test::expect_close;
-using test::storage_dtype;
 using test::fill_normal;
 using test::nan_of;
 using test::host_tensor;

@@ -111,15 +111,6 @@ double max_symmetric_rel_diff(const std::vector<T>& a, const std::vector<T>& b) 
   return m;
 }
 
-// The dtype of element type T: uint16_t stands for bf16.
-template <typename T>
-constexpr DType storage_dtype() {
-  if constexpr (std::is_same_v<T, uint16_t>)
-    return DType::BF16;
-  else
-    return dtype_of<T>();
-}
-
 // x stored as T: converted, or for T = uint16_t as bf16 bits (rounded to nearest even).
 template <typename T>
 std::vector<T> stored_as(const std::vector<float>& x) {
@@ -139,7 +130,7 @@ std::vector<float> widened(const std::vector<T>& x) {
 // A host tensor view of v: f32 for float, bf16 for uint16_t (bf16 bits).
 template <typename T>
 Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
-  Tensor t(v.data(), storage_dtype<T>(), Device::CPU, dims);
+  Tensor t(v.data(), dtype_of<T>(), Device::CPU, dims);
   EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
   return t;
 }

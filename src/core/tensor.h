@@ -21,6 +21,7 @@ template <typename T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<double>() { return DType::F64; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::BF16; }  // bf16 held as its raw 16 bits
 
 constexpr int kMaxDims = 4;
 

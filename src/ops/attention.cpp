@@ -65,12 +65,6 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
   return d;
 }
 
-// The permutes move elements of any type of the same size: bf16 travels as uint16_t.
-template <typename T>
-T* raw(const Tensor& t) {
-  return static_cast<T*>(t.data);
-}
-
 #if defined(PRORES_WITH_CUDA)
 // Throws for attention on a dtype the CUDA kernels do not take.
 [[noreturn]] void fail_cuda_dtype(const char* op, DType dtype) {
@@ -94,8 +88,8 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
       case DType::F64:
         return cuda::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
       case DType::BF16:
-        return cuda::split_heads_forward(raw<uint16_t>(q), raw<uint16_t>(k), raw<uint16_t>(v),
-                                         raw<const uint16_t>(qkv), d);
+        return cuda::split_heads_forward(q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(),
+                                         qkv.as<uint16_t>(), d);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype), " on CUDA");
     }
@@ -109,7 +103,7 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
     case DType::F64:
       return cpu::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
     case DType::BF16:
-      return cpu::split_heads_forward(raw<uint16_t>(q), raw<uint16_t>(k), raw<uint16_t>(v), raw<const uint16_t>(qkv),
+      return cpu::split_heads_forward(q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(), qkv.as<uint16_t>(),
                                       d);
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
@@ -131,8 +125,8 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
         return cuda::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
                                           d);
       case DType::BF16:
-        return cuda::split_heads_backward(raw<uint16_t>(dqkv), raw<const uint16_t>(dq), raw<const uint16_t>(dk),
-                                          raw<const uint16_t>(dv), d);
+        return cuda::split_heads_backward(dqkv.as<uint16_t>(), dq.as<uint16_t>(), dk.as<uint16_t>(),
+                                          dv.as<uint16_t>(), d);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype), " on CUDA");
     }
@@ -147,8 +141,8 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
       return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
                                        d);
     case DType::BF16:
-      return cpu::split_heads_backward(raw<uint16_t>(dqkv), raw<const uint16_t>(dq), raw<const uint16_t>(dk),
-                                       raw<const uint16_t>(dv), d);
+      return cpu::split_heads_backward(dqkv.as<uint16_t>(), dq.as<uint16_t>(), dk.as<uint16_t>(),
+                                       dv.as<uint16_t>(), d);
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
   }
@@ -201,7 +195,8 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   expect(op, "dy_heads", dy_heads, {d.B, d.NH, d.T, d.HS}, q);
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"datt", datt}, {"dy_heads", dy_heads}, {"dout", dout}, {"att", att}, {"q", q}, {"k", k}, {"v", v}});
+    detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"datt", datt}, {"dy_heads", dy_heads},
+                                     {"dout", dout}, {"att", att}, {"q", q}, {"k", k}, {"v", v}});
     if (q.dtype != DType::F32) fail_cuda_dtype(op, q.dtype);
     return cuda::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
                                     dy_heads.as<float>(), dout.as<float>(), att.as<float>(), q.as<float>(),
@@ -243,8 +238,8 @@ void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor&
 #if defined(PRORES_WITH_CUDA)
   detail::check_device_memory(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
   if (q.dtype == DType::BF16)
-    return cuda::flash_attention_forward(raw<uint16_t>(out), lse.as<float>(), raw<const uint16_t>(q),
-                                         raw<const uint16_t>(k), raw<const uint16_t>(v), d);
+    return cuda::flash_attention_forward(out.as<uint16_t>(), lse.as<float>(), q.as<uint16_t>(),
+                                         k.as<uint16_t>(), v.as<uint16_t>(), d);
   cuda::flash_attention_forward(out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(), v.as<float>(), d);
 #else
   detail::fail_no_cuda(op);
@@ -269,9 +264,9 @@ void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
   detail::check_device_memory(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"delta", delta}, {"dout", dout},
                                    {"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
   if (q.dtype == DType::BF16)
-    return cuda::flash_attention_backward(raw<uint16_t>(dq), raw<uint16_t>(dk), raw<uint16_t>(dv), delta.as<float>(),
-                                          raw<const uint16_t>(dout), raw<const uint16_t>(out), lse.as<float>(),
-                                          raw<const uint16_t>(q), raw<const uint16_t>(k), raw<const uint16_t>(v), d);
+    return cuda::flash_attention_backward(dq.as<uint16_t>(), dk.as<uint16_t>(), dv.as<uint16_t>(), delta.as<float>(),
+                                          dout.as<uint16_t>(), out.as<uint16_t>(), lse.as<float>(),
+                                          q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(), d);
   cuda::flash_attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), delta.as<float>(),
                                  dout.as<float>(), out.as<float>(), lse.as<float>(), q.as<float>(), k.as<float>(),
                                  v.as<float>(), d);

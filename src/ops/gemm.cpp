@@ -28,17 +28,15 @@ void check_matrix(const Tensor& t, const char* name, int64_t rows, int64_t cols)
 void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const Tensor& A,
                int64_t lda, const Tensor& B, int64_t ldb, float beta, const Tensor& C, bool bf16) {
   detail::check_device_memory("gemm", {{"A", A}, {"B", B}, {"C", C}});
-  const auto* a16 = static_cast<const uint16_t*>(A.data);
-  const auto* b16 = static_cast<const uint16_t*>(B.data);
   if (A.dtype == DType::F32)
     return cuda::gemm<float, float>(trans_a, trans_b, M, N, K, alpha, A.as<float>(), lda, B.as<float>(), ldb,
                                     beta, C.as<float>(), N, bf16);
   if (A.dtype == DType::BF16 && C.dtype == DType::F32)
-    return cuda::gemm<uint16_t, float>(trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta,
-                                       C.as<float>(), N);
+    return cuda::gemm<uint16_t, float>(trans_a, trans_b, M, N, K, alpha, A.as<uint16_t>(), lda, B.as<uint16_t>(),
+                                       ldb, beta, C.as<float>(), N);
   if (A.dtype == DType::BF16)
-    return cuda::gemm<uint16_t, uint16_t>(trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta,
-                                          static_cast<uint16_t*>(C.data), N);
+    return cuda::gemm<uint16_t, uint16_t>(trans_a, trans_b, M, N, K, alpha, A.as<uint16_t>(), lda,
+                                          B.as<uint16_t>(), ldb, beta, C.as<uint16_t>(), N);
   PRORES_FAIL("gemm: unsupported dtype ", dtype_name(C.dtype), " on CUDA (f32, or bf16 inputs)");
 }
 #endif

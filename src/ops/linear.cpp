@@ -60,12 +60,6 @@ bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight
   return bf16;
 }
 
-// A tensor's data as T* (nullptr when undefined), unchecked: float for f32, uint16_t (bf16 bits) for bf16.
-template <typename T>
-T* storage(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.data) : nullptr;
-}
-
 // Calls fn(T{}) with T the storage type of dtype (float or uint16_t); throws for other dtypes.
 template <typename Fn>
 void with_storage(const char* op, const char* name, DType dtype, Fn&& fn) {
@@ -89,13 +83,13 @@ void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, c
       if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
         detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
-        return cuda::linear_forward_bf16(storage<TOut>(out), storage<const TIn>(inp), weight.as<float>(), d.N,
+        return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<float>(), d.N,
                                          d.IC, d.OC);
 #else
         detail::fail_no_cuda(op);
 #endif
       }
-      cpu::linear_forward_bf16(storage<TOut>(out), storage<const TIn>(inp), weight.as<float>(), d.N, d.IC, d.OC);
+      cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<float>(), d.N, d.IC, d.OC);
     });
   });
 }
@@ -114,15 +108,15 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
 #if defined(PRORES_WITH_CUDA)
           detail::check_device_memory(
               op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-          return cuda::linear_backward_bf16(storage<TDin>(dinp), data_or_null<float>(dweight),
-                                            storage<const TDout>(dout), storage<const TIn>(inp), weight.as<float>(),
+          return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight),
+                                            dout.as<TDout>(), inp.as<TIn>(), weight.as<float>(),
                                             d.N, d.IC, d.OC);
 #else
           detail::fail_no_cuda(op);
 #endif
         }
-        cpu::linear_backward_bf16(storage<TDin>(dinp), data_or_null<float>(dweight), storage<const TDout>(dout),
-                                  storage<const TIn>(inp), weight.as<float>(), d.N, d.IC, d.OC);
+        cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+                                  inp.as<TIn>(), weight.as<float>(), d.N, d.IC, d.OC);
       });
     });
   });
@@ -145,8 +139,8 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
       case DType::F32:
         return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       case DType::BF16:
-        return cuda::linear_forward<uint16_t>(storage<uint16_t>(out), storage<uint16_t>(inp),
-                                              storage<uint16_t>(weight), d.N, d.IC, d.OC);
+        return cuda::linear_forward<uint16_t>(data_or_null<uint16_t>(out), data_or_null<uint16_t>(inp),
+                                              data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
     }
@@ -196,12 +190,12 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
-      return cuda::linear_backward<uint16_t, float>(storage<uint16_t>(dinp), dweight.as<float>(),
-                                                    storage<uint16_t>(dout), storage<uint16_t>(inp),
-                                                    storage<uint16_t>(weight), d.N, d.IC, d.OC);
-    return cuda::linear_backward<uint16_t, uint16_t>(storage<uint16_t>(dinp), storage<uint16_t>(dweight),
-                                                     storage<uint16_t>(dout), storage<uint16_t>(inp),
-                                                     storage<uint16_t>(weight), d.N, d.IC, d.OC);
+      return cuda::linear_backward<uint16_t, float>(data_or_null<uint16_t>(dinp), dweight.as<float>(),
+                                                    data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
+                                                    data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
+    return cuda::linear_backward<uint16_t, uint16_t>(data_or_null<uint16_t>(dinp), data_or_null<uint16_t>(dweight),
+                                                     data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
+                                                     data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
 #else
     detail::fail_no_cuda(op);
 #endif

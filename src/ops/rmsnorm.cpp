@@ -44,7 +44,7 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
     detail::check_device_memory("rmsnorm_forward",
                                 {{"out", out}, {"rstd", rstd}, {"inp", inp}, {"weight", weight}});
     if (bf16_out)
-      return cuda::rmsnorm_forward(static_cast<uint16_t*>(out.data), rstd.as<float>(), inp.as<float>(),
+      return cuda::rmsnorm_forward(out.as<uint16_t>(), rstd.as<float>(), inp.as<float>(),
                                    weight.as<float>(), N, C, eps, scale);
     switch (inp.dtype) {
       case DType::F32:
@@ -61,7 +61,7 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
 #endif
   }
   if (bf16_out)
-    return cpu::rmsnorm_forward(static_cast<uint16_t*>(out.data), rstd.as<float>(), inp.as<float>(),
+    return cpu::rmsnorm_forward(out.as<uint16_t>(), rstd.as<float>(), inp.as<float>(),
                                 weight.as<float>(), N, C, eps, scale);
   switch (inp.dtype) {
     case DType::F32:

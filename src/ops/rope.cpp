@@ -83,7 +83,7 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
       case DType::F64:
         return cuda::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
       case DType::BF16:
-        return cuda::rope_forward(static_cast<uint16_t*>(x.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+        return cuda::rope_forward(x.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       default:
         PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
     }
@@ -95,7 +95,7 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
     case DType::F64:
       return cpu::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
     case DType::BF16:
-      return cpu::rope_forward(static_cast<uint16_t*>(x.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+      return cpu::rope_forward(x.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     default:
       PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
   }
@@ -112,7 +112,7 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
       case DType::F64:
         return cuda::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
       case DType::BF16:
-        return cuda::rope_backward(static_cast<uint16_t*>(dx.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+        return cuda::rope_backward(dx.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
       default:
         PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
     }
@@ -124,7 +124,7 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
     case DType::F64:
       return cpu::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
     case DType::BF16:
-      return cpu::rope_backward(static_cast<uint16_t*>(dx.data), cos.as<float>(), sin.as<float>(), B, H, T, HS);
+      return cpu::rope_backward(dx.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
     default:
       PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
   }

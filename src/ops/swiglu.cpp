@@ -10,12 +10,6 @@
 #endif
 
 namespace prores::ops {
-namespace {
-
-// bf16 tensor data as raw 16-bit elements.
-uint16_t* bf16_bits(const Tensor& t) { return static_cast<uint16_t*>(t.data); }
-
-}  // namespace
 
 void swiglu_forward(const Tensor& out, const Tensor& inp) {
   PRORES_CHECK(
@@ -35,7 +29,7 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
       case DType::F64:
         return cuda::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
       case DType::BF16:
-        return cuda::swiglu_forward(bf16_bits(out), bf16_bits(inp), N, F);
+        return cuda::swiglu_forward(out.as<uint16_t>(), inp.as<uint16_t>(), N, F);
       default:
         PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
     }
@@ -49,7 +43,7 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
     case DType::F64:
       return cpu::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
     case DType::BF16:
-      return cpu::swiglu_forward(bf16_bits(out), bf16_bits(inp), N, F);
+      return cpu::swiglu_forward(out.as<uint16_t>(), inp.as<uint16_t>(), N, F);
     default:
       PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
   }
@@ -75,7 +69,7 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
       case DType::F64:
         return cuda::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
       case DType::BF16:
-        return cuda::swiglu_backward(bf16_bits(dinp), bf16_bits(dout), bf16_bits(inp), N, F);
+        return cuda::swiglu_backward(dinp.as<uint16_t>(), dout.as<uint16_t>(), inp.as<uint16_t>(), N, F);
       default:
         PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
     }
@@ -89,7 +83,7 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
     case DType::F64:
       return cpu::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
     case DType::BF16:
-      return cpu::swiglu_backward(bf16_bits(dinp), bf16_bits(dout), bf16_bits(inp), N, F);
+      return cpu::swiglu_backward(dinp.as<uint16_t>(), dout.as<uint16_t>(), inp.as<uint16_t>(), N, F);
     default:
       PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
   }
