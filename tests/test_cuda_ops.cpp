@@ -283,12 +283,11 @@ void check_cross_entropy(int64_t N, int64_t V) {
   expect_close(d_logits.download(), dlogits.data, kRtol<T>, what + " dlogits in place");
 }
 
-// The shard [vocab_start, vocab_start + Vs) of a vocabulary of V ids; tokens and targets fall inside and
+// The embedding shard [vocab_start, vocab_start + Vs) of a vocabulary of V ids; tokens fall inside and
 // outside it.
 template <typename T>
-void check_vocab_shard(int64_t N, int64_t C, int64_t V, int64_t vocab_start, int64_t Vs) {
-  const std::string what = label<T>("vocab_shard", {N, C, V, vocab_start, Vs});
-  const double dloss = 0.61;
+void check_embedding_shard(int64_t N, int64_t C, int64_t V, int64_t vocab_start, int64_t Vs) {
+  const std::string what = label<T>("embedding_shard", {N, C, V, vocab_start, Vs});
   auto ids = random_ids(N, V, 51);
   auto wte = random_buffer<T>(Vs * C, 52), dout = random_buffer<T>(N * C, 53),
        dwte0 = random_buffer<T>(Vs * C, 54);
@@ -303,49 +302,69 @@ void check_vocab_shard(int64_t N, int64_t C, int64_t V, int64_t vocab_start, int
                                 vocab_start);
   expect_equal(d_out.download(), out.data, what + " embedding out");
   expect_equal(d_dwte.download(), dwte.data, what + " embedding dwte");
+}
 
-  auto logits = random_buffer<T>(N * Vs, 55, 3.0);
-  Buffer<T> shard_max(N);
-  ops::cross_entropy_shard_stats(shard_max.tensor({N}), logits.tensor({N, Vs}));
-  DeviceBuffer<T> d_logits(logits.data), d_max(N);
-  d_max.poison();
-  ops::cross_entropy_shard_stats(d_max.tensor({N}), d_logits.tensor({N, Vs}));
-  expect_equal(d_max.download(), shard_max.data, what + " row_max");
-
-  // The whole-vocabulary values that the all-reduces would bring: a max above the shard's, and the CPU's
-  // sums; both devices get the same ones.
-  Buffer<T> row_max = shard_max;
-  for (T& m : row_max.data) m += T(0.25);
-  Buffer<T> sumexp(N), target_logit(N), losses(N), dlogits(N * Vs);
-  ops::cross_entropy_shard_sumexp(sumexp.tensor({N}), target_logit.tensor({N}), logits.tensor({N, Vs}),
-                                  ids.tensor({N}), vocab_start, row_max.tensor({N}));
-  ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), sumexp.tensor({N}),
-                                target_logit.tensor({N}));
-  ops::cross_entropy_shard_backward(dlogits.tensor({N, Vs}), logits.tensor({N, Vs}), ids.tensor({N}),
-                                    vocab_start, row_max.tensor({N}), sumexp.tensor({N}), dloss);
-
-  DeviceBuffer<T> d_row_max(row_max.data), d_sumexp(N), d_target_logit(N), d_losses(N), d_dlogits(N * Vs);
-  d_sumexp.poison();
-  d_target_logit.poison();
-  ops::cross_entropy_shard_sumexp(d_sumexp.tensor({N}), d_target_logit.tensor({N}), d_logits.tensor({N, Vs}),
-                                  d_ids.tensor({N}), vocab_start, d_row_max.tensor({N}));
-  expect_close(d_sumexp.download(), sumexp.data, kRtol<T>, what + " row_sumexp");
+// The shard [vocab_start, vocab_start + Vs) of a cross-entropy over V ids, on logits stored as T (float,
+// double, or uint16_t for bf16) against the CPU's, targets inside and outside the shard:
+// the one-pass statistics, the rebase to a larger max, the losses and the gradient, also in place. The
+// statistics and losses within kRtol of the statistics' type; a bf16 gradient is the CPU's f32 gradient on
+// the same values rounded.
+template <typename T>
+void check_cross_entropy_shard(int64_t N, int64_t V, int64_t vocab_start, int64_t Vs) {
+  using S = compute_type<T>;
+  const std::string what = label<T>("cross_entropy_shard", {N, V, vocab_start, Vs});
+  const double dloss = 0.61;
+  auto ids = random_ids(N, V, 56);
+  std::vector<T> logits = test::stored_as<T>(random_buffer<float>(N * Vs, 55, 3.0).data);
+  Buffer<S> row_max(N), sumexp(N), target_logit(N);
+  ops::cross_entropy_shard_stats(row_max.tensor({N}), sumexp.tensor({N}), target_logit.tensor({N}),
+                                 host_tensor(logits, {N, Vs}), ids.tensor({N}), vocab_start);
+  DeviceBuffer<int32_t> d_ids(ids.data);
+  DeviceBuffer<T> d_logits(logits);
+  DeviceBuffer<S> d_row_max(N), d_sumexp(N), d_target_logit(N);
+  for (auto* b : {&d_row_max, &d_sumexp, &d_target_logit}) b->poison();
+  ops::cross_entropy_shard_stats(d_row_max.tensor({N}), d_sumexp.tensor({N}), d_target_logit.tensor({N}),
+                                 d_logits.tensor({N, Vs}), d_ids.tensor({N}), vocab_start);
+  expect_equal(d_row_max.download(), row_max.data, what + " row_max");
+  expect_close(d_sumexp.download(), sumexp.data, kRtol<S>, what + " row_sumexp");
   expect_equal(d_target_logit.download(), target_logit.data, what + " target_logit");
 
+  // The whole-vocabulary values that the all-reduces would bring: a max above the shard's (the sums rebased
+  // to it), and the CPU's sums; both devices get the same ones.
+  Buffer<S> shard_max = row_max;
+  for (S& m : row_max.data) m += S(0.25);
+  ops::cross_entropy_shard_rebase(sumexp.tensor({N}), shard_max.tensor({N}), row_max.tensor({N}));
+  DeviceBuffer<S> d_shard_max(shard_max.data);
+  d_row_max.upload(row_max.data);
+  ops::cross_entropy_shard_rebase(d_sumexp.tensor({N}), d_shard_max.tensor({N}), d_row_max.tensor({N}));
+  expect_close(d_sumexp.download(), sumexp.data, kRtol<S>, what + " rebased row_sumexp");
+
+  Buffer<S> losses(N);
+  ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), sumexp.tensor({N}),
+                                target_logit.tensor({N}));
+  std::vector<S> wide(logits.size()), dwide(logits.size());
+  std::transform(logits.begin(), logits.end(), wide.begin(), [](T x) { return load_element(x); });
+  ops::cross_entropy_shard_backward(host_tensor(dwide, {N, Vs}), host_tensor(wide, {N, Vs}), ids.tensor({N}),
+                                    vocab_start, row_max.tensor({N}), sumexp.tensor({N}), dloss);
   d_sumexp.upload(sumexp.data);
-  d_target_logit.upload(target_logit.data);
+  DeviceBuffer<S> d_losses(N);
+  DeviceBuffer<T> d_dlogits(N * Vs);
   d_losses.poison();
   d_dlogits.poison();
   ops::cross_entropy_shard_loss(d_losses.tensor({N}), d_row_max.tensor({N}), d_sumexp.tensor({N}),
                                 d_target_logit.tensor({N}));
   ops::cross_entropy_shard_backward(d_dlogits.tensor({N, Vs}), d_logits.tensor({N, Vs}), d_ids.tensor({N}),
                                     vocab_start, d_row_max.tensor({N}), d_sumexp.tensor({N}), dloss);
-  expect_close(d_losses.download(), losses.data, kRtol<T>, what + " losses");
-  expect_close(d_dlogits.download(), dlogits.data, kRtol<T>, what + " dlogits");
+  expect_close(d_losses.download(), losses.data, kRtol<S>, what + " losses");
+  auto expect_gradient = [&](const std::vector<T>& got, const std::string& which) {
+    if constexpr (std::is_same_v<T, uint16_t>) test::expect_bf16_rounding_of(got, dwide, what + which);
+    else expect_close(got, dwide, kRtol<T>, what + which);
+  };
+  expect_gradient(d_dlogits.download(), " dlogits");
   // In place: dlogits aliases logits.
   ops::cross_entropy_shard_backward(d_logits.tensor({N, Vs}), d_logits.tensor({N, Vs}), d_ids.tensor({N}),
                                     vocab_start, d_row_max.tensor({N}), d_sumexp.tensor({N}), dloss);
-  expect_close(d_logits.download(), dlogits.data, kRtol<T>, what + " dlogits in place");
+  expect_gradient(d_logits.download(), " dlogits in place");
 }
 
 #endif  // PRORES_WITH_CUDA
@@ -416,12 +435,18 @@ TEST(CudaOps, CrossEntropyMatchesCpu) {
 TEST(CudaOps, VocabShardMatchesCpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
-  check_vocab_shard<float>(1, 1, 2, 1, 1);
-  check_vocab_shard<double>(1, 1, 2, 1, 1);
-  check_vocab_shard<float>(301, 19, 37, 10, 13);
-  check_vocab_shard<double>(301, 19, 37, 10, 13);
-  check_vocab_shard<float>(97, 65, 50257, 25129, 25128);
-  check_vocab_shard<double>(97, 65, 50257, 25129, 25128);
+  check_embedding_shard<float>(1, 1, 2, 1, 1);
+  check_embedding_shard<double>(1, 1, 2, 1, 1);
+  check_embedding_shard<float>(301, 19, 37, 10, 13);
+  check_embedding_shard<double>(301, 19, 37, 10, 13);
+  check_embedding_shard<float>(97, 65, 50257, 25129, 25128);
+  check_embedding_shard<double>(97, 65, 50257, 25129, 25128);
+  for (auto [N, V, vocab_start, Vs] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 2, 1, 1},
+                                       {301, 37, 10, 13}, {97, 50257, 25129, 25128}, {64, 32000, 0, 32000}}) {
+    check_cross_entropy_shard<float>(N, V, vocab_start, Vs);
+    check_cross_entropy_shard<double>(N, V, vocab_start, Vs);
+    check_cross_entropy_shard<uint16_t>(N, V, vocab_start, Vs);
+  }
 #endif
 }
 
@@ -509,8 +534,12 @@ TEST(CudaOps, BadArgumentsThrow) {
   Buffer<float> host(6 * 50);
   Tensor host_logits = host.tensor({6, 50});
   host_logits.device = Device::CUDA;
-  expect_error([&] { ops::cross_entropy_shard_stats(d_losses.tensor({6}), host_logits); },
-               {"cross_entropy_shard_stats", "logits", "not CUDA device memory"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_stats(d_losses.tensor({6}), d_losses.tensor({6}), d_losses.tensor({6}),
+                                       host_logits, d_ids.tensor({6}), 0);
+      },
+      {"cross_entropy_shard_stats", "logits", "not CUDA device memory"});
   DeviceBuffer<float> d_swiglu_out(6 * 25);
   expect_error(
       [&] {

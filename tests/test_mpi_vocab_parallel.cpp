@@ -61,7 +61,7 @@ void check_embedding(Communicator& tp, int64_t N, int64_t C, int64_t V) {
 }
 
 // Cross-entropy forward and backward on tp's columns of random (N, V) logits against the full-logits ops,
-// with the scratch either one (3, N) buffer (a single Sum all-reduce) or three separate vectors.
+// with the scratch either one (4, N) buffer (a single Sum all-reduce) or four separate vectors.
 template <typename T>
 void check_cross_entropy(Communicator& tp, int64_t N, int64_t V, double std, double tol, bool one_buffer) {
   const int64_t Vs = V / tp.size(), vocab_start = tp.rank() * Vs;
@@ -73,10 +73,11 @@ void check_cross_entropy(Communicator& tp, int64_t N, int64_t V, double std, dou
   ops::cross_entropy_backward(view(expected_dlogits, {N, V}), view(logits, {N, V}), view(targets, {N}), dloss);
 
   auto shard = test::columns(logits, N, V, vocab_start, Vs).data;
-  std::vector<T> buffer(static_cast<size_t>(3 * N)), row_max(N), row_sumexp(N), target_logit(N);
+  std::vector<T> buffer(static_cast<size_t>(4 * N)), row_max(N), row_sumexp(N), target_logit(N), shard_max(N);
   const VocabParallelCrossEntropy scratch =
-      one_buffer ? VocabParallelCrossEntropy::from_buffer(view(buffer, {3, N}))
-                 : VocabParallelCrossEntropy{view(row_max, {N}), view(row_sumexp, {N}), view(target_logit, {N})};
+      one_buffer ? VocabParallelCrossEntropy::from_buffer(view(buffer, {4, N}))
+                 : VocabParallelCrossEntropy{view(row_max, {N}), view(row_sumexp, {N}), view(target_logit, {N}),
+                                             view(shard_max, {N})};
   std::vector<T> losses(static_cast<size_t>(N), T(-1));
   vocab_parallel_cross_entropy_forward(view(losses, {N}), view(shard, {N, Vs}), view(targets, {N}), vocab_start,
                                        scratch, tp);
@@ -126,9 +127,9 @@ TEST(VocabParallel, SingleProcessCommunicatorMatchesOps) {
 TEST(VocabParallel, ArgumentErrors) {
   Communicator& tp = *g_world;
   const int64_t N = 4, C = 3, Vs = 3, V = Vs * tp.size(), vocab_start = tp.rank() * Vs;
-  std::vector<double> wte_shard(Vs * C, 1.0), out(N * C), logits(N * Vs, 0.5), losses(N), buffer(3 * N);
+  std::vector<double> wte_shard(Vs * C, 1.0), out(N * C), logits(N * Vs, 0.5), losses(N), buffer(4 * N);
   std::vector<int32_t> ids{0, 1, 2, 0}, bad_ids{0, static_cast<int32_t>(V), 1, 0}, negative{0, -1, 0, 0};
-  const auto scratch = VocabParallelCrossEntropy::from_buffer(view(buffer, {3, N}));
+  const auto scratch = VocabParallelCrossEntropy::from_buffer(view(buffer, {4, N}));
   EXPECT_THROW(vocab_parallel_embedding_forward(view(out, {N, C}), view(bad_ids, {N}), view(wte_shard, {Vs, C}),
                                                 vocab_start, tp),
                Error);
@@ -144,7 +145,7 @@ TEST(VocabParallel, ArgumentErrors) {
   EXPECT_THROW(vocab_parallel_cross_entropy_forward(view(losses, {N}), view(logits, {N, Vs}), view(ids, {N}),
                                                     vocab_start + Vs, scratch, tp),
                Error);
-  EXPECT_THROW(VocabParallelCrossEntropy::from_buffer(view(buffer, {2, 6})), Error);
+  EXPECT_THROW(VocabParallelCrossEntropy::from_buffer(view(buffer, {3, 4})), Error);
   try {
     vocab_parallel_cross_entropy_forward(view(losses, {N}), view(logits, {N, Vs}), view(bad_ids, {N}),
                                          vocab_start, scratch, tp);

@@ -2,7 +2,8 @@
 // gradient checks of the shard ops (one full shard, and a split vocabulary whose shards are combined here as
 // the TP all-reduces would combine them), reassembled shards against ops::embedding / ops::cross_entropy
 // (bitwise for the embedding, 1e-12 / 1e-6 relative for f64 / f32 cross-entropy), zero rows and gradients for
-// ids outside the shard, aliasing, and errors on bad arguments.
+// ids outside the shard, a shard's sum rebased to a larger max, bf16 logits against their f32 widening,
+// aliasing, and errors on bad arguments.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -27,7 +28,8 @@ using test::random_buffer;
 using test::random_ids;
 
 // The vocab-parallel cross-entropy of logits (N, V) over TP shards, run in one process: each shard's pieces
-// are combined as the all-reduces combine them (max, then sums in rank order).
+// are combined as vocab_parallel_cross_entropy_forward combines them (max over the shards, each shard's sum
+// rebased to it, then sums in rank order).
 template <typename T>
 struct ShardedCrossEntropy {
   std::vector<T> losses;   // (N)
@@ -38,20 +40,22 @@ template <typename T>
 ShardedCrossEntropy<T> sharded_cross_entropy(const std::vector<T>& logits, Buffer<int32_t>& targets, int64_t N,
                                              int64_t V, int64_t TP, double dloss) {
   const int64_t Vs = V / TP;
-  std::vector<Buffer<T>> shards;
+  std::vector<Buffer<T>> shards, shard_max(TP, Buffer<T>(N)), shard_sumexp(TP, Buffer<T>(N)),
+      shard_target(TP, Buffer<T>(N));
   for (int64_t r = 0; r < TP; ++r) shards.push_back(columns(logits, N, V, r * Vs, Vs));
-  Buffer<T> row_max(N), row_sumexp(N), target_logit(N), part_max(N), part_sumexp(N), part_target(N);
+  Buffer<T> row_max(N), row_sumexp(N), target_logit(N);
   row_max.data.assign(N, -std::numeric_limits<T>::infinity());
   for (int64_t r = 0; r < TP; ++r) {
-    ops::cross_entropy_shard_stats(part_max.tensor({N}), shards[r].tensor({N, Vs}));
-    for (int64_t n = 0; n < N; ++n) row_max.data[n] = std::max(row_max.data[n], part_max.data[n]);
+    ops::cross_entropy_shard_stats(shard_max[r].tensor({N}), shard_sumexp[r].tensor({N}),
+                                   shard_target[r].tensor({N}), shards[r].tensor({N, Vs}), targets.tensor({N}),
+                                   r * Vs);
+    for (int64_t n = 0; n < N; ++n) row_max.data[n] = std::max(row_max.data[n], shard_max[r].data[n]);
   }
   for (int64_t r = 0; r < TP; ++r) {
-    ops::cross_entropy_shard_sumexp(part_sumexp.tensor({N}), part_target.tensor({N}), shards[r].tensor({N, Vs}),
-                                    targets.tensor({N}), r * Vs, row_max.tensor({N}));
+    ops::cross_entropy_shard_rebase(shard_sumexp[r].tensor({N}), shard_max[r].tensor({N}), row_max.tensor({N}));
     for (int64_t n = 0; n < N; ++n) {
-      row_sumexp.data[n] += part_sumexp.data[n];
-      target_logit.data[n] += part_target.data[n];
+      row_sumexp.data[n] += shard_sumexp[r].data[n];
+      target_logit.data[n] += shard_target[r].data[n];
     }
   }
   Buffer<T> losses(N);
@@ -184,9 +188,8 @@ TEST(CrossEntropyShard, FullShardGradientMatchesFiniteDifferences) {
   auto targets = random_ids(N, V, 72);
   Buffer<double> row_max(N), row_sumexp(N), target_logit(N), losses(N), dlogits(N * V);
   auto forward = [&] {
-    ops::cross_entropy_shard_stats(row_max.tensor({N}), logits.tensor({N, V}));
-    ops::cross_entropy_shard_sumexp(row_sumexp.tensor({N}), target_logit.tensor({N}), logits.tensor({N, V}),
-                                    targets.tensor({N}), 0, row_max.tensor({N}));
+    ops::cross_entropy_shard_stats(row_max.tensor({N}), row_sumexp.tensor({N}), target_logit.tensor({N}),
+                                   logits.tensor({N, V}), targets.tensor({N}), 0);
     ops::cross_entropy_shard_loss(losses.tensor({N}), row_max.tensor({N}), row_sumexp.tensor({N}),
                                   target_logit.tensor({N}));
     double s = 0;
@@ -221,23 +224,32 @@ TEST(CrossEntropyShard, ShardsReproduceCrossEntropy) {
   expect_sharded_cross_entropy_matches<float>(130, 1200, 4.0, 1e-6);
 }
 
-TEST(CrossEntropyShard, TargetOutsideShardAndAliasing) {
+TEST(CrossEntropyShard, TargetOutsideShardRebaseAndAliasing) {
   const int64_t N = 3, Vs = 4, vocab_start = 8;
   const double dloss = 0.5;
   auto logits = random_buffer<double>(N * Vs, 91);
   Buffer<int32_t> targets(N);
   targets.data = {1, 9, 15};  // only row 1's target (local column 1) is in the shard [8, 12)
-  Buffer<double> row_max(N), row_sumexp(N), target_logit(N);
-  row_max.data = {3.0, 2.5, 4.0};  // whole-vocabulary maxima from other shards
-  ops::cross_entropy_shard_sumexp(row_sumexp.tensor({N}), target_logit.tensor({N}), logits.tensor({N, Vs}),
-                                  targets.tensor({N}), vocab_start, row_max.tensor({N}));
+  Buffer<double> shard_max(N), row_sumexp(N), target_logit(N);
+  ops::cross_entropy_shard_stats(shard_max.tensor({N}), row_sumexp.tensor({N}), target_logit.tensor({N}),
+                                 logits.tensor({N, Vs}), targets.tensor({N}), vocab_start);
   EXPECT_EQ(target_logit.data[0], 0.0);
   EXPECT_EQ(target_logit.data[1], logits.data[1 * Vs + 1]);
   EXPECT_EQ(target_logit.data[2], 0.0);
+  // Whole-vocabulary maxima from other shards, above this shard's.
+  Buffer<double> row_max(N);
+  row_max.data = {3.0, 2.5, 4.0};
+  for (int64_t n = 0; n < N; ++n) {
+    EXPECT_EQ(shard_max.data[n], *std::max_element(logits.data.begin() + n * Vs, logits.data.begin() + (n + 1) * Vs));
+    double s = 0;
+    for (int64_t v = 0; v < Vs; ++v) s += std::exp(logits.data[n * Vs + v] - shard_max.data[n]);
+    EXPECT_NEAR(row_sumexp.data[n], s, 1e-15 * s);
+  }
+  ops::cross_entropy_shard_rebase(row_sumexp.tensor({N}), shard_max.tensor({N}), row_max.tensor({N}));
   for (int64_t n = 0; n < N; ++n) {
     double s = 0;
     for (int64_t v = 0; v < Vs; ++v) s += std::exp(logits.data[n * Vs + v] - row_max.data[n]);
-    EXPECT_NEAR(row_sumexp.data[n], s, 1e-15 * s);
+    EXPECT_NEAR(row_sumexp.data[n], s, 1e-15 * s) << "rebased row " << n;
   }
   // Whole-vocabulary sums larger than the shard's own, as after the all-reduce.
   for (auto& s : row_sumexp.data) s += 2.0;
@@ -255,6 +267,39 @@ TEST(CrossEntropyShard, TargetOutsideShardAndAliasing) {
   ops::cross_entropy_shard_backward(logits.tensor({N, Vs}), logits.tensor({N, Vs}), targets.tensor({N}),
                                     vocab_start, row_max.tensor({N}), row_sumexp.tensor({N}), dloss);
   EXPECT_EQ(logits.data, dlogits.data);
+}
+
+// bf16 logits give the statistics and losses of their f32 widening (f32 arithmetic, one rounding apart at
+// most) and a gradient that is the f32 gradient rounded to bf16; in place too. A split vocabulary with the
+// target in the second shard, wide enough for the threaded paths.
+TEST(CrossEntropyShard, Bf16LogitsAreTheirF32WideningRounded) {
+  const int64_t N = 67, Vs = 700, vocab_start = Vs;
+  const double dloss = 0.013;
+  std::vector<uint16_t> logits = test::stored_as<uint16_t>(random_buffer<float>(N * Vs, 95, 4.0).data);
+  std::vector<float> wide = test::widened(logits);
+  Buffer<int32_t> targets = random_ids(N, 2 * Vs, 96);
+  Buffer<float> max16(N), sum16(N), tgt16(N), max32(N), sum32(N), tgt32(N), loss16(N), loss32(N);
+  ops::cross_entropy_shard_stats(max16.tensor({N}), sum16.tensor({N}), tgt16.tensor({N}),
+                                 test::host_tensor(logits, {N, Vs}), targets.tensor({N}), vocab_start);
+  ops::cross_entropy_shard_stats(max32.tensor({N}), sum32.tensor({N}), tgt32.tensor({N}),
+                                 test::host_tensor(wide, {N, Vs}), targets.tensor({N}), vocab_start);
+  EXPECT_EQ(max16.data, max32.data);
+  EXPECT_EQ(tgt16.data, tgt32.data);
+  EXPECT_LE(max_symmetric_rel_diff(sum16.data, sum32.data), 1e-6);
+  ops::cross_entropy_shard_loss(loss16.tensor({N}), max16.tensor({N}), sum16.tensor({N}), tgt16.tensor({N}));
+  ops::cross_entropy_shard_loss(loss32.tensor({N}), max32.tensor({N}), sum32.tensor({N}), tgt32.tensor({N}));
+  EXPECT_LE(max_symmetric_rel_diff(loss16.data, loss32.data), 1e-6);
+
+  std::vector<uint16_t> dlogits(static_cast<size_t>(N * Vs));
+  std::vector<float> dwide(static_cast<size_t>(N * Vs));
+  ops::cross_entropy_shard_backward(test::host_tensor(dlogits, {N, Vs}), test::host_tensor(logits, {N, Vs}),
+                                    targets.tensor({N}), vocab_start, max32.tensor({N}), sum32.tensor({N}), dloss);
+  ops::cross_entropy_shard_backward(test::host_tensor(dwide, {N, Vs}), test::host_tensor(wide, {N, Vs}),
+                                    targets.tensor({N}), vocab_start, max32.tensor({N}), sum32.tensor({N}), dloss);
+  test::expect_bf16_rounding_of(dlogits, dwide, "bf16 dlogits");
+  ops::cross_entropy_shard_backward(test::host_tensor(logits, {N, Vs}), test::host_tensor(logits, {N, Vs}),
+                                    targets.tensor({N}), vocab_start, max32.tensor({N}), sum32.tensor({N}), dloss);
+  EXPECT_EQ(logits, dlogits) << "in place";
 }
 
 TEST(CrossEntropyShard, LossFromStatistics) {
@@ -286,16 +331,29 @@ TEST(VocabShard, BadArgumentsThrow) {
                {"vocab_start", "-2"});
   expect_error([&] { ops::embedding_shard_backward(wte.tensor({2, 4}), out.tensor({4, 3}), ids.tensor({3}), 0); },
                {"embedding_shard_backward"});
-  expect_error([&] { ops::cross_entropy_shard_stats(vec4.tensor({4}), logits.tensor({3, 4})); },
-               {"cross_entropy_shard_stats", "(4)", "(3, 4)"});
-  expect_error([&] { ops::cross_entropy_shard_stats(vec3f.tensor({3}), logits.tensor({3, 4})); },
-               {"cross_entropy_shard_stats", "f32"});
   expect_error(
       [&] {
-        ops::cross_entropy_shard_sumexp(vec3.tensor({3}), vec4.tensor({4}), logits.tensor({3, 4}), ids.tensor({3}),
-                                        0, vec3.tensor({3}));
+        ops::cross_entropy_shard_stats(vec4.tensor({4}), vec3.tensor({3}), vec3.tensor({3}), logits.tensor({3, 4}),
+                                       ids.tensor({3}), 0);
       },
-      {"cross_entropy_shard_sumexp", "(4)"});
+      {"cross_entropy_shard_stats", "(4)", "(3, 4)"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_stats(vec3f.tensor({3}), vec3.tensor({3}), vec3.tensor({3}), logits.tensor({3, 4}),
+                                       ids.tensor({3}), 0);
+      },
+      {"cross_entropy_shard_stats", "f32"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_stats(vec3.tensor({3}), vec3.tensor({3}), vec3.tensor({3}), logits.tensor({3, 4}),
+                                       ids_f64.tensor({3}), 0);
+      },
+      {"cross_entropy_shard_stats", "targets must be i32"});
+  expect_error(
+      [&] {
+        ops::cross_entropy_shard_rebase(vec3.tensor({3}), vec4.tensor({4}), vec3.tensor({3}));
+      },
+      {"cross_entropy_shard_rebase", "(4)"});
   expect_error(
       [&] {
         ops::cross_entropy_shard_loss(vec3.tensor({3}), vec3.tensor({3}), vec3f.tensor({3}), vec3.tensor({3}));
@@ -309,9 +367,15 @@ TEST(VocabShard, BadArgumentsThrow) {
       {"cross_entropy_shard_backward", "(4, 3)"});
   Tensor gpu_logits = logits.tensor({3, 4}), gpu_max = vec3.tensor({3});
   gpu_logits.device = gpu_max.device = Device::CUDA;
-  expect_error([&] { ops::cross_entropy_shard_stats(vec3.tensor({3}), gpu_logits); }, {"same device"});
-  expect_error([&] { ops::cross_entropy_shard_stats(gpu_max, gpu_logits); },
-               {"cross_entropy_shard_stats", "CUDA"});
+  auto gpu_stats = [&](const Tensor& row_max) {
+    ops::cross_entropy_shard_stats(row_max, gpu_max, gpu_max, gpu_logits, ids.tensor({3}), 0);
+  };
+  expect_error([&] { gpu_stats(vec3.tensor({3})); }, {"same device"});
+  Tensor gpu_ids = ids.tensor({3});
+  gpu_ids.device = Device::CUDA;
+  expect_error(
+      [&] { ops::cross_entropy_shard_stats(gpu_max, gpu_max, gpu_max, gpu_logits, gpu_ids, 0); },
+      {"cross_entropy_shard_stats", "CUDA"});
 }
 
 }  // namespace

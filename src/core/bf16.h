@@ -3,20 +3,27 @@
 // stores of CPU kernels templated on their storage type (float, double, or uint16_t for bf16 bits). One
 // definition for the CPU kernels, the safetensors writer and reader, and the tests of the CUDA bf16 kernels.
 #pragma once
-#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace prores {
 
+// Bit copies through memcpy rather than std::bit_cast: CUDA sources include this header and build as C++17.
 inline uint16_t float_to_bf16(float x) {
-  uint32_t u = std::bit_cast<uint32_t>(x);
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
   u += 0x7FFFu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
 
-inline float bf16_to_float(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
+inline float bf16_to_float(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
 
 // x rounded to the nearest bf16, as an f32.
 inline float round_to_bf16(float x) { return bf16_to_float(float_to_bf16(x)); }

@@ -70,7 +70,7 @@ void Model::plan_buffers() {
   const DType d = dtype_;
   // With bf16 matmuls, the activations that only feed and leave matmuls (and SwiGLU between them) are
   // stored in bf16: the normed branch inputs, the SwiGLU input and output and their gradients, and the LM
-  // head's input; with flash attention too, everything between the q|k|v and o projections (q, k, v, the
+  // head's input and output (the logits, overwritten by their gradient); with flash attention too, everything between the q|k|v and o projections (q, k, v, the
   // attention output and their gradients). The residual stream, the branch outputs and every norm's input
   // stay in d.
   const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 && execution_.bf16_activations;
@@ -104,9 +104,9 @@ void Model::plan_buffers() {
     arena_.reserve(&slot.targets, DType::I32, {N});
     arena_.reserve(&slot.residual, d, {(L + 1) * N, C});
     if (shard_.last_stage) {
-      arena_.reserve(&slot.logits, d, {N, V});
+      arena_.reserve(&slot.logits, a16, {N, V});
       for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
-      arena_.reserve(&slot.ce_stats, d, {3, N});
+      arena_.reserve(&slot.ce_stats, d, {4, N});
       arena_.reserve(&slot.final_norm_out, a16, {N, C});
     }
   }

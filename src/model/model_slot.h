@@ -12,10 +12,10 @@ struct Model::Slot {
   std::vector<BlockActivations> blocks;   // this stage's blocks
   Tensor tokens, targets;                 // (N) i32
   Tensor residual;                        // ((L_stage + 1)·N, C): the stream entering each block, then out
-  Tensor logits;                          // (N, V/TP) on the last stage
+  Tensor logits;                          // (N, V/TP) on the last stage; bf16 with bf16 activations
   Tensor losses;                          // (N)
   Tensor final_norm_out, final_rstd;      // (N, C), (N)
-  Tensor ce_stats;                        // (3, N): vocabulary-parallel cross-entropy statistics
+  Tensor ce_stats;                        // (4, N): vocabulary-parallel cross-entropy statistics
 };
 
 }  // namespace prores

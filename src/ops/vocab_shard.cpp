@@ -1,6 +1,6 @@
 // Vocabulary-shard dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype
-// (f32, f64). CUDA tensors go to ops/cuda/vocab_shard.h in builds with PRORES_WITH_CUDA and fail with a
-// clear message otherwise.
+// (f32, f64; the cross-entropy's logits also bf16, with f32 statistics). CUDA tensors go to
+// ops/cuda/vocab_shard.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
 #include "ops/vocab_shard.h"
 
 #include <initializer_list>
@@ -62,6 +62,21 @@ void by_dtype(const char* op, DType dtype, Fn&& fn) {
   }
 }
 
+// Calls fn(T{}, S{}) with T the storage type of logits of dtype (float, double, or uint16_t for bf16) and S
+// the type of their statistics (compute_type<T>); throws for other dtypes.
+template <typename Fn>
+void by_storage(const char* op, DType dtype, Fn&& fn) {
+  if (dtype == DType::BF16) return fn(uint16_t{}, float{});
+  by_dtype(op, dtype, [&]<typename T>(T) { fn(T{}, T{}); });
+}
+
+// The dtype of the per-row statistics of logits of dtype: f64 for f64, f32 for f32 and bf16.
+DType statistics_dtype(const char* op, DType logits) {
+  PRORES_CHECK(logits == DType::F32 || logits == DType::F64 || logits == DType::BF16, op,
+               ": logits must be f32, f64 or bf16, got ", dtype_name(logits));
+  return logits == DType::F64 ? DType::F64 : DType::F32;
+}
+
 bool is_vector(const Tensor& t, int64_t n) { return t.ndim == 1 && t.shape[0] == n; }
 
 }  // namespace
@@ -115,50 +130,51 @@ void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, cons
   });
 }
 
-void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& logits) {
+void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& row_sumexp, const Tensor& target_logit,
+                               const Tensor& logits, const Tensor& targets, int64_t vocab_start) {
   constexpr const char* op = "cross_entropy_shard_stats";
-  PRORES_CHECK(logits.ndim == 2 && logits.shape[1] >= 1 && is_vector(row_max, logits.shape[0]), op,
-               ": expected row_max (N), logits (N, Vs) with Vs >= 1; got row_max ", row_max.shape_string(),
-               ", logits ", logits.shape_string());
-  check_dtype(op, logits.dtype, {&row_max});
-  const int64_t N = logits.shape[0], Vs = logits.shape[1];
-  if (on_cuda(op, {{"row_max", row_max}, {"logits", logits}})) {
-#if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
-      cuda::cross_entropy_shard_stats(row_max.as<T>(), logits.as<T>(), N, Vs);
-    });
-#endif
-  }
-  by_dtype(op, logits.dtype,
-           [&]<typename T>(T) { cpu::cross_entropy_shard_stats(row_max.as<T>(), logits.as<T>(), N, Vs); });
-}
-
-void cross_entropy_shard_sumexp(const Tensor& row_sumexp, const Tensor& target_logit, const Tensor& logits,
-                                const Tensor& targets, int64_t vocab_start, const Tensor& row_max) {
-  constexpr const char* op = "cross_entropy_shard_sumexp";
   const int64_t N = logits.ndim == 2 ? logits.shape[0] : -1;
-  PRORES_CHECK(logits.ndim == 2 && is_vector(row_sumexp, N) && is_vector(target_logit, N) &&
-                   is_vector(targets, N) && is_vector(row_max, N),
-               op, ": expected row_sumexp, target_logit (N), logits (N, Vs), targets, row_max (N); got row_sumexp ",
-               row_sumexp.shape_string(), ", target_logit ", target_logit.shape_string(),
-               ", logits ", logits.shape_string(), ", targets ", targets.shape_string(), ", row_max ",
-               row_max.shape_string());
+  PRORES_CHECK(logits.ndim == 2 && logits.shape[1] >= 1 && is_vector(row_max, N) && is_vector(row_sumexp, N) &&
+                   is_vector(target_logit, N) && is_vector(targets, N),
+               op, ": expected row_max, row_sumexp, target_logit (N), logits (N, Vs) with Vs >= 1, targets (N); "
+               "got row_max ", row_max.shape_string(), ", row_sumexp ", row_sumexp.shape_string(),
+               ", target_logit ", target_logit.shape_string(), ", logits ", logits.shape_string(), ", targets ",
+               targets.shape_string());
   check_ids_i32(op, "targets", targets);
-  check_dtype(op, logits.dtype, {&row_sumexp, &target_logit, &row_max});
+  check_dtype(op, statistics_dtype(op, logits.dtype), {&row_max, &row_sumexp, &target_logit});
   check_vocab_start(op, vocab_start);
   const int64_t Vs = logits.shape[1];
-  if (on_cuda(op, {{"row_sumexp", row_sumexp}, {"target_logit", target_logit},
-                   {"logits", logits}, {"targets", targets}, {"row_max", row_max}})) {
+  if (on_cuda(op, {{"row_max", row_max}, {"row_sumexp", row_sumexp}, {"target_logit", target_logit},
+                   {"logits", logits}, {"targets", targets}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
-      cuda::cross_entropy_shard_sumexp(row_sumexp.as<T>(), target_logit.as<T>(), logits.as<T>(),
-                                       targets.as<int32_t>(), row_max.as<T>(), N, Vs, vocab_start);
+    return by_storage(op, logits.dtype, [&]<typename T, typename S>(T, S) {
+      cuda::cross_entropy_shard_stats(row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(), logits.as<T>(),
+                                      targets.as<int32_t>(), N, Vs, vocab_start);
     });
 #endif
   }
-  by_dtype(op, logits.dtype, [&]<typename T>(T) {
-    cpu::cross_entropy_shard_sumexp(row_sumexp.as<T>(), target_logit.as<T>(), logits.as<T>(),
-                                    targets.as<int32_t>(), row_max.as<T>(), N, Vs, vocab_start);
+  by_storage(op, logits.dtype, [&]<typename T, typename S>(T, S) {
+    cpu::cross_entropy_shard_stats(row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(), logits.as<T>(),
+                                   targets.as<int32_t>(), N, Vs, vocab_start);
+  });
+}
+
+void cross_entropy_shard_rebase(const Tensor& row_sumexp, const Tensor& shard_max, const Tensor& row_max) {
+  constexpr const char* op = "cross_entropy_shard_rebase";
+  const int64_t N = row_sumexp.ndim == 1 ? row_sumexp.shape[0] : -1;
+  PRORES_CHECK(is_vector(row_sumexp, N) && is_vector(shard_max, N) && is_vector(row_max, N), op,
+               ": expected row_sumexp, shard_max, row_max (N) each; got ", row_sumexp.shape_string(), ", ",
+               shard_max.shape_string(), ", ", row_max.shape_string());
+  check_dtype(op, row_sumexp.dtype, {&shard_max, &row_max});
+  if (on_cuda(op, {{"row_sumexp", row_sumexp}, {"shard_max", shard_max}, {"row_max", row_max}})) {
+#if defined(PRORES_WITH_CUDA)
+    return by_dtype(op, row_sumexp.dtype, [&]<typename S>(S) {
+      cuda::cross_entropy_shard_rebase(row_sumexp.as<S>(), shard_max.as<S>(), row_max.as<S>(), N);
+    });
+#endif
+  }
+  by_dtype(op, row_sumexp.dtype, [&]<typename S>(S) {
+    cpu::cross_entropy_shard_rebase(row_sumexp.as<S>(), shard_max.as<S>(), row_max.as<S>(), N);
   });
 }
 
@@ -175,15 +191,14 @@ void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const
   if (on_cuda(op, {{"losses", losses}, {"row_max", row_max}, {"row_sumexp", row_sumexp},
                    {"target_logit", target_logit}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, losses.dtype, [&]<typename T>(T) {
-      cuda::cross_entropy_shard_loss(losses.as<T>(), row_max.as<T>(), row_sumexp.as<T>(),
-                                     target_logit.as<T>(), N);
+    return by_dtype(op, losses.dtype, [&]<typename S>(S) {
+      cuda::cross_entropy_shard_loss(losses.as<S>(), row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(),
+                                     N);
     });
 #endif
   }
-  by_dtype(op, losses.dtype, [&]<typename T>(T) {
-    cpu::cross_entropy_shard_loss(losses.as<T>(), row_max.as<T>(), row_sumexp.as<T>(), target_logit.as<T>(),
-                                  N);
+  by_dtype(op, losses.dtype, [&]<typename S>(S) {
+    cpu::cross_entropy_shard_loss(losses.as<S>(), row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(), N);
   });
 }
 
@@ -199,21 +214,22 @@ void cross_entropy_shard_backward(const Tensor& dlogits, const Tensor& logits, c
                dlogits.shape_string(), ", logits ", logits.shape_string(), ", targets ", targets.shape_string(),
                ", row_max ", row_max.shape_string(), ", row_sumexp ", row_sumexp.shape_string());
   check_ids_i32(op, "targets", targets);
-  check_dtype(op, logits.dtype, {&dlogits, &row_max, &row_sumexp});
+  check_dtype(op, logits.dtype, {&dlogits});
+  check_dtype(op, statistics_dtype(op, logits.dtype), {&row_max, &row_sumexp});
   check_vocab_start(op, vocab_start);
   const int64_t Vs = logits.shape[1];
   if (on_cuda(op, {{"dlogits", dlogits}, {"logits", logits}, {"targets", targets},
                    {"row_max", row_max}, {"row_sumexp", row_sumexp}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, logits.dtype, [&]<typename T>(T) {
-      cuda::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(),
-                                         row_max.as<T>(), row_sumexp.as<T>(), N, Vs, vocab_start, dloss);
+    return by_storage(op, logits.dtype, [&]<typename T, typename S>(T, S) {
+      cuda::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(), row_max.as<S>(),
+                                         row_sumexp.as<S>(), N, Vs, vocab_start, dloss);
     });
 #endif
   }
-  by_dtype(op, logits.dtype, [&]<typename T>(T) {
-    cpu::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(), row_max.as<T>(),
-                                      row_sumexp.as<T>(), N, Vs, vocab_start, dloss);
+  by_storage(op, logits.dtype, [&]<typename T, typename S>(T, S) {
+    cpu::cross_entropy_shard_backward(dlogits.as<T>(), logits.as<T>(), targets.as<int32_t>(), row_max.as<S>(),
+                                      row_sumexp.as<S>(), N, Vs, vocab_start, dloss);
   });
 }
 

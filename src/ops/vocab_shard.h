@@ -21,24 +21,30 @@ void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tens
 void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,
                               int64_t vocab_start);
 
-// row_max (N) (=) max of each row of the shard's logits (N, Vs). The max over the vocabulary is the max
-// of these over the shards (all-reduce Max).
-void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& logits);
+// The cross-entropy of a shard reads its logits (N, Vs) twice: once in the forward (the statistics) and
+// once in the backward (the gradient). Logits and dlogits are f32, f64 or bf16; the per-row statistics are
+// f64 for f64 logits and f32 otherwise, and the arithmetic is in the statistics' type.
 
-// row_sumexp (N) (=) sum over the shard of exp(logits[n, v] - row_max[n]), accumulated in double;
-// target_logit (N) (=) the logit of targets[n] when it is in the shard, else 0. logits (N, Vs),
-// targets (N) i32, row_max (N) the max over the whole vocabulary. Both outputs sum over the shards to the
-// whole-vocabulary values (all-reduce Sum).
-void cross_entropy_shard_sumexp(const Tensor& row_sumexp, const Tensor& target_logit, const Tensor& logits,
-                                const Tensor& targets, int64_t vocab_start, const Tensor& row_max);
+// One pass over the shard's logits (N, Vs), Vs >= 1: row_max (N) (=) max of each row; row_sumexp (N) (=)
+// sum over the row of exp(logits[n, v] - row_max[n]), accumulated in double; target_logit (N) (=) the
+// logit of targets[n] (N) i32 when it is in the shard, else 0. With a single shard these are the
+// whole-vocabulary values; with several, the max over the vocabulary is the max of the shards' row_max
+// (all-reduce Max), and after cross_entropy_shard_rebase the sums over the shards of row_sumexp and
+// target_logit are the whole-vocabulary values (all-reduce Sum).
+void cross_entropy_shard_stats(const Tensor& row_max, const Tensor& row_sumexp, const Tensor& target_logit,
+                               const Tensor& logits, const Tensor& targets, int64_t vocab_start);
+
+// row_sumexp (N) (*=) exp(shard_max - row_max): a shard's sum of exponentials taken relative to its own max
+// shard_max (N) becomes relative to the whole-vocabulary max row_max (N) (>= shard_max).
+void cross_entropy_shard_rebase(const Tensor& row_sumexp, const Tensor& shard_max, const Tensor& row_max);
 
 // losses (N) (=) log(row_sumexp) + row_max - target_logit, from the whole-vocabulary values (N) each.
 void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const Tensor& row_sumexp,
                               const Tensor& target_logit);
 
 // dlogits (N, Vs) (=) dloss * (exp(logits - row_max) / row_sumexp - onehot(targets)) on the shard;
-// logits (N, Vs), targets (N) i32, row_max and row_sumexp (N) the whole-vocabulary values.
-// dlogits may alias logits.
+// logits (N, Vs), targets (N) i32, row_max and row_sumexp (N) the whole-vocabulary values. One pass over
+// the logits; dlogits may alias logits.
 void cross_entropy_shard_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets,
                                   int64_t vocab_start, const Tensor& row_max, const Tensor& row_sumexp,
                                   double dloss);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ops/cpu/vocab_shard.h"
+#include "ops/elementwise.h"
 #include "ops/memory.h"
 #include "ops/vocab_shard.h"
 
@@ -49,11 +50,11 @@ void vocab_parallel_embedding_backward(const Tensor& dwte_shard, const Tensor& d
 }
 
 VocabParallelCrossEntropy VocabParallelCrossEntropy::from_buffer(const Tensor& buffer) {
-  PRORES_CHECK(buffer.ndim == 2 && buffer.shape[0] == 3,
-               "VocabParallelCrossEntropy::from_buffer: expected a (3, N) buffer, got ", buffer.shape_string());
+  PRORES_CHECK(buffer.ndim == 2 && buffer.shape[0] == 4,
+               "VocabParallelCrossEntropy::from_buffer: expected a (4, N) buffer, got ", buffer.shape_string());
   const int64_t N = buffer.shape[1];
-  return {buffer.slice_rows(0, 1).view({N}), buffer.slice_rows(1, 1).view({N}),
-          buffer.slice_rows(2, 1).view({N})};
+  auto row = [&](int64_t i) { return buffer.slice_rows(i, 1).view({N}); };
+  return {row(0), row(1), row(2), row(3)};
 }
 
 void vocab_parallel_cross_entropy_forward(const Tensor& losses, const Tensor& logits_shard, const Tensor& targets,
@@ -64,19 +65,22 @@ void vocab_parallel_cross_entropy_forward(const Tensor& losses, const Tensor& lo
   const int64_t Vs = logits_shard.shape[1];
   check_shard(op, Vs, vocab_start, tp);
   check_global_ids(op, "targets", "target", targets, Vs * tp.size());
-  ops::cross_entropy_shard_stats(scratch.row_max, logits_shard);
-  tp.all_reduce(scratch.row_max, ReduceOp::Max);
-  ops::cross_entropy_shard_sumexp(scratch.row_sumexp, scratch.target_logit, logits_shard, targets, vocab_start,
-                                  scratch.row_max);
-  const bool adjacent = static_cast<const char*>(scratch.row_sumexp.data) + scratch.row_sumexp.nbytes() ==
-                        static_cast<const char*>(scratch.target_logit.data);
-  if (adjacent) {
-    const Tensor both(scratch.row_sumexp.data, scratch.row_sumexp.dtype, scratch.row_sumexp.device,
-                      {2 * scratch.row_sumexp.shape[0]});
-    tp.all_reduce(both, ReduceOp::Sum);
-  } else {
-    tp.all_reduce(scratch.row_sumexp, ReduceOp::Sum);
-    tp.all_reduce(scratch.target_logit, ReduceOp::Sum);
+  ops::cross_entropy_shard_stats(scratch.row_max, scratch.row_sumexp, scratch.target_logit, logits_shard, targets,
+                                 vocab_start);
+  if (tp.size() > 1) {
+    ops::copy(scratch.shard_max, scratch.row_max);
+    tp.all_reduce(scratch.row_max, ReduceOp::Max);
+    ops::cross_entropy_shard_rebase(scratch.row_sumexp, scratch.shard_max, scratch.row_max);
+    const bool adjacent = static_cast<const char*>(scratch.row_sumexp.data) + scratch.row_sumexp.nbytes() ==
+                          static_cast<const char*>(scratch.target_logit.data);
+    if (adjacent) {
+      const Tensor both(scratch.row_sumexp.data, scratch.row_sumexp.dtype, scratch.row_sumexp.device,
+                        {2 * scratch.row_sumexp.shape[0]});
+      tp.all_reduce(both, ReduceOp::Sum);
+    } else {
+      tp.all_reduce(scratch.row_sumexp, ReduceOp::Sum);
+      tp.all_reduce(scratch.target_logit, ReduceOp::Sum);
+    }
   }
   ops::cross_entropy_shard_loss(losses, scratch.row_max, scratch.row_sumexp, scratch.target_logit);
 }

@@ -23,23 +23,28 @@ void vocab_parallel_embedding_forward(const Tensor& out, const Tensor& tokens, c
 void vocab_parallel_embedding_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,
                                        int64_t vocab_start);
 
-// Per-row statistics the cross-entropy forward leaves for its backward, each (N) with the logits' dtype and
-// caller-owned; after the forward they hold the whole-vocabulary values, identical on every TP rank.
+// Per-row statistics the cross-entropy forward leaves for its backward, each (N), caller-owned, f32 for f32
+// and bf16 logits and f64 for f64; after the forward the first three hold the whole-vocabulary values,
+// identical on every TP rank.
 struct VocabParallelCrossEntropy {
   Tensor row_max;       // (N) max over the vocabulary of each row of logits
   Tensor row_sumexp;    // (N) sum over the vocabulary of exp(logit - row_max)
   Tensor target_logit;  // (N) logit of the row's target
+  Tensor shard_max;     // (N) max over this rank's shard (used when TP > 1)
 
-  // Views of a caller-owned buffer (3, N): rows row_max, row_sumexp, target_logit. With row_sumexp and
-  // target_logit adjacent like this the forward reduces both with a single all-reduce of (2, N).
+  // Views of a caller-owned buffer (4, N): rows row_max, row_sumexp, target_logit, shard_max. With
+  // row_sumexp and target_logit adjacent like this the forward reduces both with a single all-reduce of
+  // (2, N).
   static VocabParallelCrossEntropy from_buffer(const Tensor& buffer);
 };
 
 // losses (N) (=) -log softmax(logits[n])[targets[n]] over the full vocabulary, every TP rank.
-// logits_shard (N, Vs) are this rank's columns [vocab_start, vocab_start + Vs) of the logits; targets (N)
-// i32, every id in [0, Vs·TP) (throws otherwise, before communicating); vocab_start = tp.rank()·Vs
-// (checked). scratch (=) the whole-vocabulary statistics. Communication: all-reduce Max of row_max (N),
-// then all-reduce Sum of row_sumexp and target_logit (one call when they are adjacent in memory).
+// logits_shard (N, Vs) are this rank's columns [vocab_start, vocab_start + Vs) of the logits (f32, f64 or
+// bf16); targets (N) i32, every id in [0, Vs·TP) (throws otherwise, before communicating); vocab_start =
+// tp.rank()·Vs (checked). scratch (=) the whole-vocabulary statistics. One pass over the logits (the shard's
+// max, sum of exponentials and target logit); with TP > 1 then an all-reduce Max of row_max, each rank's sum
+// rebased from its shard's max to that, and an all-reduce Sum of row_sumexp and target_logit (one call when
+// they are adjacent in memory).
 void vocab_parallel_cross_entropy_forward(const Tensor& losses, const Tensor& logits_shard, const Tensor& targets,
                                           int64_t vocab_start, const VocabParallelCrossEntropy& scratch,
                                           Communicator& tp);

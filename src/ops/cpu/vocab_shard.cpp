@@ -1,5 +1,5 @@
 // CPU vocabulary-shard kernels: embedding gather / column-partitioned scatter-add restricted to the shard's
-// ids, and the three row-wise passes of the sharded cross-entropy (max, sum of exponentials, gradient).
+// ids, and the row-wise passes of the sharded cross-entropy (statistics, gradient).
 // Arithmetic mirrors cpu/embedding.cpp and cpu/cross_entropy.cpp so that a full shard reproduces them.
 #include "ops/cpu/vocab_shard.h"
 
@@ -70,64 +70,73 @@ void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* token
 }
 
 template <typename T>
-void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs) {
-#pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
-  for (int64_t n = 0; n < N; ++n) {
-    row_max[n] = cpu::row_max(logits + n * Vs, Vs);
-  }
-}
-
-template <typename T>
-void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
-                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start) {
+void cross_entropy_shard_stats(compute_type<T>* row_max, compute_type<T>* row_sumexp,
+                               compute_type<T>* target_logit, const T* logits, const int32_t* targets, int64_t N,
+                               int64_t Vs, int64_t vocab_start) {
 #pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * Vs;
-    row_sumexp[n] = static_cast<T>(sum_exp(x, Vs, row_max[n]));
+    row_max[n] = cpu::row_max(x, Vs);
+    row_sumexp[n] = static_cast<compute_type<T>>(sum_exp(x, Vs, row_max[n]));
     const int64_t t = shard_row(targets[n], Vs, vocab_start);
-    target_logit[n] = t >= 0 ? x[t] : T(0);
+    target_logit[n] = t >= 0 ? load_element(x[t]) : compute_type<T>(0);
   }
 }
 
-template <typename T>
-void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+template <typename S>
+void cross_entropy_shard_rebase(S* row_sumexp, const S* shard_max, const S* row_max, int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    const double scale = std::exp(static_cast<double>(shard_max[n]) - static_cast<double>(row_max[n]));
+    row_sumexp[n] = static_cast<S>(static_cast<double>(row_sumexp[n]) * scale);
+  }
+}
+
+template <typename S>
+void cross_entropy_shard_loss(S* losses, const S* row_max, const S* row_sumexp, const S* target_logit,
                               int64_t N) {
   for (int64_t n = 0; n < N; ++n) {
     const double lse = std::log(static_cast<double>(row_sumexp[n])) + static_cast<double>(row_max[n]);
-    losses[n] = static_cast<T>(lse - static_cast<double>(target_logit[n]));
+    losses[n] = static_cast<S>(lse - static_cast<double>(target_logit[n]));
   }
 }
 
 template <typename T>
-void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
-                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
-                                  double dloss) {
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets,
+                                  const compute_type<T>* row_max, const compute_type<T>* row_sumexp, int64_t N,
+                                  int64_t Vs, int64_t vocab_start, double dloss) {
+  using S = compute_type<T>;
 #pragma omp parallel for schedule(static) if (N * Vs >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * Vs;
     T* dx = dlogits + n * Vs;
-    const T m = row_max[n];
-    const T scale = static_cast<T>(dloss / static_cast<double>(row_sumexp[n]));
+    const S m = row_max[n];
+    const S scale = static_cast<S>(dloss / static_cast<double>(row_sumexp[n]));
+    const int64_t t = shard_row(targets[n], Vs, vocab_start);
+    const S x_target = t >= 0 ? load_element(x[t]) : S(0);  // read before the row is overwritten (aliasing)
     // Each x[v] is read before dx[v] is written, so dlogits may alias logits.
 #pragma omp simd
-    for (int64_t v = 0; v < Vs; ++v) dx[v] = exp_vec(x[v] - m) * scale;
-    const int64_t t = shard_row(targets[n], Vs, vocab_start);
-    if (t >= 0) dx[t] -= static_cast<T>(dloss);
+    for (int64_t v = 0; v < Vs; ++v) dx[v] = store_element<T>(exp_vec(load_element(x[v]) - m) * scale);
+    if (t >= 0) dx[t] = store_element<T>(exp_vec(x_target - m) * scale - static_cast<S>(dloss));
   }
 }
 
-#define PRORES_INSTANTIATE(T)                                                                                \
+#define PRORES_INSTANTIATE_SAME_TYPE(T)                                                                      \
   template void embedding_shard_forward<T>(T*, const int32_t*, const T*, int64_t, int64_t, int64_t, int64_t); \
   template void embedding_shard_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t,         \
                                             int64_t);                                                         \
-  template void cross_entropy_shard_stats<T>(T*, const T*, int64_t, int64_t);                                \
-  template void cross_entropy_shard_sumexp<T>(T*, T*, const T*, const int32_t*, const T*, int64_t, int64_t,  \
-                                              int64_t);                                                       \
-  template void cross_entropy_shard_loss<T>(T*, const T*, const T*, const T*, int64_t);                      \
-  template void cross_entropy_shard_backward<T>(T*, const T*, const int32_t*, const T*, const T*, int64_t,   \
-                                                int64_t, int64_t, double);
-PRORES_INSTANTIATE(float)
-PRORES_INSTANTIATE(double)
-#undef PRORES_INSTANTIATE
+  template void cross_entropy_shard_rebase<T>(T*, const T*, const T*, int64_t);                              \
+  template void cross_entropy_shard_loss<T>(T*, const T*, const T*, const T*, int64_t);
+#define PRORES_INSTANTIATE_LOGITS(T)                                                                         \
+  template void cross_entropy_shard_stats<T>(compute_type<T>*, compute_type<T>*, compute_type<T>*, const T*,  \
+                                             const int32_t*, int64_t, int64_t, int64_t);                      \
+  template void cross_entropy_shard_backward<T>(T*, const T*, const int32_t*, const compute_type<T>*,        \
+                                                const compute_type<T>*, int64_t, int64_t, int64_t, double);
+PRORES_INSTANTIATE_SAME_TYPE(float)
+PRORES_INSTANTIATE_SAME_TYPE(double)
+PRORES_INSTANTIATE_LOGITS(float)
+PRORES_INSTANTIATE_LOGITS(double)
+PRORES_INSTANTIATE_LOGITS(uint16_t)
+#undef PRORES_INSTANTIATE_SAME_TYPE
+#undef PRORES_INSTANTIATE_LOGITS
 
 }  // namespace prores::ops::cpu

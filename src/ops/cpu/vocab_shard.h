@@ -1,9 +1,12 @@
 // CPU kernels for the vocabulary-shard pieces of the vocab-parallel embedding and cross-entropy
-// (ops/vocab_shard.h), templated on float / double and threaded over rows with OpenMP. A shard holds the
+// (ops/vocab_shard.h), templated on float / double (the cross-entropy also on bf16 logits) and threaded over
+// rows with OpenMP. A shard holds the
 // vocabulary rows [vocab_start, vocab_start + Vs); ids are global, and an id outside the shard simply
 // contributes nothing here (range checks against the full vocabulary are the caller's).
 #pragma once
 #include <cstdint>
+
+#include "core/bf16.h"
 
 namespace prores::ops::cpu {
 
@@ -25,28 +28,34 @@ template <typename T>
 void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* tokens, int64_t N, int64_t C,
                               int64_t Vs, int64_t vocab_start);
 
-// row_max (N) (=) max over the shard's logits (N, Vs) of each row; Vs >= 1.
-template <typename T>
-void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs);
+// The cross-entropy pieces take logits and dlogits stored as T (float, double, or uint16_t for bf16 bits)
+// and per-row statistics in S = compute_type<T>, the type they compute in.
 
-// row_sumexp (N) (=) sum_v exp(logits[n, v] - row_max[n]) over the shard, accumulated in double;
-// target_logit (N) (=) logits[n, targets[n] - vocab_start] when the target is in the shard, else 0.
-// row_max (N) is the max over the whole vocabulary.
+// One pass over the shard's logits (N, Vs), Vs >= 1, row by row (each row is read twice while it is in
+// cache): row_max (N) (=) the row's max; row_sumexp (N) (=) sum_v exp(logits[n, v] - row_max[n]),
+// accumulated in double; target_logit (N) (=) logits[n, targets[n] - vocab_start] when the target is in
+// the shard, else 0.
 template <typename T>
-void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
-                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start);
+void cross_entropy_shard_stats(compute_type<T>* row_max, compute_type<T>* row_sumexp,
+                               compute_type<T>* target_logit, const T* logits, const int32_t* targets, int64_t N,
+                               int64_t Vs, int64_t vocab_start);
+
+// row_sumexp (N) (*=) exp(shard_max - row_max), evaluated in double.
+template <typename S>
+void cross_entropy_shard_rebase(S* row_sumexp, const S* shard_max, const S* row_max, int64_t N);
 
 // losses (N) (=) log(row_sumexp) + row_max - target_logit, evaluated in double; all three inputs (N) are
 // the whole-vocabulary values.
-template <typename T>
-void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+template <typename S>
+void cross_entropy_shard_loss(S* losses, const S* row_max, const S* row_sumexp, const S* target_logit,
                               int64_t N);
 
 // dlogits (N, Vs) (=) dloss * (exp(logits - row_max) / row_sumexp - onehot(targets)) on the shard, with
-// row_max and row_sumexp (N) the whole-vocabulary values; dlogits may alias logits.
+// row_max and row_sumexp (N) the whole-vocabulary values, each element computed in S and stored once;
+// dlogits may alias logits.
 template <typename T>
-void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
-                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
-                                  double dloss);
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets,
+                                  const compute_type<T>* row_max, const compute_type<T>* row_sumexp, int64_t N,
+                                  int64_t Vs, int64_t vocab_start, double dloss);
 
 }  // namespace prores::ops::cpu

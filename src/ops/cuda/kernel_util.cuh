@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/bf16.h"
 #include "ops/cuda/device.h"
 
 namespace prores::ops::cuda::detail {
@@ -84,9 +85,7 @@ __device__ double block_row_sumexp(const T* x, int64_t V, T m) {
   return block_allreduce(s, Plus{});
 }
 
-// The arithmetic type of a stored element: float for bf16 bits (uint16_t), the type itself otherwise.
-template <typename T>
-using compute_type = std::conditional_t<std::is_same_v<T, uint16_t>, float, T>;
+using prores::compute_type;
 
 // A stored element as its arithmetic type.
 template <typename T>

@@ -1,6 +1,7 @@
 // CUDA vocabulary-shard kernels (ops/cuda/vocab_shard.h): the id range check, the embedding gather and
 // its deterministic scatter-add (a stable radix sort of positions by shard row, then one block per row),
-// and the three row-wise passes of the sharded cross-entropy (one block per row each).
+// and the row-wise passes of the sharded cross-entropy (statistics in one online pass, gradient; one block
+// per row each).
 #include "ops/cuda/vocab_shard.h"
 
 #include <cub/device/device_radix_sort.cuh>
@@ -15,11 +16,14 @@ namespace prores::ops::cuda {
 
 namespace {
 
-using detail::block_row_max;
-using detail::block_row_sumexp;
+using detail::block_allreduce;
 using detail::exp_of;
 using detail::kThreads;
+using detail::load_element;
+using detail::minus_infinity;
+using detail::Plus;
 using detail::shard_row;
+using detail::store_element;
 
 // *first (=) min(*first, every position i of ids (n) whose id is outside [0, V)).
 __global__ void first_bad_id_kernel(unsigned long long* first, const int32_t* ids, int64_t n, int64_t V) {
@@ -74,54 +78,78 @@ __global__ void scatter_runs_kernel(T* dwte_shard, const T* dout, const uint32_t
   }
 }
 
+// Online statistics of a row: each thread keeps its max m and the sum s of exp(x - m) over its columns,
+// rescaling s (in double) whenever m grows; the block then takes the row max and rescales every thread's s
+// to it before the fixed-order sum.
 template <typename T>
-__global__ void cross_entropy_shard_stats_kernel(T* row_max, const T* logits, int64_t N, int64_t Vs) {
-  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
-    const T m = block_row_max(logits + n * Vs, Vs);
-    if (threadIdx.x == 0) row_max[n] = m;
-  }
-}
-
-template <typename T>
-__global__ void cross_entropy_shard_sumexp_kernel(T* row_sumexp, T* target_logit, const T* logits,
-                                                  const int32_t* targets, const T* row_max, int64_t N,
-                                                  int64_t Vs, int64_t vocab_start) {
+__global__ void cross_entropy_shard_stats_kernel(compute_type<T>* row_max, compute_type<T>* row_sumexp,
+                                                 compute_type<T>* target_logit, const T* logits,
+                                                 const int32_t* targets, int64_t N, int64_t Vs,
+                                                 int64_t vocab_start) {
+  using S = compute_type<T>;
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = logits + n * Vs;
-    const double s = block_row_sumexp(x, Vs, row_max[n]);
+    S m = minus_infinity<S>();
+    double s = 0;
+    for (int64_t v = threadIdx.x; v < Vs; v += blockDim.x) {
+      const S xv = load_element(x[v]);
+      if (xv > m) {
+        s = s * exp(static_cast<double>(m) - static_cast<double>(xv)) + 1.0;
+        m = xv;
+      } else {
+        s += static_cast<double>(exp_of(xv - m));
+      }
+    }
+    const S max = block_allreduce(m, ::cuda::maximum<>{});
+    // A thread without columns has m = -inf and s = 0, and adds 0.
+    const double rebased = s == 0 ? 0.0 : s * exp(static_cast<double>(m) - static_cast<double>(max));
+    const double sum = block_allreduce(rebased, Plus{});
     if (threadIdx.x == 0) {
-      row_sumexp[n] = static_cast<T>(s);
+      row_max[n] = max;
+      row_sumexp[n] = static_cast<S>(sum);
       const int64_t t = shard_row(targets[n], Vs, vocab_start);
-      target_logit[n] = t >= 0 ? x[t] : T(0);
+      target_logit[n] = t >= 0 ? load_element(x[t]) : S(0);
     }
   }
 }
 
-template <typename T>
-__global__ void cross_entropy_shard_loss_kernel(T* losses, const T* row_max, const T* row_sumexp,
-                                                const T* target_logit, int64_t N) {
+template <typename S>
+__global__ void cross_entropy_shard_rebase_kernel(S* row_sumexp, const S* shard_max, const S* row_max,
+                                                  int64_t N) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < N; n += stride) {
+    const double scale = exp(static_cast<double>(shard_max[n]) - static_cast<double>(row_max[n]));
+    row_sumexp[n] = static_cast<S>(static_cast<double>(row_sumexp[n]) * scale);
+  }
+}
+
+template <typename S>
+__global__ void cross_entropy_shard_loss_kernel(S* losses, const S* row_max, const S* row_sumexp,
+                                                const S* target_logit, int64_t N) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < N; n += stride) {
     const double lse = log(static_cast<double>(row_sumexp[n])) + static_cast<double>(row_max[n]);
-    losses[n] = static_cast<T>(lse - static_cast<double>(target_logit[n]));
+    losses[n] = static_cast<S>(lse - static_cast<double>(target_logit[n]));
   }
 }
 
 // Each element is read and written by the same thread, so dlogits may alias logits.
 template <typename T>
 __global__ void cross_entropy_shard_backward_kernel(T* dlogits, const T* logits, const int32_t* targets,
-                                                    const T* row_max, const T* row_sumexp, int64_t N,
-                                                    int64_t Vs, int64_t vocab_start, double dloss) {
+                                                    const compute_type<T>* row_max,
+                                                    const compute_type<T>* row_sumexp, int64_t N, int64_t Vs,
+                                                    int64_t vocab_start, double dloss) {
+  using S = compute_type<T>;
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = logits + n * Vs;
     T* dx = dlogits + n * Vs;
-    const T m = row_max[n];
-    const T scale = static_cast<T>(dloss / static_cast<double>(row_sumexp[n]));
+    const S m = row_max[n];
+    const S scale = static_cast<S>(dloss / static_cast<double>(row_sumexp[n]));
     const int64_t t = shard_row(targets[n], Vs, vocab_start);
     for (int64_t v = threadIdx.x; v < Vs; v += blockDim.x) {
-      T d = exp_of(x[v] - m) * scale;
-      if (v == t) d -= static_cast<T>(dloss);
-      dx[v] = d;
+      S d = exp_of(load_element(x[v]) - m) * scale;
+      if (v == t) d -= static_cast<S>(dloss);
+      dx[v] = store_element<T>(d);
     }
   }
 }
@@ -186,23 +214,24 @@ void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* token
 }
 
 template <typename T>
-void cross_entropy_shard_stats(T* row_max, const T* logits, int64_t N, int64_t Vs) {
+void cross_entropy_shard_stats(compute_type<T>* row_max, compute_type<T>* row_sumexp,
+                               compute_type<T>* target_logit, const T* logits, const int32_t* targets, int64_t N,
+                               int64_t Vs, int64_t vocab_start) {
   if (N == 0) return;
-  cross_entropy_shard_stats_kernel<<<detail::grid_for(N, 1), kThreads>>>(row_max, logits, N, Vs);
+  cross_entropy_shard_stats_kernel<<<detail::grid_for(N, 1), kThreads>>>(row_max, row_sumexp, target_logit,
+                                                                         logits, targets, N, Vs, vocab_start);
   detail::check_launch();
 }
 
-template <typename T>
-void cross_entropy_shard_sumexp(T* row_sumexp, T* target_logit, const T* logits, const int32_t* targets,
-                                const T* row_max, int64_t N, int64_t Vs, int64_t vocab_start) {
+template <typename S>
+void cross_entropy_shard_rebase(S* row_sumexp, const S* shard_max, const S* row_max, int64_t N) {
   if (N == 0) return;
-  cross_entropy_shard_sumexp_kernel<<<detail::grid_for(N, 1), kThreads>>>(
-      row_sumexp, target_logit, logits, targets, row_max, N, Vs, vocab_start);
+  cross_entropy_shard_rebase_kernel<<<detail::grid_for(N), kThreads>>>(row_sumexp, shard_max, row_max, N);
   detail::check_launch();
 }
 
-template <typename T>
-void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, const T* target_logit,
+template <typename S>
+void cross_entropy_shard_loss(S* losses, const S* row_max, const S* row_sumexp, const S* target_logit,
                               int64_t N) {
   if (N == 0) return;
   cross_entropy_shard_loss_kernel<<<detail::grid_for(N), kThreads>>>(losses, row_max, row_sumexp,
@@ -211,28 +240,33 @@ void cross_entropy_shard_loss(T* losses, const T* row_max, const T* row_sumexp, 
 }
 
 template <typename T>
-void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets, const T* row_max,
-                                  const T* row_sumexp, int64_t N, int64_t Vs, int64_t vocab_start,
-                                  double dloss) {
+void cross_entropy_shard_backward(T* dlogits, const T* logits, const int32_t* targets,
+                                  const compute_type<T>* row_max, const compute_type<T>* row_sumexp, int64_t N,
+                                  int64_t Vs, int64_t vocab_start, double dloss) {
   if (N == 0 || Vs == 0) return;
   cross_entropy_shard_backward_kernel<<<detail::grid_for(N, 1), kThreads>>>(
       dlogits, logits, targets, row_max, row_sumexp, N, Vs, vocab_start, dloss);
   detail::check_launch();
 }
 
-#define PRORES_INSTANTIATE(T)                                                                               \
+#define PRORES_INSTANTIATE_SAME_TYPE(T)                                                                     \
   template void embedding_shard_forward<T>(T*, const int32_t*, const T*, int64_t, int64_t, int64_t,         \
                                            int64_t);                                                        \
   template void embedding_shard_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t, int64_t,        \
                                             int64_t);                                                       \
-  template void cross_entropy_shard_stats<T>(T*, const T*, int64_t, int64_t);                               \
-  template void cross_entropy_shard_sumexp<T>(T*, T*, const T*, const int32_t*, const T*, int64_t, int64_t, \
-                                              int64_t);                                                     \
-  template void cross_entropy_shard_loss<T>(T*, const T*, const T*, const T*, int64_t);                     \
-  template void cross_entropy_shard_backward<T>(T*, const T*, const int32_t*, const T*, const T*, int64_t,  \
-                                                int64_t, int64_t, double);
-PRORES_INSTANTIATE(float)
-PRORES_INSTANTIATE(double)
-#undef PRORES_INSTANTIATE
+  template void cross_entropy_shard_rebase<T>(T*, const T*, const T*, int64_t);                             \
+  template void cross_entropy_shard_loss<T>(T*, const T*, const T*, const T*, int64_t);
+#define PRORES_INSTANTIATE_LOGITS(T)                                                                        \
+  template void cross_entropy_shard_stats<T>(compute_type<T>*, compute_type<T>*, compute_type<T>*, const T*, \
+                                             const int32_t*, int64_t, int64_t, int64_t);                     \
+  template void cross_entropy_shard_backward<T>(T*, const T*, const int32_t*, const compute_type<T>*,       \
+                                                const compute_type<T>*, int64_t, int64_t, int64_t, double);
+PRORES_INSTANTIATE_SAME_TYPE(float)
+PRORES_INSTANTIATE_SAME_TYPE(double)
+PRORES_INSTANTIATE_LOGITS(float)
+PRORES_INSTANTIATE_LOGITS(double)
+PRORES_INSTANTIATE_LOGITS(uint16_t)
+#undef PRORES_INSTANTIATE_SAME_TYPE
+#undef PRORES_INSTANTIATE_LOGITS
 
 }  // namespace prores::ops::cuda
