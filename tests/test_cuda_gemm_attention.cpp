@@ -161,18 +161,21 @@ void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPreci
   expect_close_to_max(widened(d_dw.download()), dw, rtol, "linear dweight");
 }
 
-// Linear forward and backward with bf16 activations (TAct = uint16_t) or f32 ones next to an f32 weight and
-// dweight (the bf16-matmul family) on CUDA against the CPU's same family on the same values: the operands
-// are rounded alike, so only the fp32 summation order and, for bf16 results, a rounding step apart differ.
-template <typename TAct>
+// Linear forward and backward with bf16 activations (TAct = uint16_t) or f32 ones, a weight stored as TW
+// (f32, or its bf16 rounding: the model's bf16 copy) and an f32 dweight (the bf16-matmul family) on CUDA
+// against the CPU's same family on the same values: the operands are rounded alike, so only the fp32
+// summation order and, for bf16 results, a rounding step apart differ.
+template <typename TAct, typename TW = float>
 void check_linear_bf16_family(double rtol) {
   const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
   const auto P = ops::MatmulPrecision::Bf16;
   std::vector<TAct> inp = stored_as<TAct>(random_floats(N * IC, 1)), dout = stored_as<TAct>(random_floats(N * OC, 3)),
                     dinp = stored_as<TAct>(random_floats(N * IC, 4)), out(N * OC);
-  std::vector<float> w = random_floats(OC * IC, 2), dw = random_floats(OC * IC, 5);
+  std::vector<TW> w = stored_as<TW>(random_floats(OC * IC, 2));
+  std::vector<float> dw = random_floats(OC * IC, 5);
   DeviceBuffer<TAct> d_inp(inp), d_dout(dout), d_dinp(dinp), d_out(N * OC);
-  DeviceBuffer<float> d_w(w), d_dw(dw);
+  DeviceBuffer<TW> d_w(w);
+  DeviceBuffer<float> d_dw(dw);
   d_out.poison();
   ops::linear_forward(d_out.tensor({N, OC}), d_inp.tensor({N, IC}), d_w.tensor({OC, IC}), P);
   ops::linear_backward(d_dinp.tensor({N, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({N, OC}), d_inp.tensor({N, IC}),
@@ -341,13 +344,15 @@ TEST(CudaGemm, Bf16MatmulsRoundOnlyTheOperands) {
 #endif
 }
 
-// bf16 activations next to f32 weights (the bf16-matmul family): bf16 results may land one bf16 rounding
+// bf16 activations next to f32 weights or their bf16 copies (the bf16-matmul family): bf16 results may land one bf16 rounding
 // step apart (2^-8 relative) where the fp32 sums differ in their last bits.
 TEST(CudaLinear, Bf16ActivationsWithF32WeightsMatchCpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
   check_linear_bf16_family<float>(kF32Rtol);
   check_linear_bf16_family<uint16_t>(1e-2);
+  check_linear_bf16_family<float, uint16_t>(kF32Rtol);
+  check_linear_bf16_family<uint16_t, uint16_t>(1e-2);
 #endif
 }
 

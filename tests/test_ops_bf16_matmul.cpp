@@ -1,8 +1,8 @@
 // Tests of bf16 matmul precision on the CPU: cpu::gemm_bf16 (oneDNN's bf16 matmul, or the reference GEMM
 // on rounded operands) against a double-precision product of the bf16-rounded operands, with f32 or bf16
 // operands and results, leading dimensions, inside a parallel region and in the degenerate cases; the linear
-// layer (its bf16-matmul family, activations in either dtype) against the same oracle; attention in bf16
-// against f32; and the f64 refusals.
+// layer (its bf16-matmul family, activations in either dtype, the weight f32 or rounded once) against the same
+// oracle; the f32 -> bf16 rounding op; attention in bf16 against f32; and the f64 refusals.
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "core/bf16.h"
 #include "ops/attention.h"
+#include "ops/elementwise.h"
 #include "ops/cpu/gemm.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
@@ -168,10 +169,13 @@ TEST(GemmBf16, DegenerateSizes) {
 
 // Linear forward (=) and backward (+=) with bf16 matmuls against the oracle: out = inp W^T, dinp += dout W,
 // dW += dout^T inp, each on bf16-rounded operands. The activations are stored as TAct (f32, or bf16: the
-// bf16-matmul family is then taken without asking), the weight and its gradient as f32.
-template <typename TAct>
-void check_linear_bf16(ops::MatmulPrecision precision) {
+// bf16-matmul family is then taken without asking), the weight as TW (f32, or bf16: rounded once by
+// ops::round_to_bf16, as the model does), its gradient as f32. Returns out, dinp and dW.
+template <typename TAct, typename TW = float>
+std::tuple<std::vector<TAct>, std::vector<TAct>, std::vector<float>> check_linear_bf16(
+    ops::MatmulPrecision precision) {
   SCOPED_TRACE((std::is_same_v<TAct, uint16_t> ? "bf16 activations" : "f32 activations"));
+  SCOPED_TRACE((std::is_same_v<TW, uint16_t> ? "bf16 weight" : "f32 weight"));
   const int64_t B = 2, T = 37, IC = 29, OC = 53, N = B * T;
   std::vector<float> inp(N * IC), w(OC * IC), dout(N * OC), dinp(N * IC), dw(OC * IC);
   fill_normal(inp, 1);
@@ -184,17 +188,49 @@ void check_linear_bf16(ops::MatmulPrecision precision) {
   const Expected e_out = bf16_product(false, true, N, OC, IC, 1.0, inp, IC, w, IC, 0.0, {}, OC);
   const Expected e_dinp = bf16_product(false, false, N, IC, OC, 1.0, dout, OC, w, IC, 1.0, widened(dinp_s), IC);
   const Expected e_dw = bf16_product(true, false, OC, IC, N, 1.0, dout, OC, inp, IC, 1.0, dw, IC);
-  ops::linear_forward(host_tensor(out_s, {B, T, OC}), host_tensor(inp_s, {B, T, IC}), host_tensor(w, {OC, IC}),
+  std::vector<TW> w_s(w.size());
+  if constexpr (std::is_same_v<TW, uint16_t>) ops::round_to_bf16(host_tensor(w_s, {OC, IC}), host_tensor(w, {OC, IC}));
+  else w_s = w;
+  ops::linear_forward(host_tensor(out_s, {B, T, OC}), host_tensor(inp_s, {B, T, IC}), host_tensor(w_s, {OC, IC}),
                       precision);
   ops::linear_backward(host_tensor(dinp_s, {B, T, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout_s, {B, T, OC}),
-                       host_tensor(inp_s, {B, T, IC}), host_tensor(w, {OC, IC}), precision);
+                       host_tensor(inp_s, {B, T, IC}), host_tensor(w_s, {OC, IC}), precision);
   expect_matches(out_s, OC, e_out, N, OC, "linear out");
   expect_matches(dinp_s, IC, e_dinp, N, IC, "linear dinp");
   expect_matches(dw, IC, e_dw, OC, IC, "linear dweight");
+  return {out_s, dinp_s, dw};
 }
 
 TEST(LinearBf16, MatchesTheProductOfRoundedOperands) { check_linear_bf16<float>(kBf16); }
 TEST(LinearBf16, Bf16ActivationsTakeBf16Matmuls) { check_linear_bf16<uint16_t>(ops::MatmulPrecision::Fp32); }
+
+// A weight rounded once (the model's bf16 copy) gives bitwise the results of its f32 master rounded on each
+// call, with activations in either dtype; without Bf16 precision a bf16 weight next to f32 tensors is refused.
+TEST(LinearBf16, AWeightRoundedOnceGivesTheSameNumbers) {
+  EXPECT_EQ((check_linear_bf16<float, uint16_t>(kBf16)), (check_linear_bf16<float, float>(kBf16)));
+  EXPECT_EQ((check_linear_bf16<uint16_t, uint16_t>(kBf16)), (check_linear_bf16<uint16_t, float>(kBf16)));
+  std::vector<float> inp(6, 1.0f), out(6);
+  std::vector<uint16_t> w16(4);
+  expect_error([&] {
+    ops::linear_forward(host_tensor(out, {3, 2}), host_tensor(inp, {3, 2}), host_tensor(w16, {2, 2}));
+  }, {"linear_forward", "dtype mismatch"});
+}
+
+// ops::round_to_bf16 is float_to_bf16 element by element (threaded sizes, ties, NaN), and checks its dtypes.
+TEST(RoundToBf16, IsFloatToBf16PerElement) {
+  std::vector<float> x(100003);
+  fill_normal(x, 11);
+  x[0] = 1.0f + 1.0f / 256;  // a tie: rounds to even (1.0)
+  x[1] = std::numeric_limits<float>::quiet_NaN();
+  x[2] = -0.0f;
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<uint16_t> y(x.size());
+  ops::round_to_bf16(host_tensor(y, {n}), host_tensor(x, {n}));
+  EXPECT_EQ(y, stored_as<uint16_t>(x));
+  EXPECT_EQ(y[0], float_to_bf16(1.0f));
+  expect_error([&] { ops::round_to_bf16(host_tensor(x, {n}), host_tensor(x, {n})); },
+               {"round_to_bf16", "dst bf16", "src f32", "f32"});
+}
 
 // An output in bf16 next to f32 operands, and the other mixtures of one layer, take the bf16 family too.
 TEST(LinearBf16, MixedActivationDtypes) {

@@ -70,9 +70,9 @@ void Model::plan_buffers() {
   const DType d = dtype_;
   // With bf16 matmuls, the activations that only feed and leave matmuls (and SwiGLU between them) are
   // stored in bf16: the normed branch inputs, the SwiGLU input and output and their gradients, and the LM
-  // head's input and output (the logits, overwritten by their gradient); with flash attention too, everything between the q|k|v and o projections (q, k, v, the
-  // attention output and their gradients). The residual stream, the branch outputs and every norm's input
-  // stay in d.
+  // head's input and output (the logits, overwritten by their gradient); with flash attention too,
+  // everything between the q|k|v and o projections (q, k, v, the attention output and their gradients). The
+  // residual stream, the branch outputs and every norm's input stay in d.
   const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 && execution_.bf16_activations;
   const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && execution_.flash_attention ? DType::BF16 : d;
   auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
@@ -84,6 +84,8 @@ void Model::plan_buffers() {
   };
 
   arena_.reserve(&params_, d, {table_.total_numel()});
+  if (execution_.matmul_precision == ops::MatmulPrecision::Bf16 && d == DType::F32)
+    arena_.reserve(&params16_, DType::BF16, {table_.total_numel()});
   arena_.reserve(&grads_, d, {table_.total_numel()});
   for (Slot& slot : slots_) {
     slot.blocks.resize(static_cast<size_t>(L));
@@ -132,6 +134,7 @@ void Model::plan_buffers() {
   arena_.allocate();
   weights_ = weights_of(params_);
   dweights_ = weights_of(grads_);
+  if (params16_.defined()) weights16_ = weights_of(params16_);
 }
 
 Tensor Model::view_of(const Tensor& flat, const std::string& name) const {
@@ -194,6 +197,7 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
   Slot& slot = slots_[static_cast<size_t>(slot_index)];
   const int64_t N = B_ * config_.seq_length, L = local_layers();
+  if (params16_.defined()) ops::round_to_bf16(params16_, params_);
   // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
   if (shard_.first_stage) {
     ops::copy_from_host(slot.tokens, tokens);
@@ -204,7 +208,7 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   ops::copy_from_host(slot.targets, targets);
   ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
                        config_.norm_eps, 1.0);
-  ops::linear_forward(slot.logits, slot.final_norm_out, weights_.lm_head, execution_.matmul_precision);
+  ops::linear_forward(slot.logits, slot.final_norm_out, matmul_weights().lm_head, execution_.matmul_precision);
   vocab_parallel_cross_entropy_forward(slot.losses, slot.logits, slot.targets, vocab_start_,
                                        VocabParallelCrossEntropy::from_buffer(slot.ce_stats), *tp_);
   return ops::sum(slot.losses) / static_cast<double>(N);
@@ -220,7 +224,7 @@ void Model::backward(int64_t slot_index, double loss_scale) {
                                           VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
                                           loss_scale / static_cast<double>(N));
     ops::zero(dfinal_);
-    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, weights_.lm_head,
+    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, matmul_weights().lm_head,
                          execution_.matmul_precision);
     tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
     ops::zero(dy);

@@ -113,6 +113,7 @@ class Model {
   Tensor residual(int64_t slot, int64_t index) const;
   Tensor view_of(const Tensor& flat, const std::string& name) const;
   Weights weights_of(const Tensor& flat) const;
+  const Weights& matmul_weights() const { return params16_.defined() ? weights16_ : weights_; }
   double norm_scale(int64_t layer0) const;
   ops::MatmulPrecision attention_precision() const;
   void block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Tensor& y);
@@ -137,6 +138,11 @@ class Model {
   Arena arena_;
   Tensor params_, grads_;
   Weights weights_, dweights_;
+  // With bf16 matmuls on f32 weights: params_ rounded to bf16 at the start of every forward (so the next
+  // forward sees any write to params()), and its weight views. The linear layers of that forward and its
+  // backward multiply these instead of rounding the f32 weights on each call.
+  Tensor params16_;
+  Weights weights16_;
   std::vector<double> alpha_;
   bool skip_zero_alpha_ = true;
   std::function<void(int64_t)> grad_ready_hook_;

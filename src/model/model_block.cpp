@@ -113,7 +113,7 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
 // Column-parallel q|k|v and gate|up (this rank's heads / ffn columns), row-parallel o and down; Megatron's
 // g: the row-parallel outputs are partial sums, all-reduced over TP.
 void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b) {
-  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
@@ -137,7 +137,7 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
 // dfin (N, C) (+=) and weight gradients (+=) from db (N, C).
 void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
                             const Tensor& db, const Tensor& dfin) {
-  const LayerWeights& w = weights_.layers[static_cast<size_t>(layer0)];
+  const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
   const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;

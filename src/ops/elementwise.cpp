@@ -1,6 +1,7 @@
 // Elementwise helpers dispatch: validates dtypes, sizes and devices, then runs the kernel for the dtype.
-// zero and copy work on any dtype (they move bytes); the arithmetic ones take f32 and f64. CUDA tensors go
-// to ops/cuda/elementwise.h in builds with PRORES_WITH_CUDA and fail with a clear message otherwise.
+// zero and copy work on any dtype (they move bytes); round_to_bf16 takes f32 to bf16; the arithmetic ones
+// take f32 and f64. CUDA tensors go to ops/cuda/elementwise.h in builds with PRORES_WITH_CUDA and fail with
+// a clear message otherwise.
 #include "ops/elementwise.h"
 
 #include "ops/device_check.h"
@@ -53,6 +54,24 @@ void copy(const Tensor& dst, const Tensor& src) {
   }
   if (dst.data == src.data) return;
   cpu::copy_bytes(dst.data, src.data, dst.nbytes());
+}
+
+void round_to_bf16(const Tensor& dst, const Tensor& src) {
+  check_defined("round_to_bf16", "dst", dst);
+  check_defined("round_to_bf16", "src", src);
+  PRORES_CHECK(dst.dtype == DType::BF16 && src.dtype == DType::F32 && dst.numel() == src.numel(),
+               "round_to_bf16: expected dst bf16 and src f32 of one numel, got dst ", dtype_name(dst.dtype), " ",
+               dst.shape_string(), " and src ", dtype_name(src.dtype), " ", src.shape_string());
+  PRORES_CHECK(dst.device == src.device, "round_to_bf16: dst and src must be on the same device");
+  if (dst.device == Device::CUDA) {
+#if defined(PRORES_WITH_CUDA)
+    detail::check_device_memory("round_to_bf16", {{"dst", dst}, {"src", src}});
+    return cuda::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel());
+#else
+    detail::fail_no_cuda("round_to_bf16");
+#endif
+  }
+  cpu::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel());
 }
 
 void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor& y) {

@@ -1,4 +1,5 @@
-// Elementwise helpers used by the residual stream and the optimizer: fill, copy, axpby, accumulate.
+// Elementwise helpers used by the residual stream, the optimizer and bf16 weight copies: fill, copy, bf16
+// rounding, axpby, accumulate.
 #pragma once
 #include "core/tensor.h"
 
@@ -9,6 +10,9 @@ void zero(const Tensor& x);
 
 // dst (=) src (same dtype and numel).
 void copy(const Tensor& dst, const Tensor& src);
+
+// dst (bf16) (=) src (f32) rounded to nearest even (same numel).
+void round_to_bf16(const Tensor& dst, const Tensor& src);
 
 // out (=) a * x + b * y (same numel). out may alias x or y. This is the residual add:
 // h = x + alpha * F (Pre-LN, a = 1) and h = c * x + alpha * F (DeepNorm).

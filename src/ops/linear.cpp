@@ -2,8 +2,9 @@
 // as (B * T, C)), dtypes and devices, then picks one of two families of kernels:
 //  - one dtype throughout, exact products: f32 or f64 on the CPU; on CUDA (ops/cuda/linear.h) f32, or bf16
 //    with an optional f32 dweight (fp32 gradient accumulation);
-//  - bf16 matmuls on f32 weights, taken for MatmulPrecision::Bf16 or any bf16 activation next to an f32
-//    weight: dweight f32, each activation (out, inp; dinp, dout) f32 or bf16 (cpu/cuda linear_*_bf16).
+//  - bf16 matmuls, taken for MatmulPrecision::Bf16 (with an f32 weight or its bf16 copy) or any bf16
+//    activation next to an f32 weight: dweight f32, the weight and each activation (out, inp; dinp, dout) f32
+//    or bf16 (cpu/cuda linear_*_bf16).
 // CUDA tensors need a build with PRORES_WITH_CUDA; other builds fail with a clear message.
 #include "ops/linear.h"
 
@@ -51,10 +52,12 @@ void check_same_device(const char* op, std::initializer_list<const Tensor*> tens
     PRORES_CHECK(!t->defined() || t->device == device, op, ": tensors on different devices");
 }
 
-// Whether the call takes the bf16-matmul family: an f32 weight with Bf16 precision or a bf16 activation.
+// Whether the call takes the bf16-matmul family: Bf16 precision with an f32 or bf16 weight, or a bf16
+// activation next to an f32 weight.
 bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight,
                  std::initializer_list<const Tensor*> activations) {
   bool bf16 = detail::bf16_matmuls(op, precision, weight.dtype);  // throws for Bf16 with f64
+  if (weight.dtype == DType::BF16) return bf16;
   if (weight.dtype != DType::F32) return false;
   for (const Tensor* t : activations) bf16 = bf16 || (t->defined() && t->dtype == DType::BF16);
   return bf16;
@@ -64,7 +67,7 @@ bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight
 template <typename Fn>
 void with_storage(const char* op, const char* name, DType dtype, Fn&& fn) {
   if (dtype == DType::F32) return fn(float{});
-  PRORES_CHECK(dtype == DType::BF16, op, ": ", name, " must be f32 or bf16 for bf16 matmuls on f32 weights, got ",
+  PRORES_CHECK(dtype == DType::BF16, op, ": ", name, " must be f32 or bf16 for bf16 matmuls, got ",
                dtype_name(dtype));
   fn(uint16_t{});
 }
@@ -78,18 +81,21 @@ void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, c
                          const LinearDims& d) {
   with_storage(op, "out", out.dtype, [&](auto out_type) {
     with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
-      using TOut = decltype(out_type);
-      using TIn = decltype(inp_type);
-      if (out.device == Device::CUDA) {
+      with_storage(op, "weight", weight.dtype, [&](auto weight_type) {
+        using TOut = decltype(out_type);
+        using TIn = decltype(inp_type);
+        using TW = decltype(weight_type);
+        if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-        detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
-        return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<float>(), d.N,
-                                         d.IC, d.OC);
+          detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
+          return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC,
+                                           d.OC);
 #else
-        detail::fail_no_cuda(op);
+          detail::fail_no_cuda(op);
 #endif
-      }
-      cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<float>(), d.N, d.IC, d.OC);
+        }
+        cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+      });
     });
   });
 }
@@ -97,26 +103,28 @@ void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, c
 void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
                           const Tensor& inp, const Tensor& weight, const LinearDims& d) {
   PRORES_CHECK(!dweight.defined() || dweight.dtype == DType::F32, op,
-               ": dweight must be f32 for bf16 matmuls on f32 weights, got ", dtype_name(dweight.dtype));
+               ": dweight must be f32 for bf16 matmuls, got ", dtype_name(dweight.dtype));
   with_storage(op, "dinp", dinp.defined() ? dinp.dtype : DType::F32, [&](auto dinp_type) {
     with_storage(op, "dout", dout.dtype, [&](auto dout_type) {
       with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
-        using TDin = decltype(dinp_type);
-        using TDout = decltype(dout_type);
-        using TIn = decltype(inp_type);
-        if (dout.device == Device::CUDA) {
+        with_storage(op, "weight", weight.dtype, [&](auto weight_type) {
+          using TDin = decltype(dinp_type);
+          using TDout = decltype(dout_type);
+          using TIn = decltype(inp_type);
+          using TW = decltype(weight_type);
+          if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-          detail::check_device_memory(
-              op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-          return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight),
-                                            dout.as<TDout>(), inp.as<TIn>(), weight.as<float>(),
-                                            d.N, d.IC, d.OC);
+            detail::check_device_memory(
+                op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
+            return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight),
+                                              dout.as<TDout>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
 #else
-          detail::fail_no_cuda(op);
+            detail::fail_no_cuda(op);
 #endif
-        }
-        cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
-                                  inp.as<TIn>(), weight.as<float>(), d.N, d.IC, d.OC);
+          }
+          cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+                                    inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+        });
       });
     });
   });

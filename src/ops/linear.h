@@ -5,10 +5,11 @@
 
 namespace prores::ops {
 
-// Dtypes: one throughout (f32 or f64; on CUDA also bf16, with an optional f32 dweight), multiplied exactly;
-// or bf16 matmuls on an f32 weight (and dweight), taken with MatmulPrecision::Bf16 or when an activation is
-// bf16, each activation (out, inp, dinp, dout) then f32 or bf16: bf16-rounded operands, fp32 accumulation,
-// bf16 results rounded from the fp32 sums. f64 takes Fp32 only.
+// Dtypes: one throughout (f32 or f64; on CUDA also bf16, with an optional f32 dweight, under Fp32
+// precision), multiplied exactly; or bf16 matmuls with an f32 dweight, taken with MatmulPrecision::Bf16 (the
+// weight f32, or bf16: a copy its owner rounded once) or when an activation is bf16 next to an f32 weight,
+// each activation (out, inp, dinp, dout) then f32 or bf16: bf16-rounded operands, fp32 accumulation, bf16
+// results rounded from the fp32 sums. f64 takes Fp32 only.
 
 // out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC).
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,

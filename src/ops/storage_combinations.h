@@ -3,13 +3,6 @@
 #pragma once
 #include <cstdint>
 
-// M(A, B) for A, B each float or uint16_t.
-#define PRORES_FOR_EACH_STORAGE_PAIR(M) \
-  M(float, float)                       \
-  M(float, uint16_t)                    \
-  M(uint16_t, float)                    \
-  M(uint16_t, uint16_t)
-
 // M(A, B, C) for A, B, C each float or uint16_t.
 #define PRORES_FOR_EACH_STORAGE_TRIPLE(M) \
   M(float, float, float)                  \
@@ -20,3 +13,19 @@
   M(uint16_t, float, uint16_t)            \
   M(uint16_t, uint16_t, float)            \
   M(uint16_t, uint16_t, uint16_t)
+
+// M(A, B, C, D) for A, B, C, D each float or uint16_t.
+#define PRORES_FOR_EACH_STORAGE_QUAD(M)         \
+  PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, float) \
+  PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, uint16_t)
+
+// M(A, B, C, D) for A, B, C each float or uint16_t and the given D.
+#define PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, D) \
+  M(float, float, float, D)                       \
+  M(float, float, uint16_t, D)                    \
+  M(float, uint16_t, float, D)                    \
+  M(float, uint16_t, uint16_t, D)                 \
+  M(uint16_t, float, float, D)                    \
+  M(uint16_t, float, uint16_t, D)                 \
+  M(uint16_t, uint16_t, float, D)                 \
+  M(uint16_t, uint16_t, uint16_t, D)

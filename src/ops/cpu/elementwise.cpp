@@ -2,6 +2,8 @@
 // they are bit-for-bit reproducible whatever the thread count.
 #include "ops/cpu/elementwise.h"
 
+#include "core/bf16.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -70,6 +72,11 @@ void copy_bytes(void* dst, const void* src, size_t nbytes) {
   char* d = static_cast<char*>(dst);
   const char* s = static_cast<const char*>(src);
   for_byte_chunks(nbytes, [d, s](size_t off, size_t len) { std::memcpy(d + off, s + off, len); });
+}
+
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinElements)
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
 template <typename T>

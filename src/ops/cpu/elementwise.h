@@ -1,5 +1,5 @@
-// CPU kernels for the elementwise helpers (ops/elementwise.h): fill, copy, axpby, accumulate and
-// deterministic double-accumulated reductions. n is the element count.
+// CPU kernels for the elementwise helpers (ops/elementwise.h): fill, copy, bf16 rounding, axpby, accumulate
+// and deterministic double-accumulated reductions. n is the element count.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +15,9 @@ void zero_bytes(void* dst, size_t nbytes);
 
 // dst[0, nbytes) (=) src[0, nbytes), threaded for large buffers; the ranges must not overlap.
 void copy_bytes(void* dst, const void* src, size_t nbytes);
+
+// dst (n) (=) src (n) rounded to bf16 (nearest even; bits in uint16_t).
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n);
 
 // out (n) (=) a * x + b * y; out may alias x or y.
 template <typename T>

@@ -19,13 +19,13 @@ void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* 
   if (dweight) gemm<T>(true, false, OC, IC, N, T(1), dout, OC, inp, IC, T(1), dweight, IC);
 }
 
-template <typename TOut, typename TIn>
-void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC) {
+template <typename TOut, typename TIn, typename TW>
+void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC) {
   gemm_bf16(false, true, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
 }
 
-template <typename TDin, typename TDout, typename TIn>
-void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+template <typename TDin, typename TDout, typename TIn, typename TW>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
                           int64_t N, int64_t IC, int64_t OC) {
   if (dinp) gemm_bf16(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
   if (dweight) gemm_bf16(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
@@ -38,15 +38,15 @@ PRORES_INSTANTIATE_LINEAR(float)
 PRORES_INSTANTIATE_LINEAR(double)
 #undef PRORES_INSTANTIATE_LINEAR
 
-#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn) \
-  template void linear_forward_bf16<TOut, TIn>(TOut*, const TIn*, const float*, int64_t, int64_t, int64_t);
-PRORES_FOR_EACH_STORAGE_PAIR(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
+#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn, TW) \
+  template void linear_forward_bf16<TOut, TIn, TW>(TOut*, const TIn*, const TW*, int64_t, int64_t, int64_t);
+PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
 
-#define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn)                                                 \
-  template void linear_backward_bf16<TDin, TDout, TIn>(TDin*, float*, const TDout*, const TIn*, const float*, \
-                                                       int64_t, int64_t, int64_t);
-PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
+#define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn, TW)                                            \
+  template void linear_backward_bf16<TDin, TDout, TIn, TW>(TDin*, float*, const TDout*, const TIn*, const TW*, \
+                                                           int64_t, int64_t, int64_t);
+PRORES_FOR_EACH_STORAGE_QUAD(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 
 }  // namespace prores::ops::cpu

@@ -1,5 +1,5 @@
 // CPU kernels of the bias-free linear layer (PyTorch weight layout (OC, IC)), as GEMMs: exact in one dtype,
-// or on bf16 matmuls with f32 weights and activations stored as f32 or bf16.
+// or on bf16 matmuls with an f32 dweight and weights and activations stored as f32 or bf16.
 #pragma once
 #include <cstdint>
 
@@ -14,14 +14,14 @@ template <typename T>
 void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
                      int64_t OC);
 
-// The same products on bf16 matmuls (gemm_bf16: bf16 operands, fp32 accumulation) with f32 weight and
-// dweight; each activation (out, inp, dinp, dout) is float, or uint16_t holding bf16 bits. f32 operands are
-// rounded to bf16, bf16 results rounded from the fp32 sums.
-template <typename TOut, typename TIn>
-void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC);
+// The same products on bf16 matmuls (gemm_bf16: bf16 operands, fp32 accumulation) with an f32 dweight;
+// the weight and each activation (out, inp, dinp, dout) are float, or uint16_t holding bf16 bits (a weight
+// rounded once by its owner). f32 operands are rounded to bf16, bf16 results rounded from the fp32 sums.
+template <typename TOut, typename TIn, typename TW>
+void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC);
 
-template <typename TDin, typename TDout, typename TIn>
-void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+template <typename TDin, typename TDout, typename TIn, typename TW>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
                           int64_t N, int64_t IC, int64_t OC);
 
 }  // namespace prores::ops::cpu

@@ -1,7 +1,9 @@
-// CUDA elementwise kernels (ops/cuda/elementwise.h): grid-stride loops for the updates and a two-pass,
-// fixed-order double reduction (per-block partials in stream-ordered scratch memory, then one block).
+// CUDA elementwise kernels (ops/cuda/elementwise.h): grid-stride loops for the updates and the bf16
+// rounding, and a two-pass, fixed-order double reduction (per-block partials in stream-ordered scratch
+// memory, then one block).
 #include "ops/cuda/elementwise.h"
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -22,6 +24,23 @@ constexpr int64_t kMaxReduceBlocks = 1024;
 // Blocks for n elements: one element per thread, at most max_blocks.
 int blocks_for(int64_t n, int64_t max_blocks) {
   return static_cast<int>(std::min((n + kThreads - 1) / kThreads, max_blocks));
+}
+
+// dst[i] (=) bf16(src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which needs a
+// 16-byte aligned src.
+__global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, bool quads) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t vectors = quads ? n / 4 : 0;
+  for (int64_t i = first; i < vectors; i += step) {
+    const float4 x = reinterpret_cast<const float4*>(src)[i];
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(x.x, x.y), hi = __floats2bfloat162_rn(x.z, x.w);
+    uint2 packed;
+    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+    reinterpret_cast<uint2*>(dst)[i] = packed;
+  }
+  for (int64_t i = vectors * 4 + first; i < n; i += step) dst[i] = __bfloat16_as_ushort(__float2bfloat16(src[i]));
 }
 
 template <typename T>
@@ -112,6 +131,14 @@ void zero_bytes(void* dst, size_t nbytes) {
 
 void copy_bytes(void* dst, const void* src, size_t nbytes) {
   if (nbytes != 0) PRORES_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, 0));
+}
+
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+  if (n == 0) return;
+  const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
+  round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(dst, src, n, quads);
+  PRORES_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>

@@ -1,8 +1,8 @@
 // CUDA kernels for the elementwise helpers (ops/elementwise.h), mirroring ops/cpu/elementwise.h: fill,
-// copy, axpby, accumulate and deterministic double-accumulated reductions. Pointers are device memory,
-// n is the element count. Plain C++ declarations (no CUDA headers). Everything runs on the current device
-// and the legacy default stream: the fills and updates are asynchronous, the reductions return to the host
-// and so wait for the stream. Launch errors throw prores::Error.
+// copy, bf16 rounding, axpby, accumulate and deterministic double-accumulated reductions. Pointers are
+// device memory, n is the element count. Plain C++ declarations (no CUDA headers). Everything runs on the
+// current device and the legacy default stream: the fills and updates are asynchronous, the reductions
+// return to the host and so wait for the stream. Launch errors throw prores::Error.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +14,10 @@ void zero_bytes(void* dst, size_t nbytes);
 
 // dst[0, nbytes) (=) src[0, nbytes), device -> device; the ranges must not overlap.
 void copy_bytes(void* dst, const void* src, size_t nbytes);
+
+// dst (n) (=) src (n) rounded to bf16 (nearest even, as the host's float_to_bf16; bits in uint16_t), four
+// elements per thread (16-byte loads) when src is 16-byte aligned.
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n);
 
 // out (n) (=) a * x + b * y, computed in T; out may alias x or y.
 template <typename T>

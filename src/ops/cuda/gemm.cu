@@ -10,6 +10,7 @@
 
 #include "ops/cuda/blas.h"
 #include "ops/cuda/device.h"
+#include "ops/cuda/elementwise.h"
 
 namespace prores::ops::cuda {
 namespace {
@@ -42,32 +43,12 @@ __global__ void scale_kernel(TC* C, int64_t M, int64_t N, int64_t ldc, int64_t s
   }
 }
 
-// dst[i] (=) bf16(src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which needs a
-// 16-byte aligned src.
-__global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, bool quads) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t vectors = quads ? n / 4 : 0;
-  for (int64_t i = first; i < vectors; i += step) {
-    const float4 x = reinterpret_cast<const float4*>(src)[i];
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(x.x, x.y), hi = __floats2bfloat162_rn(x.z, x.w);
-    uint2 packed;
-    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
-    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-    reinterpret_cast<uint2*>(dst)[i] = packed;
-  }
-  for (int64_t i = vectors * 4 + first; i < n; i += step) dst[i] = __bfloat16_as_ushort(__float2bfloat16(src[i]));
-}
-
 }  // namespace
 
 Bf16Copy::Bf16Copy(const float* src, int64_t n) {
   if (n == 0) return;
   PRORES_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<size_t>(n) * 2, 0));
-  const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
-  const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
-  round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(data_, src, n, quads);
-  PRORES_CUDA_CHECK(cudaGetLastError());
+  round_to_bf16(data_, src, n);
 }
 
 Bf16Copy::~Bf16Copy() {

@@ -46,21 +46,21 @@ void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T*
   if (dweight) gemm<T, TW>(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
 }
 
-template <typename TOut, typename TIn>
-void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC) {
+template <typename TOut, typename TIn, typename TW>
+void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC) {
   if (N == 0 || OC == 0) return;
   const Bf16Operand<TIn> x(inp, N * IC);
-  const Bf16Operand<float> w(weight, OC * IC);
+  const Bf16Operand<TW> w(weight, OC * IC);
   gemm<uint16_t, TOut>(false, true, N, OC, IC, 1.0f, x.data(), IC, w.data(), IC, 0.0f, out, OC);
 }
 
-template <typename TDin, typename TDout, typename TIn>
-void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+template <typename TDin, typename TDout, typename TIn, typename TW>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
                           int64_t N, int64_t IC, int64_t OC) {
   if (N == 0 || IC == 0 || OC == 0) return;
   const Bf16Operand<TDout> dy(dout, N * OC);
   if (dinp) {
-    const Bf16Operand<float> w(weight, OC * IC);
+    const Bf16Operand<TW> w(weight, OC * IC);
     gemm<uint16_t, TDin>(false, false, N, IC, OC, 1.0f, dy.data(), OC, w.data(), IC, 1.0f, dinp, IC);
   }
   if (dweight) {
@@ -78,15 +78,15 @@ template void linear_backward<uint16_t, uint16_t>(uint16_t*, uint16_t*, const ui
 template void linear_backward<uint16_t, float>(uint16_t*, float*, const uint16_t*, const uint16_t*,
                                                const uint16_t*, int64_t, int64_t, int64_t);
 
-#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn) \
-  template void linear_forward_bf16<TOut, TIn>(TOut*, const TIn*, const float*, int64_t, int64_t, int64_t);
-PRORES_FOR_EACH_STORAGE_PAIR(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
+#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn, TW) \
+  template void linear_forward_bf16<TOut, TIn, TW>(TOut*, const TIn*, const TW*, int64_t, int64_t, int64_t);
+PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
 
-#define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn)                                                 \
-  template void linear_backward_bf16<TDin, TDout, TIn>(TDin*, float*, const TDout*, const TIn*, const float*, \
-                                                       int64_t, int64_t, int64_t);
-PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
+#define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn, TW)                                            \
+  template void linear_backward_bf16<TDin, TDout, TIn, TW>(TDin*, float*, const TDout*, const TIn*, const TW*, \
+                                                           int64_t, int64_t, int64_t);
+PRORES_FOR_EACH_STORAGE_QUAD(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 
 }  // namespace prores::ops::cuda

@@ -17,15 +17,15 @@ template <typename T, typename TW>
 void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
                      int64_t OC);
 
-// The same products on bf16 matmuls with f32 weight and dweight, as cpu::linear_*_bf16: each activation
-// (out, inp, dinp, dout) is float or uint16_t (bf16 bits); f32 operands go through bf16 copies (rounded to
+// The same products on bf16 matmuls with an f32 dweight, as cpu::linear_*_bf16: the weight and each
+// activation (out, inp, dinp, dout) are float or uint16_t (bf16 bits); f32 operands go through bf16 copies (rounded to
 // nearest even, in stream-ordered memory), bf16 ones are used as they are, and bf16 results are rounded from
 // the fp32 sums. One copy of dout serves both products of the backward.
-template <typename TOut, typename TIn>
-void linear_forward_bf16(TOut* out, const TIn* inp, const float* weight, int64_t N, int64_t IC, int64_t OC);
+template <typename TOut, typename TIn, typename TW>
+void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC);
 
-template <typename TDin, typename TDout, typename TIn>
-void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const float* weight,
+template <typename TDin, typename TDout, typename TIn, typename TW>
+void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
                           int64_t N, int64_t IC, int64_t OC);
 
 }  // namespace prores::ops::cuda
