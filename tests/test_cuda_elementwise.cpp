@@ -1,7 +1,8 @@
 // CPU<->CUDA parity tests for the elementwise ops (ops/elementwise.h) through the public dispatch, plus the
 // device helpers (ops/cuda/device.h). Random inputs, outputs poisoned with NaN before each GPU run, odd
-// sizes; f32 within ~1e-6 and f64 within ~1e-12 relative; the bf16 rounding bitwise. Every test skips with "no CUDA device" when the
-// machine has no GPU, and when the build has no CUDA path (the bodies are then not compiled).
+// sizes; f32 within ~1e-6 and f64 within ~1e-12 relative; the bf16 rounding bitwise. Every test skips with
+// "no CUDA device" when the machine has no GPU, and when the build has no CUDA path (the bodies are then not
+// compiled).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -63,20 +64,23 @@ void check_copy(int64_t n) {
   EXPECT_EQ(d_dst.download(), src.data) << label<T>(n);
 }
 
-// round_to_bf16 from an aligned source (16-byte loads) and from one element on (the scalar path), bitwise
-// against the CPU's float_to_bf16, NaN and a tie included.
+// round_to_bf16 from an aligned source (16-byte loads) and from one element on (the scalar path), unscaled
+// and scaled, bitwise against the CPU's, NaN and a tie included.
 void check_round_to_bf16(int64_t n) {
   auto src = random_buffer<float>(n + 1, 12);
   src.data[0] = std::numeric_limits<float>::quiet_NaN();
   src.data[n / 2] = 1.0f + 1.0f / 256;
   DeviceBuffer<float> d_src(src.data);
   for (int64_t offset : {0, 1}) {
-    Buffer<uint16_t> want(n);
-    ops::round_to_bf16(want.tensor({n}), Tensor(src.data.data() + offset, DType::F32, Device::CPU, {n}));
-    DeviceBuffer<uint16_t> d_dst(n);
-    d_dst.poison();
-    ops::round_to_bf16(d_dst.tensor(), Tensor(d_src.tensor().as<float>() + offset, DType::F32, Device::CUDA, {n}));
-    EXPECT_EQ(d_dst.download(), want.data) << "round_to_bf16 n=" << n << " offset " << offset;
+    for (double scale : {1.0, -0.37}) {
+      Buffer<uint16_t> want(n);
+      ops::round_to_bf16(want.tensor({n}), Tensor(src.data.data() + offset, DType::F32, Device::CPU, {n}), scale);
+      DeviceBuffer<uint16_t> d_dst(n);
+      d_dst.poison();
+      ops::round_to_bf16(d_dst.tensor(), Tensor(d_src.tensor().as<float>() + offset, DType::F32, Device::CUDA, {n}),
+                         scale);
+      EXPECT_EQ(d_dst.download(), want.data) << "round_to_bf16 n=" << n << " offset " << offset << " scale " << scale;
+    }
   }
 }
 

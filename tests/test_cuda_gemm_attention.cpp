@@ -164,9 +164,10 @@ void check_linear(double rtol, ops::MatmulPrecision precision = ops::MatmulPreci
 // Linear forward and backward with bf16 activations (TAct = uint16_t) or f32 ones, a weight stored as TW
 // (f32, or its bf16 rounding: the model's bf16 copy) and an f32 dweight (the bf16-matmul family) on CUDA
 // against the CPU's same family on the same values: the operands are rounded alike, so only the fp32
-// summation order and, for bf16 results, a rounding step apart differ.
+// summation order and, for bf16 results, a rounding step apart differ. With InputGrad::Overwrite dinp is
+// poisoned on both devices first.
 template <typename TAct, typename TW = float>
-void check_linear_bf16_family(double rtol) {
+void check_linear_bf16_family(double rtol, ops::InputGrad dinp_write = ops::InputGrad::Accumulate) {
   const int64_t B = 2, Tn = 37, IC = 29, OC = 53, N = B * Tn;
   const auto P = ops::MatmulPrecision::Bf16;
   std::vector<TAct> inp = stored_as<TAct>(random_floats(N * IC, 1)), dout = stored_as<TAct>(random_floats(N * OC, 3)),
@@ -177,12 +178,16 @@ void check_linear_bf16_family(double rtol) {
   DeviceBuffer<TW> d_w(w);
   DeviceBuffer<float> d_dw(dw);
   d_out.poison();
+  if (dinp_write == ops::InputGrad::Overwrite) {
+    d_dinp.poison();
+    dinp = stored_as<TAct>(std::vector<float>(dinp.size(), std::numeric_limits<float>::quiet_NaN()));
+  }
   ops::linear_forward(d_out.tensor({N, OC}), d_inp.tensor({N, IC}), d_w.tensor({OC, IC}), P);
   ops::linear_backward(d_dinp.tensor({N, IC}), d_dw.tensor({OC, IC}), d_dout.tensor({N, OC}), d_inp.tensor({N, IC}),
-                       d_w.tensor({OC, IC}), P);
+                       d_w.tensor({OC, IC}), P, dinp_write);
   ops::linear_forward(host_tensor(out, {N, OC}), host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P);
   ops::linear_backward(host_tensor(dinp, {N, IC}), host_tensor(dw, {OC, IC}), host_tensor(dout, {N, OC}),
-                       host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P);
+                       host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}), P, dinp_write);
   expect_close_to_max(widened(d_out.download()), widened(out), rtol, "linear out");
   expect_close_to_max(widened(d_dinp.download()), widened(dinp), rtol, "linear dinp");
   expect_close_to_max(d_dw.download(), dw, kF32Rtol, "linear dweight");
@@ -344,8 +349,9 @@ TEST(CudaGemm, Bf16MatmulsRoundOnlyTheOperands) {
 #endif
 }
 
-// bf16 activations next to f32 weights or their bf16 copies (the bf16-matmul family): bf16 results may land one bf16 rounding
-// step apart (2^-8 relative) where the fp32 sums differ in their last bits.
+// bf16 activations next to f32 weights or their bf16 copies (the bf16-matmul family), dinp accumulated or
+// overwritten: bf16 results may land one bf16 rounding step apart (2^-8 relative) where the fp32 sums differ
+// in their last bits.
 TEST(CudaLinear, Bf16ActivationsWithF32WeightsMatchCpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
@@ -353,6 +359,8 @@ TEST(CudaLinear, Bf16ActivationsWithF32WeightsMatchCpu) {
   check_linear_bf16_family<uint16_t>(1e-2);
   check_linear_bf16_family<float, uint16_t>(kF32Rtol);
   check_linear_bf16_family<uint16_t, uint16_t>(1e-2);
+  check_linear_bf16_family<float>(kF32Rtol, ops::InputGrad::Overwrite);
+  check_linear_bf16_family<uint16_t, uint16_t>(1e-2, ops::InputGrad::Overwrite);
 #endif
 }
 

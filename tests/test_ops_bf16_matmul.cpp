@@ -216,7 +216,8 @@ TEST(LinearBf16, AWeightRoundedOnceGivesTheSameNumbers) {
   }, {"linear_forward", "dtype mismatch"});
 }
 
-// ops::round_to_bf16 is float_to_bf16 element by element (threaded sizes, ties, NaN), and checks its dtypes.
+// ops::round_to_bf16 is float_to_bf16 element by element (threaded sizes, ties, NaN), also of a scaled
+// source, and checks its dtypes.
 TEST(RoundToBf16, IsFloatToBf16PerElement) {
   std::vector<float> x(100003);
   fill_normal(x, 11);
@@ -228,6 +229,12 @@ TEST(RoundToBf16, IsFloatToBf16PerElement) {
   ops::round_to_bf16(host_tensor(y, {n}), host_tensor(x, {n}));
   EXPECT_EQ(y, stored_as<uint16_t>(x));
   EXPECT_EQ(y[0], float_to_bf16(1.0f));
+  // With a scale: the f32 product, rounded (axpby's arithmetic, then one rounding).
+  const float scale = 0.37f;
+  ops::round_to_bf16(host_tensor(y, {n}), host_tensor(x, {n}), scale);
+  std::vector<float> scaled(x.size());
+  std::transform(x.begin(), x.end(), scaled.begin(), [&](float v) { return scale * v; });
+  EXPECT_EQ(y, stored_as<uint16_t>(scaled));
   expect_error([&] { ops::round_to_bf16(host_tensor(x, {n}), host_tensor(x, {n})); },
                {"round_to_bf16", "dst bf16", "src f32", "f32"});
 }

@@ -43,7 +43,8 @@ struct BlockScratch {
   Tensor datt;                         // (B, NH, T, T); flash attention: its delta (B, NH, T)
   Tensor dattn_out;                    // (N, NH·HS)
   Tensor branch, branch_normed;        // (N, C): b when not kept, N_out(b)
-  Tensor dmid, dsum, db, dbranch, dfin;  // (N, C) gradients inside a block
+  Tensor dmid, dsum, db, dbranch, dfin;  // (N, C) gradients inside a block; db bf16 with bf16 activations
+                                         // when no output norm follows the branch
   Tensor dgate_up;                     // (N, 2F)
   Tensor dswiglu;                      // (N, F)
 };

@@ -125,7 +125,8 @@ void Model::plan_buffers() {
     arena_.reserve(&s.datt, d, {B_, NH, T, T});
   }
   arena_.reserve(&s.dattn_out, attn16, {N, NH * HS});
-  for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.db, &s.dbranch, &s.dfin}) nc(t);
+  for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.dbranch, &s.dfin}) nc(t);
+  arena_.reserve(&s.db, shape.out_norm ? d : a16, {N, C});  // bf16 where it only feeds the o / down backward
   arena_.reserve(&s.dgate_up, a16, {N, 2 * F});
   arena_.reserve(&s.dswiglu, a16, {N, F});
   for (Tensor* t : {&dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
@@ -223,9 +224,8 @@ void Model::backward(int64_t slot_index, double loss_scale) {
     vocab_parallel_cross_entropy_backward(slot.logits, slot.logits, slot.targets, vocab_start_,
                                           VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
                                           loss_scale / static_cast<double>(N));
-    ops::zero(dfinal_);
     ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, matmul_weights().lm_head,
-                         execution_.matmul_precision);
+                         execution_.matmul_precision, ops::InputGrad::Overwrite);
     tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
     ops::zero(dy);
     ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(slot_index, L), weights_.final_norm,

@@ -93,7 +93,9 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
   }
   ops::axpby(du, shape.c, dsum, 0.0, dsum);
   if (skip) return;
-  ops::axpby(s.db, alpha, dsum, 0.0, dsum);  // d b2 = α · d sum
+  // d b2 = α · d sum; in bf16 (rounded once) where it feeds the bf16 matmuls of the branch backward directly.
+  if (s.db.dtype == DType::BF16) ops::round_to_bf16(s.db, dsum, alpha);
+  else ops::axpby(s.db, alpha, dsum, 0.0, dsum);
   Tensor db = s.db;
   if (shape.out_norm) {
     ops::zero(s.dbranch);
@@ -101,7 +103,6 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
                           attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns);
     db = s.dbranch;
   }
-  ops::zero(s.dfin);
   branch_backward(act, layer0, branch, shape.in_norm ? a.f_in : u, db, s.dfin);
   // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards.
   tp_->all_reduce(s.dfin, ReduceOp::Sum);
@@ -134,7 +135,7 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
   tp_->all_reduce(b, ReduceOp::Sum);
 }
 
-// dfin (N, C) (+=) and weight gradients (+=) from db (N, C).
+// dfin (N, C) (=) and weight gradients (+=) from db (N, C).
 void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
                             const Tensor& db, const Tensor& dfin) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
@@ -143,8 +144,7 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
   const int64_t T = config_.seq_length;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
   if (branch == Branch::Attention) {
-    ops::zero(s.dattn_out);
-    ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o, mp);
+    ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o, mp, ops::InputGrad::Overwrite);
     const Tensor dout = s.dattn_out.view({B_, T, s.dattn_out.shape[1]});
     if (execution_.flash_attention)
       ops::flash_attention_backward(s.dq, s.dk, s.dv, s.datt, dout, a.attn_out.view({B_, T, a.attn_out.shape[1]}),
@@ -155,12 +155,11 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
     ops::rope_backward(s.dq, rope_cos_, rope_sin_);
     ops::rope_backward(s.dk, rope_cos_, rope_sin_);
     ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv);
-    ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv, mp);
+    ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv, mp, ops::InputGrad::Overwrite);
   } else {
-    ops::zero(s.dswiglu);
-    ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down, mp);
+    ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down, mp, ops::InputGrad::Overwrite);
     ops::swiglu_backward(s.dgate_up, s.dswiglu, a.gate_up);
-    ops::linear_backward(dfin, dw.gate_up, s.dgate_up, f_in, w.gate_up, mp);
+    ops::linear_backward(dfin, dw.gate_up, s.dgate_up, f_in, w.gate_up, mp, ops::InputGrad::Overwrite);
   }
 }
 

@@ -56,7 +56,7 @@ void copy(const Tensor& dst, const Tensor& src) {
   cpu::copy_bytes(dst.data, src.data, dst.nbytes());
 }
 
-void round_to_bf16(const Tensor& dst, const Tensor& src) {
+void round_to_bf16(const Tensor& dst, const Tensor& src, double scale) {
   check_defined("round_to_bf16", "dst", dst);
   check_defined("round_to_bf16", "src", src);
   PRORES_CHECK(dst.dtype == DType::BF16 && src.dtype == DType::F32 && dst.numel() == src.numel(),
@@ -66,12 +66,12 @@ void round_to_bf16(const Tensor& dst, const Tensor& src) {
   if (dst.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("round_to_bf16", {{"dst", dst}, {"src", src}});
-    return cuda::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel());
+    return cuda::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel(), static_cast<float>(scale));
 #else
     detail::fail_no_cuda("round_to_bf16");
 #endif
   }
-  cpu::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel());
+  cpu::round_to_bf16(dst.as<uint16_t>(), src.as<float>(), dst.numel(), static_cast<float>(scale));
 }
 
 void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor& y) {

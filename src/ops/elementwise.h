@@ -11,8 +11,9 @@ void zero(const Tensor& x);
 // dst (=) src (same dtype and numel).
 void copy(const Tensor& dst, const Tensor& src);
 
-// dst (bf16) (=) src (f32) rounded to nearest even (same numel).
-void round_to_bf16(const Tensor& dst, const Tensor& src);
+// dst (bf16) (=) scale * src (f32), the product in f32, rounded to nearest even (same numel): the bf16 twin
+// of axpby(dst, scale, src, 0, src).
+void round_to_bf16(const Tensor& dst, const Tensor& src, double scale = 1.0);
 
 // out (=) a * x + b * y (same numel). out may alias x or y. This is the residual add:
 // h = x + alpha * F (Pre-LN, a = 1) and h = c * x + alpha * F (DeepNorm).

@@ -101,7 +101,7 @@ void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, c
 }
 
 void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
-                          const Tensor& inp, const Tensor& weight, const LinearDims& d) {
+                          const Tensor& inp, const Tensor& weight, const LinearDims& d, float dinp_beta) {
   PRORES_CHECK(!dweight.defined() || dweight.dtype == DType::F32, op,
                ": dweight must be f32 for bf16 matmuls, got ", dtype_name(dweight.dtype));
   with_storage(op, "dinp", dinp.defined() ? dinp.dtype : DType::F32, [&](auto dinp_type) {
@@ -117,13 +117,14 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
             detail::check_device_memory(
                 op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
             return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight),
-                                              dout.as<TDout>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+                                              dout.as<TDout>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC,
+                                              dinp_beta);
 #else
             detail::fail_no_cuda(op);
 #endif
           }
           cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
-                                    inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+                                    inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
         });
       });
     });
@@ -169,8 +170,9 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
 }
 
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                     const Tensor& weight, MatmulPrecision precision) {
+                     const Tensor& weight, MatmulPrecision precision, InputGrad dinp_write) {
   const char* op = "linear_backward";
+  const float beta = dinp_write == InputGrad::Accumulate ? 1.0f : 0.0f;
   const LinearDims d = linear_dims(op, inp, weight);
   check_rows(op, "dout", dout, d.N, d.OC);
   if (dinp.defined()) check_rows(op, "dinp", dinp, d.N, d.IC);
@@ -180,7 +182,7 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   }
   check_same_device(op, {&dout, &dinp, &dweight, &inp, &weight});
   if (bf16_family(op, precision, weight, {&dinp, &dout, &inp}))
-    return backward_bf16_family(op, dinp, dweight, dout, inp, weight, d);
+    return backward_bf16_family(op, dinp, dweight, dout, inp, weight, d, beta);
   check_same_kind(op, dout, inp);
   check_same_kind(op, dout, weight);
   if (dinp.defined()) check_same_kind(op, dout, dinp);
@@ -194,16 +196,16 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     if (dout.dtype == DType::F32)
       return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
-                                                 d.OC);
+                                                 d.OC, beta);
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
       return cuda::linear_backward<uint16_t, float>(data_or_null<uint16_t>(dinp), dweight.as<float>(),
                                                     data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
-                                                    data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
+                                                    data_or_null<uint16_t>(weight), d.N, d.IC, d.OC, beta);
     return cuda::linear_backward<uint16_t, uint16_t>(data_or_null<uint16_t>(dinp), data_or_null<uint16_t>(dweight),
                                                      data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
-                                                     data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
+                                                     data_or_null<uint16_t>(weight), d.N, d.IC, d.OC, beta);
 #else
     detail::fail_no_cuda(op);
 #endif
@@ -211,11 +213,11 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
   switch (dout.dtype) {
     case DType::F32:
       cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),
-                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, beta);
       return;
     case DType::F64:
       cpu::linear_backward(data_or_null<double>(dinp), data_or_null<double>(dweight), dout.as<double>(),
-                           inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
+                           inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC, beta);
       return;
     default:
       PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dout.dtype));

@@ -15,9 +15,14 @@ namespace prores::ops {
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                     MatmulPrecision precision = MatmulPrecision::Fp32);
 
-// dinp (N, IC) (+=) dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp.
+// How linear_backward writes dinp: adding to it (+=), or overwriting it (=) without reading it (the first
+// and only contribution to a gradient, which then needs no zeroing).
+enum class InputGrad { Accumulate, Overwrite };
+
+// dinp (N, IC) (+=) or (=), by dinp_write, dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp.
 // Either output may be an undefined Tensor to skip it.
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                     const Tensor& weight, MatmulPrecision precision = MatmulPrecision::Fp32);
+                     const Tensor& weight, MatmulPrecision precision = MatmulPrecision::Fp32,
+                     InputGrad dinp_write = InputGrad::Accumulate);
 
 }  // namespace prores::ops

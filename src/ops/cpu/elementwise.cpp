@@ -74,9 +74,9 @@ void copy_bytes(void* dst, const void* src, size_t nbytes) {
   for_byte_chunks(nbytes, [d, s](size_t off, size_t len) { std::memcpy(d + off, s + off, len); });
 }
 
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float scale) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(scale * src[i]);
 }
 
 template <typename T>

@@ -16,8 +16,8 @@ void zero_bytes(void* dst, size_t nbytes);
 // dst[0, nbytes) (=) src[0, nbytes), threaded for large buffers; the ranges must not overlap.
 void copy_bytes(void* dst, const void* src, size_t nbytes);
 
-// dst (n) (=) src (n) rounded to bf16 (nearest even; bits in uint16_t).
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n);
+// dst (n) (=) scale * src (n), the product in f32, rounded to bf16 (nearest even; bits in uint16_t).
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float scale);
 
 // out (n) (=) a * x + b * y; out may alias x or y.
 template <typename T>

@@ -14,8 +14,8 @@ void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC
 
 template <typename T>
 void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC) {
-  if (dinp) gemm<T>(false, false, N, IC, OC, T(1), dout, OC, weight, IC, T(1), dinp, IC);
+                     int64_t OC, float dinp_beta) {
+  if (dinp) gemm<T>(false, false, N, IC, OC, T(1), dout, OC, weight, IC, T(dinp_beta), dinp, IC);
   if (dweight) gemm<T>(true, false, OC, IC, N, T(1), dout, OC, inp, IC, T(1), dweight, IC);
 }
 
@@ -26,14 +26,14 @@ void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N,
 
 template <typename TDin, typename TDout, typename TIn, typename TW>
 void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
-                          int64_t N, int64_t IC, int64_t OC) {
-  if (dinp) gemm_bf16(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+                          int64_t N, int64_t IC, int64_t OC, float dinp_beta) {
+  if (dinp) gemm_bf16(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, dinp_beta, dinp, IC);
   if (dweight) gemm_bf16(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
 }
 
 #define PRORES_INSTANTIATE_LINEAR(T)                                                                   \
   template void linear_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);                \
-  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);
+  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, float);
 PRORES_INSTANTIATE_LINEAR(float)
 PRORES_INSTANTIATE_LINEAR(double)
 #undef PRORES_INSTANTIATE_LINEAR
@@ -45,7 +45,7 @@ PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 
 #define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn, TW)                                            \
   template void linear_backward_bf16<TDin, TDout, TIn, TW>(TDin*, float*, const TDout*, const TIn*, const TW*, \
-                                                           int64_t, int64_t, int64_t);
+                                                           int64_t, int64_t, int64_t, float);
 PRORES_FOR_EACH_STORAGE_QUAD(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 

@@ -9,10 +9,11 @@ namespace prores::ops::cpu {
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC);
 
-// dinp (N, IC) (+=) dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped.
+// dinp (N, IC) (=) dout (N, OC) · weight + dinp_beta · dinp (dinp_beta 1: (+=), 0: (=) without reading
+// dinp);  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped.
 template <typename T>
 void linear_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC);
+                     int64_t OC, float dinp_beta);
 
 // The same products on bf16 matmuls (gemm_bf16: bf16 operands, fp32 accumulation) with an f32 dweight;
 // the weight and each activation (out, inp, dinp, dout) are float, or uint16_t holding bf16 bits (a weight
@@ -22,6 +23,6 @@ void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N,
 
 template <typename TDin, typename TDout, typename TIn, typename TW>
 void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
-                          int64_t N, int64_t IC, int64_t OC);
+                          int64_t N, int64_t IC, int64_t OC, float dinp_beta);
 
 }  // namespace prores::ops::cpu

@@ -28,19 +28,21 @@ int blocks_for(int64_t n, int64_t max_blocks) {
 
 // dst[i] (=) bf16(src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which needs a
 // 16-byte aligned src.
-__global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, bool quads) {
+__global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, float scale, bool quads) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t vectors = quads ? n / 4 : 0;
   for (int64_t i = first; i < vectors; i += step) {
     const float4 x = reinterpret_cast<const float4*>(src)[i];
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(x.x, x.y), hi = __floats2bfloat162_rn(x.z, x.w);
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(scale * x.x, scale * x.y),
+                         hi = __floats2bfloat162_rn(scale * x.z, scale * x.w);
     uint2 packed;
     packed.x = *reinterpret_cast<const uint32_t*>(&lo);
     packed.y = *reinterpret_cast<const uint32_t*>(&hi);
     reinterpret_cast<uint2*>(dst)[i] = packed;
   }
-  for (int64_t i = vectors * 4 + first; i < n; i += step) dst[i] = __bfloat16_as_ushort(__float2bfloat16(src[i]));
+  for (int64_t i = vectors * 4 + first; i < n; i += step)
+    dst[i] = __bfloat16_as_ushort(__float2bfloat16(scale * src[i]));
 }
 
 template <typename T>
@@ -133,11 +135,11 @@ void copy_bytes(void* dst, const void* src, size_t nbytes) {
   if (nbytes != 0) PRORES_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, 0));
 }
 
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float scale) {
   if (n == 0) return;
   const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
   const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
-  round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(dst, src, n, quads);
+  round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(dst, src, n, scale, quads);
   PRORES_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -15,9 +15,9 @@ void zero_bytes(void* dst, size_t nbytes);
 // dst[0, nbytes) (=) src[0, nbytes), device -> device; the ranges must not overlap.
 void copy_bytes(void* dst, const void* src, size_t nbytes);
 
-// dst (n) (=) src (n) rounded to bf16 (nearest even, as the host's float_to_bf16; bits in uint16_t), four
-// elements per thread (16-byte loads) when src is 16-byte aligned.
-void round_to_bf16(uint16_t* dst, const float* src, int64_t n);
+// dst (n) (=) scale * src (n), the product in f32, rounded to bf16 (nearest even, as the host's
+// float_to_bf16; bits in uint16_t), four elements per thread (16-byte loads) when src is 16-byte aligned.
+void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float scale = 1.0f);
 
 // out (n) (=) a * x + b * y, computed in T; out may alias x or y.
 template <typename T>

@@ -41,8 +41,8 @@ void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC
 
 template <typename T, typename TW>
 void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC) {
-  if (dinp) gemm<T, T>(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+                     int64_t OC, float dinp_beta) {
+  if (dinp) gemm<T, T>(false, false, N, IC, OC, 1.0f, dout, OC, weight, IC, dinp_beta, dinp, IC);
   if (dweight) gemm<T, TW>(true, false, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
 }
 
@@ -56,12 +56,12 @@ void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N,
 
 template <typename TDin, typename TDout, typename TIn, typename TW>
 void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
-                          int64_t N, int64_t IC, int64_t OC) {
+                          int64_t N, int64_t IC, int64_t OC, float dinp_beta) {
   if (N == 0 || IC == 0 || OC == 0) return;
   const Bf16Operand<TDout> dy(dout, N * OC);
   if (dinp) {
     const Bf16Operand<TW> w(weight, OC * IC);
-    gemm<uint16_t, TDin>(false, false, N, IC, OC, 1.0f, dy.data(), OC, w.data(), IC, 1.0f, dinp, IC);
+    gemm<uint16_t, TDin>(false, false, N, IC, OC, 1.0f, dy.data(), OC, w.data(), IC, dinp_beta, dinp, IC);
   }
   if (dweight) {
     const Bf16Operand<TIn> x(inp, N * IC);
@@ -72,11 +72,11 @@ void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const T
 template void linear_forward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t);
 template void linear_forward<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t);
 template void linear_backward<float, float>(float*, float*, const float*, const float*, const float*, int64_t,
-                                            int64_t, int64_t);
+                                            int64_t, int64_t, float);
 template void linear_backward<uint16_t, uint16_t>(uint16_t*, uint16_t*, const uint16_t*, const uint16_t*,
-                                                  const uint16_t*, int64_t, int64_t, int64_t);
+                                                  const uint16_t*, int64_t, int64_t, int64_t, float);
 template void linear_backward<uint16_t, float>(uint16_t*, float*, const uint16_t*, const uint16_t*,
-                                               const uint16_t*, int64_t, int64_t, int64_t);
+                                               const uint16_t*, int64_t, int64_t, int64_t, float);
 
 #define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn, TW) \
   template void linear_forward_bf16<TOut, TIn, TW>(TOut*, const TIn*, const TW*, int64_t, int64_t, int64_t);
@@ -85,7 +85,7 @@ PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 
 #define PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16(TDin, TDout, TIn, TW)                                            \
   template void linear_backward_bf16<TDin, TDout, TIn, TW>(TDin*, float*, const TDout*, const TIn*, const TW*, \
-                                                           int64_t, int64_t, int64_t);
+                                                           int64_t, int64_t, int64_t, float);
 PRORES_FOR_EACH_STORAGE_QUAD(PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_BACKWARD_BF16
 

@@ -11,11 +11,12 @@ namespace prores::ops::cuda {
 template <typename T>
 void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC);
 
-// dinp (N, IC) (+=) dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped.
-// Instantiated for (T, TW) = (float, float), (uint16_t, uint16_t) and (uint16_t, float).
+// dinp (N, IC) (=) dout (N, OC) · weight + dinp_beta · dinp (dinp_beta 1: (+=), 0: (=) without reading
+// dinp);  dweight (OC, IC) (+=) dout^T · inp. Null outputs are skipped. Instantiated for (T, TW) =
+// (float, float), (uint16_t, uint16_t) and (uint16_t, float).
 template <typename T, typename TW>
 void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T* weight, int64_t N, int64_t IC,
-                     int64_t OC);
+                     int64_t OC, float dinp_beta);
 
 // The same products on bf16 matmuls with an f32 dweight, as cpu::linear_*_bf16: the weight and each
 // activation (out, inp, dinp, dout) are float or uint16_t (bf16 bits); f32 operands go through bf16 copies (rounded to
@@ -26,6 +27,6 @@ void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N,
 
 template <typename TDin, typename TDout, typename TIn, typename TW>
 void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
-                          int64_t N, int64_t IC, int64_t OC);
+                          int64_t N, int64_t IC, int64_t OC, float dinp_beta);
 
 }  // namespace prores::ops::cuda
