@@ -133,6 +133,12 @@ void check_rmsnorm(int64_t N, int64_t C) {
   d_dweight.upload(dweight0.data);
   backward();
   expect_equal(d_dweight.download(), dweight_first, what + " dweight rerun");
+  // With dres = dinp0 in its own buffer, into a poisoned dinp: the same dinp.
+  DeviceBuffer<T> d_dres(dinp0.data);
+  d_dinp.poison();
+  ops::rmsnorm_backward(d_dinp.tensor({N, C}), d_dweight.tensor({C}), d_dout.tensor({N, C}), d_inp.tensor({N, C}),
+                        d_weight.tensor({C}), d_rstd.tensor({N}), scale, d_dres.tensor({N, C}));
+  expect_close(d_dinp.download(), dinp.data, rtol, what + " dinp with dres");
 }
 
 template <typename T>

@@ -1,6 +1,8 @@
 // Tests for the row-wise ops RMSNorm, RoPE and SwiGLU: double-precision finite-difference gradient checks,
-// f32 vs f64 agreement, hand-computed values, and errors on bad shapes, dtypes and devices.
+// f32 vs f64 agreement, RMSNorm's residual-gradient form, hand-computed values, and errors on bad shapes,
+// dtypes and devices.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "ops/rmsnorm.h"
@@ -90,6 +92,30 @@ TEST(RmsNorm, Float32MatchesFloat64) {
                         inp32.tensor({N, C}), w32.tensor({C}), rstd32.tensor({N}), 0.7);
   EXPECT_EQ(dw32b.data, dw32.data);
   EXPECT_EQ(dinp32b.data, dinp32.data);
+}
+
+// With dres, dinp (=) dres + the input gradient: bitwise what accumulating onto a copy of dres gives,
+// whatever dinp held (NaN here); dres of another shape or dtype is refused.
+TEST(RmsNorm, ResidualGradientIsAddedInThePass) {
+  const int64_t N = 67, C = 600;
+  auto inp = to_f32(random_buffer(N * C, 20, 2.0)), w = to_f32(random_buffer(C, 21, 0.2, 1.0));
+  auto dout = to_f32(random_buffer(N * C, 22)), dres = to_f32(random_buffer(N * C, 23));
+  Buffer<float> out(N * C), rstd(N), dw_add(C), dw_res(C), dinp_res(N * C);
+  ops::rmsnorm_forward(out.tensor({N, C}), rstd.tensor({N}), inp.tensor({N, C}), w.tensor({C}), 1e-5, 0.7);
+  Buffer<float> dinp_add = dres;
+  ops::rmsnorm_backward(dinp_add.tensor({N, C}), dw_add.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                        w.tensor({C}), rstd.tensor({N}), 0.7);
+  dinp_res.data.assign(N * C, std::numeric_limits<float>::quiet_NaN());
+  ops::rmsnorm_backward(dinp_res.tensor({N, C}), dw_res.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                        w.tensor({C}), rstd.tensor({N}), 0.7, dres.tensor({N, C}));
+  EXPECT_EQ(dinp_res.data, dinp_add.data);
+  EXPECT_EQ(dw_res.data, dw_add.data);
+  expect_error(
+      [&] {
+        ops::rmsnorm_backward(dinp_res.tensor({N, C}), dw_res.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                              w.tensor({C}), rstd.tensor({N}), 0.7, dres.tensor({C, N}));
+      },
+      {"rmsnorm_backward", "dres"});
 }
 
 TEST(RmsNorm, BadArgumentsThrow) {

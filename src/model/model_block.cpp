@@ -91,8 +91,7 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
     ops::rmsnorm_backward(s.dsum, dnorm, dv, a.s, norm, a.rstd_post, ns);
     dsum = s.dsum;
   }
-  ops::axpby(du, shape.c, dsum, 0.0, dsum);
-  if (skip) return;
+  if (skip) return ops::axpby(du, shape.c, dsum, 0.0, dsum);
   // d b2 = α · d sum; in bf16 (rounded once) where it feeds the bf16 matmuls of the branch backward directly.
   if (s.db.dtype == DType::BF16) ops::round_to_bf16(s.db, dsum, alpha);
   else ops::axpby(s.db, alpha, dsum, 0.0, dsum);
@@ -106,8 +105,9 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
   branch_backward(act, layer0, branch, shape.in_norm ? a.f_in : u, db, s.dfin);
   // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards.
   tp_->all_reduce(s.dfin, ReduceOp::Sum);
-  if (shape.in_norm) ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns);
-  else ops::accumulate(du, 1.0, s.dfin);
+  // du = c·dsum + the branch input's gradient; with an input norm c is 1 and the norm's backward adds dsum.
+  if (shape.in_norm) ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns, dsum);
+  else ops::axpby(du, shape.c, dsum, 1.0, s.dfin);
 }
 
 // b (N, C) (=) attention(f_in) or mlp(f_in).

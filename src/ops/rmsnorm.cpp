@@ -76,7 +76,7 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
 }
 
 void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                      const Tensor& weight, const Tensor& rstd, double scale) {
+                      const Tensor& weight, const Tensor& rstd, double scale, const Tensor& dres) {
   PRORES_CHECK(inp.ndim == 2 && dinp.ndim == 2 && dout.ndim == 2 && dweight.ndim == 1 && weight.ndim == 1 &&
                    rstd.ndim == 1 && same_shape(dinp, inp) && same_shape(dout, inp) &&
                    dweight.shape[0] == inp.shape[1] && weight.shape[0] == inp.shape[1] &&
@@ -95,18 +95,25 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   PRORES_CHECK(dinp.device == dev && dweight.device == dev && dout.device == dev && weight.device == dev &&
                    rstd.device == dev,
                "rmsnorm_backward: all tensors must be on the same device");
+  const Tensor& res = dres.defined() ? dres : dinp;
+  PRORES_CHECK(same_shape(res, inp) && res.dtype == dt && res.device == dev,
+               "rmsnorm_backward: dres must be like inp (", dtype_name(dt), " ", inp.shape_string(), "), got ",
+               dtype_name(res.dtype), " ", res.shape_string());
   const int64_t N = inp.shape[0], C = inp.shape[1];
   if (dev == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("rmsnorm_backward", {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout},
-                                                     {"inp", inp}, {"weight", weight}, {"rstd", rstd}});
+                                                     {"inp", inp}, {"weight", weight}, {"rstd", rstd},
+                                                     {"dres", res}});
     switch (dt) {
       case DType::F32:
         return cuda::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(),
-                                      inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale);
+                                      inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale,
+                                      res.as<float>());
       case DType::F64:
         return cuda::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
-                                      inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale);
+                                      inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
+                                      res.as<double>());
       default:
         PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
     }
@@ -117,10 +124,11 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   switch (dt) {
     case DType::F32:
       return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),
-                                   weight.as<float>(), rstd.as<float>(), N, C, scale);
+                                   weight.as<float>(), rstd.as<float>(), N, C, scale, res.as<float>());
     case DType::F64:
       return cpu::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
-                                   inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale);
+                                   inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
+                                   res.as<double>());
     default:
       PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
   }

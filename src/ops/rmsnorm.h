@@ -9,8 +9,10 @@ namespace prores::ops {
 void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, const Tensor& weight,
                      double eps, double scale);
 
-// dinp (N, C) (+=), dweight (C) (+=) given dout (N, C) and the forward's inp and rstd.
+// dinp (N, C) (+=), dweight (C) (+=) given dout (N, C) and the forward's inp and rstd. With dres (N, C):
+// dinp (=) dres + the input gradient (a residual stream's gradient passing the norm by, added in the same
+// pass; dres may alias dinp, which is the (+=) form).
 void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                      const Tensor& weight, const Tensor& rstd, double scale);
+                      const Tensor& weight, const Tensor& rstd, double scale, const Tensor& dres = Tensor());
 
 }  // namespace prores::ops

@@ -35,7 +35,7 @@ void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t 
 //   dw_j = s * sum_n dy_nj * x_nj * r_n.
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
-                      int64_t N, int64_t C, double scale) {
+                      int64_t N, int64_t C, double scale, const T* dres) {
   std::vector<double> partials;
   size_t nthreads = 1;
 #pragma omp parallel if (N * C >= kParallelMinElements)
@@ -51,6 +51,7 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
       const T* x = inp + n * C;
       const T* dy = dout + n * C;
       T* dx = dinp + n * C;
+      const T* res = dres + n * C;
       const double r = static_cast<double>(rstd[n]);
       double dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -61,7 +62,7 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
       const T a = static_cast<T>(scale * r);
       const T b = static_cast<T>(scale * r * r * r * dot / static_cast<double>(C));
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dx[c] += a * weight[c] * dy[c] - b * x[c];
+      for (int64_t c = 0; c < C; ++c) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
     }
   }
   for (int64_t c = 0; c < C; ++c) {
@@ -79,8 +80,8 @@ template void rmsnorm_forward<double>(double*, double*, const double*, const dou
 template void rmsnorm_forward<float, uint16_t>(uint16_t*, float*, const float*, const float*, int64_t, int64_t,
                                                double, double);
 template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
-                                      int64_t, int64_t, double);
+                                      int64_t, int64_t, double, const float*);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,
-                                       const double*, int64_t, int64_t, double);
+                                       const double*, int64_t, int64_t, double, const double*);
 
 }  // namespace prores::ops::cpu

@@ -10,11 +10,11 @@ template <typename T, typename TOut = T>
 void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
                      double scale);
 
-// dinp (N, C) (+=), dweight (C) (+=) given dout (N, C), the forward's inp and rstd (N), and weight (C).
-// dweight is reduced over rows in per-thread double partial sums combined in thread order
-// (deterministic for a given thread count).
+// dinp (N, C) (=) dres (N, C) + the input gradient, dweight (C) (+=), given dout (N, C), the forward's inp
+// and rstd (N), and weight (C); dres may alias dinp ((+=)). dweight is reduced over rows in per-thread
+// double partial sums combined in thread order (deterministic for a given thread count).
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
-                      int64_t N, int64_t C, double scale);
+                      int64_t N, int64_t C, double scale, const T* dres);
 
 }  // namespace prores::ops::cpu

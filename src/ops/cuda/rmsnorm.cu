@@ -37,14 +37,14 @@ __global__ void rmsnorm_forward_kernel(TOut* out, T* rstd, const T* inp, const T
   }
 }
 
-// Block b takes rows [b * rows_per_block, min(N, (b + 1) * rows_per_block)): dinp (+=) for each, and
+// Block b takes rows [b * rows_per_block, min(N, (b + 1) * rows_per_block)): dinp (=) dres + for each, and
 // partial[b] (C) (=) sum over its rows of dout * inp * rstd, accumulated in shared memory when
 // shared_partial (dynamic shared memory of C doubles), else in place in partial[b].
 //   dx_j = s * r * w_j * dy_j - x_j * (s * r^3 / C) * sum_k dy_k * w_k * x_k.
 template <typename T>
 __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout, const T* inp,
                                         const T* weight, const T* rstd, int64_t N, int64_t C,
-                                        int64_t rows_per_block, double scale, bool shared_partial) {
+                                        int64_t rows_per_block, double scale, bool shared_partial, const T* dres) {
   extern __shared__ double shared_dw[];
   double* dw = shared_partial ? shared_dw : partial + static_cast<int64_t>(blockIdx.x) * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dw[c] = 0;
@@ -54,6 +54,7 @@ __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout,
     const T* x = inp + n * C;
     const T* dy = dout + n * C;
     T* dx = dinp + n * C;
+    const T* res = dres + n * C;
     const double r = static_cast<double>(rstd[n]);
     double dot = 0;
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
@@ -63,7 +64,7 @@ __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout,
     dot = block_allreduce(dot, Plus{});
     const T a = static_cast<T>(scale * r);
     const T b = static_cast<T>(scale * r * r * r * dot / static_cast<double>(C));
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] += a * weight[c] * dy[c] - b * x[c];
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
   }
   if (shared_partial) {
     double* own = partial + static_cast<int64_t>(blockIdx.x) * C;
@@ -106,7 +107,7 @@ void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t 
 
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
-                      int64_t N, int64_t C, double scale) {
+                      int64_t N, int64_t C, double scale, const T* dres) {
   if (N == 0 || C == 0) return;
   const int64_t rows_per_block = (N + kMaxPartials - 1) / kMaxPartials;
   const int64_t blocks = (N + rows_per_block - 1) / rows_per_block;
@@ -114,7 +115,7 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
   const bool shared_partial = partial_bytes <= kMaxSharedPartialBytes;
   detail::Scratch<double> partial(static_cast<size_t>(blocks * C));
   rmsnorm_backward_kernel<<<static_cast<int>(blocks), kThreads, shared_partial ? partial_bytes : 0>>>(
-      dinp, partial.data(), dout, inp, weight, rstd, N, C, rows_per_block, scale, shared_partial);
+      dinp, partial.data(), dout, inp, weight, rstd, N, C, rows_per_block, scale, shared_partial, dres);
   detail::check_launch();
   rmsnorm_dweight_kernel<<<static_cast<int>((C + 31) / 32), kThreads>>>(dweight, partial.data(), blocks, C, scale);
   detail::check_launch();
@@ -127,8 +128,8 @@ template void rmsnorm_forward<double>(double*, double*, const double*, const dou
 template void rmsnorm_forward<float, uint16_t>(uint16_t*, float*, const float*, const float*, int64_t, int64_t,
                                                double, double);
 template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*,
-                                      int64_t, int64_t, double);
+                                      int64_t, int64_t, double, const float*);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*,
-                                       const double*, int64_t, int64_t, double);
+                                       const double*, int64_t, int64_t, double, const double*);
 
 }  // namespace prores::ops::cuda
