@@ -4,7 +4,8 @@
 // attention, which needs heads of 64) within 2e-2; a block with α = 0
 // skips its branches on the GPU with bitwise the same result; a checkpoint saved from the GPU resumes
 // bit-exactly on the GPU and matches the CPU's reading of it; and a model larger than the GPU fails with
-// one line naming the GPU memory. Every test but the attention-backend choice skips without a device.
+// one line naming the GPU memory; ZeRO-1 on one rank trains bitwise like the plain optimizer. Every test but
+// the attention-backend choice and ZeRO-1's CPU half skips without a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -85,6 +86,25 @@ TEST(CudaTrain, ZeroAlphaSkipIsBitwiseOnTheGpu) {
   EXPECT_EQ(a.loss, b.loss);
   EXPECT_EQ(a.grad_norm, b.grad_norm);
   EXPECT_EQ(host_copy(skip.step.model().params()), host_copy(full.step.model().params()));
+}
+
+// --use-distributed-optimizer on one rank (the shard is the whole buffer, reduce-scattered and all-gathered
+// in place) trains bitwise like the plain optimizer, on the CPU and on the GPU.
+TEST(CudaTrain, DistributedOptimizerOnOneRankIsThePlainOne) {
+  const data::ByteDataset data = random_text(32);
+  ParallelConfig zero1;
+  zero1.distributed_optimizer = true;
+  for (Device device : {Device::CPU, Device::CUDA}) {
+    if (device == Device::CUDA) {
+      PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+    }
+    const char* where = device == Device::CPU ? "cpu" : "cuda";
+    TrainRun plain(device, false), sharded(device, false, "unfused", 16, true, zero1);
+    const Trace a = train_steps(plain, data, 0, 3), b = train_steps(sharded, data, 0, 3);
+    EXPECT_EQ(a.loss, b.loss) << where;
+    EXPECT_EQ(a.grad_norm, b.grad_norm) << where;
+    EXPECT_EQ(host_copy(plain.step.model().params()), host_copy(sharded.step.model().params())) << where;
+  }
 }
 
 TEST(CudaTrain, CheckpointResumesBitExactlyAndReadsOnTheCpu) {

@@ -17,6 +17,7 @@
 
 #include "mpi_test_main.h"
 #include "parallel/communicator.h"
+#include "test_util.h"
 
 namespace prores {
 namespace {
@@ -295,14 +296,18 @@ TEST(SingleProcessCommunicator, OneRankResults) {
   EXPECT_STREQ(part->backend(), "single");
   std::vector<uint16_t> bf16(4, 0x3f80);
   EXPECT_THROW(comm->all_reduce(Tensor(bf16.data(), DType::BF16, Device::CPU, {4}), ReduceOp::Sum), Error);
-  // Nothing moves on one rank: all_reduce and broadcast leave a device tensor alone (this one is a host
-  // buffer marked CUDA, which they must not touch); the copying collectives refuse it.
-  std::vector<float> x = {1.5f, -2.0f};
-  const Tensor on_device(x.data(), DType::F32, Device::CUDA, {2});
+  // Nothing moves on one rank: all_reduce, broadcast and in-place reduce_scatter / all_gather leave a device
+  // tensor alone (this one is a host buffer marked CUDA, which they must not touch); a device copy is
+  // refused.
+  std::vector<float> x = {1.5f, -2.0f}, y = {3.0f, 4.0f};
+  const Tensor on_device(x.data(), DType::F32, Device::CUDA, {2}), other(y.data(), DType::F32, Device::CUDA, {2});
   comm->all_reduce(on_device, ReduceOp::Sum);
   comm->broadcast(on_device, 0);
+  comm->reduce_scatter(on_device, on_device);
+  comm->all_gather(on_device, on_device);
   EXPECT_EQ(x, (std::vector<float>{1.5f, -2.0f}));
-  EXPECT_THROW(comm->all_gather(on_device, on_device), Error);
+  test::expect_error([&] { comm->all_gather(other, on_device); }, {"all_gather", "only in place"});
+  test::expect_error([&] { comm->reduce_scatter(other, on_device); }, {"reduce_scatter", "only in place"});
 }
 
 }  // namespace

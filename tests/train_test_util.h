@@ -65,10 +65,10 @@ struct TrainRun {
   train::TrainStep step;
 
   TrainRun(Device device, bool bf16, const std::string& attention_backend = "unfused", int64_t head_size = 16,
-           bool bf16_activations = true)
+           bool bf16_activations = true, const ParallelConfig& parallel = {})
       : model(tiny_model(head_size)),
         config(with_bf16_activations(train_config(device, bf16, attention_backend), bf16_activations)),
-        layout(*world, ParallelConfig{}, model, config.global_batch_size, config.micro_batch_size),
+        layout(*world, parallel, model, config.global_batch_size, config.micro_batch_size),
         step(model, config, layout) {
     step.model().init_weights(3);
     step.model().set_alphas(std::vector<double>{1.0, 0.6, 0.25});

@@ -86,7 +86,8 @@ class Model {
   Tensor stage_output(int64_t slot) const { return residual(slot, local_layers()); }      // (B·T, C)
   Tensor output_grad() const { return dresidual_a_; }                                     // (B·T, C)
   Tensor input_grad() const { return input_grad_; }                                       // (B·T, C)
-  // Logits shard (B·T, V/TP) of slot's last forward (last stage); overwritten by its backward.
+  // Logits shard (B·T, V/TP) of slot's last forward (last stage; bf16 with bf16 activations), overwritten
+  // by its gradient in the backward.
   Tensor logits(int64_t slot = 0) const;
 
   // Called during backward with each block's local index as soon as its gradients are final for this

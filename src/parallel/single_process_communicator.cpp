@@ -1,6 +1,7 @@
 // SingleProcessCommunicator: argument checks, then the one-rank result (nothing to do, or a copy). The
-// operations that move nothing (all_reduce, broadcast) take tensors on any device, so that a one-rank
-// group serves the CUDA path too; the copying ones take host tensors.
+// operations that move nothing (all_reduce, broadcast, and reduce_scatter / all_gather in place) take
+// tensors on any device, so that a one-rank group serves the CUDA path too; the copying ones take host
+// tensors.
 #include "parallel/single_process_communicator.h"
 
 #include <cstring>
@@ -10,6 +11,17 @@
 namespace prores {
 
 namespace {
+
+// True when a one-rank reduce_scatter / all_gather is in place: part and whole are one tensor, on any
+// device. Otherwise the host checks of the communicators (and false: the call copies).
+bool in_place_on_one_rank(const Tensor& part, const Tensor& whole, const char* op) {
+  if (part.device == Device::CPU && whole.device == Device::CPU)
+    return comm_checks::scatter_gather(part, whole, 0, 1, op);
+  PRORES_CHECK(part.device == whole.device && part.data == whole.data && part.dtype == whole.dtype &&
+                   part.numel() == whole.numel(),
+               op, ": a one-rank group takes device tensors only in place (the chunk is the full tensor)");
+  return true;
+}
 
 // Nothing is pending on one rank.
 class CompletedRequest final : public CommRequest {
@@ -30,14 +42,13 @@ std::unique_ptr<CommRequest> SingleProcessCommunicator::all_reduce_async(const T
 }
 
 void SingleProcessCommunicator::reduce_scatter(const Tensor& out, const Tensor& in) {
-  const bool in_place = comm_checks::scatter_gather(out, in, 0, 1, "reduce_scatter");
+  const bool in_place = in_place_on_one_rank(out, in, "reduce_scatter");
   comm_checks::reducible(in, "reduce_scatter");
   if (!in_place) std::memcpy(out.data, in.data, out.nbytes());
 }
 
 void SingleProcessCommunicator::all_gather(const Tensor& out, const Tensor& in) {
-  const bool in_place = comm_checks::scatter_gather(in, out, 0, 1, "all_gather");
-  if (!in_place) std::memcpy(out.data, in.data, out.nbytes());
+  if (!in_place_on_one_rank(in, out, "all_gather")) std::memcpy(out.data, in.data, out.nbytes());
 }
 
 void SingleProcessCommunicator::broadcast(const Tensor& x, int root) {

@@ -62,8 +62,6 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
       device_state_(config.device, config.device == Device::CPU ? DeviceMemory{} : ops::device_memory(config.device)) {
   const LayoutShape& ls = layout.shape();
   const ModelShard shard = shard_of(ls);
-  PRORES_CHECK(config.device == Device::CPU || !layout.config().distributed_optimizer,
-               "--use-distributed-optimizer is not supported with --device cuda yet");
   tp_ = &device_group(layout.tp());
   dp_ = &device_group(layout.dp());
   pp_ = &device_group(layout.pp());
@@ -84,14 +82,16 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
 
   const ParamTable& table = model_->table();
   const int64_t P = table.total_numel();
+  const int64_t shard_size = (P + ls.dp - 1) / ls.dp;  // S, under ZeRO-1
   if (layout.config().distributed_optimizer) {
-    const int64_t S = (P + ls.dp - 1) / ls.dp;
-    shard_begin_ = std::min(P, ls.dp_rank * S);
-    shard_count_ = std::min(S, P - shard_begin_);
-    zero_grads_full_.assign(static_cast<size_t>(S * ls.dp), 0.0f);
-    zero_params_full_.assign(static_cast<size_t>(S * ls.dp), 0.0f);
-    zero_grad_shard_.assign(static_cast<size_t>(S), 0.0f);
-    zero_param_shard_.assign(static_cast<size_t>(S), 0.0f);
+    shard_begin_ = std::min(P, ls.dp_rank * shard_size);
+    shard_count_ = std::min(shard_size, P - shard_begin_);
+    if (config.device == Device::CPU) {
+      zero_host_.assign(static_cast<size_t>(shard_size * ls.dp), 0.0f);
+      zero_full_ = Tensor(zero_host_.data(), DType::F32, Device::CPU, {shard_size * ls.dp});
+    } else {
+      device_state_.reserve(&zero_full_, DType::F32, {shard_size * ls.dp});
+    }
   } else {
     shard_begin_ = 0;
     shard_count_ = P;
@@ -126,6 +126,10 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
     device_state_.reserve(&exp_avg_sq_, DType::F32, {shard_count_});
     device_state_.allocate();
     host_params_.resize(static_cast<size_t>(P));
+  }
+  if (layout.config().distributed_optimizer) {
+    ops::zero(zero_full_);  // the padding past P stays 0
+    zero_shard_ = zero_full_.slice_rows(ls.dp_rank * shard_size, shard_size);
   }
 }
 
@@ -218,11 +222,8 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
     result.pipeline_bubble = layout_.pp().all_reduce_scalar(idle, ReduceOp::Sum) / static_cast<double>(layout_.shape().pp);
   }
   if (layout_.config().distributed_optimizer) {
-    const float* grads = model_->grads().as<float>();
-    std::copy(grads, grads + model_->table().total_numel(), zero_grads_full_.data());
-    const int64_t S = static_cast<int64_t>(zero_grad_shard_.size());
-    layout_.dp().reduce_scatter(Tensor(zero_grad_shard_.data(), DType::F32, Device::CPU, {S}),
-                                Tensor(zero_grads_full_.data(), DType::F32, Device::CPU, {S * layout_.shape().dp}));
+    ops::copy(zero_full_.slice_rows(0, model_->table().total_numel()), model_->grads());
+    dp_->reduce_scatter(zero_shard_, zero_full_);
   } else if (reducer_) {
     reducer_->finish();
   }
@@ -232,17 +233,17 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
 }
 
 // Sum of squares of grads[begin, begin + count): the host's deterministic fp64 sum, or the device's.
-double TrainStep::sum_squares_of_range(const float* grads, int64_t begin, int64_t count) const {
+double TrainStep::sum_squares_of_range(const Tensor& grads, int64_t begin, int64_t count) const {
   if (config_.device == Device::CPU)
-    return sum_of_squares(std::span<const float>(grads + begin, static_cast<size_t>(count)));
-  return ops::sum_squares(model_->grads().slice_rows(begin, count));
+    return sum_of_squares(std::span<const float>(grads.as<float>() + begin, static_cast<size_t>(count)));
+  return ops::sum_squares(grads.slice_rows(begin, count));
 }
 
 // Each parameter counted once (norm_ranges_): DP replicas not at all (after the all-reduce every DP rank
 // holds the same sums) or, under ZeRO-1, each DP rank its shard.
 double TrainStep::global_grad_norm() {
   const bool zero = layout_.config().distributed_optimizer;
-  const float* shard_grads = zero ? zero_grad_shard_.data() : static_cast<const float*>(model_->grads().data);
+  const Tensor shard_grads = zero ? zero_shard_ : model_->grads();
   double sum = 0;
   for (const auto& [begin, count] : norm_ranges_) sum += sum_squares_of_range(shard_grads, begin, count);
   Communicator& group = zero ? layout_.world() : layout_.model_parallel();
@@ -250,8 +251,10 @@ double TrainStep::global_grad_norm() {
 }
 
 void TrainStep::optimizer_step(double lr, double clip_coef) {
+  const bool zero = layout_.config().distributed_optimizer;
+  const Tensor params = model_->params().slice_rows(shard_begin_, shard_count_);
+  const Tensor grads = (zero ? zero_shard_ : model_->grads()).slice_rows(0, shard_count_);
   if (config_.device != Device::CPU) {
-    const Tensor grads = model_->grads(), params = model_->params();
     if (clip_coef != 1.0) ops::axpby(grads, clip_coef, grads, 0.0, grads);
     adamw_->set_step_count(adamw_->step_count() + 1);
     const AdamWConfig& c = adamw_->config();
@@ -259,22 +262,14 @@ void TrainStep::optimizer_step(double lr, double clip_coef) {
       ops::adamw_step(params.slice_rows(seg.offset, seg.count), grads.slice_rows(seg.offset, seg.count),
                       exp_avg_.slice_rows(seg.offset, seg.count), exp_avg_sq_.slice_rows(seg.offset, seg.count),
                       {lr, c.beta1, c.beta2, c.eps, seg.decay ? c.weight_decay : 0.0, adamw_->step_count()});
-    return;
+  } else {
+    scale_grads(std::span<float>(grads.as<float>(), static_cast<size_t>(shard_count_)), clip_coef);
+    adamw_->step(params.as<float>(), grads.as<float>(), lr);
   }
-  float* params = model_->params().as<float>();
-  if (!layout_.config().distributed_optimizer) {
-    float* grads = model_->grads().as<float>();
-    scale_grads(std::span<float>(grads, static_cast<size_t>(shard_count_)), clip_coef);
-    adamw_->step(params, grads, lr);
-    return;
-  }
-  const int64_t S = static_cast<int64_t>(zero_param_shard_.size()), D = layout_.shape().dp;
-  scale_grads(std::span<float>(zero_grad_shard_.data(), static_cast<size_t>(shard_count_)), clip_coef);
-  adamw_->step(params + shard_begin_, zero_grad_shard_.data(), lr);
-  std::copy(params + shard_begin_, params + shard_begin_ + shard_count_, zero_param_shard_.data());
-  layout_.dp().all_gather(Tensor(zero_params_full_.data(), DType::F32, Device::CPU, {S * D}),
-                          Tensor(zero_param_shard_.data(), DType::F32, Device::CPU, {S}));
-  std::copy(zero_params_full_.data(), zero_params_full_.data() + model_->table().total_numel(), params);
+  if (!zero) return;
+  ops::copy(zero_shard_.slice_rows(0, shard_count_), params);
+  dp_->all_gather(zero_full_, zero_shard_);
+  ops::copy(model_->params(), zero_full_.slice_rows(0, model_->table().total_numel()));
 }
 
 double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters) {

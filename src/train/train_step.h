@@ -66,7 +66,7 @@ class TrainStep {
   double global_grad_norm();
   void optimizer_step(double lr, double clip_coef);
   Communicator& device_group(Communicator& host);
-  double sum_squares_of_range(const float* grads, int64_t begin, int64_t count) const;
+  double sum_squares_of_range(const Tensor& grads, int64_t begin, int64_t count) const;
 
   const TrainConfig& config_;
   const ParallelLayout& layout_;
@@ -89,7 +89,11 @@ class TrainStep {
   Arena device_state_;                  // CUDA: the optimizer moments (m, v) of the optimizer's range
   Tensor exp_avg_, exp_avg_sq_;
   std::vector<float> host_params_;      // CUDA: the checkpoint mirror of the parameters
-  std::vector<float> zero_grads_full_, zero_grad_shard_, zero_params_full_, zero_param_shard_;  // ZeRO-1 staging
+  // ZeRO-1 on the model's device: the flat gradients padded to DP equal shards (S·DP), reduce-scattered in
+  // place into this rank's shard (S), whose first shard_count_ elements then take the updated parameters,
+  // all-gathered in place. zero_host_ holds it on the CPU, device_state_ on a GPU.
+  Tensor zero_full_, zero_shard_;
+  std::vector<float> zero_host_;
 };
 
 }  // namespace prores::train
