@@ -26,8 +26,8 @@ int blocks_for(int64_t n, int64_t max_blocks) {
   return static_cast<int>(std::min((n + kThreads - 1) / kThreads, max_blocks));
 }
 
-// dst[i] (=) bf16(src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which needs a
-// 16-byte aligned src.
+// dst[i] (=) bf16(scale * src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which
+// needs a 16-byte aligned src.
 __global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, float scale, bool quads) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;

@@ -19,9 +19,9 @@ void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T*
                      int64_t OC, float dinp_beta);
 
 // The same products on bf16 matmuls with an f32 dweight, as cpu::linear_*_bf16: the weight and each
-// activation (out, inp, dinp, dout) are float or uint16_t (bf16 bits); f32 operands go through bf16 copies (rounded to
-// nearest even, in stream-ordered memory), bf16 ones are used as they are, and bf16 results are rounded from
-// the fp32 sums. One copy of dout serves both products of the backward.
+// activation (out, inp, dinp, dout) are float or uint16_t (bf16 bits); f32 operands go through bf16 copies
+// (rounded to nearest even, in stream-ordered memory), bf16 ones are used as they are, and bf16 results are
+// rounded from the fp32 sums. One copy of dout serves both products of the backward.
 template <typename TOut, typename TIn, typename TW>
 void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC);
 

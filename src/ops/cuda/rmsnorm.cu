@@ -37,8 +37,8 @@ __global__ void rmsnorm_forward_kernel(TOut* out, T* rstd, const T* inp, const T
   }
 }
 
-// Block b takes rows [b * rows_per_block, min(N, (b + 1) * rows_per_block)): dinp (=) dres + for each, and
-// partial[b] (C) (=) sum over its rows of dout * inp * rstd, accumulated in shared memory when
+// Block b takes rows [b * rows_per_block, min(N, (b + 1) * rows_per_block)): dinp (=) dres + its gradient
+// for each, and partial[b] (C) (=) sum over its rows of dout * inp * rstd, accumulated in shared memory when
 // shared_partial (dynamic shared memory of C doubles), else in place in partial[b].
 //   dx_j = s * r * w_j * dy_j - x_j * (s * r^3 / C) * sum_k dy_k * w_k * x_k.
 template <typename T>
