@@ -448,7 +448,7 @@ TEST(CudaOps, VocabShardMatchesCpu) {
   check_embedding_shard<float>(97, 65, 50257, 25129, 25128);
   check_embedding_shard<double>(97, 65, 50257, 25129, 25128);
   for (auto [N, V, vocab_start, Vs] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{1, 2, 1, 1},
-                                       {301, 37, 10, 13}, {97, 50257, 25129, 25128}, {64, 32000, 0, 32000}}) {
+                                       {301, 37, 10, 13}, {97, 50257, 25129, 25128}}) {
     check_cross_entropy_shard<float>(N, V, vocab_start, Vs);
     check_cross_entropy_shard<double>(N, V, vocab_start, Vs);
     check_cross_entropy_shard<uint16_t>(N, V, vocab_start, Vs);
