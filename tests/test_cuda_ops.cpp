@@ -133,12 +133,22 @@ void check_rmsnorm(int64_t N, int64_t C) {
   d_dweight.upload(dweight0.data);
   backward();
   expect_equal(d_dweight.download(), dweight_first, what + " dweight rerun");
-  // With dres = dinp0 in its own buffer, into a poisoned dinp: the same dinp.
+  // Overwriting a poisoned dinp, with dres = dinp0 in its own buffer: the same dinp; without dres: the
+  // CPU's gradient alone.
   DeviceBuffer<T> d_dres(dinp0.data);
-  d_dinp.poison();
-  ops::rmsnorm_backward(d_dinp.tensor({N, C}), d_dweight.tensor({C}), d_dout.tensor({N, C}), d_inp.tensor({N, C}),
-                        d_weight.tensor({C}), d_rstd.tensor({N}), scale, d_dres.tensor({N, C}));
+  const auto overwrite = [&](const Tensor& dres) {
+    d_dinp.poison();
+    ops::rmsnorm_backward(d_dinp.tensor({N, C}), d_dweight.tensor({C}), d_dout.tensor({N, C}),
+                          d_inp.tensor({N, C}), d_weight.tensor({C}), d_rstd.tensor({N}), scale,
+                          ops::InputGrad::Overwrite, dres);
+  };
+  overwrite(d_dres.tensor({N, C}));
   expect_close(d_dinp.download(), dinp.data, rtol, what + " dinp with dres");
+  Buffer<T> dinp_alone(N * C), dweight_scratch(C);
+  ops::rmsnorm_backward(dinp_alone.tensor({N, C}), dweight_scratch.tensor({C}), dout.tensor({N, C}),
+                        inp.tensor({N, C}), weight.tensor({C}), rstd.tensor({N}), scale);
+  overwrite(Tensor());
+  expect_close(d_dinp.download(), dinp_alone.data, rtol, what + " dinp overwritten");
 }
 
 template <typename T>

@@ -94,9 +94,10 @@ TEST(RmsNorm, Float32MatchesFloat64) {
   EXPECT_EQ(dinp32b.data, dinp32.data);
 }
 
-// With dres, dinp (=) dres + the input gradient: bitwise what accumulating onto a copy of dres gives,
-// whatever dinp held (NaN here); dres of another shape or dtype is refused.
-TEST(RmsNorm, ResidualGradientIsAddedInThePass) {
+// InputGrad::Overwrite: dinp (=) the input gradient, or with dres (=) dres + it: bitwise what accumulating
+// onto zeros or onto a copy of dres gives, whatever dinp held (NaN here); dres of another shape, or without
+// Overwrite, is refused.
+TEST(RmsNorm, OverwriteAndResidualGradient) {
   const int64_t N = 67, C = 600;
   auto inp = to_f32(random_buffer(N * C, 20, 2.0)), w = to_f32(random_buffer(C, 21, 0.2, 1.0));
   auto dout = to_f32(random_buffer(N * C, 22)), dres = to_f32(random_buffer(N * C, 23));
@@ -107,15 +108,26 @@ TEST(RmsNorm, ResidualGradientIsAddedInThePass) {
                         w.tensor({C}), rstd.tensor({N}), 0.7);
   dinp_res.data.assign(N * C, std::numeric_limits<float>::quiet_NaN());
   ops::rmsnorm_backward(dinp_res.tensor({N, C}), dw_res.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
-                        w.tensor({C}), rstd.tensor({N}), 0.7, dres.tensor({N, C}));
+                        w.tensor({C}), rstd.tensor({N}), 0.7, ops::InputGrad::Overwrite, dres.tensor({N, C}));
   EXPECT_EQ(dinp_res.data, dinp_add.data);
   EXPECT_EQ(dw_res.data, dw_add.data);
-  expect_error(
-      [&] {
-        ops::rmsnorm_backward(dinp_res.tensor({N, C}), dw_res.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
-                              w.tensor({C}), rstd.tensor({N}), 0.7, dres.tensor({C, N}));
-      },
-      {"rmsnorm_backward", "dres"});
+
+  Buffer<float> dinp_zeros(N * C), dinp_set(N * C), dw_zeros(C), dw_set(C);
+  ops::rmsnorm_backward(dinp_zeros.tensor({N, C}), dw_zeros.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                        w.tensor({C}), rstd.tensor({N}), 0.7);
+  dinp_set.data.assign(N * C, std::numeric_limits<float>::quiet_NaN());
+  ops::rmsnorm_backward(dinp_set.tensor({N, C}), dw_set.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                        w.tensor({C}), rstd.tensor({N}), 0.7, ops::InputGrad::Overwrite);
+  EXPECT_EQ(dinp_set.data, dinp_zeros.data);
+  EXPECT_EQ(dw_set.data, dw_zeros.data);
+
+  auto backward_with = [&](ops::InputGrad write, const Tensor& d) {
+    ops::rmsnorm_backward(dinp_res.tensor({N, C}), dw_res.tensor({C}), dout.tensor({N, C}), inp.tensor({N, C}),
+                          w.tensor({C}), rstd.tensor({N}), 0.7, write, d);
+  };
+  expect_error([&] { backward_with(ops::InputGrad::Overwrite, dres.tensor({C, N})); }, {"rmsnorm_backward", "dres"});
+  expect_error([&] { backward_with(ops::InputGrad::Accumulate, dres.tensor({N, C})); },
+               {"rmsnorm_backward", "dres", "Overwrite"});
 }
 
 TEST(RmsNorm, BadArgumentsThrow) {

@@ -227,9 +227,8 @@ void Model::backward(int64_t slot_index, double loss_scale) {
     ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, matmul_weights().lm_head,
                          execution_.matmul_precision, ops::InputGrad::Overwrite);
     tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
-    ops::zero(dy);
     ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(slot_index, L), weights_.final_norm,
-                          slot.final_rstd, 1.0);
+                          slot.final_rstd, 1.0, ops::InputGrad::Overwrite);
   }
   for (int64_t l = L - 1; l >= 0; --l) {
     block_backward(slot, l, residual(slot_index, l), dy, dx);

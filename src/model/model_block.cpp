@@ -87,8 +87,7 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
 
   Tensor dsum = dv;
   if (shape.post_norm) {
-    ops::zero(s.dsum);
-    ops::rmsnorm_backward(s.dsum, dnorm, dv, a.s, norm, a.rstd_post, ns);
+    ops::rmsnorm_backward(s.dsum, dnorm, dv, a.s, norm, a.rstd_post, ns, ops::InputGrad::Overwrite);
     dsum = s.dsum;
   }
   if (skip) return ops::axpby(du, shape.c, dsum, 0.0, dsum);
@@ -97,17 +96,18 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
   else ops::axpby(s.db, alpha, dsum, 0.0, dsum);
   Tensor db = s.db;
   if (shape.out_norm) {
-    ops::zero(s.dbranch);
     ops::rmsnorm_backward(s.dbranch, attn ? dw.attn_out_norm : dw.mlp_out_norm, s.db, a.branch,
-                          attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns);
+                          attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns, ops::InputGrad::Overwrite);
     db = s.dbranch;
   }
   branch_backward(act, layer0, branch, shape.in_norm ? a.f_in : u, db, s.dfin);
   // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards.
   tp_->all_reduce(s.dfin, ReduceOp::Sum);
   // du = c·dsum + the branch input's gradient; with an input norm c is 1 and the norm's backward adds dsum.
-  if (shape.in_norm) ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns, dsum);
-  else ops::axpby(du, shape.c, dsum, 1.0, s.dfin);
+  if (shape.in_norm)
+    ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns, ops::InputGrad::Overwrite, dsum);
+  else
+    ops::axpby(du, shape.c, dsum, 1.0, s.dfin);
 }
 
 // b (N, C) (=) attention(f_in) or mlp(f_in).

@@ -2,6 +2,7 @@
 #pragma once
 #include "core/tensor.h"
 #include "ops/gemm.h"
+#include "ops/input_grad.h"
 
 namespace prores::ops {
 
@@ -14,10 +15,6 @@ namespace prores::ops {
 // out (N, OC) (=) inp (N, IC) · weight^T, weight (OC, IC).
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                     MatmulPrecision precision = MatmulPrecision::Fp32);
-
-// How linear_backward writes dinp: adding to it (+=), or overwriting it (=) without reading it (the first
-// and only contribution to a gradient, which then needs no zeroing).
-enum class InputGrad { Accumulate, Overwrite };
 
 // dinp (N, IC) (+=) or (=), by dinp_write, dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp.
 // Either output may be an undefined Tensor to skip it.

@@ -13,6 +13,12 @@ namespace prores::ops {
 
 namespace {
 
+// The kernels' residual pointer: t's data, or null for an undefined t.
+template <typename T>
+const T* residual(const Tensor& t) {
+  return t.defined() ? t.as<T>() : nullptr;
+}
+
 bool same_shape(const Tensor& a, const Tensor& b) {
   if (a.ndim != b.ndim) return false;
   for (int i = 0; i < a.ndim; ++i) {
@@ -76,7 +82,8 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
 }
 
 void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
-                      const Tensor& weight, const Tensor& rstd, double scale, const Tensor& dres) {
+                      const Tensor& weight, const Tensor& rstd, double scale, InputGrad dinp_write,
+                      const Tensor& dres) {
   PRORES_CHECK(inp.ndim == 2 && dinp.ndim == 2 && dout.ndim == 2 && dweight.ndim == 1 && weight.ndim == 1 &&
                    rstd.ndim == 1 && same_shape(dinp, inp) && same_shape(dout, inp) &&
                    dweight.shape[0] == inp.shape[1] && weight.shape[0] == inp.shape[1] &&
@@ -95,25 +102,28 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   PRORES_CHECK(dinp.device == dev && dweight.device == dev && dout.device == dev && weight.device == dev &&
                    rstd.device == dev,
                "rmsnorm_backward: all tensors must be on the same device");
-  const Tensor& res = dres.defined() ? dres : dinp;
-  PRORES_CHECK(same_shape(res, inp) && res.dtype == dt && res.device == dev,
+  PRORES_CHECK(!dres.defined() || dinp_write == InputGrad::Overwrite,
+               "rmsnorm_backward: dres is added to an overwritten dinp (InputGrad::Overwrite)");
+  PRORES_CHECK(!dres.defined() || (same_shape(dres, inp) && dres.dtype == dt && dres.device == dev),
                "rmsnorm_backward: dres must be like inp (", dtype_name(dt), " ", inp.shape_string(), "), got ",
-               dtype_name(res.dtype), " ", res.shape_string());
+               dtype_name(dres.dtype), " ", dres.shape_string());
+  // The kernels' residual: dres, dinp itself for (+=), none for a plain (=).
+  const Tensor res = dres.defined() ? dres : dinp_write == InputGrad::Accumulate ? dinp : Tensor();
   const int64_t N = inp.shape[0], C = inp.shape[1];
   if (dev == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("rmsnorm_backward", {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout},
                                                      {"inp", inp}, {"weight", weight}, {"rstd", rstd},
-                                                     {"dres", res}});
+                                                     {"dres", dres}});
     switch (dt) {
       case DType::F32:
         return cuda::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(),
                                       inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale,
-                                      res.as<float>());
+                                      residual<float>(res));
       case DType::F64:
         return cuda::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
                                       inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                      res.as<double>());
+                                      residual<double>(res));
       default:
         PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
     }
@@ -124,11 +134,11 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   switch (dt) {
     case DType::F32:
       return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),
-                                   weight.as<float>(), rstd.as<float>(), N, C, scale, res.as<float>());
+                                   weight.as<float>(), rstd.as<float>(), N, C, scale, residual<float>(res));
     case DType::F64:
       return cpu::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
                                    inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                   res.as<double>());
+                                   residual<double>(res));
     default:
       PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
   }

@@ -51,7 +51,6 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
       const T* x = inp + n * C;
       const T* dy = dout + n * C;
       T* dx = dinp + n * C;
-      const T* res = dres + n * C;
       const double r = static_cast<double>(rstd[n]);
       double dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -61,8 +60,14 @@ void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T*
       }
       const T a = static_cast<T>(scale * r);
       const T b = static_cast<T>(scale * r * r * r * dot / static_cast<double>(C));
+      if (dres != nullptr) {
+        const T* res = dres + n * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
+        for (int64_t c = 0; c < C; ++c) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) dx[c] = a * weight[c] * dy[c] - b * x[c];
+      }
     }
   }
   for (int64_t c = 0; c < C; ++c) {

@@ -11,7 +11,7 @@ void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t 
                      double scale);
 
 // dinp (N, C) (=) dres (N, C) + the input gradient, dweight (C) (+=), given dout (N, C), the forward's inp
-// and rstd (N), and weight (C); dres may alias dinp ((+=)). dweight is reduced over rows in per-thread
+// and rstd (N), and weight (C); dres may alias dinp ((+=)) or be null ((=) the gradient alone). dweight is reduced over rows in per-thread
 // double partial sums combined in thread order (deterministic for a given thread count).
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,

@@ -38,7 +38,7 @@ __global__ void rmsnorm_forward_kernel(TOut* out, T* rstd, const T* inp, const T
 }
 
 // Block b takes rows [b * rows_per_block, min(N, (b + 1) * rows_per_block)): dinp (=) dres + its gradient
-// for each, and partial[b] (C) (=) sum over its rows of dout * inp * rstd, accumulated in shared memory when
+// (the gradient alone when dres is null) for each, and partial[b] (C) (=) sum over its rows of dout * inp * rstd, accumulated in shared memory when
 // shared_partial (dynamic shared memory of C doubles), else in place in partial[b].
 //   dx_j = s * r * w_j * dy_j - x_j * (s * r^3 / C) * sum_k dy_k * w_k * x_k.
 template <typename T>
@@ -54,7 +54,6 @@ __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout,
     const T* x = inp + n * C;
     const T* dy = dout + n * C;
     T* dx = dinp + n * C;
-    const T* res = dres + n * C;
     const double r = static_cast<double>(rstd[n]);
     double dot = 0;
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
@@ -64,7 +63,12 @@ __global__ void rmsnorm_backward_kernel(T* dinp, double* partial, const T* dout,
     dot = block_allreduce(dot, Plus{});
     const T a = static_cast<T>(scale * r);
     const T b = static_cast<T>(scale * r * r * r * dot / static_cast<double>(C));
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
+    if (dres != nullptr) {
+      const T* res = dres + n * C;
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = res[c] + (a * weight[c] * dy[c] - b * x[c]);
+    } else {
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) dx[c] = a * weight[c] * dy[c] - b * x[c];
+    }
   }
   if (shared_partial) {
     double* own = partial + static_cast<int64_t>(blockIdx.x) * C;

@@ -15,7 +15,7 @@ void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t 
                      double scale);
 
 // dinp (N, C) (=) dres (N, C) + the input gradient, dweight (C) (+=), given dout (N, C), the forward's inp
-// and rstd (N), and weight (C); dres may alias dinp ((+=)). Blocks of contiguous rows for dinp. dweight is
+// and rstd (N), and weight (C); dres may alias dinp ((+=)) or be null ((=) the gradient alone). Blocks of contiguous rows for dinp. dweight is
 // deterministic: a grid that depends only on N gives each block a fixed contiguous range of rows whose
 // column sums it accumulates in double (one thread per column, rows in order), then a second pass adds the
 // per-block partials in block order.
