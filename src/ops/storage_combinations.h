@@ -3,29 +3,21 @@
 #pragma once
 #include <cstdint>
 
+// M(A, B, C, ...) for A, B, C each float or uint16_t, followed by the given trailing arguments, if any.
+#define PRORES_FOR_EACH_STORAGE_TRIPLE_AND(M, ...)         \
+  M(float, float, float __VA_OPT__(, ) __VA_ARGS__)        \
+  M(float, float, uint16_t __VA_OPT__(, ) __VA_ARGS__)     \
+  M(float, uint16_t, float __VA_OPT__(, ) __VA_ARGS__)     \
+  M(float, uint16_t, uint16_t __VA_OPT__(, ) __VA_ARGS__)  \
+  M(uint16_t, float, float __VA_OPT__(, ) __VA_ARGS__)     \
+  M(uint16_t, float, uint16_t __VA_OPT__(, ) __VA_ARGS__)  \
+  M(uint16_t, uint16_t, float __VA_OPT__(, ) __VA_ARGS__)  \
+  M(uint16_t, uint16_t, uint16_t __VA_OPT__(, ) __VA_ARGS__)
+
 // M(A, B, C) for A, B, C each float or uint16_t.
-#define PRORES_FOR_EACH_STORAGE_TRIPLE(M) \
-  M(float, float, float)                  \
-  M(float, float, uint16_t)               \
-  M(float, uint16_t, float)               \
-  M(float, uint16_t, uint16_t)            \
-  M(uint16_t, float, float)               \
-  M(uint16_t, float, uint16_t)            \
-  M(uint16_t, uint16_t, float)            \
-  M(uint16_t, uint16_t, uint16_t)
+#define PRORES_FOR_EACH_STORAGE_TRIPLE(M) PRORES_FOR_EACH_STORAGE_TRIPLE_AND(M)
 
 // M(A, B, C, D) for A, B, C, D each float or uint16_t.
 #define PRORES_FOR_EACH_STORAGE_QUAD(M)         \
-  PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, float) \
-  PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, uint16_t)
-
-// M(A, B, C, D) for A, B, C each float or uint16_t and the given D.
-#define PRORES_FOR_EACH_STORAGE_TRIPLE_THEN(M, D) \
-  M(float, float, float, D)                       \
-  M(float, float, uint16_t, D)                    \
-  M(float, uint16_t, float, D)                    \
-  M(float, uint16_t, uint16_t, D)                 \
-  M(uint16_t, float, float, D)                    \
-  M(uint16_t, float, uint16_t, D)                 \
-  M(uint16_t, uint16_t, float, D)                 \
-  M(uint16_t, uint16_t, uint16_t, D)
+  PRORES_FOR_EACH_STORAGE_TRIPLE_AND(M, float) \
+  PRORES_FOR_EACH_STORAGE_TRIPLE_AND(M, uint16_t)
