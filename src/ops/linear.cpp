@@ -8,6 +8,8 @@
 // CUDA tensors need a build with PRORES_WITH_CUDA; other builds fail with a clear message.
 #include "ops/linear.h"
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <type_traits>
@@ -63,6 +65,12 @@ bool bf16_family(const char* op, MatmulPrecision precision, const Tensor& weight
   return bf16;
 }
 
+// A tensor's name (for messages) and dtype, for with_storages.
+struct NamedDType {
+  const char* name;
+  DType dtype;
+};
+
 // Calls fn(T{}) with T the storage type of dtype (float or uint16_t); throws for other dtypes.
 template <typename Fn>
 void with_storage(const char* op, const char* name, DType dtype, Fn&& fn) {
@@ -72,6 +80,18 @@ void with_storage(const char* op, const char* name, DType dtype, Fn&& fn) {
   fn(uint16_t{});
 }
 
+// Calls fn(T0{}, ..., Tk{}) with Ti the storage type of dtypes[i] (float or uint16_t); throws naming the
+// first dtype that is neither. The types chosen so far travel in `chosen`.
+template <size_t I = 0, size_t K, typename Fn, typename... Chosen>
+void with_storages(const char* op, const std::array<NamedDType, K>& dtypes, Fn&& fn, Chosen... chosen) {
+  if constexpr (I == K) {
+    fn(chosen...);
+  } else {
+    with_storage(op, dtypes[I].name, dtypes[I].dtype,
+                 [&](auto type) { with_storages<I + 1>(op, dtypes, fn, chosen..., type); });
+  }
+}
+
 template <typename T>
 T* data_or_null(const Tensor& t) {
   return t.defined() ? t.as<T>() : nullptr;
@@ -79,24 +99,17 @@ T* data_or_null(const Tensor& t) {
 
 void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight,
                          const LinearDims& d) {
-  with_storage(op, "out", out.dtype, [&](auto out_type) {
-    with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
-      with_storage(op, "weight", weight.dtype, [&](auto weight_type) {
-        using TOut = decltype(out_type);
-        using TIn = decltype(inp_type);
-        using TW = decltype(weight_type);
-        if (out.device == Device::CUDA) {
+  const std::array<NamedDType, 3> dtypes{{{"out", out.dtype}, {"inp", inp.dtype}, {"weight", weight.dtype}}};
+  with_storages(op, dtypes, [&]<typename TOut, typename TIn, typename TW>(TOut, TIn, TW) {
+    if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-          detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
-          return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC,
-                                           d.OC);
+      detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
+      return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
 #else
-          detail::fail_no_cuda(op);
+      detail::fail_no_cuda(op);
 #endif
-        }
-        cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
-      });
-    });
+    }
+    cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
   });
 }
 
@@ -104,30 +117,23 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
                           const Tensor& inp, const Tensor& weight, const LinearDims& d, float dinp_beta) {
   PRORES_CHECK(!dweight.defined() || dweight.dtype == DType::F32, op,
                ": dweight must be f32 for bf16 matmuls, got ", dtype_name(dweight.dtype));
-  with_storage(op, "dinp", dinp.defined() ? dinp.dtype : DType::F32, [&](auto dinp_type) {
-    with_storage(op, "dout", dout.dtype, [&](auto dout_type) {
-      with_storage(op, "inp", inp.dtype, [&](auto inp_type) {
-        with_storage(op, "weight", weight.dtype, [&](auto weight_type) {
-          using TDin = decltype(dinp_type);
-          using TDout = decltype(dout_type);
-          using TIn = decltype(inp_type);
-          using TW = decltype(weight_type);
-          if (dout.device == Device::CUDA) {
+  const std::array<NamedDType, 4> dtypes{{{"dinp", dinp.defined() ? dinp.dtype : DType::F32},
+                                          {"dout", dout.dtype},
+                                          {"inp", inp.dtype},
+                                          {"weight", weight.dtype}}};
+  with_storages(op, dtypes, [&]<typename TDin, typename TDout, typename TIn, typename TW>(TDin, TDout, TIn, TW) {
+    if (dout.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-            detail::check_device_memory(
-                op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-            return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight),
-                                              dout.as<TDout>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC,
-                                              dinp_beta);
+      detail::check_device_memory(
+          op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
+      return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+                                        inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
 #else
-            detail::fail_no_cuda(op);
+      detail::fail_no_cuda(op);
 #endif
-          }
-          cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
-                                    inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
-        });
-      });
-    });
+    }
+    cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+                              inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
   });
 }
 
