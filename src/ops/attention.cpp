@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #include "ops/cpu/attention.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/attention.h"
@@ -82,32 +83,16 @@ void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, cons
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory(op, {{"q", q}, {"k", k}, {"v", v}, {"qkv", qkv}});
-    switch (q.dtype) {
-      case DType::F32:
-        return cuda::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
-      case DType::F64:
-        return cuda::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
-      case DType::BF16:
-        return cuda::split_heads_forward(q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(),
-                                         qkv.as<uint16_t>(), d);
-      default:
-        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype), " on CUDA");
-    }
+    return detail::with_element_type(op, q.dtype, [&]<typename E>(E) {
+      cuda::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d);
+    }, " on CUDA");
 #else
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (q.dtype) {
-    case DType::F32:
-      return cpu::split_heads_forward(q.as<float>(), k.as<float>(), v.as<float>(), qkv.as<float>(), d);
-    case DType::F64:
-      return cpu::split_heads_forward(q.as<double>(), k.as<double>(), v.as<double>(), qkv.as<double>(), d);
-    case DType::BF16:
-      return cpu::split_heads_forward(q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(), qkv.as<uint16_t>(),
-                                      d);
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
-  }
+  detail::with_element_type(op, q.dtype, [&]<typename E>(E) {
+    cpu::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d);
+  });
 }
 
 void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
@@ -118,34 +103,16 @@ void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk
   if (dq.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory(op, {{"dqkv", dqkv}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
-    switch (dq.dtype) {
-      case DType::F32:
-        return cuda::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
-      case DType::F64:
-        return cuda::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
-                                          d);
-      case DType::BF16:
-        return cuda::split_heads_backward(dqkv.as<uint16_t>(), dq.as<uint16_t>(), dk.as<uint16_t>(),
-                                          dv.as<uint16_t>(), d);
-      default:
-        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype), " on CUDA");
-    }
+    return detail::with_element_type(op, dq.dtype, [&]<typename E>(E) {
+      cuda::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d);
+    }, " on CUDA");
 #else
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (dq.dtype) {
-    case DType::F32:
-      return cpu::split_heads_backward(dqkv.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), d);
-    case DType::F64:
-      return cpu::split_heads_backward(dqkv.as<double>(), dq.as<double>(), dk.as<double>(), dv.as<double>(),
-                                       d);
-    case DType::BF16:
-      return cpu::split_heads_backward(dqkv.as<uint16_t>(), dq.as<uint16_t>(), dk.as<uint16_t>(),
-                                       dv.as<uint16_t>(), d);
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dq.dtype));
-  }
+  detail::with_element_type(op, dq.dtype, [&]<typename E>(E) {
+    cpu::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d);
+  });
 }
 
 void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_heads, const Tensor& q,

@@ -4,7 +4,9 @@
 #include "ops/rope.h"
 
 #include "ops/cpu/rope.h"
+#include "core/bf16.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/rope.h"
 #endif
@@ -77,28 +79,16 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {
   const int64_t B = x.shape[0], H = x.shape[1], T = x.shape[2], HS = x.shape[3];
 #if defined(PRORES_WITH_CUDA)
   if (x.device == Device::CUDA) {
-    switch (x.dtype) {
-      case DType::F32:
-        return cuda::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-      case DType::F64:
-        return cuda::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-      case DType::BF16:
-        return cuda::rope_forward(x.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-      default:
-        PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
-    }
+    return detail::with_element_type("rope_forward", x.dtype, [&]<typename E>(E) {
+      using S = compute_type<E>;  // the table's type: f32 next to bf16
+      cuda::rope_forward(x.as<E>(), cos.as<S>(), sin.as<S>(), B, H, T, HS);
+    });
   }
 #endif
-  switch (x.dtype) {
-    case DType::F32:
-      return cpu::rope_forward(x.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-    case DType::F64:
-      return cpu::rope_forward(x.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-    case DType::BF16:
-      return cpu::rope_forward(x.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-    default:
-      PRORES_FAIL("rope_forward: unsupported dtype ", dtype_name(x.dtype));
-  }
+  detail::with_element_type("rope_forward", x.dtype, [&]<typename E>(E) {
+    using S = compute_type<E>;
+    cpu::rope_forward(x.as<E>(), cos.as<S>(), sin.as<S>(), B, H, T, HS);
+  });
 }
 
 void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
@@ -106,28 +96,16 @@ void rope_backward(const Tensor& dx, const Tensor& cos, const Tensor& sin) {
   const int64_t B = dx.shape[0], H = dx.shape[1], T = dx.shape[2], HS = dx.shape[3];
 #if defined(PRORES_WITH_CUDA)
   if (dx.device == Device::CUDA) {
-    switch (dx.dtype) {
-      case DType::F32:
-        return cuda::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-      case DType::F64:
-        return cuda::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-      case DType::BF16:
-        return cuda::rope_backward(dx.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-      default:
-        PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
-    }
+    return detail::with_element_type("rope_backward", dx.dtype, [&]<typename E>(E) {
+      using S = compute_type<E>;  // the table's type: f32 next to bf16
+      cuda::rope_backward(dx.as<E>(), cos.as<S>(), sin.as<S>(), B, H, T, HS);
+    });
   }
 #endif
-  switch (dx.dtype) {
-    case DType::F32:
-      return cpu::rope_backward(dx.as<float>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-    case DType::F64:
-      return cpu::rope_backward(dx.as<double>(), cos.as<double>(), sin.as<double>(), B, H, T, HS);
-    case DType::BF16:
-      return cpu::rope_backward(dx.as<uint16_t>(), cos.as<float>(), sin.as<float>(), B, H, T, HS);
-    default:
-      PRORES_FAIL("rope_backward: unsupported dtype ", dtype_name(dx.dtype));
-  }
+  detail::with_element_type("rope_backward", dx.dtype, [&]<typename E>(E) {
+    using S = compute_type<E>;
+    cpu::rope_backward(dx.as<E>(), cos.as<S>(), sin.as<S>(), B, H, T, HS);
+  });
 }
 
 }  // namespace prores::ops

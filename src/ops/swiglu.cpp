@@ -5,6 +5,7 @@
 
 #include "ops/cpu/swiglu.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/swiglu.h"
 #endif
@@ -23,30 +24,14 @@ void swiglu_forward(const Tensor& out, const Tensor& inp) {
   if (inp.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("swiglu_forward", {{"out", out}, {"inp", inp}});
-    switch (inp.dtype) {
-      case DType::F32:
-        return cuda::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
-      case DType::F64:
-        return cuda::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
-      case DType::BF16:
-        return cuda::swiglu_forward(out.as<uint16_t>(), inp.as<uint16_t>(), N, F);
-      default:
-        PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
-    }
+    return detail::with_element_type("swiglu_forward", inp.dtype,
+                                     [&]<typename T>(T) { cuda::swiglu_forward(out.as<T>(), inp.as<T>(), N, F); });
 #else
     detail::fail_no_cuda("swiglu_forward");
 #endif
   }
-  switch (inp.dtype) {
-    case DType::F32:
-      return cpu::swiglu_forward(out.as<float>(), inp.as<float>(), N, F);
-    case DType::F64:
-      return cpu::swiglu_forward(out.as<double>(), inp.as<double>(), N, F);
-    case DType::BF16:
-      return cpu::swiglu_forward(out.as<uint16_t>(), inp.as<uint16_t>(), N, F);
-    default:
-      PRORES_FAIL("swiglu_forward: unsupported dtype ", dtype_name(inp.dtype));
-  }
+  detail::with_element_type("swiglu_forward", inp.dtype,
+                            [&]<typename T>(T) { cpu::swiglu_forward(out.as<T>(), inp.as<T>(), N, F); });
 }
 
 void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) {
@@ -63,30 +48,16 @@ void swiglu_backward(const Tensor& dinp, const Tensor& dout, const Tensor& inp) 
   if (inp.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("swiglu_backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
-    switch (inp.dtype) {
-      case DType::F32:
-        return cuda::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
-      case DType::F64:
-        return cuda::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
-      case DType::BF16:
-        return cuda::swiglu_backward(dinp.as<uint16_t>(), dout.as<uint16_t>(), inp.as<uint16_t>(), N, F);
-      default:
-        PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
-    }
+    return detail::with_element_type("swiglu_backward", inp.dtype, [&]<typename T>(T) {
+      cuda::swiglu_backward(dinp.as<T>(), dout.as<T>(), inp.as<T>(), N, F);
+    });
 #else
     detail::fail_no_cuda("swiglu_backward");
 #endif
   }
-  switch (inp.dtype) {
-    case DType::F32:
-      return cpu::swiglu_backward(dinp.as<float>(), dout.as<float>(), inp.as<float>(), N, F);
-    case DType::F64:
-      return cpu::swiglu_backward(dinp.as<double>(), dout.as<double>(), inp.as<double>(), N, F);
-    case DType::BF16:
-      return cpu::swiglu_backward(dinp.as<uint16_t>(), dout.as<uint16_t>(), inp.as<uint16_t>(), N, F);
-    default:
-      PRORES_FAIL("swiglu_backward: unsupported dtype ", dtype_name(inp.dtype));
-  }
+  detail::with_element_type("swiglu_backward", inp.dtype, [&]<typename T>(T) {
+    cpu::swiglu_backward(dinp.as<T>(), dout.as<T>(), inp.as<T>(), N, F);
+  });
 }
 
 }  // namespace prores::ops

@@ -5,8 +5,10 @@
 
 #include <initializer_list>
 
+#include "core/bf16.h"
 #include "ops/cpu/vocab_shard.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/vocab_shard.h"
 #endif
@@ -66,8 +68,7 @@ void by_dtype(const char* op, DType dtype, Fn&& fn) {
 // the type of their statistics (compute_type<T>); throws for other dtypes.
 template <typename Fn>
 void by_storage(const char* op, DType dtype, Fn&& fn) {
-  if (dtype == DType::BF16) return fn(uint16_t{}, float{});
-  by_dtype(op, dtype, [&]<typename T>(T) { fn(T{}, T{}); });
+  detail::with_element_type(op, dtype, [&]<typename E>(E) { fn(E{}, compute_type<E>{}); });
 }
 
 // The dtype of the per-row statistics of logits of dtype: f64 for f64, f32 for f32 and bf16.
