@@ -26,8 +26,8 @@ int blocks_for(int64_t n, int64_t max_blocks) {
   return static_cast<int>(std::min((n + kThreads - 1) / kThreads, max_blocks));
 }
 
-// dst[i] (=) bf16(scale * src[i]) for i < n; four elements per thread (16-byte loads) when `quads`, which
-// needs a 16-byte aligned src.
+// dst[i] (=) bf16(scale * src[i]) for i < n; four elements per thread (16-byte loads, 8-byte stores) when
+// `quads`, which needs a 16-byte aligned src and an 8-byte aligned dst.
 __global__ void round_to_bf16_kernel(uint16_t* dst, const float* src, int64_t n, float scale, bool quads) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -137,7 +137,7 @@ void copy_bytes(void* dst, const void* src, size_t nbytes) {
 
 void round_to_bf16(uint16_t* dst, const float* src, int64_t n, float scale) {
   if (n == 0) return;
-  const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  const bool quads = reinterpret_cast<uintptr_t>(src) % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 8 == 0;
   const int64_t blocks = std::min(((quads ? n / 4 : n) + kThreads) / kThreads, kMaxBlocks);
   round_to_bf16_kernel<<<static_cast<int>(blocks), kThreads>>>(dst, src, n, scale, quads);
   PRORES_CUDA_CHECK(cudaGetLastError());

@@ -57,7 +57,7 @@ void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N,
 template <typename TDin, typename TDout, typename TIn, typename TW>
 void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const TIn* inp, const TW* weight,
                           int64_t N, int64_t IC, int64_t OC, float dinp_beta) {
-  if (N == 0 || IC == 0 || OC == 0) return;
+  if (N == 0 || IC == 0) return;  // OC = 0 still gives dinp (=) beta dinp: zeros under Overwrite
   const Bf16Operand<TDout> dy(dout, N * OC);
   if (dinp) {
     const Bf16Operand<TW> w(weight, OC * IC);

@@ -96,7 +96,7 @@ __global__ void cross_entropy_shard_stats_kernel(compute_type<T>* row_max, compu
       if (xv > m) {
         s = s * exp(static_cast<double>(m) - static_cast<double>(xv)) + 1.0;
         m = xv;
-      } else {
+      } else if (xv != minus_infinity<S>()) {  // a -inf logit adds 0 (and would give exp(NaN) while m is -inf)
         s += static_cast<double>(exp_of(xv - m));
       }
     }
