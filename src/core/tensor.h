@@ -46,6 +46,8 @@ struct Tensor {
                  dtype_name(dtype_of<T>()));
     return static_cast<T*>(data);
   }
+  // The same, or null for an undefined tensor (an optional argument left out).
+  template <typename T> T* as_or_null() const { return defined() ? as<T>() : nullptr; }
   // Same memory viewed with another shape of equal numel.
   Tensor view(std::initializer_list<int64_t> dims) const;
   // Rows [begin, begin+count) of the leading dimension.

@@ -92,11 +92,6 @@ void with_storages(const char* op, const std::array<NamedDType, K>& dtypes, Fn&&
   }
 }
 
-template <typename T>
-T* data_or_null(const Tensor& t) {
-  return t.defined() ? t.as<T>() : nullptr;
-}
-
 void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight,
                          const LinearDims& d) {
   const std::array<NamedDType, 3> dtypes{{{"out", out.dtype}, {"inp", inp.dtype}, {"weight", weight.dtype}}};
@@ -104,12 +99,12 @@ void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, c
     if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
       detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
-      return cuda::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+      return cuda::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
 #else
       detail::fail_no_cuda(op);
 #endif
     }
-    cpu::linear_forward_bf16(data_or_null<TOut>(out), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+    cpu::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
   });
 }
 
@@ -126,13 +121,13 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
 #if defined(PRORES_WITH_CUDA)
       detail::check_device_memory(
           op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-      return cuda::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+      return cuda::linear_backward_bf16(dinp.as_or_null<TDin>(), dweight.as_or_null<float>(), dout.as<TDout>(),
                                         inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
 #else
       detail::fail_no_cuda(op);
 #endif
     }
-    cpu::linear_backward_bf16(data_or_null<TDin>(dinp), data_or_null<float>(dweight), dout.as<TDout>(),
+    cpu::linear_backward_bf16(dinp.as_or_null<TDin>(), dweight.as_or_null<float>(), dout.as<TDout>(),
                               inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
   });
 }
@@ -154,8 +149,8 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
       case DType::F32:
         return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
       case DType::BF16:
-        return cuda::linear_forward<uint16_t>(data_or_null<uint16_t>(out), data_or_null<uint16_t>(inp),
-                                              data_or_null<uint16_t>(weight), d.N, d.IC, d.OC);
+        return cuda::linear_forward<uint16_t>(out.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                              weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
     }
@@ -200,29 +195,29 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     detail::check_device_memory(
         op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
     if (dout.dtype == DType::F32)
-      return cuda::linear_backward<float, float>(data_or_null<float>(dinp), data_or_null<float>(dweight),
+      return cuda::linear_backward<float, float>(dinp.as_or_null<float>(), dweight.as_or_null<float>(),
                                                  dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
                                                  d.OC, beta);
     PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
                  " on CUDA (f32 or bf16)");
     if (dweight.defined() && dweight.dtype == DType::F32)
-      return cuda::linear_backward<uint16_t, float>(data_or_null<uint16_t>(dinp), dweight.as<float>(),
-                                                    data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
-                                                    data_or_null<uint16_t>(weight), d.N, d.IC, d.OC, beta);
-    return cuda::linear_backward<uint16_t, uint16_t>(data_or_null<uint16_t>(dinp), data_or_null<uint16_t>(dweight),
-                                                     data_or_null<uint16_t>(dout), data_or_null<uint16_t>(inp),
-                                                     data_or_null<uint16_t>(weight), d.N, d.IC, d.OC, beta);
+      return cuda::linear_backward<uint16_t, float>(dinp.as_or_null<uint16_t>(), dweight.as<float>(),
+                                                    dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                                    weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
+    return cuda::linear_backward<uint16_t, uint16_t>(dinp.as_or_null<uint16_t>(), dweight.as_or_null<uint16_t>(),
+                                                     dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                                     weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
 #else
     detail::fail_no_cuda(op);
 #endif
   }
   switch (dout.dtype) {
     case DType::F32:
-      cpu::linear_backward(data_or_null<float>(dinp), data_or_null<float>(dweight), dout.as<float>(),
+      cpu::linear_backward(dinp.as_or_null<float>(), dweight.as_or_null<float>(), dout.as<float>(),
                            inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, beta);
       return;
     case DType::F64:
-      cpu::linear_backward(data_or_null<double>(dinp), data_or_null<double>(dweight), dout.as<double>(),
+      cpu::linear_backward(dinp.as_or_null<double>(), dweight.as_or_null<double>(), dout.as<double>(),
                            inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC, beta);
       return;
     default:

@@ -13,12 +13,6 @@ namespace prores::ops {
 
 namespace {
 
-// The kernels' residual pointer: t's data, or null for an undefined t.
-template <typename T>
-const T* residual(const Tensor& t) {
-  return t.defined() ? t.as<T>() : nullptr;
-}
-
 bool same_shape(const Tensor& a, const Tensor& b) {
   if (a.ndim != b.ndim) return false;
   for (int i = 0; i < a.ndim; ++i) {
@@ -119,11 +113,11 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
       case DType::F32:
         return cuda::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(),
                                       inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale,
-                                      residual<float>(res));
+                                      res.as_or_null<float>());
       case DType::F64:
         return cuda::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
                                       inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                      residual<double>(res));
+                                      res.as_or_null<double>());
       default:
         PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
     }
@@ -134,11 +128,11 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
   switch (dt) {
     case DType::F32:
       return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),
-                                   weight.as<float>(), rstd.as<float>(), N, C, scale, residual<float>(res));
+                                   weight.as<float>(), rstd.as<float>(), N, C, scale, res.as_or_null<float>());
     case DType::F64:
       return cpu::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
                                    inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                   residual<double>(res));
+                                   res.as_or_null<double>());
     default:
       PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
   }
