@@ -19,6 +19,7 @@
 #include "ops/attention.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
+#include "ops/rope.h"
 #include "cuda_test_util.h"
 #include "test_util.h"
 #if defined(PRORES_WITH_CUDA)
@@ -230,6 +231,46 @@ void check_split_heads(AttnShape s) {
   EXPECT_EQ(d_dqkv.download(), device(dqkv)) << "dqkv";
 }
 
+// split_heads with RoPE tables, forward and backward in T on CUDA against the CPU op (itself bitwise
+// split_heads then rope: test_ops_gemm_attention), outputs poisoned first: f32 and f64 within 1e-6 of each
+// tensor's largest value (multiply-adds may contract differently), bf16 within one bf16 unit.
+template <typename T>
+void check_split_heads_with_rope(AttnShape s) {
+  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " B " << s.B << " T " << s.T << " NH "
+                                    << s.NH << " KV " << s.KV << " HS " << s.HS);
+  using S = compute_type<T>;
+  const int64_t W = (s.NH + 2 * s.KV) * s.HS, nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS;
+  const int64_t half = s.HS / 2;
+  std::vector<S> cos(s.T * half), sin(s.T * half);
+  ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 10000.0);
+  const auto values = [](int64_t n, uint64_t seed) { return stored_as<T>(random_floats<T>(n, seed)); };
+  std::vector<T> qkv = values(s.B * s.T * W, 21), dq = values(nq, 22), dk = values(nk, 23), dv = values(nk, 24);
+  std::vector<T> q(nq), k(nk), v(nk), dqkv(qkv.size());
+  DeviceBuffer<S> d_cos(cos), d_sin(sin);
+  DeviceBuffer<T> d_qkv(qkv), d_dq(dq), d_dk(dk), d_dv(dv), d_q(nq), d_k(nk), d_v(nk), d_dqkv(s.B * s.T * W);
+  for (auto* b : {&d_q, &d_k, &d_v, &d_dqkv}) b->poison();
+  const auto heads = [&](auto& b) { return b.tensor({s.B, s.NH, s.T, s.HS}); };
+  const auto groups = [&](auto& b) { return b.tensor({s.B, s.KV, s.T, s.HS}); };
+  const Tensor dcos = d_cos.tensor({s.T, half}), dsin = d_sin.tensor({s.T, half});
+  ops::split_heads_forward(heads(d_q), groups(d_k), groups(d_v), d_qkv.tensor({s.B, s.T, W}), dcos, dsin);
+  ops::split_heads_backward(d_dqkv.tensor({s.B, s.T, W}), heads(d_dq), groups(d_dk), groups(d_dv), dcos, dsin);
+  const Tensor hcos = host_tensor(cos, {s.T, half}), hsin = host_tensor(sin, {s.T, half});
+  ops::split_heads_forward(host_tensor(q, {s.B, s.NH, s.T, s.HS}), host_tensor(k, {s.B, s.KV, s.T, s.HS}),
+                           host_tensor(v, {s.B, s.KV, s.T, s.HS}), host_tensor(qkv, {s.B, s.T, W}), hcos, hsin);
+  ops::split_heads_backward(host_tensor(dqkv, {s.B, s.T, W}), host_tensor(dq, {s.B, s.NH, s.T, s.HS}),
+                            host_tensor(dk, {s.B, s.KV, s.T, s.HS}), host_tensor(dv, {s.B, s.KV, s.T, s.HS}), hcos,
+                            hsin);
+  const auto expect_match = [](const std::vector<T>& got, const std::vector<T>& want, const char* what) {
+    if constexpr (std::is_same_v<T, uint16_t>) test::expect_bf16_rounding_of(got, widened(want), what);
+    else expect_close_to_max(widened(got), widened(want), 1e-6, what);
+  };
+  expect_match(d_q.download(), q, "q");
+  expect_match(d_k.download(), k, "k");
+  EXPECT_EQ(d_v.download(), v) << "v";
+  expect_match(d_dqkv.download(), dqkv, "dqkv");
+  EXPECT_EQ(d_dq.download(), dq) << "dq must be left as it was";
+}
+
 // attention_forward and attention_backward (f32) on CUDA against the CPU ops: out, att (exact zeros above
 // the diagonal), dq, dk, dv within kF32Rtol of each tensor's largest value. Outputs and scratch are
 // poisoned before each GPU call.
@@ -371,6 +412,18 @@ TEST(CudaSplitHeads, MatchesCpuExactly) {
   check_split_heads<float>(s);
   check_split_heads<double>(s);
   check_split_heads<uint16_t>(s);
+#endif
+}
+
+// Both vector widths: 16-byte packs (HS 16) and single elements (HS 6: three pair positions per head).
+TEST(CudaSplitHeads, WithRopeMatchesCpu) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  for (const AttnShape s : {AttnShape{2, 37, 4, 2, 16}, AttnShape{3, 19, 3, 1, 6}}) {
+    check_split_heads_with_rope<float>(s);
+    check_split_heads_with_rope<double>(s);
+    check_split_heads_with_rope<uint16_t>(s);
+  }
 #endif
 }
 

@@ -14,14 +14,19 @@
 #include "ops/cpu/gemm.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
+#include "ops/rope.h"
 #include "test_util.h"
 
 namespace prores {
 namespace {
 
 using test::Buffer;
+using test::expect_error;
 using test::expect_gradient_matches;
 using test::fill_normal;
+using test::host_tensor;
+using test::random_buffer;
+using test::stored_as;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -283,6 +288,80 @@ TEST(SplitHeads, GradientMatchesFiniteDifferences) {
   // Head h of token t sits at qkv[b, t, h * HS : (h + 1) * HS].
   loss();
   EXPECT_EQ(a.q.data[((1 * s.NH + 3) * s.T + 2) * s.HS + 1], qkv.data[(1 * s.T + 2) * W + 3 * s.HS + 1]);
+}
+
+// split_heads with RoPE tables against split_heads, then rope_forward on q and k: bit for bit. Its backward
+// against rope_backward on copies of dq and dk, then split_heads_backward: bit for bit, and dq, dk are
+// left as they were. T is float, double or uint16_t (bf16 bits next to an f32 table).
+template <typename T>
+void check_split_heads_with_rope(AttnShape s) {
+  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " B " << s.B << " T " << s.T << " NH "
+                                    << s.NH << " KV " << s.KV << " HS " << s.HS);
+  using S = compute_type<T>;
+  const int64_t W = (s.NH + 2 * s.KV) * s.HS, nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS;
+  const int64_t half = s.HS / 2;
+  std::vector<S> cos(s.T * half), sin(s.T * half);
+  ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 100.0);
+  const Tensor tcos = host_tensor(cos, {s.T, half}), tsin = host_tensor(sin, {s.T, half});
+  const auto values = [](int64_t n, uint64_t seed) { return stored_as<T>(random_buffer<float>(n, seed).data); };
+  const auto heads = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.NH, s.T, s.HS}); };
+  const auto groups = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.KV, s.T, s.HS}); };
+  const auto tokens = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.T, W}); };
+
+  std::vector<T> qkv = values(s.B * s.T * W, 1), q(nq), k(nk), v(nk), q_ref(nq), k_ref(nk), v_ref(nk);
+  ops::split_heads_forward(heads(q), groups(k), groups(v), tokens(qkv), tcos, tsin);
+  ops::split_heads_forward(heads(q_ref), groups(k_ref), groups(v_ref), tokens(qkv));
+  const std::vector<T> q_unrotated = q_ref;
+  ops::rope_forward(heads(q_ref), tcos, tsin);
+  ops::rope_forward(groups(k_ref), tcos, tsin);
+  EXPECT_EQ(q, q_ref);
+  EXPECT_EQ(k, k_ref);
+  EXPECT_EQ(v, v_ref);
+  EXPECT_NE(q, q_unrotated) << "nothing was rotated";
+
+  std::vector<T> dq = values(nq, 2), dk = values(nk, 3), dv = values(nk, 4), dqkv(qkv.size()),
+                 dqkv_ref(qkv.size());
+  const std::vector<T> dq_in = dq, dk_in = dk;
+  ops::split_heads_backward(tokens(dqkv), heads(dq), groups(dk), groups(dv), tcos, tsin);
+  EXPECT_EQ(dq, dq_in);
+  EXPECT_EQ(dk, dk_in);
+  ops::rope_backward(heads(dq), tcos, tsin);
+  ops::rope_backward(groups(dk), tcos, tsin);
+  ops::split_heads_backward(tokens(dqkv_ref), heads(dq), groups(dk), groups(dv));
+  EXPECT_EQ(dqkv, dqkv_ref);
+}
+
+TEST(SplitHeads, WithRopeIsSplitThenRope) {
+  check_split_heads_with_rope<float>({2, 5, 4, 2, 8});
+  check_split_heads_with_rope<double>({2, 5, 4, 2, 8});
+  check_split_heads_with_rope<uint16_t>({2, 5, 4, 2, 8});
+  check_split_heads_with_rope<float>({1, 3, 3, 1, 2});
+  check_split_heads_with_rope<uint16_t>({3, 9, 6, 3, 6});
+}
+
+TEST(SplitHeads, BadRopeTablesThrow) {
+  const AttnShape s{1, 4, 2, 1, 4};
+  const int64_t W = (s.NH + 2 * s.KV) * s.HS;
+  std::vector<float> q(s.NH * s.T * s.HS), k(s.KV * s.T * s.HS), v(k.size()), qkv(s.T * W), cos(s.T * 2),
+      sin(s.T * 2), long_table(s.T * 4);
+  std::vector<double> cos64(cos.size());
+  const auto split = [&](const Tensor& c, const Tensor& sn) {
+    ops::split_heads_forward(host_tensor(q, {1, s.NH, s.T, s.HS}), host_tensor(k, {1, s.KV, s.T, s.HS}),
+                             host_tensor(v, {1, s.KV, s.T, s.HS}), host_tensor(qkv, {1, s.T, W}), c, sn);
+  };
+  expect_error([&] { split(host_tensor(cos, {s.T, 2}), Tensor()); }, {"split_heads_forward", "rope_sin"});
+  expect_error([&] { split(host_tensor(cos, {s.T, 2}), host_tensor(long_table, {s.T, 4})); },
+               {"split_heads_forward", "rope_sin", "(4, 4)", "(4, 2)"});
+  expect_error([&] { split(host_tensor(cos64, {s.T, 2}), host_tensor(sin, {s.T, 2})); },
+               {"split_heads_forward", "rope_cos", "f64"});
+  std::vector<float> q3(s.NH * s.T * 3), k3(s.KV * s.T * 3), v3(k3.size()), qkv3(s.T * 12), table3(s.T);
+  expect_error(
+      [&] {
+        ops::split_heads_backward(host_tensor(qkv3, {1, s.T, 12}), host_tensor(q3, {1, s.NH, s.T, 3}),
+                                  host_tensor(k3, {1, s.KV, s.T, 3}), host_tensor(v3, {1, s.KV, s.T, 3}),
+                                  host_tensor(table3, {s.T, 1}), host_tensor(table3, {s.T, 1}));
+      },
+      {"split_heads_backward", "even head size", "3"});
 }
 
 // Largest |a - b| relative to the largest |b|.

@@ -8,7 +8,6 @@
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/rmsnorm.h"
-#include "ops/rope.h"
 #include "ops/swiglu.h"
 
 namespace prores {
@@ -120,9 +119,7 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
   const ops::MatmulPrecision mp = execution_.matmul_precision;
   if (branch == Branch::Attention) {
     ops::linear_forward(s.qkv, f_in, w.qkv, mp);
-    ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}));
-    ops::rope_forward(a.q, rope_cos_, rope_sin_);
-    ops::rope_forward(a.k, rope_cos_, rope_sin_);
+    ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}), rope_cos_, rope_sin_);
     const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
     if (execution_.flash_attention) ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
     else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
@@ -152,9 +149,7 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
     else
       ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, dout, a.att, a.q, a.k, a.v,
                               attention_precision());
-    ops::rope_backward(s.dq, rope_cos_, rope_sin_);
-    ops::rope_backward(s.dk, rope_cos_, rope_sin_);
-    ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv);
+    ops::split_heads_backward(s.dqkv.view({B_, T, s.dqkv.shape[1]}), s.dq, s.dk, s.dv, rope_cos_, rope_sin_);
     ops::linear_backward(dfin, dw.qkv, s.dqkv, f_in, w.qkv, mp, ops::InputGrad::Overwrite);
   } else {
     ops::linear_backward(s.dswiglu, dw.down, db, a.swiglu_out, w.down, mp, ops::InputGrad::Overwrite);

@@ -1,8 +1,9 @@
 // Attention dispatch: derives (B, T, NH, KV, HS) from q and k, validates every tensor's shape, dtype and
-// device against them, then calls the CPU kernels (split_heads: f32, f64, bf16; attention: f32, f64, bf16
-// matmul precision f32 only). CUDA tensors go to ops/cuda/attention.h in builds with PRORES_WITH_CUDA
-// (split_heads: f32, f64, bf16; attention: f32), flash attention to ops/cuda/flash_attention.h (CUDA, f32
-// or bf16 q, k, v, out and their gradients); other builds fail with a clear message.
+// device against them, then calls the CPU kernels (split_heads, with or without RoPE: f32, f64, bf16;
+// attention: f32, f64, bf16 matmul precision f32 only). CUDA tensors go to ops/cuda/attention.h in builds
+// with PRORES_WITH_CUDA (split_heads: f32, f64, bf16; attention: f32), flash attention to
+// ops/cuda/flash_attention.h (CUDA, f32 or bf16 q, k, v, out and their gradients); other builds fail with a
+// clear message.
 #include "ops/attention.h"
 
 #include <cstdint>
@@ -66,6 +67,18 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
   return d;
 }
 
+// RoPE tables for split_heads, both or neither: cos and sin (T, HS/2) in ref's compute dtype (f32 next to
+// bf16) on ref's device.
+void check_rope_tables(const char* op, const AttentionDims& d, const Tensor& ref, const Tensor& cos,
+                       const Tensor& sin) {
+  PRORES_CHECK(cos.defined() == sin.defined(), op, ": give both RoPE tables (rope_cos and rope_sin) or neither");
+  if (!cos.defined()) return;
+  PRORES_CHECK(d.HS % 2 == 0, op, ": RoPE needs an even head size, got ", d.HS);
+  const DType table = ref.dtype == DType::BF16 ? DType::F32 : ref.dtype;
+  expect(op, "rope_cos", cos, {d.T, d.HS / 2}, ref, table);
+  expect(op, "rope_sin", sin, {d.T, d.HS / 2}, ref, table);
+}
+
 #if defined(PRORES_WITH_CUDA)
 // Throws for attention on a dtype the CUDA kernels do not take.
 [[noreturn]] void fail_cuda_dtype(const char* op, DType dtype) {
@@ -75,43 +88,57 @@ AttentionDims attention_dims(const char* op, const Tensor& q, const Tensor& k) {
 
 }  // namespace
 
-void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv) {
+void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv,
+                         const Tensor& rope_cos, const Tensor& rope_sin) {
   const char* op = "split_heads_forward";
   const AttentionDims d = attention_dims(op, q, k);
   expect(op, "v", v, {d.B, d.KV, d.T, d.HS}, q);
   expect(op, "qkv", qkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, q);
+  check_rope_tables(op, d, q, rope_cos, rope_sin);
   if (q.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"q", q}, {"k", k}, {"v", v}, {"qkv", qkv}});
+    detail::check_device_memory(op, {{"q", q}, {"k", k}, {"v", v}, {"qkv", qkv}, {"rope_cos", rope_cos},
+                                     {"rope_sin", rope_sin}});
     return detail::with_element_type(op, q.dtype, [&]<typename E>(E) {
-      cuda::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d);
+      using S = compute_type<E>;
+      cuda::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d, rope_cos.as_or_null<S>(),
+                                rope_sin.as_or_null<S>());
     }, " on CUDA");
 #else
     detail::fail_no_cuda(op);
 #endif
   }
   detail::with_element_type(op, q.dtype, [&]<typename E>(E) {
-    cpu::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d);
+    using S = compute_type<E>;
+    cpu::split_heads_forward(q.as<E>(), k.as<E>(), v.as<E>(), qkv.as<E>(), d, rope_cos.as_or_null<S>(),
+                             rope_sin.as_or_null<S>());
   });
 }
 
-void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                          const Tensor& rope_cos, const Tensor& rope_sin) {
   const char* op = "split_heads_backward";
   const AttentionDims d = attention_dims(op, dq, dk);
   expect(op, "dv", dv, {d.B, d.KV, d.T, d.HS}, dq);
   expect(op, "dqkv", dqkv, {d.B, d.T, (d.NH + 2 * d.KV) * d.HS}, dq);
+  check_rope_tables(op, d, dq, rope_cos, rope_sin);
   if (dq.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"dqkv", dqkv}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
+    detail::check_device_memory(op, {{"dqkv", dqkv}, {"dq", dq}, {"dk", dk}, {"dv", dv}, {"rope_cos", rope_cos},
+                                     {"rope_sin", rope_sin}});
     return detail::with_element_type(op, dq.dtype, [&]<typename E>(E) {
-      cuda::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d);
+      using S = compute_type<E>;
+      cuda::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d, rope_cos.as_or_null<S>(),
+                                 rope_sin.as_or_null<S>());
     }, " on CUDA");
 #else
     detail::fail_no_cuda(op);
 #endif
   }
   detail::with_element_type(op, dq.dtype, [&]<typename E>(E) {
-    cpu::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d);
+    using S = compute_type<E>;
+    cpu::split_heads_backward(dqkv.as<E>(), dq.as<E>(), dk.as<E>(), dv.as<E>(), d, rope_cos.as_or_null<S>(),
+                              rope_sin.as_or_null<S>());
   });
 }
 

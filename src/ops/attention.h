@@ -6,11 +6,16 @@
 namespace prores::ops {
 
 // Splits a fused projection qkv (B, T, (NH + 2 KV) * HS), laid out [q heads | k groups | v groups],
-// into head-major q (B, NH, T, HS), k (B, KV, T, HS), v (B, KV, T, HS) (=).
-void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv);
+// into head-major q (B, NH, T, HS), k (B, KV, T, HS), v (B, KV, T, HS) (=). With RoPE tables rope_cos,
+// rope_sin (T, HS/2; f32 next to bf16, else q's dtype) q and k are also rotated as they are copied: the
+// numbers of rope_forward (ops/rope.h) on them afterwards, in one pass.
+void split_heads_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qkv,
+                         const Tensor& rope_cos = Tensor(), const Tensor& rope_sin = Tensor());
 
-// dqkv (B, T, (NH + 2 KV) * HS) (=) the inverse permutation of dq, dk, dv.
-void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+// dqkv (B, T, (NH + 2 KV) * HS) (=) the inverse permutation of dq, dk, dv. With RoPE tables, dq and dk are
+// inverse-rotated on the way: the numbers of rope_backward on them first, in one pass (dq, dk unchanged).
+void split_heads_backward(const Tensor& dqkv, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                          const Tensor& rope_cos = Tensor(), const Tensor& rope_sin = Tensor());
 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)) (zeros above the diagonal);
 // out (B, T, NH * HS) (=) att · v, heads concatenated; y_heads (B, NH, T, HS) is scratch. precision: how

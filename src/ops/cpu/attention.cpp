@@ -9,6 +9,7 @@
 
 #include "ops/cpu/fast_exp.h"
 #include "ops/cpu/gemm.h"
+#include "ops/rope_rotation.h"
 
 namespace prores::ops::cpu {
 namespace {
@@ -19,11 +20,27 @@ constexpr int64_t kRowBlock = 64;
 // microseconds); a single (batch, head) item instead lets the GEMMs use all threads.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
-// Copies `heads` consecutive HS-vectors between a token row and head-major storage (stride T * HS).
+// Copies `heads` consecutive HS-vectors between a token row and head-major storage (stride T * HS); with
+// a RoPE table row (cos, sin of one position, HS/2 each) it rotates them on the way, by sign * sin.
 template <typename T>
 void copy_heads(T* dst, int64_t dst_head_stride, const T* src, int64_t src_head_stride, int64_t heads,
-                int64_t HS) {
-  for (int64_t h = 0; h < heads; ++h) std::copy_n(src + h * src_head_stride, HS, dst + h * dst_head_stride);
+                int64_t HS, const compute_type<T>* cos = nullptr, const compute_type<T>* sin = nullptr,
+                compute_type<T> sign = 1) {
+  const int64_t half = HS / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    const T* from = src + h * src_head_stride;
+    T* to = dst + h * dst_head_stride;
+    if (cos == nullptr) {
+      std::copy_n(from, HS, to);
+      continue;
+    }
+    for (int64_t i = 0; i < half; ++i) {
+      const RopePair<compute_type<T>> r =
+          rope_rotate(load_element(from[i]), load_element(from[i + half]), cos[i], sign * sin[i]);
+      to[i] = store_element<T>(r.lo);
+      to[i + half] = store_element<T>(r.hi);
+    }
+  }
 }
 
 // row[0 : n) (=) softmax(row[0 : n)), row[n : Tn) (=) 0.
@@ -92,27 +109,33 @@ void backward_head(T* dQ, T* dK, T* dV, T* dS, const T* dY, int64_t ldy, const T
 }  // namespace
 
 template <typename T>
-void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d) {
-  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d, const compute_type<T>* cos,
+                         const compute_type<T>* sin) {
+  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS, half = HS / 2;
 #pragma omp parallel for schedule(static) if (d.B * Tn * W >= kParallelMinWork)
   for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
     const int64_t b = bt / Tn, t = bt % Tn;
     const T* row = qkv + bt * W;
-    copy_heads(q + b * d.NH * head + t * HS, head, row, HS, d.NH, HS);
-    copy_heads(k + b * d.KV * head + t * HS, head, row + d.NH * HS, HS, d.KV, HS);
+    const compute_type<T>* c = cos == nullptr ? nullptr : cos + t * half;
+    const compute_type<T>* s = cos == nullptr ? nullptr : sin + t * half;
+    copy_heads(q + b * d.NH * head + t * HS, head, row, HS, d.NH, HS, c, s);
+    copy_heads(k + b * d.KV * head + t * HS, head, row + d.NH * HS, HS, d.KV, HS, c, s);
     copy_heads(v + b * d.KV * head + t * HS, head, row + (d.NH + d.KV) * HS, HS, d.KV, HS);
   }
 }
 
 template <typename T>
-void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d) {
-  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS;
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d,
+                          const compute_type<T>* cos, const compute_type<T>* sin) {
+  const int64_t Tn = d.T, HS = d.HS, W = (d.NH + 2 * d.KV) * HS, head = Tn * HS, half = HS / 2;
 #pragma omp parallel for schedule(static) if (d.B * Tn * W >= kParallelMinWork)
   for (int64_t bt = 0; bt < d.B * Tn; ++bt) {
     const int64_t b = bt / Tn, t = bt % Tn;
     T* row = dqkv + bt * W;
-    copy_heads(row, HS, dq + b * d.NH * head + t * HS, head, d.NH, HS);
-    copy_heads(row + d.NH * HS, HS, dk + b * d.KV * head + t * HS, head, d.KV, HS);
+    const compute_type<T>* c = cos == nullptr ? nullptr : cos + t * half;
+    const compute_type<T>* s = cos == nullptr ? nullptr : sin + t * half;
+    copy_heads(row, HS, dq + b * d.NH * head + t * HS, head, d.NH, HS, c, s, compute_type<T>(-1));
+    copy_heads(row + d.NH * HS, HS, dk + b * d.KV * head + t * HS, head, d.KV, HS, c, s, compute_type<T>(-1));
     copy_heads(row + (d.NH + d.KV) * HS, HS, dv + b * d.KV * head + t * HS, head, d.KV, HS);
   }
 }
@@ -151,17 +174,21 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
   }
 }
 
+#define PRORES_INSTANTIATE_SPLIT_HEADS(T)                                                                      \
+  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&, const compute_type<T>*,     \
+                                       const compute_type<T>*);                                                \
+  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&,                 \
+                                        const compute_type<T>*, const compute_type<T>*);
 #define PRORES_INSTANTIATE_ATTENTION(T)                                                                 \
-  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&);                     \
-  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);        \
   template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&, bool); \
   template void attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
                                       const AttentionDims&, bool);
+PRORES_INSTANTIATE_SPLIT_HEADS(float)
+PRORES_INSTANTIATE_SPLIT_HEADS(double)
+PRORES_INSTANTIATE_SPLIT_HEADS(uint16_t)
 PRORES_INSTANTIATE_ATTENTION(float)
 PRORES_INSTANTIATE_ATTENTION(double)
-template void split_heads_forward<uint16_t>(uint16_t*, uint16_t*, uint16_t*, const uint16_t*, const AttentionDims&);
-template void split_heads_backward<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const uint16_t*,
-                                             const AttentionDims&);
+#undef PRORES_INSTANTIATE_SPLIT_HEADS
 #undef PRORES_INSTANTIATE_ATTENTION
 
 }  // namespace prores::ops::cpu

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/bf16.h"
+
 namespace prores::ops::cpu {
 
 struct AttentionDims {
@@ -12,13 +14,17 @@ struct AttentionDims {
 };
 
 // q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS). T is float, double
-// or uint16_t (bf16 bits): a permutation.
+// or uint16_t (bf16 bits): a permutation. With RoPE tables cos, sin (T, HS/2) of T's compute type (float
+// for bf16), q and k are rotated as they are copied: rope_forward's numbers, in the same pass.
 template <typename T>
-void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d);
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d,
+                         const compute_type<T>* cos = nullptr, const compute_type<T>* sin = nullptr);
 
-// dqkv (B, T, (NH + 2 KV) * HS) (=) dq, dk, dv permuted back.
+// dqkv (B, T, (NH + 2 KV) * HS) (=) dq, dk, dv permuted back; with RoPE tables, dq and dk inverse-rotated
+// on the way (rope_backward's numbers; dq and dk are left as they are).
 template <typename T>
-void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d);
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d,
+                          const compute_type<T>* cos = nullptr, const compute_type<T>* sin = nullptr);
 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)), exact zeros above the diagonal;
 // out (B, T, NH * HS) (=) att · v with the heads concatenated (written in place, no permute needed).

@@ -6,6 +6,7 @@
 
 #include "core/bf16.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/rope_rotation.h"
 
 namespace prores::ops::cpu {
 
@@ -24,11 +25,9 @@ void rotate(TX* x, const T* cos, const T* sin, int64_t rows, int64_t seq_len, in
     const T* s = sin + (r % seq_len) * half;
 #pragma omp simd
     for (int64_t i = 0; i < half; ++i) {
-      const T a = load_element(lo[i]);
-      const T b = load_element(hi[i]);
-      const T si = sign * s[i];
-      lo[i] = store_element<TX>(a * c[i] - b * si);
-      hi[i] = store_element<TX>(b * c[i] + a * si);
+      const RopePair<T> r = rope_rotate(load_element(lo[i]), load_element(hi[i]), c[i], sign * s[i]);
+      lo[i] = store_element<TX>(r.lo);
+      hi[i] = store_element<TX>(r.hi);
     }
   }
 }

@@ -1,6 +1,7 @@
 // CUDA causal grouped-query attention (ops/cuda/attention.h): permute kernels between token-major rows and
-// head-major storage, one warp per row for the causal softmax and its backward, and strided batched GEMMs
-// (ops/cuda/gemm.h) over the (batch, group) pairs for the four products of the forward and backward.
+// head-major storage (rotating q and k by RoPE on the way when given its tables), one warp per row for the
+// causal softmax and its backward, and strided batched GEMMs (ops/cuda/gemm.h) over the (batch, group) pairs
+// for the four products of the forward and backward.
 #include "ops/cuda/attention.h"
 
 #include <cuda_runtime.h>
@@ -10,13 +11,15 @@
 
 #include "ops/cuda/device.h"
 #include "ops/cuda/gemm.h"
+#include "ops/cuda/kernel_util.cuh"
+#include "ops/rope_rotation.h"
 
 namespace prores::ops::cuda {
 namespace {
 
-constexpr int kThreads = 256;
+using detail::kMaxBlocks;
+using detail::kThreads;
 constexpr int kWarpsPerBlock = kThreads / 32;
-constexpr int64_t kMaxBlocks = int64_t{1} << 16;
 
 // Offsets of unit e of head h of token (b, t): in token rows (B, T, W) whose heads start at column col0,
 // and in head-major storage (B, H, T, HS), all counted in units (elements, or 16-byte groups of them).
@@ -75,6 +78,72 @@ void permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_t HS,
   launch_permute<T, int64_t, kToHeads>(dst, src, total, Tn, H, HS, W, col0);
 }
 
+// kVec elements of T moved as one aligned load or store (16 bytes when kVec * sizeof(T) is 16).
+template <typename T, int kVec>
+struct alignas(sizeof(T) * kVec) Pack {
+  T v[kVec];
+};
+
+// The H heads at column col0 of token rows (B, T, W) to head-major storage (B, H, T, HS) when kToHeads,
+// else the reverse, each rotated by RoPE on the way: by +sin towards the heads (rope_forward), by -sin back
+// (rope_backward). Index i runs over (b, t, h, u) in token order; unit u of a head is the kVec pair
+// positions [u kVec, (u + 1) kVec), moved as two packs, one from each half of the head.
+template <typename T, int kVec, typename I, bool kToHeads>
+__global__ void rope_permute_kernel(T* dst, const T* src, I units, I Tn, I H, I HS, I W, I col0,
+                                    const compute_type<T>* cos, const compute_type<T>* sin) {
+  using S = compute_type<T>;
+  const I half = HS / 2, per_head = half / kVec;
+  const S sign = kToHeads ? S(1) : S(-1);
+  const I step = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < units; i += step) {
+    const I e = i % per_head * kVec, h = i / per_head % H, bt = i / (per_head * H), t = bt % Tn, b = bt / Tn;
+    const I tokens = bt * W + col0 + h * HS + e, heads = ((b * H + h) * Tn + t) * HS + e;
+    const I from = kToHeads ? tokens : heads, to = kToHeads ? heads : tokens;
+    const Pack<T, kVec> lo = *reinterpret_cast<const Pack<T, kVec>*>(src + from);
+    const Pack<T, kVec> hi = *reinterpret_cast<const Pack<T, kVec>*>(src + from + half);
+    Pack<T, kVec> out_lo, out_hi;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      const I table = t * half + e + j;
+      const RopePair<S> r = rope_rotate(detail::load_element(lo.v[j]), detail::load_element(hi.v[j]), cos[table],
+                                        sign * sin[table]);
+      out_lo.v[j] = detail::store_element<T>(r.lo);
+      out_hi.v[j] = detail::store_element<T>(r.hi);
+    }
+    *reinterpret_cast<Pack<T, kVec>*>(dst + to) = out_lo;
+    *reinterpret_cast<Pack<T, kVec>*>(dst + to + half) = out_hi;
+  }
+}
+
+template <typename T, int kVec, typename I, bool kToHeads>
+void launch_rope_permute(T* dst, const T* src, int64_t units, int64_t Tn, int64_t H, int64_t HS, int64_t W,
+                         int64_t col0, const compute_type<T>* cos, const compute_type<T>* sin) {
+  const int64_t blocks = std::min((units + kThreads - 1) / kThreads, kMaxBlocks);
+  rope_permute_kernel<T, kVec, I, kToHeads><<<static_cast<int>(blocks), kThreads>>>(
+      dst, src, static_cast<I>(units), static_cast<I>(Tn), static_cast<I>(H), static_cast<I>(HS),
+      static_cast<I>(W), static_cast<I>(col0), cos, sin);
+  PRORES_CUDA_CHECK(cudaGetLastError());
+}
+
+// permute() with the RoPE rotation of rope_permute_kernel: 16-byte packs when the half head size, row
+// width, column and both pointers allow, with 32-bit indices when the offsets fit.
+template <bool kToHeads, typename T>
+void rope_permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0,
+                  const compute_type<T>* cos, const compute_type<T>* sin) {
+  const int64_t pairs = B * Tn * H * (HS / 2);
+  if (pairs == 0) return;
+  constexpr int kPerPack = static_cast<int>(16 / sizeof(T));
+  const bool wide = (HS / 2) % kPerPack == 0 && W % kPerPack == 0 && col0 % kPerPack == 0 &&
+                    reinterpret_cast<uintptr_t>(dst) % 16 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  const bool narrow_index = B * Tn * W < (int64_t{1} << 31);
+  if (wide && narrow_index)
+    return launch_rope_permute<T, kPerPack, uint32_t, kToHeads>(dst, src, pairs / kPerPack, Tn, H, HS, W, col0,
+                                                                cos, sin);
+  if (narrow_index)
+    return launch_rope_permute<T, 1, uint32_t, kToHeads>(dst, src, pairs, Tn, H, HS, W, col0, cos, sin);
+  launch_rope_permute<T, 1, int64_t, kToHeads>(dst, src, pairs, Tn, H, HS, W, col0, cos, sin);
+}
+
 __device__ float warp_max(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
@@ -129,18 +198,30 @@ int row_blocks(int64_t rows) { return static_cast<int>((rows + kWarpsPerBlock - 
 }  // namespace
 
 template <typename T>
-void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d) {
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d, const compute_type<T>* cos,
+                         const compute_type<T>* sin) {
   const int64_t W = (d.NH + 2 * d.KV) * d.HS;
-  permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0);
-  permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  if (cos == nullptr) {
+    permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0);
+    permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  } else {
+    rope_permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
+    rope_permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
+  }
   permute<true>(v, qkv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
 }
 
 template <typename T>
-void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d) {
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d,
+                          const compute_type<T>* cos, const compute_type<T>* sin) {
   const int64_t W = (d.NH + 2 * d.KV) * d.HS;
-  permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0);
-  permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  if (cos == nullptr) {
+    permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0);
+    permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
+  } else {
+    rope_permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
+    rope_permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
+  }
   permute<false>(dqkv, dv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
 }
 
@@ -188,9 +269,11 @@ void attention_backward(float* dq, float* dk, float* dv, float* datt, float* dy_
                                      G * Tn * HS, 0.0f, dv, HS, Tn * HS, pairs, bf16);
 }
 
-#define PRORES_INSTANTIATE_SPLIT_HEADS(T)                                         \
-  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&); \
-  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&);
+#define PRORES_INSTANTIATE_SPLIT_HEADS(T)                                                                  \
+  template void split_heads_forward<T>(T*, T*, T*, const T*, const AttentionDims&, const compute_type<T>*, \
+                                       const compute_type<T>*);                                            \
+  template void split_heads_backward<T>(T*, const T*, const T*, const T*, const AttentionDims&,             \
+                                        const compute_type<T>*, const compute_type<T>*);
 PRORES_INSTANTIATE_SPLIT_HEADS(float)
 PRORES_INSTANTIATE_SPLIT_HEADS(double)
 PRORES_INSTANTIATE_SPLIT_HEADS(uint16_t)

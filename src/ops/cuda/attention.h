@@ -16,14 +16,18 @@ namespace prores::ops::cuda {
 
 using cpu::AttentionDims;
 
-// q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS). T is any element
-// type of its size: float, double or uint16_t (bf16 bits).
+// q (B, NH, T, HS), k, v (B, KV, T, HS) (=) the slices of qkv (B, T, (NH + 2 KV) * HS). T is float, double
+// or uint16_t (bf16 bits). With RoPE tables cos, sin (T, HS/2) of T's compute type (float for bf16), q and
+// k are rotated as they are copied (the rotation of ops/cuda/rope.h, in the same pass).
 template <typename T>
-void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d);
+void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d,
+                         const compute_type<T>* cos = nullptr, const compute_type<T>* sin = nullptr);
 
-// dqkv (B, T, (NH + 2 KV) * HS) (=) dq, dk, dv permuted back.
+// dqkv (B, T, (NH + 2 KV) * HS) (=) dq, dk, dv permuted back; with RoPE tables, dq and dk inverse-rotated
+// on the way (dq and dk are left as they are).
 template <typename T>
-void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d);
+void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d,
+                          const compute_type<T>* cos = nullptr, const compute_type<T>* sin = nullptr);
 
 // att (B, NH, T, T) (=) causal softmax(q k^T / sqrt(HS)), exact zeros above the diagonal;
 // y_heads (B, NH, T, HS) (=) att · v per head; out (B, T, NH * HS) (=) y_heads with the heads concatenated.

@@ -3,6 +3,7 @@
 #include "ops/cuda/rope.h"
 
 #include "ops/cuda/kernel_util.cuh"
+#include "ops/rope_rotation.h"
 
 namespace prores::ops::cuda {
 
@@ -35,12 +36,10 @@ __global__ void rope_rotate_kernel(TX* x, const T* cos, const T* sin, int64_t ro
     TX* lo = x + r * HS + i;
     TX* hi = lo + half;
     const int64_t table = (r % seq_len) * half + i;
-    const T c = cos[table];
-    const T s = sign * sin[table];
-    const T a = detail::load_element(*lo);
-    const T b = detail::load_element(*hi);
-    *lo = detail::store_element<TX>(a * c - b * s);
-    *hi = detail::store_element<TX>(b * c + a * s);
+    const RopePair<T> rotated = rope_rotate(detail::load_element(*lo), detail::load_element(*hi), cos[table],
+                                            sign * sin[table]);
+    *lo = detail::store_element<TX>(rotated.lo);
+    *hi = detail::store_element<TX>(rotated.hi);
   }
 }
 
