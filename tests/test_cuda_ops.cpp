@@ -388,13 +388,18 @@ void check_cross_entropy_shard(int64_t N, int64_t V, int64_t vocab_start, int64_
 TEST(CudaOps, RmsNormMatchesCpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
-  // (1031, 129): more rows than backward blocks (3 rows each); C = 6001: dweight partials in global memory.
-  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {37, 300}, {1031, 129}, {13, 6001}};
+  // (1031, 129): more rows than backward blocks (3 rows each).
+  // C = 6001: blocks of 384 threads, C = 8192: the widest row a block holds (512 threads of 16 columns).
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1}, {3, 7}, {37, 300}, {1031, 129}, {13, 6001}, {5, 8192}};
   for (auto [N, C] : shapes) {
     check_rmsnorm<float>(N, C);
     check_rmsnorm<double>(N, C);
     check_rmsnorm_bf16_out(N, C);
   }
+  DeviceBuffer<float> wide(8193), wide_rstd(1);
+  expect_error([&] { ops::rmsnorm_forward(wide.tensor({1, 8193}), wide_rstd.tensor(), wide.tensor({1, 8193}),
+                                          wide.tensor(), 1e-5, 1.0); },
+               {"rmsnorm on CUDA", "8193 columns", "8192"});
 #endif
 }
 

@@ -8,17 +8,17 @@
 namespace prores::ops::cuda {
 
 // out (N, C) (=) scale * weight * inp * rstd;  rstd (N) (=) 1 / sqrt(mean(inp^2) + eps), the mean in
-// double. One block per row. out may alias inp. TOut is T, or uint16_t (bf16 bits, rounded to nearest even)
-// for T = float.
+// double. A block per row at a time, holding it in registers: C is at most 8192 (else prores::Error). out
+// may alias inp. TOut is T, or uint16_t (bf16 bits, rounded to nearest even) for T = float.
 template <typename T, typename TOut = T>
 void rmsnorm_forward(TOut* out, T* rstd, const T* inp, const T* weight, int64_t N, int64_t C, double eps,
                      double scale);
 
 // dinp (N, C) (=) dres (N, C) + the input gradient, dweight (C) (+=), given dout (N, C), the forward's inp
-// and rstd (N), and weight (C); dres may alias dinp ((+=)) or be null ((=) the gradient alone). Blocks of contiguous rows for dinp. dweight is
-// deterministic: a grid that depends only on N gives each block a fixed contiguous range of rows whose
-// column sums it accumulates in double (one thread per column, rows in order), then a second pass adds the
-// per-block partials in block order.
+// and rstd (N), and weight (C); dres may alias dinp ((+=)) or be null ((=) the gradient alone). C is at
+// most 8192, as for the forward. dweight is deterministic: a grid that depends only on N gives each block a
+// fixed contiguous range of rows whose column sums it accumulates in double (each column by the one thread
+// that owns it, rows in order), then a second pass adds the per-block partials in block order.
 template <typename T>
 void rmsnorm_backward(T* dinp, T* dweight, const T* dout, const T* inp, const T* weight, const T* rstd,
                       int64_t N, int64_t C, double scale, const T* dres);
