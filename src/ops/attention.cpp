@@ -161,16 +161,9 @@ void attention_forward(const Tensor& out, const Tensor& att, const Tensor& y_hea
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (q.dtype) {
-    case DType::F32:
-      return cpu::attention_forward(out.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
-                                    v.as<float>(), d, bf16);
-    case DType::F64:
-      return cpu::attention_forward(out.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
-                                    v.as<double>(), d);
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
-  }
+  detail::with_float_type(op, q.dtype, [&]<typename E>(E) {  // bf16 is false for f64 (bf16_matmuls)
+    cpu::attention_forward(out.as<E>(), att.as<E>(), q.as<E>(), k.as<E>(), v.as<E>(), d, bf16);
+  });
 }
 
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& datt,
@@ -199,18 +192,10 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (q.dtype) {
-    case DType::F32:
-      return cpu::attention_backward(dq.as<float>(), dk.as<float>(), dv.as<float>(), datt.as<float>(),
-                                     dout.as<float>(), att.as<float>(), q.as<float>(), k.as<float>(),
-                                     v.as<float>(), d, bf16);
-    case DType::F64:
-      return cpu::attention_backward(dq.as<double>(), dk.as<double>(), dv.as<double>(), datt.as<double>(),
-                                     dout.as<double>(), att.as<double>(), q.as<double>(), k.as<double>(),
-                                     v.as<double>(), d);
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(q.dtype));
-  }
+  detail::with_float_type(op, q.dtype, [&]<typename E>(E) {  // bf16 is false for f64 (bf16_matmuls)
+    cpu::attention_backward(dq.as<E>(), dk.as<E>(), dv.as<E>(), datt.as<E>(), dout.as<E>(), att.as<E>(), q.as<E>(),
+                            k.as<E>(), v.as<E>(), d, bf16);
+  });
 }
 
 bool flash_attention_supports(int64_t head_size) {

@@ -5,6 +5,7 @@
 
 #include "ops/cpu/cross_entropy.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/cross_entropy.h"
 #endif
@@ -28,29 +29,16 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& logits, const Ten
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("cross_entropy_forward",
                                 {{"losses", losses}, {"logits", logits}, {"targets", targets}});
-    switch (logits.dtype) {
-      case DType::F32:
-        return cuda::cross_entropy_forward(losses.as<float>(), logits.as<float>(), targets.as<int32_t>(), N,
-                                           V);
-      case DType::F64:
-        return cuda::cross_entropy_forward(losses.as<double>(), logits.as<double>(), targets.as<int32_t>(),
-                                           N, V);
-      default:
-        PRORES_FAIL("cross_entropy_forward: unsupported dtype ", dtype_name(logits.dtype));
-    }
+    return detail::with_float_type("cross_entropy_forward", logits.dtype, [&]<typename E>(E) {
+      return cuda::cross_entropy_forward(losses.as<E>(), logits.as<E>(), targets.as<int32_t>(), N, V);
+    });
 #else
     detail::fail_no_cuda("cross_entropy_forward");
 #endif
   }
-  switch (logits.dtype) {
-    case DType::F32:
-      return cpu::cross_entropy_forward(losses.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V);
-    case DType::F64:
-      return cpu::cross_entropy_forward(losses.as<double>(), logits.as<double>(), targets.as<int32_t>(), N,
-                                        V);
-    default:
-      PRORES_FAIL("cross_entropy_forward: unsupported dtype ", dtype_name(logits.dtype));
-  }
+  return detail::with_float_type("cross_entropy_forward", logits.dtype, [&]<typename E>(E) {
+    return cpu::cross_entropy_forward(losses.as<E>(), logits.as<E>(), targets.as<int32_t>(), N, V);
+  });
 }
 
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& targets,
@@ -71,30 +59,16 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("cross_entropy_backward",
                                 {{"dlogits", dlogits}, {"logits", logits}, {"targets", targets}});
-    switch (logits.dtype) {
-      case DType::F32:
-        return cuda::cross_entropy_backward(dlogits.as<float>(), logits.as<float>(), targets.as<int32_t>(), N,
-                                            V, dloss);
-      case DType::F64:
-        return cuda::cross_entropy_backward(dlogits.as<double>(), logits.as<double>(), targets.as<int32_t>(),
-                                            N, V, dloss);
-      default:
-        PRORES_FAIL("cross_entropy_backward: unsupported dtype ", dtype_name(logits.dtype));
-    }
+    return detail::with_float_type("cross_entropy_backward", logits.dtype, [&]<typename E>(E) {
+      return cuda::cross_entropy_backward(dlogits.as<E>(), logits.as<E>(), targets.as<int32_t>(), N, V, dloss);
+    });
 #else
     detail::fail_no_cuda("cross_entropy_backward");
 #endif
   }
-  switch (logits.dtype) {
-    case DType::F32:
-      return cpu::cross_entropy_backward(dlogits.as<float>(), logits.as<float>(), targets.as<int32_t>(), N, V,
-                                         dloss);
-    case DType::F64:
-      return cpu::cross_entropy_backward(dlogits.as<double>(), logits.as<double>(), targets.as<int32_t>(), N,
-                                         V, dloss);
-    default:
-      PRORES_FAIL("cross_entropy_backward: unsupported dtype ", dtype_name(logits.dtype));
-  }
+  return detail::with_float_type("cross_entropy_backward", logits.dtype, [&]<typename E>(E) {
+    return cpu::cross_entropy_backward(dlogits.as<E>(), logits.as<E>(), targets.as<int32_t>(), N, V, dloss);
+  });
 }
 
 }  // namespace prores::ops

@@ -21,8 +21,8 @@ struct NamedTensor {
 // Throws unless every defined, non-empty tensor of `tensors` points into CUDA device (or managed) memory.
 inline void check_device_memory(const char* op, std::initializer_list<NamedTensor> tensors) {
   for (const NamedTensor& t : tensors) {
-    PRORES_CHECK(!t.tensor.defined() || t.tensor.numel() == 0 || cuda::is_device_pointer(t.tensor.data), op, ": ", t.name,
-                 " is a CUDA tensor but its memory is not CUDA device memory");
+    PRORES_CHECK(!t.tensor.defined() || t.tensor.numel() == 0 || cuda::is_device_pointer(t.tensor.data), op, ": ",
+                 t.name, " is a CUDA tensor but its memory is not CUDA device memory");
   }
 }
 #else

@@ -5,6 +5,7 @@
 #include "ops/elementwise.h"
 
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #include "ops/cpu/elementwise.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -90,26 +91,16 @@ void axpby(const Tensor& out, double a, const Tensor& x, double b, const Tensor&
     detail::check_device_memory("axpby", {{"out", out}});
     detail::check_device_memory("axpby", {{"x", x}});
     detail::check_device_memory("axpby", {{"y", y}});
-    switch (out.dtype) {
-      case DType::F32:
-        return cuda::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
-      case DType::F64:
-        return cuda::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
-      default:
-        PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
-    }
+    return detail::with_float_type("axpby", out.dtype, [&]<typename E>(E) {
+      return cuda::axpby(out.as<E>(), a, x.as<E>(), b, y.as<E>(), n);
+    });
 #else
     detail::fail_no_cuda("axpby");
 #endif
   }
-  switch (out.dtype) {
-    case DType::F32:
-      return cpu::axpby(out.as<float>(), a, x.as<float>(), b, y.as<float>(), n);
-    case DType::F64:
-      return cpu::axpby(out.as<double>(), a, x.as<double>(), b, y.as<double>(), n);
-    default:
-      PRORES_FAIL("axpby: unsupported dtype ", dtype_name(out.dtype));
-  }
+  return detail::with_float_type("axpby", out.dtype, [&]<typename E>(E) {
+    return cpu::axpby(out.as<E>(), a, x.as<E>(), b, y.as<E>(), n);
+  });
 }
 
 void accumulate(const Tensor& dst, double a, const Tensor& src) {
@@ -125,26 +116,16 @@ void accumulate(const Tensor& dst, double a, const Tensor& src) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("accumulate", {{"dst", dst}});
     detail::check_device_memory("accumulate", {{"src", src}});
-    switch (dst.dtype) {
-      case DType::F32:
-        return cuda::accumulate(dst.as<float>(), a, src.as<float>(), n);
-      case DType::F64:
-        return cuda::accumulate(dst.as<double>(), a, src.as<double>(), n);
-      default:
-        PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
-    }
+    return detail::with_float_type("accumulate", dst.dtype, [&]<typename E>(E) {
+      return cuda::accumulate(dst.as<E>(), a, src.as<E>(), n);
+    });
 #else
     detail::fail_no_cuda("accumulate");
 #endif
   }
-  switch (dst.dtype) {
-    case DType::F32:
-      return cpu::accumulate(dst.as<float>(), a, src.as<float>(), n);
-    case DType::F64:
-      return cpu::accumulate(dst.as<double>(), a, src.as<double>(), n);
-    default:
-      PRORES_FAIL("accumulate: unsupported dtype ", dtype_name(dst.dtype));
-  }
+  return detail::with_float_type("accumulate", dst.dtype, [&]<typename E>(E) {
+    return cpu::accumulate(dst.as<E>(), a, src.as<E>(), n);
+  });
 }
 
 double sum_squares(const Tensor& x) {
@@ -152,26 +133,16 @@ double sum_squares(const Tensor& x) {
   if (x.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("sum_squares", {{"x", x}});
-    switch (x.dtype) {
-      case DType::F32:
-        return cuda::sum_squares(x.as<float>(), x.numel());
-      case DType::F64:
-        return cuda::sum_squares(x.as<double>(), x.numel());
-      default:
-        PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
-    }
+    return detail::with_float_type("sum_squares", x.dtype, [&]<typename E>(E) {
+      return cuda::sum_squares(x.as<E>(), x.numel());
+    });
 #else
     detail::fail_no_cuda("sum_squares");
 #endif
   }
-  switch (x.dtype) {
-    case DType::F32:
-      return cpu::sum_squares(x.as<float>(), x.numel());
-    case DType::F64:
-      return cpu::sum_squares(x.as<double>(), x.numel());
-    default:
-      PRORES_FAIL("sum_squares: unsupported dtype ", dtype_name(x.dtype));
-  }
+  return detail::with_float_type("sum_squares", x.dtype, [&]<typename E>(E) {
+    return cpu::sum_squares(x.as<E>(), x.numel());
+  });
 }
 
 double sum(const Tensor& x) {
@@ -179,26 +150,16 @@ double sum(const Tensor& x) {
   if (x.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("sum", {{"x", x}});
-    switch (x.dtype) {
-      case DType::F32:
-        return cuda::sum(x.as<float>(), x.numel());
-      case DType::F64:
-        return cuda::sum(x.as<double>(), x.numel());
-      default:
-        PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
-    }
+    return detail::with_float_type("sum", x.dtype, [&]<typename E>(E) {
+      return cuda::sum(x.as<E>(), x.numel());
+    });
 #else
     detail::fail_no_cuda("sum");
 #endif
   }
-  switch (x.dtype) {
-    case DType::F32:
-      return cpu::sum(x.as<float>(), x.numel());
-    case DType::F64:
-      return cpu::sum(x.as<double>(), x.numel());
-    default:
-      PRORES_FAIL("sum: unsupported dtype ", dtype_name(x.dtype));
-  }
+  return detail::with_float_type("sum", x.dtype, [&]<typename E>(E) {
+    return cpu::sum(x.as<E>(), x.numel());
+  });
 }
 
 }  // namespace prores::ops

@@ -4,6 +4,7 @@
 
 #include "ops/cpu/embedding.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/embedding.h"
 #endif
@@ -25,26 +26,16 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("embedding_forward", {{"out", out}, {"tokens", tokens}, {"wte", wte}});
-    switch (wte.dtype) {
-      case DType::F32:
-        return cuda::embedding_forward(out.as<float>(), tokens.as<int32_t>(), wte.as<float>(), N, C, V);
-      case DType::F64:
-        return cuda::embedding_forward(out.as<double>(), tokens.as<int32_t>(), wte.as<double>(), N, C, V);
-      default:
-        PRORES_FAIL("embedding_forward: unsupported dtype ", dtype_name(wte.dtype));
-    }
+    return detail::with_float_type("embedding_forward", wte.dtype, [&]<typename E>(E) {
+      return cuda::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
+    });
 #else
     detail::fail_no_cuda("embedding_forward");
 #endif
   }
-  switch (wte.dtype) {
-    case DType::F32:
-      return cpu::embedding_forward(out.as<float>(), tokens.as<int32_t>(), wte.as<float>(), N, C, V);
-    case DType::F64:
-      return cpu::embedding_forward(out.as<double>(), tokens.as<int32_t>(), wte.as<double>(), N, C, V);
-    default:
-      PRORES_FAIL("embedding_forward: unsupported dtype ", dtype_name(wte.dtype));
-  }
+  return detail::with_float_type("embedding_forward", wte.dtype, [&]<typename E>(E) {
+    return cpu::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
+  });
 }
 
 void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) {
@@ -62,26 +53,16 @@ void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& to
   if (dwte.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("embedding_backward", {{"dwte", dwte}, {"dout", dout}, {"tokens", tokens}});
-    switch (dwte.dtype) {
-      case DType::F32:
-        return cuda::embedding_backward(dwte.as<float>(), dout.as<float>(), tokens.as<int32_t>(), N, C, V);
-      case DType::F64:
-        return cuda::embedding_backward(dwte.as<double>(), dout.as<double>(), tokens.as<int32_t>(), N, C, V);
-      default:
-        PRORES_FAIL("embedding_backward: unsupported dtype ", dtype_name(dwte.dtype));
-    }
+    return detail::with_float_type("embedding_backward", dwte.dtype, [&]<typename E>(E) {
+      return cuda::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
+    });
 #else
     detail::fail_no_cuda("embedding_backward");
 #endif
   }
-  switch (dwte.dtype) {
-    case DType::F32:
-      return cpu::embedding_backward(dwte.as<float>(), dout.as<float>(), tokens.as<int32_t>(), N, C, V);
-    case DType::F64:
-      return cpu::embedding_backward(dwte.as<double>(), dout.as<double>(), tokens.as<int32_t>(), N, C, V);
-    default:
-      PRORES_FAIL("embedding_backward: unsupported dtype ", dtype_name(dwte.dtype));
-  }
+  return detail::with_float_type("embedding_backward", dwte.dtype, [&]<typename E>(E) {
+    return cpu::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
+  });
 }
 
 }  // namespace prores::ops

@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #include "ops/cpu/linear.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -158,16 +159,9 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (out.dtype) {
-    case DType::F32:
-      cpu::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
-      return;
-    case DType::F64:
-      cpu::linear_forward(out.as<double>(), inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC);
-      return;
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype));
-  }
+  detail::with_float_type(op, out.dtype, [&]<typename E>(E) {
+    cpu::linear_forward(out.as<E>(), inp.as<E>(), weight.as<E>(), d.N, d.IC, d.OC);
+  });
 }
 
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
@@ -211,18 +205,10 @@ void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& do
     detail::fail_no_cuda(op);
 #endif
   }
-  switch (dout.dtype) {
-    case DType::F32:
-      cpu::linear_backward(dinp.as_or_null<float>(), dweight.as_or_null<float>(), dout.as<float>(),
-                           inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, beta);
-      return;
-    case DType::F64:
-      cpu::linear_backward(dinp.as_or_null<double>(), dweight.as_or_null<double>(), dout.as<double>(),
-                           inp.as<double>(), weight.as<double>(), d.N, d.IC, d.OC, beta);
-      return;
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dout.dtype));
-  }
+  detail::with_float_type(op, dout.dtype, [&]<typename E>(E) {
+    cpu::linear_backward(dinp.as_or_null<E>(), dweight.as_or_null<E>(), dout.as<E>(), inp.as<E>(), weight.as<E>(),
+                         d.N, d.IC, d.OC, beta);
+  });
 }
 
 }  // namespace prores::ops

@@ -5,6 +5,7 @@
 
 #include "ops/cpu/rmsnorm.h"
 #include "ops/device_check.h"
+#include "ops/element_type.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/rmsnorm.h"
 #endif
@@ -46,16 +47,9 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
     if (bf16_out)
       return cuda::rmsnorm_forward(out.as<uint16_t>(), rstd.as<float>(), inp.as<float>(),
                                    weight.as<float>(), N, C, eps, scale);
-    switch (inp.dtype) {
-      case DType::F32:
-        return cuda::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(),
-                                     N, C, eps, scale);
-      case DType::F64:
-        return cuda::rmsnorm_forward(out.as<double>(), rstd.as<double>(), inp.as<double>(),
-                                     weight.as<double>(), N, C, eps, scale);
-      default:
-        PRORES_FAIL("rmsnorm_forward: unsupported dtype ", dtype_name(inp.dtype));
-    }
+    return detail::with_float_type("rmsnorm_forward", inp.dtype, [&]<typename E>(E) {
+      return cuda::rmsnorm_forward(out.as<E>(), rstd.as<E>(), inp.as<E>(), weight.as<E>(), N, C, eps, scale);
+    });
 #else
     detail::fail_no_cuda("rmsnorm_forward");
 #endif
@@ -63,16 +57,9 @@ void rmsnorm_forward(const Tensor& out, const Tensor& rstd, const Tensor& inp, c
   if (bf16_out)
     return cpu::rmsnorm_forward(out.as<uint16_t>(), rstd.as<float>(), inp.as<float>(),
                                 weight.as<float>(), N, C, eps, scale);
-  switch (inp.dtype) {
-    case DType::F32:
-      return cpu::rmsnorm_forward(out.as<float>(), rstd.as<float>(), inp.as<float>(), weight.as<float>(), N,
-                                  C, eps, scale);
-    case DType::F64:
-      return cpu::rmsnorm_forward(out.as<double>(), rstd.as<double>(), inp.as<double>(), weight.as<double>(),
-                                  N, C, eps, scale);
-    default:
-      PRORES_FAIL("rmsnorm_forward: unsupported dtype ", dtype_name(inp.dtype));
-  }
+  return detail::with_float_type("rmsnorm_forward", inp.dtype, [&]<typename E>(E) {
+    return cpu::rmsnorm_forward(out.as<E>(), rstd.as<E>(), inp.as<E>(), weight.as<E>(), N, C, eps, scale);
+  });
 }
 
 void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
@@ -109,33 +96,18 @@ void rmsnorm_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& d
     detail::check_device_memory("rmsnorm_backward", {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout},
                                                      {"inp", inp}, {"weight", weight}, {"rstd", rstd},
                                                      {"dres", dres}});
-    switch (dt) {
-      case DType::F32:
-        return cuda::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(),
-                                      inp.as<float>(), weight.as<float>(), rstd.as<float>(), N, C, scale,
-                                      res.as_or_null<float>());
-      case DType::F64:
-        return cuda::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
-                                      inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                      res.as_or_null<double>());
-      default:
-        PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
-    }
+    return detail::with_float_type("rmsnorm_backward", dt, [&]<typename E>(E) {
+      return cuda::rmsnorm_backward(dinp.as<E>(), dweight.as<E>(), dout.as<E>(), inp.as<E>(), weight.as<E>(),
+                                    rstd.as<E>(), N, C, scale, res.as_or_null<E>());
+    });
 #else
     detail::fail_no_cuda("rmsnorm_backward");
 #endif
   }
-  switch (dt) {
-    case DType::F32:
-      return cpu::rmsnorm_backward(dinp.as<float>(), dweight.as<float>(), dout.as<float>(), inp.as<float>(),
-                                   weight.as<float>(), rstd.as<float>(), N, C, scale, res.as_or_null<float>());
-    case DType::F64:
-      return cpu::rmsnorm_backward(dinp.as<double>(), dweight.as<double>(), dout.as<double>(),
-                                   inp.as<double>(), weight.as<double>(), rstd.as<double>(), N, C, scale,
-                                   res.as_or_null<double>());
-    default:
-      PRORES_FAIL("rmsnorm_backward: unsupported dtype ", dtype_name(dt));
-  }
+  return detail::with_float_type("rmsnorm_backward", dt, [&]<typename E>(E) {
+    return cpu::rmsnorm_backward(dinp.as<E>(), dweight.as<E>(), dout.as<E>(), inp.as<E>(), weight.as<E>(),
+                                 rstd.as<E>(), N, C, scale, res.as_or_null<E>());
+  });
 }
 
 }  // namespace prores::ops

@@ -52,26 +52,16 @@ void rope_table(const Tensor& cos, const Tensor& sin, double base) {
   if (cos.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
     detail::check_device_memory("rope_table", {{"cos", cos}, {"sin", sin}});
-    switch (cos.dtype) {
-      case DType::F32:
-        return cuda::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
-      case DType::F64:
-        return cuda::rope_table(cos.as<double>(), sin.as<double>(), T, HS, base);
-      default:
-        PRORES_FAIL("rope_table: unsupported dtype ", dtype_name(cos.dtype));
-    }
+    return detail::with_float_type("rope_table", cos.dtype, [&]<typename E>(E) {
+      return cuda::rope_table(cos.as<E>(), sin.as<E>(), T, HS, base);
+    });
 #else
     detail::fail_no_cuda("rope_table");
 #endif
   }
-  switch (cos.dtype) {
-    case DType::F32:
-      return cpu::rope_table(cos.as<float>(), sin.as<float>(), T, HS, base);
-    case DType::F64:
-      return cpu::rope_table(cos.as<double>(), sin.as<double>(), T, HS, base);
-    default:
-      PRORES_FAIL("rope_table: unsupported dtype ", dtype_name(cos.dtype));
-  }
+  return detail::with_float_type("rope_table", cos.dtype, [&]<typename E>(E) {
+    return cpu::rope_table(cos.as<E>(), sin.as<E>(), T, HS, base);
+  });
 }
 
 void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin) {

@@ -51,19 +51,6 @@ void check_vocab_start(const char* op, int64_t vocab_start) {
   PRORES_CHECK(vocab_start >= 0, op, ": vocab_start must be >= 0, got ", vocab_start);
 }
 
-// Calls fn(T{}) with T the C++ type of dtype (float or double); throws for other dtypes.
-template <typename Fn>
-void by_dtype(const char* op, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::F32:
-      return fn(float{});
-    case DType::F64:
-      return fn(double{});
-    default:
-      PRORES_FAIL(op, ": unsupported dtype ", dtype_name(dtype));
-  }
-}
-
 // Calls fn(T{}, S{}) with T the storage type of logits of dtype (float, double, or uint16_t for bf16) and S
 // the type of their statistics (compute_type<T>); throws for other dtypes.
 template <typename Fn>
@@ -95,13 +82,12 @@ void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tens
   const int64_t N = out.shape[0], C = out.shape[1], Vs = wte_shard.shape[0];
   if (on_cuda(op, {{"out", out}, {"tokens", tokens}, {"wte_shard", wte_shard}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, out.dtype, [&]<typename T>(T) {
-      cuda::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs,
-                                    vocab_start);
+    return detail::with_float_type(op, out.dtype, [&]<typename T>(T) {
+      cuda::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs, vocab_start);
     });
 #endif
   }
-  by_dtype(op, out.dtype, [&]<typename T>(T) {
+  detail::with_float_type(op, out.dtype, [&]<typename T>(T) {
     cpu::embedding_shard_forward(out.as<T>(), tokens.as<int32_t>(), wte_shard.as<T>(), N, C, Vs, vocab_start);
   });
 }
@@ -119,15 +105,13 @@ void embedding_shard_backward(const Tensor& dwte_shard, const Tensor& dout, cons
   const int64_t N = dout.shape[0], C = dout.shape[1], Vs = dwte_shard.shape[0];
   if (on_cuda(op, {{"dwte_shard", dwte_shard}, {"dout", dout}, {"tokens", tokens}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, dout.dtype, [&]<typename T>(T) {
-      cuda::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs,
-                                     vocab_start);
+    return detail::with_float_type(op, dout.dtype, [&]<typename T>(T) {
+      cuda::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs, vocab_start);
     });
 #endif
   }
-  by_dtype(op, dout.dtype, [&]<typename T>(T) {
-    cpu::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs,
-                                  vocab_start);
+  detail::with_float_type(op, dout.dtype, [&]<typename T>(T) {
+    cpu::embedding_shard_backward(dwte_shard.as<T>(), dout.as<T>(), tokens.as<int32_t>(), N, C, Vs, vocab_start);
   });
 }
 
@@ -169,12 +153,12 @@ void cross_entropy_shard_rebase(const Tensor& row_sumexp, const Tensor& shard_ma
   check_dtype(op, row_sumexp.dtype, {&shard_max, &row_max});
   if (on_cuda(op, {{"row_sumexp", row_sumexp}, {"shard_max", shard_max}, {"row_max", row_max}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, row_sumexp.dtype, [&]<typename S>(S) {
+    return detail::with_float_type(op, row_sumexp.dtype, [&]<typename S>(S) {
       cuda::cross_entropy_shard_rebase(row_sumexp.as<S>(), shard_max.as<S>(), row_max.as<S>(), N);
     });
 #endif
   }
-  by_dtype(op, row_sumexp.dtype, [&]<typename S>(S) {
+  detail::with_float_type(op, row_sumexp.dtype, [&]<typename S>(S) {
     cpu::cross_entropy_shard_rebase(row_sumexp.as<S>(), shard_max.as<S>(), row_max.as<S>(), N);
   });
 }
@@ -192,13 +176,12 @@ void cross_entropy_shard_loss(const Tensor& losses, const Tensor& row_max, const
   if (on_cuda(op, {{"losses", losses}, {"row_max", row_max}, {"row_sumexp", row_sumexp},
                    {"target_logit", target_logit}})) {
 #if defined(PRORES_WITH_CUDA)
-    return by_dtype(op, losses.dtype, [&]<typename S>(S) {
-      cuda::cross_entropy_shard_loss(losses.as<S>(), row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(),
-                                     N);
+    return detail::with_float_type(op, losses.dtype, [&]<typename S>(S) {
+      cuda::cross_entropy_shard_loss(losses.as<S>(), row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(), N);
     });
 #endif
   }
-  by_dtype(op, losses.dtype, [&]<typename S>(S) {
+  detail::with_float_type(op, losses.dtype, [&]<typename S>(S) {
     cpu::cross_entropy_shard_loss(losses.as<S>(), row_max.as<S>(), row_sumexp.as<S>(), target_logit.as<S>(), N);
   });
 }
