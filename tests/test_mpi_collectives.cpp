@@ -1,8 +1,8 @@
 // Communicator tests on any number of ranks (ctest runs 1, 2 and 4): every collective and point-to-point
-// transfer against closed-form results on deterministic per-rank data (x[i] = rank·1000 + i + 0.5), on the
-// world and on sub-communicators from split(), plus the errors every rank must raise alike. Checks use
-// EXPECT (never ASSERT) between collectives, so that a failing rank still joins every later collective;
-// main() all-reduces the failure flag, so every rank exits non-zero when one failed.
+// transfer against closed-form results (collective_checks.h, on host buffers), on the world and on
+// sub-communicators from split(), plus the errors every rank must raise alike. Checks use EXPECT (never
+// ASSERT) between collectives, so that a failing rank still joins every later collective; main()
+// all-reduces the failure flag, so every rank exits non-zero when one failed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "collective_checks.h"
 #include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "test_util.h"
@@ -24,176 +25,13 @@ namespace {
 
 Communicator* g_world = nullptr;  // set by main() before the tests run
 
-// Deterministic per-rank data: rank·1000 + index + 0.5 (no 0.5 for integers). Sums of these over up to
-// a few ranks are exact in f32, so results are compared exactly.
-template <typename T>
-T value(int rank, int64_t index) {
-  const double v = rank * 1000.0 + static_cast<double>(index) + (std::is_integral_v<T> ? 0.0 : 0.5);
-  return static_cast<T>(v);
-}
-
-template <typename T>
-std::vector<T> rank_data(int rank, int64_t n, int64_t first_index = 0) {
-  std::vector<T> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = value<T>(rank, first_index + i);
-  return v;
-}
-
 template <typename T>
 Tensor view(std::vector<T>& v) {
   return Tensor(v.data(), dtype_of<T>(), Device::CPU, {static_cast<int64_t>(v.size())});
 }
 
-// Σ over ranks r < size of value(r, index), and the maximum (rank size-1).
-template <typename T>
-T sum_over_ranks(int size, int64_t index) {
-  T total = 0;
-  for (int r = 0; r < size; ++r) total += value<T>(r, index);
-  return total;
-}
-
-template <typename T>
-void check_all_reduce(Communicator& comm) {
-  const int64_t n = 1037;
-  auto sum = rank_data<T>(comm.rank(), n);
-  auto max = rank_data<T>(comm.rank(), n);
-  comm.all_reduce(view(sum), ReduceOp::Sum);
-  comm.all_reduce(view(max), ReduceOp::Max);
-  int64_t wrong_sum = 0, wrong_max = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    wrong_sum += sum[static_cast<size_t>(i)] != sum_over_ranks<T>(comm.size(), i);
-    wrong_max += max[static_cast<size_t>(i)] != value<T>(comm.size() - 1, i);
-  }
-  EXPECT_EQ(wrong_sum, 0) << dtype_name(dtype_of<T>()) << " sum, e.g. x[5] = " << sum[5];
-  EXPECT_EQ(wrong_max, 0) << dtype_name(dtype_of<T>()) << " max, e.g. x[5] = " << max[5];
-}
-
-void check_all_reduce_async(Communicator& comm) {
-  const int64_t n = 4099;
-  auto a = rank_data<float>(comm.rank(), n);
-  auto b = rank_data<double>(comm.rank(), n);
-  auto c = rank_data<int32_t>(comm.rank(), n);
-  auto request_a = comm.all_reduce_async(view(a), ReduceOp::Sum);
-  auto request_b = comm.all_reduce_async(view(b), ReduceOp::Max);
-  {
-    auto request_c = comm.all_reduce_async(view(c), ReduceOp::Sum);  // completed by its destructor
-  }
-  request_b->wait();
-  request_a->wait();
-  request_a->wait();  // a second wait is harmless
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const auto k = static_cast<size_t>(i);
-    wrong += a[k] != sum_over_ranks<float>(comm.size(), i);
-    wrong += b[k] != value<double>(comm.size() - 1, i);
-    wrong += c[k] != sum_over_ranks<int32_t>(comm.size(), i);
-  }
-  EXPECT_EQ(wrong, 0);
-}
-
-void check_reduce_scatter(Communicator& comm) {
-  const int64_t n = 513;
-  const int64_t total = n * comm.size();
-  auto in = rank_data<float>(comm.rank(), total);
-  std::vector<float> out(static_cast<size_t>(n), -1.0f);
-  comm.reduce_scatter(view(out), view(in));
-  auto in_place = rank_data<double>(comm.rank(), total);
-  Tensor whole = view(in_place);
-  comm.reduce_scatter(whole.slice_rows(comm.rank() * n, n), whole);
-  int64_t wrong = 0, wrong_in_place = 0, input_changed = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t global = comm.rank() * n + i;
-    wrong += out[static_cast<size_t>(i)] != sum_over_ranks<float>(comm.size(), global);
-    wrong_in_place += in_place[static_cast<size_t>(global)] != sum_over_ranks<double>(comm.size(), global);
-  }
-  for (int64_t i = 0; i < total; ++i) input_changed += in[static_cast<size_t>(i)] != value<float>(comm.rank(), i);
-  EXPECT_EQ(wrong, 0);
-  EXPECT_EQ(wrong_in_place, 0);
-  EXPECT_EQ(input_changed, 0) << "reduce_scatter changed its input";
-}
-
-void check_all_gather(Communicator& comm) {
-  const int64_t n = 257;
-  auto in = rank_data<int32_t>(comm.rank(), n);
-  std::vector<int32_t> out(static_cast<size_t>(n * comm.size()), -1);
-  comm.all_gather(view(out), view(in));
-  std::vector<double> in_place(static_cast<size_t>(n * comm.size()), -1.0);
-  const auto mine = rank_data<double>(comm.rank(), n);
-  std::copy(mine.begin(), mine.end(), in_place.begin() + comm.rank() * n);
-  Tensor whole = view(in_place);
-  comm.all_gather(whole, whole.slice_rows(comm.rank() * n, n));
-  int64_t wrong = 0;
-  for (int r = 0; r < comm.size(); ++r)
-    for (int64_t i = 0; i < n; ++i) {
-      const auto k = static_cast<size_t>(r * n + i);
-      wrong += out[k] != value<int32_t>(r, i);
-      wrong += in_place[k] != value<double>(r, i);
-    }
-  EXPECT_EQ(wrong, 0);
-}
-
-void check_broadcast(Communicator& comm) {
-  const int root = comm.size() > 1 ? 1 : 0;
-  const int64_t n = 301;
-  auto x = rank_data<double>(comm.rank(), n);
-  comm.broadcast(view(x), root);
-  std::vector<uint16_t> bits(static_cast<size_t>(n));  // bf16 moves as raw 16-bit words
-  for (int64_t i = 0; i < n; ++i) bits[static_cast<size_t>(i)] = static_cast<uint16_t>(comm.rank() * 1000 + i);
-  comm.broadcast(Tensor(bits.data(), DType::BF16, Device::CPU, {n}), root);
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    wrong += x[static_cast<size_t>(i)] != value<double>(root, i);
-    wrong += bits[static_cast<size_t>(i)] != static_cast<uint16_t>(root * 1000 + i);
-  }
-  EXPECT_EQ(wrong, 0);
-}
-
-// Each rank sends to the next and receives from the previous one; 400 KB messages (past the eager limit),
-// so even ranks send first and odd ranks receive first.
-void check_ring(Communicator& comm) {
-  const int n = comm.size();
-  if (n == 1) {
-    std::vector<float> x(4, 1.0f);
-    EXPECT_THROW(comm.send(view(x), 0, 0), Error);
-    EXPECT_THROW(comm.recv(view(x), 0, 0), Error);
-    return;
-  }
-  const int next = (comm.rank() + 1) % n, previous = (comm.rank() + n - 1) % n;
-  const int64_t count = 100000;
-  auto outgoing = rank_data<float>(comm.rank(), count);
-  std::vector<float> incoming(static_cast<size_t>(count), -1.0f);
-  if (comm.rank() % 2 == 0) {
-    comm.send(view(outgoing), next, 7);
-    comm.recv(view(incoming), previous, 7);
-  } else {
-    comm.recv(view(incoming), previous, 7);
-    comm.send(view(outgoing), next, 7);
-  }
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < count; ++i) wrong += incoming[static_cast<size_t>(i)] != value<float>(previous, i);
-  EXPECT_EQ(wrong, 0) << "from rank " << previous;
-}
-
-void check_scalar(Communicator& comm) {
-  const int n = comm.size();
-  EXPECT_EQ(comm.all_reduce_scalar(comm.rank() + 1.5, ReduceOp::Sum), n * (n + 1) / 2.0 + n * 0.5);
-  EXPECT_EQ(comm.all_reduce_scalar(-comm.rank(), ReduceOp::Max), 0.0);
-  EXPECT_EQ(comm.all_reduce_scalar(comm.rank() * 2.0, ReduceOp::Max), 2.0 * (n - 1));
-}
-
-// Every collective of the interface on comm.
-void check_collectives(Communicator& comm) {
-  check_all_reduce<float>(comm);
-  check_all_reduce<double>(comm);
-  check_all_reduce<int32_t>(comm);
-  check_all_reduce_async(comm);
-  check_reduce_scatter(comm);
-  check_all_gather(comm);
-  check_broadcast(comm);
-  check_ring(comm);
-  check_scalar(comm);
-  comm.barrier();
-}
+// Every collective on comm with host buffers (test/collective_checks.h).
+void check_collectives(Communicator& comm) { test::check_collectives<test::HostBuffer>(comm); }
 
 TEST(MpiCollectives, Backend) {
 #if defined(PRORES_WITH_MPI)

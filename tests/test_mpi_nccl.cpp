@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "core/bf16.h"
+#include "collective_checks.h"
+#include "cuda_test_util.h"
 #include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "parallel/gpu_device.h"
@@ -117,67 +119,7 @@ TEST(GpuDevice, SelectLocalGpu) {
 #define PRORES_SKIP_WITHOUT_NCCL() \
   if (g_nccl == nullptr) GTEST_SKIP() << g_no_nccl
 
-// Deterministic per-rank data as in test_mpi_collectives: exact sums over a few ranks.
-template <typename T>
-T value(int rank, int64_t index) {
-  return static_cast<T>(rank * 1000.0 + static_cast<double>(index) + (std::is_integral_v<T> ? 0.0 : 0.5));
-}
-
-template <typename T>
-std::vector<T> rank_data(int rank, int64_t n, int64_t first_index = 0) {
-  std::vector<T> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = value<T>(rank, first_index + i);
-  return v;
-}
-
-template <typename T>
-T sum_over_ranks(int size, int64_t index) {
-  T total = 0;
-  for (int r = 0; r < size; ++r) total += value<T>(r, index);
-  return total;
-}
-
-// A host vector's contents in CUDA device memory (dtype given for bf16, stored as uint16_t).
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(const std::vector<T>& host, DType dtype = dtype_of<T>())
-      : n_(static_cast<int64_t>(host.size())), dtype_(dtype), data_(ops::cuda::device_alloc(bytes())) {
-    ops::cuda::copy_to_device(data_, host.data(), bytes());
-  }
-  ~DeviceBuffer() { ops::cuda::device_free(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<size_t>(n_));
-    ops::cuda::copy_to_host(host.data(), data_, bytes());
-    return host;
-  }
-  Tensor tensor() const { return Tensor(data_, dtype_, Device::CUDA, {n_}); }
-
- private:
-  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
-  int64_t n_;
-  DType dtype_;
-  void* data_;
-};
-
-template <typename T>
-void check_all_reduce(Communicator& comm) {
-  const int64_t n = 1037;
-  DeviceBuffer<T> sum(rank_data<T>(comm.rank(), n)), max(rank_data<T>(comm.rank(), n));
-  comm.all_reduce(sum.tensor(), ReduceOp::Sum);
-  comm.all_reduce(max.tensor(), ReduceOp::Max);
-  const auto s = sum.download(), m = max.download();
-  int64_t wrong_sum = 0, wrong_max = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    wrong_sum += s[static_cast<size_t>(i)] != sum_over_ranks<T>(comm.size(), i);
-    wrong_max += m[static_cast<size_t>(i)] != value<T>(comm.size() - 1, i);
-  }
-  EXPECT_EQ(wrong_sum, 0) << dtype_name(dtype_of<T>()) << " sum, e.g. x[5] = " << s[5];
-  EXPECT_EQ(wrong_max, 0) << dtype_name(dtype_of<T>()) << " max, e.g. x[5] = " << m[5];
-}
+using test::DeviceBuffer;
 
 // bf16 of a small integer (exact: at most 8 significant bits).
 uint16_t bf16_of(int v) { return float_to_bf16(static_cast<float>(v)); }
@@ -187,7 +129,7 @@ void check_all_reduce_bf16(Communicator& comm) {
   const int64_t n = 999;
   std::vector<uint16_t> mine(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) mine[static_cast<size_t>(i)] = bf16_of(static_cast<int>((comm.rank() + i) % 16 + 1));
-  DeviceBuffer<uint16_t> sum(mine, DType::BF16), max(mine, DType::BF16);
+  DeviceBuffer<uint16_t> sum(mine), max(mine);
   comm.all_reduce(sum.tensor(), ReduceOp::Sum);
   comm.all_reduce(max.tensor(), ReduceOp::Max);
   const auto s = sum.download(), m = max.download();
@@ -204,142 +146,11 @@ void check_all_reduce_bf16(Communicator& comm) {
   EXPECT_EQ(wrong, 0);
 }
 
-void check_all_reduce_async(Communicator& comm) {
-  const int64_t n = 4099;
-  DeviceBuffer<float> a(rank_data<float>(comm.rank(), n));
-  DeviceBuffer<double> b(rank_data<double>(comm.rank(), n));
-  DeviceBuffer<int32_t> c(rank_data<int32_t>(comm.rank(), n));
-  auto request_a = comm.all_reduce_async(a.tensor(), ReduceOp::Sum);
-  auto request_b = comm.all_reduce_async(b.tensor(), ReduceOp::Max);
-  {
-    auto request_c = comm.all_reduce_async(c.tensor(), ReduceOp::Sum);  // completed by its destructor
-  }
-  request_b->wait();
-  request_a->wait();
-  request_a->wait();  // a second wait is harmless
-  const auto ha = a.download();
-  const auto hb = b.download();
-  const auto hc = c.download();
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const auto k = static_cast<size_t>(i);
-    wrong += ha[k] != sum_over_ranks<float>(comm.size(), i);
-    wrong += hb[k] != value<double>(comm.size() - 1, i);
-    wrong += hc[k] != sum_over_ranks<int32_t>(comm.size(), i);
-  }
-  EXPECT_EQ(wrong, 0);
-}
-
-void check_reduce_scatter(Communicator& comm) {
-  const int64_t n = 513;
-  const int64_t total = n * comm.size();
-  DeviceBuffer<float> in(rank_data<float>(comm.rank(), total));
-  DeviceBuffer<float> out(std::vector<float>(static_cast<size_t>(n), -1.0f));
-  comm.reduce_scatter(out.tensor(), in.tensor());
-  DeviceBuffer<double> in_place(rank_data<double>(comm.rank(), total));
-  const Tensor whole = in_place.tensor();
-  comm.reduce_scatter(whole.slice_rows(comm.rank() * n, n), whole);
-  const auto o = out.download();
-  const auto w = in_place.download();
-  const auto i0 = in.download();
-  int64_t wrong = 0, wrong_in_place = 0, input_changed = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t global = comm.rank() * n + i;
-    wrong += o[static_cast<size_t>(i)] != sum_over_ranks<float>(comm.size(), global);
-    wrong_in_place += w[static_cast<size_t>(global)] != sum_over_ranks<double>(comm.size(), global);
-  }
-  for (int64_t i = 0; i < total; ++i) input_changed += i0[static_cast<size_t>(i)] != value<float>(comm.rank(), i);
-  EXPECT_EQ(wrong, 0);
-  EXPECT_EQ(wrong_in_place, 0);
-  EXPECT_EQ(input_changed, 0) << "reduce_scatter changed its input";
-}
-
-void check_all_gather(Communicator& comm) {
-  const int64_t n = 257;
-  DeviceBuffer<int32_t> in(rank_data<int32_t>(comm.rank(), n));
-  DeviceBuffer<int32_t> out(std::vector<int32_t>(static_cast<size_t>(n * comm.size()), -1));
-  comm.all_gather(out.tensor(), in.tensor());
-  std::vector<double> start(static_cast<size_t>(n * comm.size()), -1.0);
-  const auto mine = rank_data<double>(comm.rank(), n);
-  std::copy(mine.begin(), mine.end(), start.begin() + comm.rank() * n);
-  DeviceBuffer<double> in_place(start);
-  const Tensor whole = in_place.tensor();
-  comm.all_gather(whole, whole.slice_rows(comm.rank() * n, n));
-  const auto o = out.download();
-  const auto w = in_place.download();
-  int64_t wrong = 0;
-  for (int r = 0; r < comm.size(); ++r)
-    for (int64_t i = 0; i < n; ++i) {
-      const auto k = static_cast<size_t>(r * n + i);
-      wrong += o[k] != value<int32_t>(r, i);
-      wrong += w[k] != value<double>(r, i);
-    }
-  EXPECT_EQ(wrong, 0);
-}
-
-void check_broadcast(Communicator& comm) {
-  const int root = comm.size() > 1 ? 1 : 0;
-  const int64_t n = 301;
-  DeviceBuffer<double> x(rank_data<double>(comm.rank(), n));
-  comm.broadcast(x.tensor(), root);
-  std::vector<uint16_t> bits(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) bits[static_cast<size_t>(i)] = static_cast<uint16_t>(comm.rank() * 1000 + i);
-  DeviceBuffer<uint16_t> b(bits, DType::BF16);
-  comm.broadcast(b.tensor(), root);
-  const auto hx = x.download();
-  const auto hb = b.download();
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    wrong += hx[static_cast<size_t>(i)] != value<double>(root, i);
-    wrong += hb[static_cast<size_t>(i)] != static_cast<uint16_t>(root * 1000 + i);
-  }
-  EXPECT_EQ(wrong, 0);
-}
-
-// Each rank sends to the next and receives from the previous one; even ranks send first.
-void check_ring(Communicator& comm) {
-  const int n = comm.size();
-  DeviceBuffer<float> outgoing(rank_data<float>(comm.rank(), 100000));
-  if (n == 1) {
-    EXPECT_THROW(comm.send(outgoing.tensor(), 0, 0), Error);
-    EXPECT_THROW(comm.recv(outgoing.tensor(), 0, 0), Error);
-    return;
-  }
-  const int next = (comm.rank() + 1) % n, previous = (comm.rank() + n - 1) % n;
-  DeviceBuffer<float> incoming(std::vector<float>(100000, -1.0f));
-  if (comm.rank() % 2 == 0) {
-    comm.send(outgoing.tensor(), next, 7);
-    comm.recv(incoming.tensor(), previous, 7);
-  } else {
-    comm.recv(incoming.tensor(), previous, 7);
-    comm.send(outgoing.tensor(), next, 7);
-  }
-  const auto got = incoming.download();
-  int64_t wrong = 0;
-  for (int64_t i = 0; i < 100000; ++i) wrong += got[static_cast<size_t>(i)] != value<float>(previous, i);
-  EXPECT_EQ(wrong, 0) << "from rank " << previous;
-}
-
-void check_scalar(Communicator& comm) {
-  const int n = comm.size();
-  EXPECT_EQ(comm.all_reduce_scalar(comm.rank() + 1.5, ReduceOp::Sum), n * (n + 1) / 2.0 + n * 0.5);
-  EXPECT_EQ(comm.all_reduce_scalar(-comm.rank(), ReduceOp::Max), 0.0);
-  EXPECT_EQ(comm.all_reduce_scalar(comm.rank() * 2.0, ReduceOp::Max), 2.0 * (n - 1));
-}
-
-// Every collective of the interface on comm.
+// Every collective on comm with device buffers (collective_checks.h), and the bf16 reductions that NCCL
+// has and the host communicators refuse.
 void check_collectives(Communicator& comm) {
-  check_all_reduce<float>(comm);
-  check_all_reduce<double>(comm);
-  check_all_reduce<int32_t>(comm);
+  test::check_collectives<DeviceBuffer>(comm);
   check_all_reduce_bf16(comm);
-  check_all_reduce_async(comm);
-  check_reduce_scatter(comm);
-  check_all_gather(comm);
-  check_broadcast(comm);
-  check_ring(comm);
-  check_scalar(comm);
-  comm.barrier();
 }
 
 TEST(NcclCommunicator, Created) {
