@@ -12,8 +12,10 @@
 #      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
 #      their bf16 storage gains, and with 8 micro-batches of 8 per step; 1B also with an ffn of 5632, a
 #      multiple of 8, to time what the paper's 5461 costs the GEMMs in alignment);
-# and prints a short table last. `--throughput-only` runs step 3 alone. The summary log gpu_check.txt and logs.tgz (every log and metrics file) go to
-# $OUT (the device tool's result folder) when set, else /tmp.
+#   4. with gpu_bundle/mpi: two ranks sharing the GPU, tensor, pipeline and data parallelism and ZeRO-1 over
+#      NCCL against the one-rank run, and the NCCL communicator tests (launch/gpu_check_layouts.sh);
+# and prints a short table last. `--throughput-only` runs step 3 alone. The summary log gpu_check.txt and
+# logs.tgz (every log and metrics file) go to $OUT (the device tool's result folder) when set, else /tmp.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x gpu_bundle/bin/prores ] || bash launch/gpu_bundle.sh
@@ -130,6 +132,12 @@ print(f"ncu: {sum(calls.values())} kernels in 2 steps (warm-up and timed), {s / 
 for k, t in total.most_common(20):
     print(f"{100 * t / s:5.1f}% {t / 2e6:7.3f} ms {calls[k] // 2:4d}x {k}")
 PY
+fi
+if [ $throughput_only = 0 ] && [ -x gpu_bundle/mpi/bin/mpirun ]; then
+  echo "== 4. two ranks on the one GPU: TP, PP, DP and ZeRO-1 over NCCL (launch/gpu_check_layouts.sh)" | tee -a "$log"
+  timeout 300 bash launch/gpu_check_layouts.sh >"$out/layouts.txt" 2>&1
+  summary+=("$(printf '%-26s rc=%s: %s' "layouts (2 ranks)" "$?" "$(grep -m1 '^LAYOUTS' "$out/layouts.txt")")")
+  cat "$out/layouts.txt" >>"$log"
 fi
 {
   echo

@@ -80,12 +80,16 @@ TEST(GpuDevice, ErrorLines) {
   EXPECT_TRUE(starts_with(short_of, "--device cuda: local rank 4 on host node17 needs GPU 4 but only 4 are visible"))
       << short_of;
   EXPECT_EQ(short_of.find('\n'), std::string::npos) << "one line";
+  EXPECT_EQ(local_gpu_index(4, 4, "node17", 12, true), 0) << "shared GPUs: local rank mod GPUs";
+  EXPECT_EQ(local_gpu_index(5, 2, "node17", 5, true), 1);
+  EXPECT_TRUE(starts_with(error_of([] { local_gpu_index(1, 0, "node17", 1, true); }), "--device cuda: no CUDA device"));
 }
 
 TEST(GpuDevice, CudaAvailableMatchesTheDeviceCount) { EXPECT_EQ(cuda_available(), visible_devices() > 0); }
 
 // select_local_gpu on every rank: the no-device line without a GPU (this machine), the error of a rank
-// short of a GPU on every rank when a node has more ranks than GPUs, the local rank otherwise.
+// short of a GPU on every rank when a node has more ranks than GPUs (unless PRORES_SHARE_GPUS=1), the
+// local rank (modulo the GPUs) otherwise.
 TEST(GpuDevice, SelectLocalGpu) {
   const int local = node_local_rank();
   EXPECT_GE(local, 0);
@@ -93,7 +97,8 @@ TEST(GpuDevice, SelectLocalGpu) {
   int selected = -1;
 #if defined(PRORES_WITH_CUDA)
   const int devices = visible_devices();
-  const bool some_rank_short = g_world->all_reduce_scalar(local >= devices ? 1.0 : 0.0, ReduceOp::Max) > 0;
+  const bool short_of_a_gpu = local >= devices && !gpus_shared();
+  const bool some_rank_short = g_world->all_reduce_scalar(short_of_a_gpu ? 1.0 : 0.0, ReduceOp::Max) > 0;
   const std::string error = error_of([&] { selected = select_local_gpu(); });
   if (devices == 0) {
     const std::string line = "--device cuda: no CUDA device is visible on host " + host_name() + " (rank " +
@@ -104,7 +109,7 @@ TEST(GpuDevice, SelectLocalGpu) {
     EXPECT_NE(error.find("but only " + std::to_string(devices) + " are visible"), std::string::npos) << error;
   } else {
     EXPECT_EQ(error, "");
-    EXPECT_EQ(selected, local);
+    EXPECT_EQ(selected, local % devices);
   }
 #else
   const std::string error = error_of([&] { selected = select_local_gpu(); });

@@ -49,10 +49,10 @@ int first_env_int(std::initializer_list<const char*> names) {
 }
 
 // local_gpu_index's error line, or "" when local_rank has a GPU.
-std::string gpu_error(int local_rank, int visible_devices, const std::string& host, int rank) {
+std::string gpu_error(int local_rank, int visible_devices, const std::string& host, int rank, bool shared) {
   if (visible_devices <= 0)
     return detail::concat("--device cuda: no CUDA device is visible on host ", host, " (rank ", rank, ")");
-  if (local_rank >= visible_devices)
+  if (local_rank >= visible_devices && !shared)
     return detail::concat("--device cuda: local rank ", local_rank, " on host ", host, " needs GPU ", local_rank,
                           " but only ", visible_devices, " are visible");
   return "";
@@ -163,22 +163,26 @@ int node_local_rank() {
   return rank >= 0 ? rank : 0;
 }
 
-int local_gpu_index(int local_rank, int visible_devices, const std::string& host, int rank) {
-  const std::string error = gpu_error(local_rank, visible_devices, host, rank);
+int local_gpu_index(int local_rank, int visible_devices, const std::string& host, int rank, bool shared) {
+  const std::string error = gpu_error(local_rank, visible_devices, host, rank, shared);
   if (!error.empty()) PRORES_FAIL(error);
-  return local_rank;
+  return local_rank % visible_devices;
 }
+
+bool gpus_shared() { return env_int("PRORES_SHARE_GPUS") == 1; }
 
 int select_local_gpu() {
 #if defined(PRORES_WITH_CUDA)
   const int local_rank = node_local_rank();
   const int rank = world_rank();
   const std::string host = host_name();
-  std::string error = gpu_error(local_rank, ops::cuda::device_count(), host, rank);
-  if (error.empty()) error = set_device(local_rank, host, rank);
+  const int devices = ops::cuda::device_count();
+  std::string error = gpu_error(local_rank, devices, host, rank, gpus_shared());
+  const int index = error.empty() ? local_rank % devices : -1;
+  if (error.empty()) error = set_device(index, host, rank);
   error = agreed_error(error);
   if (!error.empty()) PRORES_FAIL(error);
-  return local_rank;
+  return index;
 #else
   PRORES_FAIL("--device cuda: this build has no CUDA support (configured without nvcc or with "
               "-DPRORES_WITH_CUDA=OFF)");

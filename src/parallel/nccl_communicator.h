@@ -29,7 +29,8 @@ class NcclCommunicator final : public Communicator {
  public:
   // Collective over `host`: rank 0 creates the NCCL unique id, host.broadcast sends it to every rank,
   // and each rank joins with ncclCommInitRank under its host rank. The current CUDA device (see
-  // select_local_gpu) becomes this communicator's; ranks of one communicator need distinct GPUs. When
+  // select_local_gpu) becomes this communicator's; ranks of one communicator need distinct GPUs (NCCL
+  // refuses two on one GPU of one host: see gpus_shared for the layout check's way round it). When
   // a rank has no usable device or rank 0 cannot create the id, every rank throws (no rank is left
   // waiting). `host` is only used during construction.
   explicit NcclCommunicator(Communicator& host);
