@@ -67,8 +67,14 @@ for run in "${runs[@]}"; do
   [ $rc != 124 ] || { echo "stopping: a run timed out, the later ones would too" | tee -a "$log"; break; }
 done
 if [ "$device" = cuda ] && [ ${rc:-0} != 124 ]; then
-  launch nccl_tests 2 "$mpi/bin/test_mpi_nccl" || failed=1
-  grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/nccl_tests.txt" | sort | uniq -c | tee -a "$log"
+  launch nccl_tests 2 "$mpi/bin/test_mpi_nccl" --gtest_color=no || failed=1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?' "$out/nccl_tests.txt" | sed 's/^/test_mpi_nccl: /' |
+    tee -a "$log"
+  if grep -q '^\[  SKIPPED \] NcclCommunicator' "$out/nccl_tests.txt"; then  # on a GPU, a skip is a failure
+    echo "test_mpi_nccl skipped its NCCL tests: $(grep -m1 -E 'needs one GPU|failed' "$out/nccl_tests.txt")" |
+      tee -a "$log"
+    failed=1
+  fi
 fi
 
 python3 - "$out" <<'PY' 2>&1 | tee -a "$log"
