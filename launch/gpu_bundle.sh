@@ -56,7 +56,7 @@ done
 cp -r /usr/share/openmpi gpu_bundle/mpi/share/
 cp -r /usr/lib/x86_64-linux-gnu/pmix2/lib/pmix gpu_bundle/mpi/pmix/lib/
 copy_libraries gpu_bundle/mpi/lib gpu_bundle/mpi/bin/* "$plugins"/*.so gpu_bundle/mpi/pmix/lib/pmix/*.so
-du -sh gpu_bundle gpu_bundle/mpi
+du -sh gpu_bundle
 # The device tool carries at most 64 MiB per call, the working tree included.
 bundle=$(du -sb gpu_bundle | cut -f1)
 tree=$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1)
