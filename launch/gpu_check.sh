@@ -54,11 +54,7 @@ if command -v compute-sanitizer >/dev/null; then  # out-of-bounds accesses, and 
 fi
 
 echo "== 2. 20 training iterations, CPU vs GPU" | tee -a "$log"
-corpus=/tmp/prores_corpus.txt
-cat src/*/*.h src/*/*.cpp src/*/*/*.cu docs/*.md >"$corpus"
-model="--num-layers 4 --hidden-size 256 --ffn-hidden-size 688 --num-attention-heads 4 --num-query-groups 2
-  --seq-length 256 --vocab-size 256 --micro-batch-size 8 --global-batch-size 16 --train-iters 20 --lr 1e-3
-  --lr-warmup-iters 2 --prores-warmup-steps 40 --norm-placement sandwich --log-interval 1 --eval-interval 0"
+source launch/gpu_check_model.sh  # corpus, model
 for run in cpu:"--device cpu" cpu_bf16:"--device cpu --bf16" gpu_fp32:"--device cuda" \
            gpu_bf16:"--device cuda --bf16"; do
   name=${run%%:*}

@@ -10,7 +10,8 @@
 # (NCCL_HOSTID), since NCCL refuses two ranks on one GPU of one host; they then talk through NCCL's socket
 # transport on the loopback interface. Slow, but the same collectives, groups and device buffers as on
 # several GPUs. LAYOUT_DEVICE=cpu runs the same layouts on the CPU (host MPI), to check the script and the
-# relocated Open MPI on a machine without a GPU. The summary goes to $OUT/gpu_check_layouts.txt (else /tmp)
+# relocated Open MPI on a machine without a GPU (with LAUNCH_TIMEOUT=300 on 2 cores: the default 120 s per
+# launch is sized for the GPU). The summary goes to $OUT/gpu_check_layouts.txt (else /tmp)
 # and ends with a table; the exit status is non-zero when a run failed or a layout left the tolerance.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,11 +48,7 @@ launch() {
   return $rc
 }
 
-corpus=/tmp/prores_corpus.txt
-cat src/*/*.h src/*/*.cpp src/*/*/*.cu docs/*.md >"$corpus"
-model="--num-layers 4 --hidden-size 256 --ffn-hidden-size 688 --num-attention-heads 4 --num-query-groups 2
-  --seq-length 256 --vocab-size 256 --micro-batch-size 8 --global-batch-size 16 --train-iters 20 --lr 1e-3
-  --lr-warmup-iters 2 --prores-warmup-steps 40 --norm-placement sandwich --log-interval 1 --eval-interval 0"
+source launch/gpu_check_model.sh  # corpus, model
 # name:ranks:options (the one-rank runs are the references of the two-rank ones of the same precision)
 runs=("one_fp32:1:" "tp2_fp32:2:--tensor-model-parallel-size 2" "pp2_fp32:2:--pipeline-model-parallel-size 2"
       "dp2_fp32:2:" "zero_dp2_fp32:2:--use-distributed-optimizer" "one_bf16:1:--bf16"
