@@ -483,14 +483,14 @@ TEST(CudaOps, AdamWMatchesCpu) {
       d_v(std::vector<float>(n, 0.0f));
   for (int64_t step = 1; step <= 5; ++step) {
     const auto grads = random_buffer<float>(n, 61 + static_cast<uint64_t>(step), 0.1);
-    const double lr = 2e-3 * static_cast<double>(step);
-    cpu.step(params.data.data(), grads.data.data(), lr);
+    const double lr = 2e-3 * static_cast<double>(step), clip = step % 2 == 0 ? 0.37 : 1.0;
+    cpu.step(params.data.data(), grads.data.data(), lr, clip);
     d_grads.upload(grads.data);
     ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), split, lr, config.beta1,
-                          config.beta2, config.eps, config.weight_decay, step);
+                          config.beta2, config.eps, config.weight_decay, step, clip);
     ops::cuda::adamw_step(d_params.data() + split, d_grads.data() + split, d_m.data() + split,
                           d_v.data() + split, n - split, lr, config.beta1, config.beta2, config.eps, 0.0,
-                          step);
+                          step, clip);
   }
   const auto m = cpu.exp_avg(), v = cpu.exp_avg_sq();
   expect_close(d_params.download(), params.data, 1e-5, "adamw params");
@@ -498,7 +498,7 @@ TEST(CudaOps, AdamWMatchesCpu) {
   expect_close(d_v.download(), std::vector<float>(v.begin(), v.end()), 1e-5, "adamw exp_avg_sq");
   const auto step_zero = [&] {
     ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, 1e-3, 0.9, 0.95, 1e-8,
-                          0.1, 0);
+                          0.1, 0, 1.0);
   };
   expect_error(step_zero, {"adamw_step", "step >= 1"});
 #endif

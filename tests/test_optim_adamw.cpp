@@ -4,8 +4,10 @@
 #include <omp.h>
 
 #include <cmath>
+#include <algorithm>
 #include <functional>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -209,15 +211,30 @@ TEST(GradClip, CoefficientFollowsTorch) {
   expect_error([] { clip_coefficient(1.0, NAN); }, {"--clip-grad"});
 }
 
-TEST(GradClip, ScaleGrads) {
-  std::vector<float> g = {1.0f, -2.0f, 3.0f};
-  scale_grads(g, 0.5);
-  EXPECT_EQ(g, (std::vector<float>{0.5f, -1.0f, 1.5f}));
-  scale_grads(g, 1.0);
-  EXPECT_EQ(g, (std::vector<float>{0.5f, -1.0f, 1.5f}));
-  const double coef = clip_coefficient(global_grad_norm(g), 1.0);
-  scale_grads(g, coef);
-  EXPECT_NEAR(global_grad_norm(g), 1.0, 1e-6);
+// The clip coefficient, applied as the step reads the gradients, gives bitwise the step on gradients
+// scaled in place beforehand (what torch's clip_grad_norm_ does), and leaves the gradients as they were.
+TEST(GradClip, StepScalesGradientsAsItReadsThem) {
+  const int64_t n = 1001;
+  std::vector<float> grads(n), params(n);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i) { grads[i] = dist(rng); params[i] = dist(rng); }
+  const double coef = clip_coefficient(global_grad_norm(grads), 1.0);
+  ASSERT_LT(coef, 1.0);
+  std::vector<float> scaled(grads);
+  for (float& g : scaled) g = static_cast<float>(g * coef);
+  EXPECT_NEAR(global_grad_norm(scaled), 1.0, 1e-6);
+  AdamW fused(AdamWConfig{}, n), separate(AdamWConfig{}, n);
+  std::vector<float> p_fused(params), p_separate(params);
+  const std::vector<float> grads_before(grads);
+  for (int s = 0; s < 3; ++s) {
+    fused.step(p_fused, grads, 1e-2, coef);
+    separate.step(p_separate, scaled, 1e-2);
+  }
+  EXPECT_EQ(p_fused, p_separate);
+  EXPECT_TRUE(std::equal(fused.exp_avg().begin(), fused.exp_avg().end(), separate.exp_avg().begin()));
+  EXPECT_TRUE(std::equal(fused.exp_avg_sq().begin(), fused.exp_avg_sq().end(), separate.exp_avg_sq().begin()));
+  EXPECT_EQ(grads, grads_before);
 }
 
 }  // namespace

@@ -187,6 +187,10 @@ void Model::set_alphas(std::span<const double> alpha) {
 
 void Model::zero_grads() { ops::zero(grads_); }
 
+void Model::round_matmul_weights() {
+  if (params16_.defined()) ops::round_to_bf16(params16_, params_);
+}
+
 Tensor Model::residual(int64_t slot, int64_t index) const {
   const int64_t N = B_ * config_.seq_length;
   return slots_[static_cast<size_t>(slot)].residual.slice_rows(index * N, N);
@@ -198,7 +202,6 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
   Slot& slot = slots_[static_cast<size_t>(slot_index)];
   const int64_t N = B_ * config_.seq_length, L = local_layers();
-  if (params16_.defined()) ops::round_to_bf16(params16_, params_);
   // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
   if (shard_.first_stage) {
     ops::copy_from_host(slot.tokens, tokens);

@@ -66,8 +66,14 @@ class Model {
   Tensor grad(const std::string& name) const;
 
   // Draws every parameter from the configured init scheme (DESIGN.md §2), deterministically from seed and
-  // the parameter's global name: every layout holds shards of the same global weights.
+  // the parameter's global name: every layout holds shards of the same global weights. Rounds them for the
+  // bf16 matmuls (round_matmul_weights).
   void init_weights(uint64_t seed);
+  // With bf16 matmuls on f32 weights: the bf16 copy of params() that the linear layers multiply (=) params()
+  // rounded to nearest even; nothing otherwise. Call it after writing params() and before the next forward:
+  // forward does not, so that the micro-batches of one step (TrainStep calls it once per global batch) share
+  // one rounding.
+  void round_matmul_weights();
   // alpha[i] is the residual scale of this stage's block i (global layer shard().first_layer + i).
   void set_alphas(std::span<const double> alpha);
   const std::vector<double>& alphas() const { return alpha_; }
@@ -139,9 +145,8 @@ class Model {
   Arena arena_;
   Tensor params_, grads_;
   Weights weights_, dweights_;
-  // With bf16 matmuls on f32 weights: params_ rounded to bf16 at the start of every forward (so the next
-  // forward sees any write to params()), and its weight views. The linear layers of that forward and its
-  // backward multiply these instead of rounding the f32 weights on each call.
+  // With bf16 matmuls on f32 weights: params_ rounded to bf16 by round_matmul_weights(), and its weight views.
+  // The linear layers multiply these instead of rounding the f32 weights on each call.
   Tensor params16_;
   Weights weights16_;
   std::vector<double> alpha_;

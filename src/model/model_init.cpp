@@ -89,6 +89,7 @@ void init_shards(const ParamTable& table, const ModelConfig& config, uint64_t se
 void Model::init_weights(uint64_t seed) {
   if (dtype_ == DType::F32) init_shards<float>(table_, config_, seed, params_);
   else init_shards<double>(table_, config_, seed, params_);
+  round_matmul_weights();
 }
 
 }  // namespace prores

@@ -21,7 +21,7 @@ void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& exp_avg
   detail::check_device_memory(op, {{"params", params}, {"grads", grads}, {"exp_avg", exp_avg},
                                    {"exp_avg_sq", exp_avg_sq}});
   cuda::adamw_step(params.as<float>(), grads.as<float>(), exp_avg.as<float>(), exp_avg_sq.as<float>(),
-                   params.numel(), u.lr, u.beta1, u.beta2, u.eps, u.weight_decay, u.step);
+                   params.numel(), u.lr, u.beta1, u.beta2, u.eps, u.weight_decay, u.step, u.grad_scale);
 #else
   detail::fail_no_cuda(op);
 #endif

@@ -69,15 +69,15 @@ void AdamW::set_step_count(int64_t t) {
   step_count_ = t;
 }
 
-void AdamW::step(std::span<float> params, std::span<const float> grads, double lr) {
+void AdamW::step(std::span<float> params, std::span<const float> grads, double lr, double grad_scale) {
   PRORES_CHECK(static_cast<int64_t>(params.size()) == num_params_, "AdamW::step: params has ",
                params.size(), " elements, expected ", num_params_);
   PRORES_CHECK(static_cast<int64_t>(grads.size()) == num_params_, "AdamW::step: grads has ",
                grads.size(), " elements, expected ", num_params_);
-  step(params.data(), grads.data(), lr);
+  step(params.data(), grads.data(), lr, grad_scale);
 }
 
-void AdamW::step(float* params, const float* grads, double lr) {
+void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
   PRORES_CHECK(std::isfinite(lr) && lr >= 0.0, "AdamW::step: lr must be finite and >= 0, got ", lr);
   PRORES_CHECK(num_params_ == 0 || (params != nullptr && grads != nullptr),
                "AdamW::step: null params or grads");
@@ -98,7 +98,7 @@ void AdamW::step(float* params, const float* grads, double lr) {
     const int64_t end = s.offset + s.count;
 #pragma omp for schedule(static) nowait
     for (int64_t i = s.offset; i < end; ++i) {
-      const double g = grads[i];
+      const double g = static_cast<float>(grads[i] * grad_scale);
       const double p = static_cast<double>(params[i]) * factor;
       // The update reads the moments as stored (fp32), like torch's in-place tensor ops.
       m[i] = static_cast<float>(b1 * m[i] + (1.0 - b1) * g);

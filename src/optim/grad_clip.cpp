@@ -57,12 +57,4 @@ double clip_coefficient(double norm, double max_norm) {
   return std::isnan(coef) ? coef : std::min(coef, 1.0);
 }
 
-void scale_grads(std::span<float> grads, double coef) {
-  if (coef == 1.0) return;
-  const int64_t n = static_cast<int64_t>(grads.size());
-  float* g = grads.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) g[i] = static_cast<float>(static_cast<double>(g[i]) * coef);
-}
-
 }  // namespace prores

@@ -1,5 +1,6 @@
 // Global gradient-norm clipping as in torch.nn.utils.clip_grad_norm_ (Megatron's --clip-grad):
-// a deterministic fp64 sum of squares over the flat gradient buffer, the clip coefficient, and the scale.
+// a deterministic fp64 sum of squares over the flat gradient buffer and the clip coefficient, which the
+// AdamW step applies to the gradients as it reads them (AdamW::step's grad_scale, ops::AdamWUpdate's).
 // Under model/data parallelism the caller all-reduces sum_of_squares over the ranks owning distinct
 // gradients and takes the square root itself.
 #pragma once
@@ -19,8 +20,5 @@ double global_grad_norm(std::span<const float> grads);
 // torch's clip coefficient: min(max_norm / (norm + 1e-6), 1). max_norm <= 0 disables clipping
 // (returns 1). Like torch, an infinite norm gives 0 and a NaN norm gives NaN.
 double clip_coefficient(double norm, double max_norm);
-
-// grads *= coef (computed in double, stored fp32); a no-op for coef == 1.
-void scale_grads(std::span<float> grads, double coef);
 
 }  // namespace prores

@@ -184,6 +184,7 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
   const double loss_scale = 1.0 / static_cast<double>(accum_ * layout_.shape().dp);
   double loss_sum = 0;
   compute_seconds_ = data_seconds_ = 0;
+  m.round_matmul_weights();  // the parameters as the last optimizer step (or a load) left them
   auto timed = [](double& seconds, auto&& work) {
     const auto start = std::chrono::steady_clock::now();
     work();
@@ -255,16 +256,15 @@ void TrainStep::optimizer_step(double lr, double clip_coef) {
   const Tensor params = model_->params().slice_rows(shard_begin_, shard_count_);
   const Tensor grads = (zero ? zero_shard_ : model_->grads()).slice_rows(0, shard_count_);
   if (config_.device != Device::CPU) {
-    if (clip_coef != 1.0) ops::axpby(grads, clip_coef, grads, 0.0, grads);
     adamw_->set_step_count(adamw_->step_count() + 1);
     const AdamWConfig& c = adamw_->config();
     for (const AdamW::Segment& seg : adamw_->segments())
       ops::adamw_step(params.slice_rows(seg.offset, seg.count), grads.slice_rows(seg.offset, seg.count),
                       exp_avg_.slice_rows(seg.offset, seg.count), exp_avg_sq_.slice_rows(seg.offset, seg.count),
-                      {lr, c.beta1, c.beta2, c.eps, seg.decay ? c.weight_decay : 0.0, adamw_->step_count()});
+                      {lr, c.beta1, c.beta2, c.eps, seg.decay ? c.weight_decay : 0.0, adamw_->step_count(),
+                       clip_coef});
   } else {
-    scale_grads(std::span<float>(grads.as<float>(), static_cast<size_t>(shard_count_)), clip_coef);
-    adamw_->step(params.as<float>(), grads.as<float>(), lr);
+    adamw_->step(params.as<float>(), grads.as<float>(), lr, clip_coef);
   }
   if (!zero) return;
   ops::copy(zero_shard_.slice_rows(0, shard_count_), params);
