@@ -11,7 +11,9 @@
 #   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024,
 #      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
 #      their bf16 storage gains, and with 8 micro-batches of 8 per step; 1B (the reference's ffn of 5632)
-#      also with an ffn of 5461, not a multiple of 8, to time what unaligned GEMM rows cost);
+#      also with an ffn of 5461, not a multiple of 8, to time what unaligned GEMM rows cost; the 71M width of the
+#      depth-scaling runs at 12 and 120 layers, where per-kernel host overhead would show); Nsight Compute's
+#      per-kernel times of a 2-layer 350M step and its sections on the four flash-attention kernels;
 #   4. with gpu_bundle/mpi: two ranks sharing the GPU, tensor, pipeline and data parallelism and ZeRO-1 over
 #      NCCL against the one-rank run, and the NCCL communicator tests (launch/gpu_check_layouts.sh);
 # and prints a short table last. `--throughput-only` runs step 3 alone. The summary log gpu_check.txt and
@@ -94,6 +96,9 @@ fi
 echo "== 3. throughput" | tee -a "$log"
 timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
 m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-heads 16 --seq-length 1024 --vocab-size 32000"
+m71="--num-layers 12 --hidden-size 512 --ffn-hidden-size 1368 --num-attention-heads 8 --seq-length 1024
+  --vocab-size 32000"
+m71x120=${m71/--num-layers 12/--num-layers 120}
 m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5632 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
 for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
              "350M bf16 flash":"$m350 --device cuda --bf16 --attention-backend flash" \
@@ -101,7 +106,9 @@ for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend
              "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
              "350M bf16 flash, 8 x 8":"$m350 --device cuda --bf16 --attention-backend flash --global-batch-size 64" \
              "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash" \
-             "1B bf16 flash, ffn 5461":"${m1b/5632/5461} --device cuda --bf16 --attention-backend flash"; do
+             "1B bf16 flash, ffn 5461":"${m1b/5632/5461} --device cuda --bf16 --attention-backend flash" \
+             "71M bf16 flash":"$m71 --device cuda --bf16 --attention-backend flash" \
+             "71M bf16 flash, 120 layers":"$m71x120 --device cuda --bf16 --attention-backend flash"; do
   # shellcheck disable=SC2086
   line=$(timeout 180 "$bin/bench_train_step" ${bench#*:} --micro-batch-size 8 --warmup 2 --steps 3 2>&1 | tee -a "$log" | tail -1)
   summary+=("$(printf '%-26s %s' "${bench%%:*}" "$(echo "$line" | sed -E 's/.*\| ([0-9]+ tokens\/s).*\| (MFU [0-9.]+%).*/\1, \2/')")")
@@ -128,6 +135,15 @@ print(f"ncu: {sum(calls.values())} kernels in 2 steps (warm-up and timed), {s / 
 for k, t in total.most_common(20):
     print(f"{100 * t / s:5.1f}% {t / 2e6:7.3f} ms {calls[k] // 2:4d}x {k}")
 PY
+  # The flash kernels of one 350M layer (forward, delta, dK/dV, dQ) in detail: registers, occupancy, throughput
+  # and what their warps stall on, for the next round of work on them. Full report in logs.tgz.
+  # shellcheck disable=SC2086
+  timeout 120 ncu --clock-control none -k regex:flash --launch-count 4 --section SpeedOfLight --section Occupancy \
+    --section LaunchStats --section WarpStateStats "$bin/bench_train_step" ${m350/--num-layers 24/--num-layers 1} \
+    --device cuda --bf16 --micro-batch-size 8 --warmup 0 --steps 1 >"$out/ncu_flash.txt" 2>&1
+  metrics='Duration|Registers Per Thread|(Achieved|Theoretical) Occupancy|Compute \(SM\) Throughput'
+  metrics+='|Memory Throughput|Warp Cycles Per Issued Instruction'
+  grep -E "flash.*Context|^ +($metrics) |stalled" "$out/ncu_flash.txt" | cut -c1-160 | head -60 | tee -a "$log"
 fi
 if [ $throughput_only = 0 ] && [ -x gpu_bundle/mpi/bin/mpirun ]; then
   echo "== 4. two ranks on the one GPU: TP, PP, DP and ZeRO-1 over NCCL (launch/gpu_check_layouts.sh)" | tee -a "$log"
