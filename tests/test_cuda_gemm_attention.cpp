@@ -194,6 +194,28 @@ void check_linear_bf16_family(double rtol, ops::InputGrad dinp_write = ops::Inpu
   expect_close_to_max(d_dw.download(), dw, kF32Rtol, "linear dweight");
 }
 
+// linear_forward_residual on CUDA (the sum formed in cuBLASLt's epilogue, out poisoned first) against the
+// CPU's product-then-axpby on the same values: exact f32, bf16 matmuls on f32 tensors, and a bf16 input or
+// weight (the model's bf16 activations and weight copy) next to the f32 residual stream, which is only read.
+template <typename TIn, typename TW>
+void check_linear_residual(ops::MatmulPrecision precision) {
+  const int64_t N = 74, IC = 29, OC = 53;
+  const double alpha = 0.37, beta = 1.25;
+  std::vector<TIn> inp = stored_as<TIn>(random_floats(N * IC, 31));
+  std::vector<TW> w = stored_as<TW>(random_floats(OC * IC, 32));
+  std::vector<float> residual = random_floats(N * OC, 33), out(N * OC);
+  DeviceBuffer<TIn> d_inp(inp);
+  DeviceBuffer<TW> d_w(w);
+  DeviceBuffer<float> d_residual(residual), d_out(N * OC);
+  d_out.poison();
+  ops::linear_forward_residual(d_out.tensor({N, OC}), d_inp.tensor({N, IC}), d_w.tensor({OC, IC}), alpha,
+                               d_residual.tensor({N, OC}), beta, precision);
+  ops::linear_forward_residual(host_tensor(out, {N, OC}), host_tensor(inp, {N, IC}), host_tensor(w, {OC, IC}),
+                               alpha, host_tensor(residual, {N, OC}), beta, precision);
+  expect_close_to_max(d_out.download(), out, kF32Rtol, "linear residual out");
+  EXPECT_EQ(d_residual.download(), residual);
+}
+
 struct AttnShape {
   int64_t B, T, NH, KV, HS;
 };
@@ -359,6 +381,14 @@ TEST(CudaGemm, EmptyInnerDimensionScalesC) {
   d_c.poison();
   ops::gemm(false, false, 2, 3, 0, 1.0, empty_a, empty_b, 0.0, d_c.tensor({2, 3}));
   EXPECT_EQ(d_c.download(), std::vector<float>(6, 0.0f)) << "beta = 0 zeroes C";
+  DeviceBuffer<float> d_in(c);  // a separate beta term: C (=) beta * C_in
+  d_c.poison();
+  ops::cuda::gemm<float, float>(false, false, 2, 3, 0, 1.0f, d_none.data(), 0, d_none.data(), 3, 2.0f, d_c.data(), 3,
+                                false, d_in.data());
+  std::vector<float> doubled(c);
+  for (float& x : doubled) x *= 2.0f;
+  EXPECT_EQ(d_c.download(), doubled) << "beta = 2 with C_in";
+  EXPECT_EQ(d_in.download(), c);
 #endif
 }
 
@@ -402,6 +432,16 @@ TEST(CudaLinear, Bf16ActivationsWithF32WeightsMatchCpu) {
   check_linear_bf16_family<uint16_t, uint16_t>(1e-2);
   check_linear_bf16_family<float>(kF32Rtol, ops::InputGrad::Overwrite);
   check_linear_bf16_family<uint16_t, uint16_t>(1e-2, ops::InputGrad::Overwrite);
+#endif
+}
+
+TEST(CudaLinear, ResidualFormMatchesCpu) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  check_linear_residual<float, float>(ops::MatmulPrecision::Fp32);
+  check_linear_residual<float, float>(ops::MatmulPrecision::Bf16);
+  check_linear_residual<uint16_t, float>(ops::MatmulPrecision::Bf16);
+  check_linear_residual<uint16_t, uint16_t>(ops::MatmulPrecision::Bf16);
 #endif
 }
 

@@ -129,7 +129,14 @@ class Model {
                         const Tensor& u, const Tensor& v);
   void sublayer_backward(const BlockActivations& act, int64_t layer0, Branch branch, const SublayerActivations& a,
                          const Tensor& u, const Tensor& dv, const Tensor& du);
-  void branch_forward(BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b);
+  // Where a branch's output goes: out (=) F(f_in); or, with a residual, out (=) c·residual + α·F(f_in), the sum
+  // formed by the branch's last linear (one TP rank only: with more, F is a partial sum until all-reduced).
+  struct BranchOutput {
+    Tensor out, residual;
+    double c = 1, alpha = 1;
+  };
+  void branch_forward(BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in,
+                      const BranchOutput& output);
   void branch_backward(const BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in,
                        const Tensor& db, const Tensor& dfin);
 

@@ -51,6 +51,9 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
   const bool skip = skip_zero_alpha_ && alpha == 0.0;
   BlockScratch& s = *scratch_;
 
+  const Tensor sum = shape.post_norm ? a.s : v;
+  // Without an output norm, on one TP rank, the branch's last linear forms the sum itself.
+  const bool sum_in_branch = !skip && !shape.out_norm && tp_->size() == 1;
   Tensor b2 = u;  // with the branch skipped the sum below is c·u + 0·u, bitwise c·u + 0·b2
   if (!skip) {
     Tensor f_in = u;
@@ -59,15 +62,15 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
       f_in = a.f_in;
     }
     const Tensor b = shape.out_norm ? a.branch : s.branch;
-    branch_forward(act, layer0, branch, f_in, b);
+    branch_forward(act, layer0, branch, f_in,
+                   sum_in_branch ? BranchOutput{sum, u, shape.c, alpha} : BranchOutput{b, Tensor{}, 1, 1});
     b2 = b;
     if (shape.out_norm) {
       ops::rmsnorm_forward(s.branch_normed, a.rstd_out, b, attn ? w.attn_out_norm : w.mlp_out_norm, eps, ns);
       b2 = s.branch_normed;
     }
   }
-  const Tensor sum = shape.post_norm ? a.s : v;
-  ops::axpby(sum, shape.c, u, alpha, b2);
+  if (!sum_in_branch) ops::axpby(sum, shape.c, u, alpha, b2);
   if (shape.post_norm) ops::rmsnorm_forward(v, a.rstd_post, a.s, norm, eps, ns);
 }
 
@@ -109,27 +112,34 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
     ops::axpby(du, shape.c, dsum, 1.0, s.dfin);
 }
 
-// b (N, C) (=) attention(f_in) or mlp(f_in).
+// output.out (N, C) (=) attention(f_in) or mlp(f_in), or c·residual + α· that (BranchOutput).
 // Column-parallel q|k|v and gate|up (this rank's heads / ffn columns), row-parallel o and down; Megatron's
 // g: the row-parallel outputs are partial sums, all-reduced over TP.
-void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in, const Tensor& b) {
+void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
+                           const BranchOutput& output) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = config_.seq_length;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
+  const auto project = [&](const Tensor& x, const Tensor& weight) {  // the row-parallel o or down
+    if (output.residual.defined())
+      ops::linear_forward_residual(output.out, x, weight, output.alpha, output.residual, output.c, mp);
+    else
+      ops::linear_forward(output.out, x, weight, mp);
+  };
   if (branch == Branch::Attention) {
     ops::linear_forward(s.qkv, f_in, w.qkv, mp);
     ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}), rope_cos_, rope_sin_);
     const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
     if (execution_.flash_attention) ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
     else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
-    ops::linear_forward(b, a.attn_out, w.o, mp);
+    project(a.attn_out, w.o);
   } else {
     ops::linear_forward(a.gate_up, f_in, w.gate_up, mp);
     ops::swiglu_forward(a.swiglu_out, a.gate_up);
-    ops::linear_forward(b, a.swiglu_out, w.down, mp);
+    project(a.swiglu_out, w.down);
   }
-  tp_->all_reduce(b, ReduceOp::Sum);
+  if (!output.residual.defined()) tp_->all_reduce(output.out, ReduceOp::Sum);
 }
 
 // dfin (N, C) (=) and weight gradients (+=) from db (N, C).

@@ -5,7 +5,9 @@
 //  - bf16 matmuls, taken for MatmulPrecision::Bf16 (with an f32 weight or its bf16 copy) or any bf16
 //    activation next to an f32 weight: dweight f32, the weight and each activation (out, inp; dinp, dout) f32
 //    or bf16 (cpu/cuda linear_*_bf16).
-// CUDA tensors need a build with PRORES_WITH_CUDA; other builds fail with a clear message.
+// The forward also has a residual form (linear_forward_residual): on the CPU the product, then axpby; on CUDA
+// one GEMM whose epilogue adds the residual. CUDA tensors need a build with PRORES_WITH_CUDA; other builds
+// fail with a clear message.
 #include "ops/linear.h"
 
 #include <array>
@@ -16,6 +18,7 @@
 
 #include "ops/device_check.h"
 #include "ops/element_type.h"
+#include "ops/elementwise.h"
 #include "ops/cpu/linear.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/device.h"
@@ -93,19 +96,35 @@ void with_storages(const char* op, const std::array<NamedDType, K>& dtypes, Fn&&
   }
 }
 
+// out (=) alpha · product + beta · residual, for linear_forward_residual; none: out (=) the product.
+struct ResidualAdd {
+  double alpha = 1;
+  Tensor residual;
+  double beta = 0;
+};
+
+// The CPU's residual add after its product: out (=) beta · residual + alpha · out, the numbers of the
+// product written out and then axpby. CUDA forms the same sum in the GEMM's epilogue instead.
+void add_residual_on_cpu(const Tensor& out, const ResidualAdd& add) {
+  if (add.residual.defined()) axpby(out, add.beta, add.residual, add.alpha, out);
+}
+
 void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight,
-                         const LinearDims& d) {
+                         const LinearDims& d, const ResidualAdd& add) {
   const std::array<NamedDType, 3> dtypes{{{"out", out.dtype}, {"inp", inp.dtype}, {"weight", weight.dtype}}};
   with_storages(op, dtypes, [&]<typename TOut, typename TIn, typename TW>(TOut, TIn, TW) {
     if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-      detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
-      return cuda::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+      detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}, {"residual", add.residual}});
+      return cuda::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC,
+                                       static_cast<float>(add.alpha), add.residual.as_or_null<TOut>(),
+                                       static_cast<float>(add.beta));
 #else
       detail::fail_no_cuda(op);
 #endif
     }
     cpu::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+    add_residual_on_cpu(out, add);
   });
 }
 
@@ -133,25 +152,27 @@ void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dwei
   });
 }
 
-}  // namespace
-
-void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision) {
-  const char* op = "linear_forward";
+void forward(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision,
+             const ResidualAdd& add) {
   const LinearDims d = linear_dims(op, inp, weight);
   check_rows(op, "out", out, d.N, d.OC);
-  check_same_device(op, {&out, &inp, &weight});
-  if (bf16_family(op, precision, weight, {&out, &inp})) return forward_bf16_family(op, out, inp, weight, d);
+  check_same_device(op, {&out, &inp, &weight, &add.residual});
+  if (bf16_family(op, precision, weight, {&out, &inp}))
+    return forward_bf16_family(op, out, inp, weight, d, add);
   check_same_kind(op, out, inp);
   check_same_kind(op, out, weight);
   if (out.device == Device::CUDA) {
 #if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
+    detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}, {"residual", add.residual}});
+    const auto alpha = static_cast<float>(add.alpha), beta = static_cast<float>(add.beta);
     switch (out.dtype) {
       case DType::F32:
-        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC);
+        return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, alpha,
+                                    add.residual.as_or_null<float>(), beta);
       case DType::BF16:
         return cuda::linear_forward<uint16_t>(out.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
-                                              weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC);
+                                              weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, alpha,
+                                              add.residual.as_or_null<uint16_t>(), beta);
       default:
         PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
     }
@@ -162,6 +183,31 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
   detail::with_float_type(op, out.dtype, [&]<typename E>(E) {
     cpu::linear_forward(out.as<E>(), inp.as<E>(), weight.as<E>(), d.N, d.IC, d.OC);
   });
+  add_residual_on_cpu(out, add);
+}
+
+// Whether the bytes of a and b overlap.
+bool overlap(const Tensor& a, const Tensor& b) {
+  const auto* a0 = static_cast<const unsigned char*>(a.data);
+  const auto* b0 = static_cast<const unsigned char*>(b.data);
+  return a.nbytes() > 0 && b.nbytes() > 0 && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+}  // namespace
+
+void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision) {
+  forward("linear_forward", out, inp, weight, precision, {});
+}
+
+void linear_forward_residual(const Tensor& out, const Tensor& inp, const Tensor& weight, double alpha,
+                             const Tensor& residual, double beta, MatmulPrecision precision) {
+  const char* op = "linear_forward_residual";
+  PRORES_CHECK(residual.defined() && residual.shape == out.shape, op, ": residual has shape ",
+               residual.shape_string(), ", out ", out.shape_string());
+  check_same_kind(op, out, residual);
+  PRORES_CHECK(out.dtype != DType::BF16, op, ": out and residual hold the residual stream: f32 or f64, got bf16");
+  PRORES_CHECK(!overlap(out, residual), op, ": out and residual overlap");
+  forward(op, out, inp, weight, precision, {alpha, residual, beta});
 }
 
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,

@@ -16,6 +16,14 @@ namespace prores::ops {
 void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight,
                     MatmulPrecision precision = MatmulPrecision::Fp32);
 
+// out (N, OC) (=) beta · residual (N, OC) + alpha · inp (N, IC) · weight^T: a linear layer whose product is
+// added to the residual stream as it is written (ProRes' h = c·x + α·F). out and residual have one shape and
+// dtype (f32, or f64 on the CPU) and do not overlap; inp and weight are linear_forward's, multiplied as it
+// does by precision. The CPU writes the product and then forms the sum (axpby's numbers); CUDA forms it in
+// the GEMM's epilogue, one pass over out instead of the product's write and the axpby's three.
+void linear_forward_residual(const Tensor& out, const Tensor& inp, const Tensor& weight, double alpha,
+                             const Tensor& residual, double beta, MatmulPrecision precision = MatmulPrecision::Fp32);
+
 // dinp (N, IC) (+=) or (=), by dinp_write, dout (N, OC) · weight;  dweight (OC, IC) (+=) dout^T · inp.
 // Either output may be an undefined Tensor to skip it.
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,

@@ -11,6 +11,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,7 +61,7 @@ uint32_t alignment(const void* p, int64_t stride, size_t elem, int64_t batch) {
 // kernels only for well-aligned operands).
 struct PlanKey {
   MatmulShape s;
-  uint32_t align_a = 0, align_b = 0, align_c = 0;
+  uint32_t align_a = 0, align_b = 0, align_c = 0;  // align_c: of C and D both
 
   bool operator==(const PlanKey& o) const {
     return s.trans_a == o.s.trans_a && s.trans_b == o.s.trans_b && s.M == o.s.M && s.N == o.s.N &&
@@ -174,12 +175,12 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  void run(const PlanKey& key, float alpha, const void* A, const void* B, float beta, void* C) {
+  void run(const PlanKey& key, float alpha, const void* A, const void* B, float beta, const void* C, void* D) {
     auto it = plans_.find(key);
     if (it == plans_.end()) it = plans_.emplace(key, make_plan(handle_, key)).first;
     const Plan& p = *it->second;
     PRORES_CUBLAS_CHECK(cublasLtMatmul(handle_, p.op.get(), &alpha, B, p.first.get(), A, p.second.get(), &beta,
-                                       C, p.out.get(), C, p.out.get(), &p.algo, workspace_, kBlasWorkspaceBytes,
+                                       C, p.out.get(), D, p.out.get(), &p.algo, workspace_, kBlasWorkspaceBytes,
                                        /*stream=*/0));
   }
 
@@ -201,7 +202,7 @@ Context& current_context() {
 
 }  // namespace
 
-void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, float beta, void* C) {
+void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, float beta, const void* C, void* D) {
   PRORES_CHECK(s.M >= 1 && s.N >= 1 && s.K >= 1 && s.batch >= 1 && s.batch <= INT32_MAX,
                "cuda matmul: sizes must be positive (batch below 2^31): M=", s.M, " N=", s.N, " K=", s.K,
                " batch=", s.batch);
@@ -210,12 +211,14 @@ void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, flo
   PRORES_CHECK(s.batch == 1 || (s.stride_a >= 0 && s.stride_b >= 0 && s.stride_c >= 0),
                "cuda matmul: negative batch stride");
   PRORES_CHECK(s.ab == BlasType::BF16 || s.c == BlasType::F32, "cuda matmul: f32 inputs need an f32 output");
-  PRORES_CHECK(A && B && C, "cuda matmul: null operand");
+  PRORES_CHECK(A && B && C && D, "cuda matmul: null operand");
   PRORES_CHECK(!s.f32_via_bf16 || s.ab == BlasType::F32, "cuda matmul: f32_via_bf16 needs f32 operands");
+  const uint32_t align_cd = std::min(alignment(C, s.stride_c, type_size(s.c), s.batch),
+                                     alignment(D, s.stride_c, type_size(s.c), s.batch));
   PlanKey key{s, alignment(A, s.stride_a, type_size(s.ab), s.batch),
-              alignment(B, s.stride_b, type_size(s.ab), s.batch), alignment(C, s.stride_c, type_size(s.c), s.batch)};
+              alignment(B, s.stride_b, type_size(s.ab), s.batch), align_cd};
   if (s.batch == 1) key.s.stride_a = key.s.stride_b = key.s.stride_c = 0;
-  current_context().run(key, alpha, A, B, beta, C);
+  current_context().run(key, alpha, A, B, beta, C, D);
 }
 
 }  // namespace prores::ops::cuda

@@ -30,11 +30,12 @@ struct MatmulShape {
   bool f32_via_bf16 = false;
 };
 
-// For p in [0, batch): C_p (=) alpha * op(A_p) * op(B_p) + beta * C_p with X_p = X + p * stride_x elements,
-// accumulated in fp32 (CUBLAS_COMPUTE_32F, or CUBLAS_COMPUTE_32F_FAST_16BF when s.f32_via_bf16). beta = 0 writes C
-// without reading it (NaN in C does not propagate); beta = 1 accumulates (+=). Requires M, N, K >= 1 and
-// batch >= 1. Asynchronous on the legacy default stream of the current device; throws prores::Error with
-// the cuBLASLt status on failure.
-void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, float beta, void* C);
+// For p in [0, batch): D_p (=) alpha * op(A_p) * op(B_p) + beta * C_p with X_p = X + p * stride_x elements,
+// accumulated in fp32 (CUBLAS_COMPUTE_32F, or CUBLAS_COMPUTE_32F_FAST_16BF when s.f32_via_bf16). C and D share
+// type, ldc and stride_c, and are the same matrices (then beta = 1 accumulates, +=) or do not overlap (the
+// epilogue reads C and writes D: a residual add). beta = 0 writes D without reading C (NaN in C does not
+// propagate). Requires M, N, K >= 1 and batch >= 1. Asynchronous on the legacy default stream of the current
+// device; throws prores::Error with the cuBLASLt status on failure.
+void matmul(const MatmulShape& s, float alpha, const void* A, const void* B, float beta, const void* C, void* D);
 
 }  // namespace prores::ops::cuda

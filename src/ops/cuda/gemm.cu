@@ -29,17 +29,17 @@ __device__ float load(const uint16_t* p) { return __bfloat162float(__ushort_as_b
 __device__ void store(float* p, float v) { *p = v; }
 __device__ void store(uint16_t* p, float v) { *p = __bfloat16_as_ushort(__float2bfloat16(v)); }
 
-// C_p (M, N; leading dimension ldc) (=) beta * C_p for each of `batch` matrices C + p * stride_c; beta = 0
-// writes zeros without reading C.
+// C_p (M, N; leading dimension ldc) (=) beta * C_in_p for each of `batch` matrices C + p * stride_c (C_in
+// alike; C_in may be C); beta = 0 writes zeros without reading C_in.
 template <typename TC>
-__global__ void scale_kernel(TC* C, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch,
-                             float beta) {
+__global__ void scale_kernel(TC* C, const TC* C_in, int64_t M, int64_t N, int64_t ldc, int64_t stride_c,
+                             int64_t batch, float beta) {
   const int64_t total = batch * M * N;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
     const int64_t p = i / (M * N), r = i / N % M, c = i % N;
-    TC* x = C + p * stride_c + r * ldc + c;
-    store(x, beta == 0.0f ? 0.0f : beta * load(x));
+    const int64_t at = p * stride_c + r * ldc + c;
+    store(C + at, beta == 0.0f ? 0.0f : beta * load(C_in + at));
   }
 }
 
@@ -58,24 +58,26 @@ Bf16Copy::~Bf16Copy() {
 template <typename TA, typename TC>
 void gemm_strided_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A,
                           int64_t lda, int64_t stride_a, const TA* B, int64_t ldb, int64_t stride_b, float beta,
-                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch, bool f32_via_bf16) {
+                          TC* C, int64_t ldc, int64_t stride_c, int64_t batch, bool f32_via_bf16,
+                          const TC* C_in) {
   if (M == 0 || N == 0 || batch == 0) return;
+  if (C_in == nullptr) C_in = C;
   if (K == 0) {
-    if (beta == 1.0f) return;
+    if (beta == 1.0f && C_in == C) return;
     const int64_t blocks = std::min((batch * M * N + kThreads - 1) / kThreads, kMaxBlocks);
-    scale_kernel<<<static_cast<int>(blocks), kThreads>>>(C, M, N, ldc, stride_c, batch, beta);
+    scale_kernel<<<static_cast<int>(blocks), kThreads>>>(C, C_in, M, N, ldc, stride_c, batch, beta);
     PRORES_CUDA_CHECK(cudaGetLastError());
     return;
   }
   const MatmulShape s{ta, tb, M, N, K, lda, ldb, ldc, batch, stride_a, stride_b, stride_c,
                       blas_type<TA>(), blas_type<TC>(), std::is_same_v<TA, float> && f32_via_bf16};
-  matmul(s, alpha, A, B, beta, C);
+  matmul(s, alpha, A, B, beta, C_in, C);
 }
 
 template <typename TA, typename TC>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const TA* A, int64_t lda, const TA* B,
-          int64_t ldb, float beta, TC* C, int64_t ldc, bool f32_via_bf16) {
-  gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1, f32_via_bf16);
+          int64_t ldb, float beta, TC* C, int64_t ldc, bool f32_via_bf16, const TC* C_in) {
+  gemm_strided_batched(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1, f32_via_bf16, C_in);
 }
 
 void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -88,10 +90,10 @@ void gemm_f32_rounded_to_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 
 #define PRORES_INSTANTIATE_GEMM(TA, TC)                                                                       \
   template void gemm<TA, TC>(bool, bool, int64_t, int64_t, int64_t, float, const TA*, int64_t, const TA*,     \
-                             int64_t, float, TC*, int64_t, bool);                                             \
+                             int64_t, float, TC*, int64_t, bool, const TC*);                                  \
   template void gemm_strided_batched<TA, TC>(bool, bool, int64_t, int64_t, int64_t, float, const TA*, int64_t, \
                                              int64_t, const TA*, int64_t, int64_t, float, TC*, int64_t,       \
-                                             int64_t, int64_t, bool);
+                                             int64_t, int64_t, bool, const TC*);
 PRORES_INSTANTIATE_GEMM(float, float)
 PRORES_INSTANTIATE_GEMM(uint16_t, float)
 PRORES_INSTANTIATE_GEMM(uint16_t, uint16_t)

@@ -35,8 +35,9 @@ class Bf16Operand {
 }  // namespace
 
 template <typename T>
-void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC) {
-  gemm<T, T>(false, true, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
+void linear_forward(T* out, const T* inp, const T* weight, int64_t N, int64_t IC, int64_t OC, float alpha,
+                    const T* residual, float beta) {
+  gemm<T, T>(false, true, N, OC, IC, alpha, inp, IC, weight, IC, residual ? beta : 0.0f, out, OC, false, residual);
 }
 
 template <typename T, typename TW>
@@ -47,11 +48,13 @@ void linear_backward(T* dinp, TW* dweight, const T* dout, const T* inp, const T*
 }
 
 template <typename TOut, typename TIn, typename TW>
-void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC) {
+void linear_forward_bf16(TOut* out, const TIn* inp, const TW* weight, int64_t N, int64_t IC, int64_t OC,
+                         float alpha, const TOut* residual, float beta) {
   if (N == 0 || OC == 0) return;
   const Bf16Operand<TIn> x(inp, N * IC);
   const Bf16Operand<TW> w(weight, OC * IC);
-  gemm<uint16_t, TOut>(false, true, N, OC, IC, 1.0f, x.data(), IC, w.data(), IC, 0.0f, out, OC);
+  gemm<uint16_t, TOut>(false, true, N, OC, IC, alpha, x.data(), IC, w.data(), IC, residual ? beta : 0.0f, out, OC,
+                       false, residual);
 }
 
 template <typename TDin, typename TDout, typename TIn, typename TW>
@@ -69,8 +72,10 @@ void linear_backward_bf16(TDin* dinp, float* dweight, const TDout* dout, const T
   }
 }
 
-template void linear_forward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t);
-template void linear_forward<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t);
+template void linear_forward<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, float,
+                                    const float*, float);
+template void linear_forward<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t,
+                                       float, const uint16_t*, float);
 template void linear_backward<float, float>(float*, float*, const float*, const float*, const float*, int64_t,
                                             int64_t, int64_t, float);
 template void linear_backward<uint16_t, uint16_t>(uint16_t*, uint16_t*, const uint16_t*, const uint16_t*,
@@ -78,8 +83,9 @@ template void linear_backward<uint16_t, uint16_t>(uint16_t*, uint16_t*, const ui
 template void linear_backward<uint16_t, float>(uint16_t*, float*, const uint16_t*, const uint16_t*,
                                                const uint16_t*, int64_t, int64_t, int64_t, float);
 
-#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn, TW) \
-  template void linear_forward_bf16<TOut, TIn, TW>(TOut*, const TIn*, const TW*, int64_t, int64_t, int64_t);
+#define PRORES_INSTANTIATE_LINEAR_FORWARD_BF16(TOut, TIn, TW)                                                 \
+  template void linear_forward_bf16<TOut, TIn, TW>(TOut*, const TIn*, const TW*, int64_t, int64_t, int64_t, float, \
+                                                   const TOut*, float);
 PRORES_FOR_EACH_STORAGE_TRIPLE(PRORES_INSTANTIATE_LINEAR_FORWARD_BF16)
 #undef PRORES_INSTANTIATE_LINEAR_FORWARD_BF16
 
