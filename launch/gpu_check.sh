@@ -17,7 +17,8 @@
 #   4. with gpu_bundle/mpi: two ranks sharing the GPU, tensor, pipeline and data parallelism and ZeRO-1 over
 #      NCCL against the one-rank run, and the NCCL communicator tests (launch/gpu_check_layouts.sh);
 # and prints a short table last. `--throughput-only` runs step 3 alone. The summary log gpu_check.txt and
-# logs.tgz (every log and metrics file) go to $OUT (the device tool's result folder) when set, else /tmp.
+# logs.tgz (every log and metrics file) go to $OUT (the device tool's result folder) when set, else /tmp;
+# logs.tgz and gpu_check_summary.txt (the table's lines so far) are refreshed after every step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x gpu_bundle/bin/prores ] || bash launch/gpu_bundle.sh
@@ -28,6 +29,12 @@ rm -rf "$out" && mkdir -p "$out"
 bin=gpu_bundle/bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$log"
 summary=()
+# The logs so far and the summary lines so far, into $OUT after each step: a call the device tool stops
+# early still brings back what ran.
+save_logs() {
+  printf '%s\n' "${summary[@]}" >"${OUT:-/tmp}/gpu_check_summary.txt"
+  tar czf "${OUT:-/tmp}/logs.tgz" -C /tmp gpu_check
+}
 [ "${1:-}" = --throughput-only ] && throughput_only=1 || throughput_only=0
 
 if [ $throughput_only = 0 ]; then
@@ -54,6 +61,7 @@ if command -v compute-sanitizer >/dev/null; then  # out-of-bounds accesses, and 
     summary+=("$(printf '%-40s rc=%s: %s' "$tool $t" "$?" "$(grep -m1 'SUMMARY' "$out/sanitizer_${tool}_$t.txt")")")
   done
 fi
+save_logs
 
 echo "== 2. 20 training iterations, CPU vs GPU" | tee -a "$log"
 source launch/gpu_check_model.sh  # corpus, model
@@ -92,6 +100,7 @@ print(f"TRAIN20 {'PASS' if ok else 'FAIL'}: worst relative loss difference " +
       ", ".join(f"{p[0]} {worst[p[0]]:.2e} (limit {p[3]:.0e})" for p in pairs))
 PY
 fi
+save_logs
 
 echo "== 3. throughput" | tee -a "$log"
 timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
@@ -145,16 +154,18 @@ PY
   metrics+='|Memory Throughput|Warp Cycles Per Issued Instruction'
   grep -E "flash.*Context|^ +($metrics) |stalled" "$out/ncu_flash.txt" | cut -c1-160 | head -60 | tee -a "$log"
 fi
+save_logs
 if [ $throughput_only = 0 ] && [ -x gpu_bundle/mpi/bin/mpirun ]; then
   echo "== 4. two ranks on the one GPU: TP, PP, DP and ZeRO-1 over NCCL (launch/gpu_check_layouts.sh)" | tee -a "$log"
   timeout 300 bash launch/gpu_check_layouts.sh >"$out/layouts.txt" 2>&1
   summary+=("$(printf '%-26s rc=%s: %s' "layouts (2 ranks)" "$?" "$(grep -m1 '^LAYOUTS' "$out/layouts.txt")")")
   cat "$out/layouts.txt" >>"$log"
 fi
+save_logs
 {
   echo
   echo "GPU check summary:"
   printf '%s\n' "${summary[@]}"
   [ $throughput_only = 1 ] || grep '^TRAIN20' "$out/losses.txt"
 } | tee -a "$log"
-tar czf "${OUT:-/tmp}/logs.tgz" -C /tmp gpu_check
+save_logs
