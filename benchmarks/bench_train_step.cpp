@@ -82,6 +82,9 @@ int main(int argc, char** argv) {
        "with --bf16: keep the activations between matmuls in f32 (to time what their bf16 storage gains)")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
        "auto, flash or unfused")
+      ("recompute-granularity", po::value(&t.recompute_granularity), "full: recompute the blocks' activations")
+      ("recompute-method", po::value(&t.recompute_method)->default_value(t.recompute_method), "uniform or block")
+      ("recompute-num-layers", po::value(&t.recompute_num_layers)->default_value(t.recompute_num_layers), "")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
        "peak for MFU (0: 0.442 on the CPU, 0.9 with --bf16, 989 on a GPU)");
   try {
@@ -126,7 +129,9 @@ int main(int argc, char** argv) {
                 ((t.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", "
                                           : std::string("cuda, ")) +
                  (t.bf16 ? (f32_activations ? "bf16 matmuls, f32 activations" : "bf16 matmuls") : "fp32 matmuls") +
-                 (train::uses_flash_attention(t, c) ? ", flash attention" : ""))
+                 (train::uses_flash_attention(t, c) ? ", flash attention" : "") +
+                 (step.model().recompute_layers() > 0 ? ", blocks recomputed" : "") + ", " +
+                 std::to_string(step.model().allocated_bytes() >> 20) + " MiB of model memory")
                     .c_str());
     std::printf("step: median %.4f s (min %.4f, max %.4f) over %zu steps, last loss %.4f | %.0f tokens/s | "
                 "%.3g TFLOP/s | MFU %.1f%% of %.3g TFLOP/s (6N + 12LCT per token)\n",

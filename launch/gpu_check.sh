@@ -10,7 +10,8 @@
 #      both CPU runs);
 #   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024,
 #      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
-#      their bf16 storage gains, and with 8 micro-batches of 8 per step; 1B (the reference's ffn of 5632)
+#      their bf16 storage gains, with 8 micro-batches of 8 per step and with every block recomputed (what
+#      --recompute-granularity full costs); 1B (the reference's ffn of 5632)
 #      also with an ffn of 5461, not a multiple of 8, to time what unaligned GEMM rows cost; the 71M width of the
 #      depth-scaling runs at 12 and 120 layers, where per-kernel host overhead would show); Nsight Compute's
 #      per-kernel times of a 2-layer 350M step and its sections on the four flash-attention kernels;
@@ -114,6 +115,7 @@ for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend
              "350M bf16 flash, f32 act.":"$m350 --device cuda --bf16 --attention-backend flash --f32-activations" \
              "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
              "350M bf16 flash, 8 x 8":"$m350 --device cuda --bf16 --attention-backend flash --global-batch-size 64" \
+             "350M bf16 flash, recompute":"$m350 --device cuda --bf16 --recompute-granularity full" \
              "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash" \
              "1B bf16 flash, ffn 5461":"${m1b/5632/5461} --device cuda --bf16 --attention-backend flash" \
              "71M bf16 flash":"$m71 --device cuda --bf16 --attention-backend flash" \

@@ -1,5 +1,5 @@
-// Helpers for tests that run the `prores` executable: a per-process temporary directory, a corpus made of
-// the project's own sources (no data package needed), running a command line with captured output, and
+// Helpers for tests that run the `prores` executable: a per-process temporary directory, a generated corpus
+// (no data package needed), running a command line with captured output, and
 // reading numbers back from metrics.jsonl lines.
 #pragma once
 #include <gtest/gtest.h>
@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,16 +40,26 @@ inline const TempDir& work_dir() {
   return dir;
 }
 
-// A corpus of a few hundred KB: the project's own headers and sources.
+// A corpus of 1 MiB of pseudo-text, the same at every commit and on every machine (the tests' tolerances must
+// not move with the source tree, as they did when this was the project's own source): lines of 3 to 12 words
+// from a fixed lexicon of 600 random words of 2 to 9 letters, skewed towards its first words (the smaller of
+// two uniform draws), from raw mt19937 outputs (no library distribution, whose algorithm may differ).
 inline std::string corpus() {
   const fs::path path = work_dir().path() / "corpus.txt";
   if (!fs::exists(path)) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(fs::path(PRORES_SOURCE_DIR) / "src"))
-      if (e.is_regular_file()) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    std::ofstream out(path);
-    for (const auto& f : files) out << read_file(f);
+    std::mt19937 rng(20261127);
+    std::vector<std::string> lexicon(600);
+    for (std::string& word : lexicon)
+      for (uint32_t i = 0, letters = 2 + rng() % 8; i < letters; ++i) word += static_cast<char>('a' + rng() % 26);
+    std::string text;
+    while (text.size() < (size_t{1} << 20)) {
+      for (uint32_t i = 0, words = 3 + rng() % 10; i < words; ++i) {
+        const uint32_t a = rng() % 600, b = rng() % 600;
+        text += (i == 0 ? "" : " ") + lexicon[std::min(a, b)];
+      }
+      text += ".\n";
+    }
+    std::ofstream(path) << text;
   }
   return path.string();
 }

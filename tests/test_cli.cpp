@@ -1,6 +1,6 @@
 // End-to-end tests of the `prores` executable: the tiny config trains 50 steps with its loss falling and
 // writes the documented metrics; every configuration error exits non-zero with one line naming the
-// option and value. The corpus is the project's own source text, so the tests need no data package.
+// option and value. The corpus is generated pseudo-text (cli_test_util.h), so the tests need no data package.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -94,7 +94,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"},
         BadInput{"--device tpu", "--device must be cpu or cuda, got 'tpu'"},
         BadInput{"--attention-backend flash", "--attention-backend flash needs --device cuda"},
-        BadInput{"--attention-backend sdpa", "--attention-backend must be auto, flash or unfused, got 'sdpa'"}));
+        BadInput{"--attention-backend sdpa", "--attention-backend must be auto, flash or unfused, got 'sdpa'"},
+        BadInput{"--recompute-granularity selective", "--recompute-granularity selective is not supported"},
+        BadInput{"--recompute-granularity all", "--recompute-granularity must be full, got 'all'"},
+        BadInput{"--recompute-granularity full --recompute-method chunk",
+                 "--recompute-method must be uniform or block, got 'chunk'"},
+        BadInput{"--recompute-granularity full --recompute-num-layers 0",
+                 "--recompute-num-layers must be positive, got 0"}));
 
 // Without a usable GPU, --device cuda ends every rank with one line and exit status 1 (no hang). The
 // line names the host when the build has CUDA, the missing support otherwise.

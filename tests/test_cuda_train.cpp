@@ -4,8 +4,9 @@
 // attention, which needs heads of 64) within 2e-2; a block with α = 0
 // skips its branches on the GPU with bitwise the same result; a checkpoint saved from the GPU resumes
 // bit-exactly on the GPU and matches the CPU's reading of it; and a model larger than the GPU fails with
-// one line naming the GPU memory; ZeRO-1 on one rank trains bitwise like the plain optimizer. Every test but
-// the attention-backend choice and ZeRO-1's CPU half skips without a device.
+// one line naming the GPU memory; ZeRO-1 on one rank and full activation recomputation train bitwise like
+// the plain step. Every test but the attention-backend choice and the CPU halves of ZeRO-1 and recomputation
+// skips without a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -104,6 +105,43 @@ TEST(CudaTrain, DistributedOptimizerOnOneRankIsThePlainOne) {
     EXPECT_EQ(a.loss, b.loss) << where;
     EXPECT_EQ(a.grad_norm, b.grad_norm) << where;
     EXPECT_EQ(host_copy(plain.step.model().params()), host_copy(sharded.step.model().params())) << where;
+  }
+}
+
+// --recompute-granularity full trains bitwise like keeping every activation, with --bf16 on the CPU and on the
+// GPU (unfused and flash attention there), one block skipped (α = 0).
+TEST(CudaTrain, RecomputedBlocksTrainBitwiseLikeKeptOnes) {
+  const data::ByteDataset data = random_text(32);
+  for (Device device : {Device::CPU, Device::CUDA}) {
+    if (device == Device::CUDA) {
+      PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+    }
+    for (const std::string backend : {"unfused", "flash"}) {
+      if (device == Device::CPU && backend == "flash") continue;
+      SCOPED_TRACE((device == Device::CPU ? "cpu " : "cuda ") + backend);
+      const ModelConfig model = tiny_model(backend == "flash" ? 64 : 16);
+      train::TrainConfig kept = train_config(device, true, backend), recomputed = kept;
+      recomputed.recompute_granularity = "full";
+      const std::unique_ptr<Communicator> world = make_single_process_communicator();
+      const ParallelLayout layout(*world, {}, model, kept.global_batch_size, kept.micro_batch_size);
+      train::TrainStep a(model, kept, layout), b(model, recomputed, layout);
+      ASSERT_EQ(b.model().recompute_layers(), model.num_layers);
+      Trace ta, tb;
+      for (train::TrainStep* step : {&a, &b}) {
+        step->model().init_weights(3);
+        step->model().set_alphas(std::vector<double>{1.0, 0.0, 0.25});
+        Trace& t = step == &a ? ta : tb;
+        for (int64_t i = 0; i < 3; ++i) {
+          const train::StepResult r = step->step(data, i * kept.global_batch_size, 1e-3);
+          t.loss.push_back(r.loss);
+          t.grad_norm.push_back(r.grad_norm);
+        }
+      }
+      EXPECT_EQ(ta.loss, tb.loss);
+      EXPECT_EQ(ta.grad_norm, tb.grad_norm);
+      EXPECT_EQ(host_copy(a.model().params()), host_copy(b.model().params()));
+      EXPECT_LT(b.model().allocated_bytes(), a.model().allocated_bytes());
+    }
   }
 }
 

@@ -105,7 +105,15 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
        "matmuls on bf16-rounded operands with fp32 accumulation (tensor cores; AVX512-BF16 through oneDNN on the "
        "CPU); weights, gradients and optimizer state stay fp32")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
-       "flash (CUDA, bf16 arithmetic), unfused (materialized probabilities) or auto (flash with --bf16)");
+       "flash (CUDA, bf16 arithmetic), unfused (materialized probabilities) or auto (flash with --bf16)")
+      ("recompute-granularity", po::value(&t.recompute_granularity),
+       "full: blocks keep only their input and run their forward again before their backward (less activation "
+       "memory, one more forward; bitwise the same training)")
+      ("recompute-method", po::value(&t.recompute_method)->default_value(t.recompute_method),
+       "with full: uniform (every block) or block (the first --recompute-num-layers blocks of each stage)")
+      ("recompute-num-layers", po::value(&t.recompute_num_layers)->default_value(t.recompute_num_layers),
+       "blocks per stage recomputed with --recompute-method block (uniform: Megatron's chunk size, here the same "
+       "numbers and memory for any value)");
 }
 
 void add_parallel_options(po::options_description& desc, TrainOptions& o) {

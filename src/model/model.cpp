@@ -47,6 +47,8 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
                config_.head_size(), " on ", execution.device == Device::CUDA ? "cuda" : "the cpu");
   PRORES_CHECK(execution.matmul_precision == ops::MatmulPrecision::Fp32 || dtype == DType::F32,
                "bf16 matmuls need an f32 model, got ", dtype_name(dtype));
+  PRORES_CHECK(execution.recompute_layers >= 0 && execution.recompute_layers <= local_layers(),
+               "model: ", execution.recompute_layers, " layers to recompute, the stage has ", local_layers());
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
@@ -82,26 +84,33 @@ void Model::plan_buffers() {
     if (shape.out_norm) { nc(&a.branch); rows(&a.rstd_out); }
     if (shape.post_norm) { nc(&a.s); rows(&a.rstd_post); }
   };
+  auto plan_block = [&](BlockActivations& b) {
+    plan_sublayer(b.attn);
+    plan_sublayer(b.mlp);
+    nc(&b.mid);
+    arena_.reserve(&b.q, attn16, {B_, NH, T, HS});
+    arena_.reserve(&b.k, attn16, {B_, KV, T, HS});
+    arena_.reserve(&b.v, attn16, {B_, KV, T, HS});
+    if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
+    else arena_.reserve(&b.att, d, {B_, NH, T, T});
+    arena_.reserve(&b.attn_out, attn16, {N, NH * HS});
+    arena_.reserve(&b.gate_up, a16, {N, 2 * F});
+    arena_.reserve(&b.swiglu_out, a16, {N, F});
+  };
+  const int64_t R = execution_.recompute_layers;
 
   arena_.reserve(&params_, d, {table_.total_numel()});
   if (execution_.matmul_precision == ops::MatmulPrecision::Bf16 && d == DType::F32)
     arena_.reserve(&params16_, DType::BF16, {table_.total_numel()});
   arena_.reserve(&grads_, d, {table_.total_numel()});
+  if (R > 0) {
+    recomputed_ = std::make_unique<BlockActivations>();
+    plan_block(*recomputed_);
+    nc(&recompute_out_);
+  }
   for (Slot& slot : slots_) {
     slot.blocks.resize(static_cast<size_t>(L));
-    for (BlockActivations& b : slot.blocks) {
-      plan_sublayer(b.attn);
-      plan_sublayer(b.mlp);
-      nc(&b.mid);
-      arena_.reserve(&b.q, attn16, {B_, NH, T, HS});
-      arena_.reserve(&b.k, attn16, {B_, KV, T, HS});
-      arena_.reserve(&b.v, attn16, {B_, KV, T, HS});
-      if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
-      else arena_.reserve(&b.att, d, {B_, NH, T, T});
-      arena_.reserve(&b.attn_out, attn16, {N, NH * HS});
-      arena_.reserve(&b.gate_up, a16, {N, 2 * F});
-      arena_.reserve(&b.swiglu_out, a16, {N, F});
-    }
+    for (int64_t l = R; l < L; ++l) plan_block(slot.blocks[static_cast<size_t>(l)]);
     arena_.reserve(&slot.tokens, DType::I32, {N});
     arena_.reserve(&slot.targets, DType::I32, {N});
     arena_.reserve(&slot.residual, d, {(L + 1) * N, C});
@@ -133,6 +142,7 @@ void Model::plan_buffers() {
   arena_.reserve(&rope_cos_, d, {T, HS / 2});
   arena_.reserve(&rope_sin_, d, {T, HS / 2});
   arena_.allocate();
+  if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
   weights_ = weights_of(params_);
   dweights_ = weights_of(grads_);
   if (params16_.defined()) weights16_ = weights_of(params16_);
@@ -234,6 +244,8 @@ void Model::backward(int64_t slot_index, double loss_scale) {
                           slot.final_rstd, 1.0, ops::InputGrad::Overwrite);
   }
   for (int64_t l = L - 1; l >= 0; --l) {
+    if (l < execution_.recompute_layers)  // the activations the backward reads, as the forward left them
+      block_forward(slots_[static_cast<size_t>(slot_index)], l, residual(slot_index, l), recompute_out_);
     block_backward(slot, l, residual(slot_index, l), dy, dx);
     if (grad_ready_hook_) grad_ready_hook_(l);
     std::swap(dx, dy);

@@ -31,12 +31,17 @@ struct SublayerActivations;
 // or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA;
 // with bf16 matmuls the activations that only connect matmuls are stored in bf16, see plan_buffers) and, on
 // CUDA, flash attention (bf16 tensor-core arithmetic; keeps each row's log-sum-exp (B, NH, T) for the
-// backward instead of the probabilities).
+// backward instead of the probabilities); and how many blocks recompute their activations in the backward.
 struct ModelExecution {
   Device device = Device::CPU;
   bool flash_attention = false;
   ops::MatmulPrecision matmul_precision = ops::MatmulPrecision::Fp32;
   bool bf16_activations = true;  // with Bf16 matmuls; false keeps every activation in the model's dtype
+  // Full activation recomputation (Megatron's --recompute-granularity full) of this stage's first
+  // recompute_layers blocks: they keep only their input (the residual stream, kept anyway) and run their
+  // forward again just before their backward, into one set of activations they share. Bitwise the same
+  // gradients; one more block forward each; their activation memory becomes one block's.
+  int64_t recompute_layers = 0;
 };
 
 class Model {
@@ -59,6 +64,9 @@ class Model {
   Device device() const { return execution_.device; }
   bool flash_attention() const { return execution_.flash_attention; }
   ops::MatmulPrecision matmul_precision() const { return execution_.matmul_precision; }
+  int64_t recompute_layers() const { return execution_.recompute_layers; }
+  // Bytes allocated at construction: weights, gradients, the bf16 weight copy, activations and scratch.
+  size_t allocated_bytes() const { return arena_.bytes(); }
 
   Tensor params() const { return params_; }  // flat (P), ordered by table()
   Tensor grads() const { return grads_; }     // flat (P), same order
@@ -161,6 +169,8 @@ class Model {
   std::function<void(int64_t)> grad_ready_hook_;
   std::vector<Slot> slots_;
   std::unique_ptr<BlockScratch> scratch_;
+  std::unique_ptr<BlockActivations> recomputed_;  // the activations the recomputed blocks share
+  Tensor recompute_out_;                           // (N, C): where a recomputed forward writes its output
   Tensor dresidual_a_, dresidual_b_, dfinal_, input_grad_;
   Tensor rope_cos_, rope_sin_;
 };

@@ -74,7 +74,8 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   const ops::MatmulPrecision precision = config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32;
   model_ = std::make_unique<Model>(
       model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
-      ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations});
+      ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations,
+                     recomputed_layers(config, shard.num_layers)});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));

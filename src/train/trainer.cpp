@@ -41,8 +41,20 @@ void TrainConfig::validate() const {
   PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
                "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
   PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
+  PRORES_CHECK(recompute_granularity != "selective", "--recompute-granularity selective is not supported: flash "
+               "attention keeps no probabilities to drop; use full");
+  PRORES_CHECK(recompute_granularity.empty() || recompute_granularity == "full",
+               "--recompute-granularity must be full, got '", recompute_granularity, "'");
+  PRORES_CHECK(recompute_method == "uniform" || recompute_method == "block",
+               "--recompute-method must be uniform or block, got '", recompute_method, "'");
+  PRORES_CHECK(recompute_num_layers >= 1, "--recompute-num-layers must be positive, got ", recompute_num_layers);
   prores::validate(adam);
   LrSchedule check_lr(lr);
+}
+
+int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers) {
+  if (config.recompute_granularity != "full") return 0;
+  return config.recompute_method == "block" ? std::min(config.recompute_num_layers, stage_layers) : stage_layers;
 }
 
 bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model) {
@@ -136,7 +148,9 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const ParamTable full_table(model_config);
   const double flops_per_token = model_flops_per_token(model_config, full_table.matmul_numel());
   std::ostringstream where;
-  where << ls.describe() << ", " << model.num_slots() << " activation slot(s), comm " << layout.world().backend() << "\n";
+  where << ls.describe() << ", " << model.num_slots() << " activation slot(s), "
+        << (model.recompute_layers() > 0 ? std::to_string(model.recompute_layers()) + " block(s) recomputed, " : "")
+        << model.allocated_bytes() / (1 << 20) << " MiB of model memory, comm " << layout.world().backend() << "\n";
   std::cout << where.str() << std::flush;
   layout.world().barrier();
   if (rank0)

@@ -45,6 +45,9 @@ struct TrainConfig {
   bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
   bool bf16_activations = true;    // with bf16: the activations between matmuls in bf16 (off: f32, for A/B timing)
   std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
+  std::string recompute_granularity;       // --recompute-granularity full (empty: keep every activation)
+  std::string recompute_method = "uniform";  // --recompute-method uniform|block (see recomputed_layers)
+  int64_t recompute_num_layers = 1;          // --recompute-num-layers
 
   void validate() const;           // throws prores::Error naming the option and value
 };
@@ -61,6 +64,13 @@ struct TrainResult {
 // Whether the model runs flash attention: --attention-backend flash, or auto with --device cuda, --bf16
 // and a head size the flash kernels take; unfused (and the CPU) materializes the probabilities.
 bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model);
+
+// How many of a stage's `stage_layers` blocks (its first ones) recompute their activations in the backward:
+// none without --recompute-granularity full; with it every block (--recompute-method uniform: Megatron
+// recomputes chunks of --recompute-num-layers blocks from each chunk's input; here each block starts from its
+// own input, which the residual stream keeps anyway, so any chunk size gives the same numbers and memory) or
+// the first --recompute-num-layers of the stage (block).
+int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers);
 
 // Model FLOPs per token, PaLM's count with the full (unmasked) attention term: 6·N + 12·L·C·T, with N the
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
