@@ -41,7 +41,8 @@ class AdamW {
 
   // One optimizer step at learning rate lr (finite, >= 0): increments step_count() first, then for
   // every element, computing in double and storing fp32,
-  //   g = fp32(grad · grad_scale);  p = p·(1 − lr·wd_seg);  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+  //   g = fp32(grad · grad_scale);  p = p·(1 − lr·wd_seg);
+  //   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
   //   p = p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
   // grad_scale is the clip coefficient (optim/grad_clip.h): g is what torch's in-place clip would leave in
   // the gradient, which stays as it was here. params and grads hold num_params() elements each.
