@@ -79,14 +79,20 @@ struct Trace {
   std::vector<double> loss, grad_norm;
 };
 
-inline Trace train_steps(TrainRun& run, const data::TokenDataset& data, int64_t first, int64_t count) {
+// Steps first .. first + count - 1 of step (global batches of global_batch_size samples) at lr 1e-3.
+inline Trace train_steps(train::TrainStep& step, int64_t global_batch_size, const data::TokenDataset& data,
+                         int64_t first, int64_t count) {
   Trace t;
   for (int64_t i = first; i < first + count; ++i) {
-    const train::StepResult r = run.step.step(data, i * run.config.global_batch_size, 1e-3);
+    const train::StepResult r = step.step(data, i * global_batch_size, 1e-3);
     t.loss.push_back(r.loss);
     t.grad_norm.push_back(r.grad_norm);
   }
   return t;
+}
+
+inline Trace train_steps(TrainRun& run, const data::TokenDataset& data, int64_t first, int64_t count) {
+  return train_steps(run.step, run.config.global_batch_size, data, first, count);
 }
 
 inline std::vector<float> host_copy(const Tensor& t) {
