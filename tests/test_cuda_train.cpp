@@ -2,12 +2,11 @@
 // on a tiny GQA model with ProRes α in (0, 1) and a sandwich norm: 20 steps in fp32 track the CPU run's
 // losses and gradient norms within 1e-4 relative, and with --bf16 matmuls (with and without flash
 // attention, which needs heads of 64) within 2e-2, and so does a pre-LN model, whose residual adds happen in
-// the GEMMs' epilogue; a block with α = 0
-// skips its branches on the GPU with bitwise the same result; a checkpoint saved from the GPU resumes
-// bit-exactly on the GPU and matches the CPU's reading of it; and a model larger than the GPU fails with
-// one line naming the GPU memory; ZeRO-1 on one rank and full activation recomputation train bitwise like
-// the plain step. Every test but the attention-backend choice and the CPU halves of ZeRO-1 and recomputation
-// skips without a device.
+// the GEMMs' epilogue; a block with α = 0 skips its branches on the GPU with bitwise the same result; a
+// checkpoint saved from the GPU resumes bit-exactly on the GPU and matches the CPU's reading of it; a model
+// larger than the GPU fails with one line naming the GPU memory; ZeRO-1 on one rank and full activation
+// recomputation train bitwise like the plain step. Every test but the attention-backend choice and the CPU
+// halves of ZeRO-1 and recomputation skips without a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
