@@ -2,8 +2,9 @@
 // checkpoint written under TP = 2 × PP = 2 continues under TP = 1 × PP = 1 and TP = 1 × PP = 2, loaded
 // directly or through `prores convert`, with the losses of the unresharded run; SIGUSR1 on one rank makes
 // every rank save and exit 0; SIGKILL of a rank while it saves every iteration leaves a loadable
-// `latest`; and damaged or mismatched checkpoints give clear errors while the previous checkpoint stays
-// `latest`.
+// `latest`; damaged or mismatched checkpoints give clear errors while the previous checkpoint stays
+// `latest`; and `prores eval` of a checkpoint, on its layout or another, reproduces the validation loss its
+// run logged.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -130,6 +131,40 @@ TEST(Checkpoint, ReshardingContinuesTheRun) {
   EXPECT_NEAR(c.at(12), ref.at(12), 1e-5 * ref.at(12));
   EXPECT_NEAR(d.at(11), ref.at(11), 1e-5 * ref.at(11));
   EXPECT_NEAR(d.at(12), ref.at(12), 1e-5 * ref.at(12));
+}
+
+// The number after "key " in a line of text (0 when missing, with a test failure).
+double printed_number(const std::string& text, const std::string& key) {
+  const size_t pos = text.find(key + " ");
+  EXPECT_NE(pos, std::string::npos) << key << " missing in " << text;
+  return pos == std::string::npos ? 0 : std::stod(text.substr(pos + key.size() + 1));
+}
+
+// `prores eval` of a checkpoint reproduces the validation loss its training run logged at that iteration, on
+// the layout that saved it (TP 2 x PP 2) and on one rank, and reports the test split's; without --load it
+// fails with one line.
+TEST(Checkpoint, EvalReproducesTheLoggedValidationLoss) {
+  const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
+  std::string trained = tiny(4, 10);
+  trained.replace(trained.find(" --eval-interval 0"), 18, " --eval-interval 10 --eval-iters 3");
+  const std::string evaluated = " eval" + trained.substr(6);  // " train ..." → " eval ..."
+  ASSERT_EQ(run_shell(mpirun(4) + trained + tp2pp2 + " --save " + dir("eval").string()).exit_code, 0);
+  double logged = 0;
+  std::istringstream lines(read_file(dir("eval") / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("\"val_loss\"") != std::string::npos) logged = number_after(line, "val_loss");
+  ASSERT_GT(logged, 0);
+  const RunResult same = run_shell(mpirun(4) + evaluated + tp2pp2 + " --load " + dir("eval").string());
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_NEAR(printed_number(same.out, "val_loss"), logged, 1e-6) << same.out;  // printed to 6 decimals
+  EXPECT_EQ(printed_number(same.out, "eval of iter"), 10);
+  EXPECT_GT(printed_number(same.out, "test_loss"), 0);
+  const RunResult one = run(evaluated + " --load " + dir("eval").string());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NEAR(printed_number(one.out, "val_loss"), logged, 1e-5 * logged);
+  const RunResult missing = run(evaluated);
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("prores eval needs --load"), std::string::npos) << missing.err;
 }
 
 TEST(Checkpoint, ResumeUnderTp2Pp2IsBitExactAndZeroShardsReshard) {

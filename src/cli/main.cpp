@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "Usage: prores <command> [options]   (prores <command> --help for its options)\n"
     "Commands:\n"
     "  train      train a Llama-style decoder with ProRes (Progressive Residual Warmup)\n"
+    "  eval       a checkpoint's validation and test loss and perplexity\n"
     "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n"
     "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
@@ -31,13 +32,14 @@ void report(const std::exception& e) {
   std::fprintf(stderr, "prores: error: %s\n", e.what());
 }
 
-// `prores train` under MPI (or alone): errors all ranks agreed on end normally with exit status 1; any
-// other error aborts every rank, so that none is left waiting in a collective.
-int run_distributed(int argc, char** argv, const std::vector<std::string>& args) {
+// `prores train` or `prores eval` under MPI (or alone): errors all ranks agreed on end normally with exit status
+// 1; any other error aborts every rank, so that none is left waiting in a collective.
+int run_distributed(int argc, char** argv, const std::vector<std::string>& args,
+                    int (*command)(const std::vector<std::string>&, std::ostream&, prores::Communicator&)) {
   std::unique_ptr<prores::Communicator> world;
   try {
     world = prores::make_world_communicator(&argc, &argv);
-    const int status = prores::run_train_command(args, std::cout, *world);
+    const int status = command(args, std::cout, *world);
     world.reset();
     prores::finalize_world();
     return status;
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
-  if (command == "train") return run_distributed(argc, argv, args);
+  if (command == "train") return run_distributed(argc, argv, args, prores::run_train_command);
+  if (command == "eval") return run_distributed(argc, argv, args, prores::run_eval_command);
   try {
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
     if (command == "data") return prores::run_data_command(args, std::cout);

@@ -126,26 +126,36 @@ void add_parallel_options(po::options_description& desc, TrainOptions& o) {
        "ZeRO-1: shard the optimizer state over data-parallel ranks");
 }
 
-constexpr const char* kUsage =
+// What the command does with the options: train, or evaluate a checkpoint (--load) with the same options.
+enum class Mode { Train, Eval };
+
+constexpr const char* kTrainUsage =
     "Usage: [mpirun -np N] prores train [--config FILE] [options]\n"
     "Trains a Llama-style decoder with ProRes over N ranks = TP x PP x DP. Options may also be given in an\n"
     "INI file (key = value, keys are the option names without dashes); the command line wins.\n";
+constexpr const char* kEvalUsage =
+    "Usage: [mpirun -np N] prores eval [--config FILE] --load DIR [options]\n"
+    "Evaluates a checkpoint (any TP x PP x DP layout) with the ProRes alpha of its last step: the mean loss\n"
+    "and perplexity of --eval-iters global batches of the validation and test splits, the validation one as\n"
+    "the training run computed it. Takes prores train's options: the model, data, batch, device and layout.\n";
 
 // Parses and validates everything that can be checked before the first collective; returns false for
 // --help. Throws prores::Error naming the option and value.
-bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out, const Communicator& world,
+bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::ostream& out, const Communicator& world,
                         TrainOptions& o) {
-  po::options_description desc("prores train options");
+  const std::string command = mode == Mode::Train ? "train" : "eval";
+  po::options_description desc("prores " + command + " options");
   desc.add_options()("help", "print this help")("config", po::value<std::string>(), "INI file of options");
   add_model_options(desc, o);
   add_training_options(desc, o);
   add_parallel_options(desc, o);
   add_schedule_options(desc, o.schedule);
   po::variables_map vm;
-  if (!parse_options("train", args, desc, vm)) {
-    if (world.rank() == 0) out << kUsage << desc;
+  if (!parse_options(command, args, desc, vm)) {
+    if (world.rank() == 0) out << (mode == Mode::Train ? kTrainUsage : kEvalUsage) << desc;
     return false;
   }
+  PRORES_CHECK(mode == Mode::Train || !o.train.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
   o.model.norm_placement = parse_norm_placement(o.norm_placement);
   o.model.init_scheme = parse_init_scheme(o.init_scheme);
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
@@ -172,14 +182,12 @@ bool parse_and_validate(const std::vector<std::string>& args, std::ostream& out,
   return true;
 }
 
-}  // namespace
-
-int run_train_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
+int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
   TrainOptions o;
   std::string error;
   bool run = false;
   try {
-    run = parse_and_validate(args, out, world, o);
+    run = parse_and_validate(mode, args, out, world, o);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -195,11 +203,25 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
     }
   }
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
+  if (mode == Mode::Eval) {
+    train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
+    return 0;
+  }
   const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);
   if (world.rank() == 0 && !result.losses.empty())
     out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
         << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";
   return 0;
+}
+
+}  // namespace
+
+int run_train_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
+  return run(Mode::Train, args, out, world);
+}
+
+int run_eval_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
+  return run(Mode::Eval, args, out, world);
 }
 
 }  // namespace prores

@@ -1,4 +1,5 @@
-// `prores train`: the options of a training run (Megatron-LM names, INI via --config) and the run itself.
+// `prores train` and `prores eval`: the options of a training run (Megatron-LM names, INI via --config), the
+// run itself, and the evaluation of a checkpoint with the same options.
 #pragma once
 #include <ostream>
 #include <string>
@@ -13,5 +14,9 @@ namespace prores {
 // the exit status. Bad input throws SetupError (on every rank) with a one-line message naming the
 // option and value; errors during training throw prores::Error on the rank that met them.
 int run_train_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world);
+
+// Runs `prores eval` (a checkpoint's validation and test loss, train's options plus a required --load) the same
+// way.
+int run_eval_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world);
 
 }  // namespace prores

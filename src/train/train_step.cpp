@@ -273,10 +273,9 @@ void TrainStep::optimizer_step(double lr, double clip_coef) {
   ops::copy(model_->params(), zero_full_.slice_rows(0, model_->table().total_numel()));
 }
 
-double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters) {
+double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split) {
   double sum = 0;
-  for (int64_t i = 0; i < eval_iters; ++i)
-    sum += run_forward_backward(data, data::Split::Valid, i * config_.global_batch_size, false);
+  for (int64_t i = 0; i < eval_iters; ++i) sum += run_forward_backward(data, split, i * config_.global_batch_size, false);
   return sum / static_cast<double>(eval_iters);
 }
 

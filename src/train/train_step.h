@@ -57,8 +57,9 @@ class TrainStep {
   // One step at learning rate lr with block alphas of this stage, on the global batch that starts at
   // sample consumed_samples of the dataset's train split.
   StepResult step(const data::TokenDataset& data, int64_t consumed_samples, double lr);
-  // Mean loss over eval_iters global batches of the valid split (forward only, same on every rank).
-  double evaluate(const data::TokenDataset& data, int64_t eval_iters);
+  // Mean loss over eval_iters global batches of a split, the valid one by default (forward only, the same on
+  // every rank).
+  double evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split = data::Split::Valid);
 
  private:
   void load_micro_batch(const data::TokenDataset& data, data::Split split, int64_t consumed, int64_t micro);

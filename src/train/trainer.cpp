@@ -110,6 +110,22 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
   return dataset;
 }
 
+// Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
+// every rank learns of it before the first collective.
+std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, const TrainConfig& cfg,
+                                           const ParallelLayout& layout) {
+  std::unique_ptr<TrainStep> step;
+  std::string error;
+  try {
+    step = std::make_unique<TrainStep>(model_config, cfg, layout);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (layout.world().all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
+    throw SetupError(error.empty() ? "another rank failed to set up its model (see its error)" : error);
+  return step;
+}
+
 TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_args, const TrainConfig& cfg,
                   const ParallelLayout& layout, const data::TokenDataset& dataset, std::ostream& log) {
   model_config.validate();
@@ -118,17 +134,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const bool rank0 = ls.rank == 0;
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
 
-  // Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
-  // every rank learns of it before the first collective of training.
-  std::unique_ptr<TrainStep> step_owner;
-  std::string error;
-  try {
-    step_owner = std::make_unique<TrainStep>(model_config, cfg, layout);
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  if (layout.world().all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
-    throw SetupError(error.empty() ? "another rank failed to set up its model (see its error)" : error);
+  const std::unique_ptr<TrainStep> step_owner = make_train_step(model_config, cfg, layout);
   TrainStep& trainer = *step_owner;
   Model& model = trainer.model();
   model.init_weights(cfg.seed);
@@ -246,6 +252,37 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   result.tokens_per_sec =
       static_cast<double>(iterations_run * cfg.global_batch_size * T) / std::max(total_seconds, 1e-9);
   result.mfu = result.tokens_per_sec * flops_per_token / cfg.peak_flops;
+  return result;
+}
+
+EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
+                               const TrainConfig& cfg, const ParallelLayout& layout, const data::TokenDataset& dataset,
+                               std::ostream& log) {
+  model_config.validate();
+  cfg.validate();
+  PRORES_CHECK(!cfg.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
+  PRORES_CHECK(dataset.num_samples(data::Split::Valid) > 0, "prores eval: --split ", cfg.split,
+               " leaves no validation samples");
+  const LayoutShape& ls = layout.shape();
+  const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
+  const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout);
+  step->model().init_weights(cfg.seed);
+  EvalResult result;
+  result.iteration = load_checkpoint(cfg.load, *step, layout).iteration;
+  std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers));
+  schedule.alphas(std::max<int64_t>(result.iteration - 1, 0), ls.first_layer, ls.num_layers, stage_alpha.data());
+  step->model().set_alphas(stage_alpha);
+  result.val_loss = step->evaluate(dataset, cfg.eval_iters, data::Split::Valid);
+  result.test_loss = dataset.num_samples(data::Split::Test) > 0
+                         ? step->evaluate(dataset, cfg.eval_iters, data::Split::Test)
+                         : std::nan("");
+  if (ls.rank == 0) {
+    char line[256];
+    std::snprintf(line, sizeof line, "eval of iter %lld | val_loss %.6f | val_ppl %.3f | test_loss %.6f | test_ppl %.3f",
+                  static_cast<long long>(result.iteration), result.val_loss, std::exp(result.val_loss),
+                  result.test_loss, std::exp(result.test_loss));
+    log << line << std::endl;
+  }
   return result;
 }
 

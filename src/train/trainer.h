@@ -89,4 +89,18 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
                   const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
 
+// What `prores eval` reports: the checkpoint's iteration and the mean loss of config.eval_iters global batches
+// of the validation split and of the test split (NaN when --split leaves that split empty).
+struct EvalResult {
+  int64_t iteration = 0;
+  double val_loss = 0, test_loss = 0;
+};
+
+// Collective over layout.world(): loads config.load (required; any layout) into a fresh model, sets the ProRes
+// α the training-time evaluation of that iteration used (those of its last step), and evaluates both splits
+// as train() evaluates the validation split, so that val_loss reproduces the val_loss logged then. Logs one
+// line to `log` on world rank 0 (no metrics.jsonl record: the run's own file stays the training's).
+EvalResult evaluate_checkpoint(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
+                               const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
+
 }  // namespace prores::train
