@@ -138,7 +138,7 @@ class Model {
   void sublayer_backward(const BlockActivations& act, int64_t layer0, Branch branch, const SublayerActivations& a,
                          const Tensor& u, const Tensor& dv, const Tensor& du);
   // Where a branch's output goes: out (=) F(f_in); or, with a residual, out (=) c·residual + α·F(f_in), the sum
-  // formed by the branch's last linear (one TP rank only: with more, F is a partial sum until all-reduced).
+  // formed by the branch's last linear (and under TP by the all-reduce of its partial sums).
   struct BranchOutput {
     Tensor out, residual;
     double c = 1, alpha = 1;

@@ -52,8 +52,7 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
   BlockScratch& s = *scratch_;
 
   const Tensor sum = shape.post_norm ? a.s : v;
-  // Without an output norm, on one TP rank, the branch's last linear forms the sum itself.
-  const bool sum_in_branch = !skip && !shape.out_norm && tp_->size() == 1;
+  const bool sum_in_branch = !skip && !shape.out_norm;  // the branch's last linear forms the sum itself
   Tensor b2 = u;  // with the branch skipped the sum below is c·u + 0·u, bitwise c·u + 0·b2
   if (!skip) {
     Tensor f_in = u;
@@ -114,7 +113,8 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
 
 // output.out (N, C) (=) attention(f_in) or mlp(f_in), or c·residual + α· that (BranchOutput).
 // Column-parallel q|k|v and gate|up (this rank's heads / ffn columns), row-parallel o and down; Megatron's
-// g: the row-parallel outputs are partial sums, all-reduced over TP.
+// g: the row-parallel outputs are partial sums, all-reduced over TP. With a residual, TP rank 0 adds
+// c·residual to α· its partial sum and the other ranks write α· theirs, so that the all-reduce forms the sum.
 void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
                            const BranchOutput& output) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
@@ -122,8 +122,9 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
   const int64_t T = config_.seq_length;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
   const auto project = [&](const Tensor& x, const Tensor& weight) {  // the row-parallel o or down
+    const double c = tp_->rank() == 0 ? output.c : 0.0;
     if (output.residual.defined())
-      ops::linear_forward_residual(output.out, x, weight, output.alpha, output.residual, output.c, mp);
+      ops::linear_forward_residual(output.out, x, weight, output.alpha, output.residual, c, mp);
     else
       ops::linear_forward(output.out, x, weight, mp);
   };
@@ -139,7 +140,7 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
     ops::swiglu_forward(a.swiglu_out, a.gate_up);
     project(a.swiglu_out, w.down);
   }
-  if (!output.residual.defined()) tp_->all_reduce(output.out, ReduceOp::Sum);
+  tp_->all_reduce(output.out, ReduceOp::Sum);
 }
 
 // dfin (N, C) (=) and weight gradients (+=) from db (N, C).
