@@ -1,7 +1,8 @@
 // Parallel layouts against the single-process run, end to end through `mpirun prores train`: on the
 // tiny model (4 layers, ProRes linear, 4 micro-batches per DP rank) the loss and gradient norm of each
 // of the first 10 iterations under TP, PP, DP, their products, ZeRO-1 and PP with recomputed blocks equal
-// the single-process values within 1e-5 relative (3.7e-8 measured); with --bf16, TP x PP and TP x DP with
+// the single-process values within 1e-5 relative (3.7e-8 measured), and so does the activations' RMS per
+// block where the layout keeps the micro-batches; with --bf16, TP x PP and TP x DP with
 // ZeRO-1 equal the single-process bf16 run within 1e-4 (the rounding to bf16 of partial sums taken in another
 // order: 4.0e-5 measured, while the fp32 run is 4.6e-4 away); and a layout that cannot hold the model fails on
 // every rank with the same message, without hanging. Measured on the generated corpus (cli_test_util.h).
@@ -38,22 +39,40 @@ std::string common_args(const std::string& log_dir) {
          log_dir;
 }
 
-Trace run_layout(const Layout& layout) {
+// The numbers of the JSON array after "key": in a metrics line.
+std::vector<double> array_after(const std::string& line, const std::string& key) {
+  std::vector<double> out;
+  const size_t pos = line.find("\"" + key + "\":[");
+  EXPECT_NE(pos, std::string::npos) << key << " missing in " << line;
+  if (pos == std::string::npos) return out;
+  std::istringstream items(line.substr(pos + key.size() + 4, line.find(']', pos) - pos - key.size() - 4));
+  for (std::string item; std::getline(items, item, ',');) out.push_back(std::stod(item));
+  return out;
+}
+
+struct LayoutRun {
+  Trace trace;
+  std::vector<double> act_rms;  // of the last iteration
+};
+
+LayoutRun run_layout(const Layout& layout) {
   const std::string log_dir = (work_dir().path() / layout.name).string();
   const RunResult r = run_shell(mpirun(layout.ranks) + common_args(log_dir) + " " + layout.flags);
   EXPECT_EQ(r.exit_code, 0) << layout.name << ": " << r.out << r.err;
-  Trace t;
+  LayoutRun run;
   std::istringstream lines(read_file(fs::path(log_dir) / "metrics.jsonl"));
   for (std::string line; std::getline(lines, line);) {
-    t.loss.push_back(number_after(line, "loss"));
-    t.grad_norm.push_back(number_after(line, "grad_norm"));
+    run.trace.loss.push_back(number_after(line, "loss"));
+    run.trace.grad_norm.push_back(number_after(line, "grad_norm"));
+    run.act_rms = array_after(line, "act_rms");
   }
-  return t;
+  return run;
 }
 
 TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
-  const Trace reference = run_layout({"single", 1, "--micro-batch-size 2"});
-  ASSERT_EQ(reference.loss.size(), 10u);
+  const LayoutRun reference = run_layout({"single", 1, "--micro-batch-size 2"});
+  ASSERT_EQ(reference.trace.loss.size(), 10u);
+  ASSERT_EQ(reference.act_rms.size(), 4u);
   const std::vector<Layout> layouts = {
       {"tp2", 2, "--micro-batch-size 2 --tensor-model-parallel-size 2"},
       {"pp2", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2"},
@@ -67,18 +86,26 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
       {"pp2_dp2", 4, "--micro-batch-size 1 --pipeline-model-parallel-size 2"},
       {"tp2_dp2_zero1", 4, "--micro-batch-size 1 --tensor-model-parallel-size 2 --use-distributed-optimizer"},
   };
-  for (const Layout& layout : layouts) expect_tracks(run_layout(layout), reference, 1e-5, layout.name);
+  for (const Layout& layout : layouts) {
+    const LayoutRun run = run_layout(layout);
+    expect_tracks(run.trace, reference.trace, 1e-5, layout.name);
+    // The activations' RMS per block, of the same last micro-batch where the layout keeps micro-batches of 2.
+    if (layout.flags.find("--micro-batch-size 2") == std::string::npos) continue;
+    ASSERT_EQ(run.act_rms.size(), reference.act_rms.size()) << layout.name;
+    for (size_t l = 0; l < run.act_rms.size(); ++l)
+      EXPECT_NEAR(run.act_rms[l], reference.act_rms[l], 1e-5 * reference.act_rms[l]) << layout.name << " block " << l;
+  }
 }
 
 TEST(LayoutEquivalence, Bf16LayoutsReproduceTheSingleProcessBf16Run) {
-  const Trace reference = run_layout({"single_bf16", 1, "--micro-batch-size 2 --bf16"});
+  const Trace reference = run_layout({"single_bf16", 1, "--micro-batch-size 2 --bf16"}).trace;
   ASSERT_EQ(reference.loss.size(), 10u);
   const std::vector<Layout> layouts = {
       {"tp2_pp2_bf16", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --bf16"},
       {"tp2_dp2_zero1_bf16", 4,
        "--micro-batch-size 1 --tensor-model-parallel-size 2 --use-distributed-optimizer --bf16"},
   };
-  for (const Layout& layout : layouts) expect_tracks(run_layout(layout), reference, 1e-4, layout.name);
+  for (const Layout& layout : layouts) expect_tracks(run_layout(layout).trace, reference, 1e-4, layout.name);
 }
 
 size_t count(const std::string& text, const std::string& what) {

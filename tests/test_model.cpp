@@ -1,6 +1,7 @@
 // Whole-model tests: double-precision finite-difference gradients of every parameter in each norm
 // placement (α strictly inside (0, 1), LayerNorm Scaling on and off), the α = 0 skip being bitwise
-// exact, init schemes drawing the documented spreads, and activation recomputation being bitwise exact.
+// exact, init schemes drawing the documented spreads, activation recomputation being bitwise exact, and the
+// residual stream's RMS per block.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -218,6 +219,33 @@ TEST(ModelExecution, RecomputedBlocksGiveBitwiseTheSameGradients) {
       }
     }
   }
+}
+
+// block_output_rms is the RMS of the residual stream after each block: the last is the stage output's, and
+// with every block skipped (α = 0, Pre-LN: h = x) each is the embedding's.
+TEST(ModelExecution, BlockOutputRmsMeasuresTheResidualStream) {
+  const ModelConfig c = tiny_config(NormPlacement::Pre, false);
+  const int64_t B = 2, N = B * c.seq_length;
+  std::vector<int32_t> tokens(N), targets(N);
+  random_tokens(tokens, c.vocab_size, 81);
+  random_tokens(targets, c.vocab_size, 82);
+  Model m(c, B);
+  randomize_params<float>(m, 83);
+  const auto rms_of = [](const Tensor& t) {
+    double s = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.as<float>()[i]) * t.as<float>()[i];
+    return std::sqrt(s / static_cast<double>(t.numel()));
+  };
+  m.set_alphas(std::vector<double>{1.0, 0.5, 0.25});
+  m.forward(0, tokens.data(), targets.data());
+  std::vector<double> rms = m.block_output_rms(0);
+  ASSERT_EQ(rms.size(), 3u);
+  EXPECT_NEAR(rms.back(), rms_of(m.stage_output(0)), 1e-12 * rms.back());
+  EXPECT_NE(rms[0], rms[1]);
+  m.set_alphas(std::vector<double>{0.0, 0.0, 0.0});
+  m.forward(0, tokens.data(), targets.data());
+  rms = m.block_output_rms(0);
+  for (double r : rms) EXPECT_NEAR(r, rms_of(m.stage_input(0)), 1e-12 * r);
 }
 
 TEST(ModelExecution, MoreRecomputedLayersThanTheStageHoldsAreRefused) {

@@ -3,6 +3,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "model/model_slot.h"
 #include "ops/attention.h"
@@ -207,6 +208,15 @@ Tensor Model::residual(int64_t slot, int64_t index) const {
 }
 
 Tensor Model::logits(int64_t slot) const { return slots_[static_cast<size_t>(slot)].logits; }
+
+std::vector<double> Model::block_output_rms(int64_t slot) const {
+  PRORES_CHECK(slot >= 0 && slot < num_slots(), "model: activation slot ", slot, " out of range");
+  const double n = static_cast<double>(B_ * config_.seq_length * config_.hidden_size);
+  std::vector<double> rms(static_cast<size_t>(local_layers()));
+  for (int64_t l = 0; l < local_layers(); ++l)
+    rms[static_cast<size_t>(l)] = std::sqrt(ops::sum_squares(residual(slot, l + 1)) / n);
+  return rms;
+}
 
 double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");

@@ -96,6 +96,10 @@ class Model {
   void backward(int64_t slot, double loss_scale);
   void zero_grads();
 
+  // The RMS of the residual stream after each of this stage's blocks in slot's last forward, in block order:
+  // sqrt(Σ h² / (B·T·C)) (every TP rank holds the same stream).
+  std::vector<double> block_output_rms(int64_t slot) const;
+
   Tensor stage_input(int64_t slot) const { return residual(slot, 0); }                    // (B·T, C)
   Tensor stage_output(int64_t slot) const { return residual(slot, local_layers()); }      // (B·T, C)
   Tensor output_grad() const { return dresidual_a_; }                                     // (B·T, C)

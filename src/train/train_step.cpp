@@ -273,6 +273,19 @@ void TrainStep::optimizer_step(double lr, double clip_coef) {
   ops::copy(model_->params(), zero_full_.slice_rows(0, model_->table().total_numel()));
 }
 
+std::vector<double> TrainStep::activation_rms() {
+  const LayoutShape& ls = layout_.shape();
+  std::vector<double> rms(static_cast<size_t>(model_->config().num_layers), 0.0);
+  if (ls.tp_rank == 0) {  // the TP ranks of a stage hold the same stream: one of them counts
+    const std::vector<double> stage = model_->block_output_rms((accum_ - 1) % model_->num_slots());
+    std::copy(stage.begin(), stage.end(), rms.begin() + (ls.first_layer - 1));
+  }
+  layout_.world().all_reduce(Tensor(rms.data(), DType::F64, Device::CPU, {static_cast<int64_t>(rms.size())}),
+                             ReduceOp::Sum);
+  for (double& r : rms) r /= static_cast<double>(ls.dp);
+  return rms;
+}
+
 double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split) {
   double sum = 0;
   for (int64_t i = 0; i < eval_iters; ++i) sum += run_forward_backward(data, split, i * config_.global_batch_size, false);

@@ -57,6 +57,10 @@ class TrainStep {
   // One step at learning rate lr with block alphas of this stage, on the global batch that starts at
   // sample consumed_samples of the dataset's train split.
   StepResult step(const data::TokenDataset& data, int64_t consumed_samples, double lr);
+  // The RMS of the residual stream after every block of the model (global block order) in the last
+  // micro-batch of the last step, averaged over the data-parallel ranks: the growth of the activations with
+  // depth that ProRes tempers. Collective over the layout's world.
+  std::vector<double> activation_rms();
   // Mean loss over eval_iters global batches of a split, the valid one by default (forward only, the same on
   // every rank).
   double evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split = data::Split::Valid);

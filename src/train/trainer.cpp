@@ -199,7 +199,9 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     ++iterations_run;
 
     const int64_t done = iter + 1;
-    if (rank0 && (done % cfg.log_interval == 0 || done == cfg.train_iters)) {
+    const bool log_now = done % cfg.log_interval == 0 || done == cfg.train_iters;
+    const std::vector<double> act_rms = log_now ? trainer.activation_rms() : std::vector<double>{};  // collective
+    if (rank0 && log_now) {
       schedule.alphas(iter, 1, L, all_alpha.data());
       const double tps = static_cast<double>(interval_tokens) / interval_seconds;
       const double mfu = tps * flops_per_token / cfg.peak_flops;
@@ -220,7 +222,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
             .add("consumed_samples", consumed_samples)
             .add("data_share", interval_data_seconds / interval_seconds);
         if (ls.pp > 1) record.add("pipeline_bubble", interval_bubble / static_cast<double>(interval_iters));
-        metrics->write(record.add("alpha", all_alpha));
+        metrics->write(record.add("alpha", all_alpha).add("act_rms", act_rms));
       }
       interval_seconds = interval_bubble = interval_data_seconds = 0;
       interval_tokens = interval_iters = 0;
