@@ -7,7 +7,7 @@
 #      training tests among them (20 TrainStep steps in fp32 and bf16 against the CPU, checkpoints);
 #   2. a 20-iteration `prores train` run on this repository's text on the CPU in fp32 and with --bf16,
 #      then on the GPU in fp32 and with --bf16, and their losses side by side (the GPU's bf16 run against
-#      both CPU runs);
+#      both CPU runs), then the blocks' activation RMS of iteration 20 with the same limits;
 #   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024,
 #      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
 #      their bf16 storage gains, with 8 micro-batches of 8 per step and with every block recomputed (what
@@ -77,13 +77,15 @@ done
 python3 - "$out" <<'PY' 2>&1 | tee -a "$log" "$out/losses.txt"
 import json, sys
 out = sys.argv[1]
-runs = {}
+runs, act_rms = {}, {}
 names = ("cpu", "cpu_bf16", "gpu_fp32", "gpu_bf16")
 for name in names:
     try:
-        runs[name] = [json.loads(l)["loss"] for l in open(f"{out}/run_{name}/metrics.jsonl") if '"loss"' in l]
+        records = [json.loads(l) for l in open(f"{out}/run_{name}/metrics.jsonl") if '"loss"' in l]
     except OSError:
-        runs[name] = []
+        records = []
+    runs[name] = [r["loss"] for r in records]
+    act_rms[name] = records[-1]["act_rms"] if records else []  # per block, at the last iteration
 # (label, run, reference run, limit): the GPU runs against the CPU's fp32 run; bf16 also against the CPU's bf16.
 pairs = (("fp32", "gpu_fp32", "cpu", 1e-4), ("bf16", "gpu_bf16", "cpu", 2e-2),
          ("bf16 vs cpu bf16", "gpu_bf16", "cpu_bf16", 2e-2))
@@ -99,6 +101,11 @@ for i in range(20):
 ok = all(len(runs[n]) == 20 for n in names) and all(worst[p[0]] < p[3] for p in pairs)
 print(f"TRAIN20 {'PASS' if ok else 'FAIL'}: worst relative loss difference " +
       ", ".join(f"{p[0]} {worst[p[0]]:.2e} (limit {p[3]:.0e})" for p in pairs))
+rms_worst = {p[0]: max((abs(a - b) / abs(b) for a, b in zip(act_rms[p[1]], act_rms[p[2]])), default=float("nan"))
+             for p in pairs}
+rms_ok = all(len(act_rms[n]) == len(act_rms["cpu"]) > 0 for n in names) and all(rms_worst[p[0]] < p[3] for p in pairs)
+print(f"ACTRMS {'PASS' if rms_ok else 'FAIL'}: worst relative difference of the blocks' activation RMS at iteration 20 "
+      + ", ".join(f"{p[0]} {rms_worst[p[0]]:.2e}" for p in pairs))
 PY
 fi
 save_logs
@@ -168,6 +175,6 @@ save_logs
   echo
   echo "GPU check summary:"
   printf '%s\n' "${summary[@]}"
-  [ $throughput_only = 1 ] || grep '^TRAIN20' "$out/losses.txt"
+  [ $throughput_only = 1 ] || grep -E '^(TRAIN20|ACTRMS)' "$out/losses.txt"
 } | tee -a "$log"
 save_logs
