@@ -85,7 +85,7 @@ for name in names:
     except OSError:
         records = []
     runs[name] = [r["loss"] for r in records]
-    act_rms[name] = records[-1]["act_rms"] if records else []  # per block, at the last iteration
+    act_rms[name] = records[-1].get("act_rms", []) if len(records) == 20 else []  # per block, at iteration 20
 # (label, run, reference run, limit): the GPU runs against the CPU's fp32 run; bf16 also against the CPU's bf16.
 pairs = (("fp32", "gpu_fp32", "cpu", 1e-4), ("bf16", "gpu_bf16", "cpu", 2e-2),
          ("bf16 vs cpu bf16", "gpu_bf16", "cpu_bf16", 2e-2))

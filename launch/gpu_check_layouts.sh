@@ -49,15 +49,19 @@ launch() {
 }
 
 source launch/gpu_check_model.sh  # corpus, model
-# name:ranks:options (the one-rank runs are the references of the two-rank ones of the same precision)
+# name:ranks:options (the one-rank runs are the references of the two-rank ones of the same precision and
+# norm; the pre-LN pair takes the residual add in the GEMMs' epilogue, which the sandwich model never does)
 runs=("one_fp32:1:" "tp2_fp32:2:--tensor-model-parallel-size 2" "pp2_fp32:2:--pipeline-model-parallel-size 2"
       "dp2_fp32:2:" "zero_dp2_fp32:2:--use-distributed-optimizer" "one_bf16:1:--bf16"
-      "tp2_bf16:2:--tensor-model-parallel-size 2 --bf16")
+      "tp2_bf16:2:--tensor-model-parallel-size 2 --bf16" "one_pre_fp32:1:--norm-placement pre"
+      "tp2_pre_fp32:2:--tensor-model-parallel-size 2 --norm-placement pre")
 failed=0
 for run in "${runs[@]}"; do
   IFS=: read -r name ranks options <<<"$run"
+  run_model=$model
+  [[ $options != *--norm-placement* ]] || run_model=${model/--norm-placement sandwich/}
   # shellcheck disable=SC2086
-  launch "run_$name" "$ranks" "$mpi/bin/prores" train --data-path "$corpus" $model --device "$device" $options \
+  launch "run_$name" "$ranks" "$mpi/bin/prores" train --data-path "$corpus" $run_model --device "$device" $options \
     --log-dir "$out/run_$name"
   rc=$?
   [ $rc = 0 ] || failed=1
@@ -84,7 +88,7 @@ def losses(name):
         return []
 # (run, reference, limit): fp32 layouts reorder only sums; bf16 rounds the bf16 activations alike.
 checks = [("tp2_fp32", "one_fp32", 1e-4), ("pp2_fp32", "one_fp32", 1e-4), ("dp2_fp32", "one_fp32", 1e-4),
-          ("zero_dp2_fp32", "one_fp32", 1e-4), ("tp2_bf16", "one_bf16", 2e-2)]
+          ("zero_dp2_fp32", "one_fp32", 1e-4), ("tp2_bf16", "one_bf16", 2e-2), ("tp2_pre_fp32", "one_pre_fp32", 1e-4)]
 ok = True
 print(f"{'layout':>14} {'iters':>5} {'final loss':>11} {'reference':>11} {'worst rel. diff':>16}  limit")
 for run, ref, limit in checks:

@@ -141,8 +141,9 @@ double printed_number(const std::string& text, const std::string& key) {
 }
 
 // `prores eval` of a checkpoint reproduces the validation loss its training run logged at that iteration, on
-// the layout that saved it (TP 2 x PP 2) and on one rank, and reports the test split's; without --load it
-// fails with one line.
+// the layout that saved it (TP 2 x PP 2) and on one rank, with the ProRes schedule the checkpoint records
+// whatever the command line says, and reports the test split's; without --load, or without validation
+// samples, it fails with one line.
 TEST(Checkpoint, EvalReproducesTheLoggedValidationLoss) {
   const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
   std::string trained = tiny(4, 10);
@@ -159,12 +160,16 @@ TEST(Checkpoint, EvalReproducesTheLoggedValidationLoss) {
   EXPECT_NEAR(printed_number(same.out, "val_loss"), logged, 1e-6) << same.out;  // printed to 6 decimals
   EXPECT_EQ(printed_number(same.out, "eval of iter"), 10);
   EXPECT_GT(printed_number(same.out, "test_loss"), 0);
-  const RunResult one = run(evaluated + " --load " + dir("eval").string());
+  const RunResult one = run(evaluated + " --load " + dir("eval").string() + " --prores-warmup-steps 4000");
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_NEAR(printed_number(one.out, "val_loss"), logged, 1e-5 * logged);
   const RunResult missing = run(evaluated);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("prores eval needs --load"), std::string::npos) << missing.err;
+  const RunResult no_valid = run(evaluated + " --load " + dir("eval").string() + " --split 100,0,0");
+  EXPECT_NE(no_valid.exit_code, 0);
+  EXPECT_NE(no_valid.err.find("prores eval: --split 100,0,0 leaves no validation samples"), std::string::npos)
+      << no_valid.err;
 }
 
 TEST(Checkpoint, ResumeUnderTp2Pp2IsBitExactAndZeroShardsReshard) {

@@ -88,7 +88,7 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("log-interval", po::value(&t.log_interval)->default_value(t.log_interval), "iterations per log line")
       ("eval-interval", po::value(&t.eval_interval)->default_value(t.eval_interval),
        "iterations between validations (0: none)")
-      ("eval-iters", po::value(&t.eval_iters)->default_value(t.eval_iters), "micro-batches per validation")
+      ("eval-iters", po::value(&t.eval_iters)->default_value(t.eval_iters), "global batches per validation")
       ("log-dir", po::value(&t.log_dir), "directory of metrics.jsonl (default: --save)")
       ("save", po::value(&t.save), "checkpoint directory")
       ("load", po::value(&t.load), "resume from this checkpoint directory (its latest) or iteration directory")
@@ -135,9 +135,10 @@ constexpr const char* kTrainUsage =
     "INI file (key = value, keys are the option names without dashes); the command line wins.\n";
 constexpr const char* kEvalUsage =
     "Usage: [mpirun -np N] prores eval [--config FILE] --load DIR [options]\n"
-    "Evaluates a checkpoint (any TP x PP x DP layout) with the ProRes alpha of its last step: the mean loss\n"
-    "and perplexity of --eval-iters global batches of the validation and test splits, the validation one as\n"
-    "the training run computed it. Takes prores train's options: the model, data, batch, device and layout.\n";
+    "Evaluates a checkpoint (any TP x PP x DP layout) with the ProRes alpha of its iteration under the schedule\n"
+    "it records: the mean loss and perplexity of --eval-iters global batches of the validation and test splits,\n"
+    "the validation one as the training run computed it. Takes prores train's options: the model, data, batch,\n"
+    "device and layout (the --prores-* options are the checkpoint's).\n";
 
 // Parses and validates everything that can be checked before the first collective; returns false for
 // --help. Throws prores::Error naming the option and value.
@@ -155,7 +156,10 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
     if (world.rank() == 0) out << (mode == Mode::Train ? kTrainUsage : kEvalUsage) << desc;
     return false;
   }
-  PRORES_CHECK(mode == Mode::Train || !o.train.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
+  if (mode == Mode::Eval) {
+    PRORES_CHECK(!o.train.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
+    o.train.eval_interval = 0;  // a training option: eval checks its own need of a validation split below
+  }
   o.model.norm_placement = parse_norm_placement(o.norm_placement);
   o.model.init_scheme = parse_init_scheme(o.init_scheme);
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
@@ -179,6 +183,8 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model, o.train.global_batch_size,
                        o.train.micro_batch_size);
   o.data = train::open_training_data(o.train, o.model);
+  PRORES_CHECK(mode == Mode::Train || o.data->num_samples(data::Split::Valid) > 0, "prores eval: --split ",
+               o.train.split, " leaves no validation samples");
   return true;
 }
 
@@ -204,7 +210,7 @@ int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Comm
   }
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
   if (mode == Mode::Eval) {
-    train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
+    train::evaluate_checkpoint(o.model, o.train, layout, *o.data, out);
     return 0;
   }
   const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);

@@ -13,6 +13,7 @@
 
 #include "core/check.h"
 #include "data/blended_dataset.h"
+#include "io/checkpoint.h"
 #include "model/model.h"
 #include "ops/attention.h"
 #include "ops/gemm.h"
@@ -228,6 +229,9 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
       interval_tokens = interval_iters = 0;
     }
     if (cfg.eval_interval > 0 && (done % cfg.eval_interval == 0 || done == cfg.train_iters)) {
+      // The model after `done` steps runs with α(done), as in the reference (and as the next step will).
+      schedule.alphas(done, ls.first_layer, ls.num_layers, stage_alpha.data());
+      model.set_alphas(stage_alpha);
       const double val_loss = trainer.evaluate(dataset, cfg.eval_iters);
       result.val_losses.push_back(val_loss);
       if (rank0) {
@@ -257,22 +261,21 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   return result;
 }
 
-EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
-                               const TrainConfig& cfg, const ParallelLayout& layout, const data::TokenDataset& dataset,
-                               std::ostream& log) {
+EvalResult evaluate_checkpoint(const ModelConfig& model_config, const TrainConfig& cfg, const ParallelLayout& layout,
+                               const data::TokenDataset& dataset, std::ostream& log) {
   model_config.validate();
   cfg.validate();
   PRORES_CHECK(!cfg.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
-  PRORES_CHECK(dataset.num_samples(data::Split::Valid) > 0, "prores eval: --split ", cfg.split,
-               " leaves no validation samples");
   const LayoutShape& ls = layout.shape();
-  const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
+  const io::CheckpointReader reader(io::resolve_load_dir(cfg.load));
+  const ResidualSchedule schedule =
+      make_residual_schedule(schedule_from(reader.attributes(), reader.directory()), model_config.num_layers);
   const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout);
   step->model().init_weights(cfg.seed);
   EvalResult result;
   result.iteration = load_checkpoint(cfg.load, *step, layout).iteration;
   std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers));
-  schedule.alphas(std::max<int64_t>(result.iteration - 1, 0), ls.first_layer, ls.num_layers, stage_alpha.data());
+  schedule.alphas(result.iteration, ls.first_layer, ls.num_layers, stage_alpha.data());
   step->model().set_alphas(stage_alpha);
   result.val_loss = step->evaluate(dataset, cfg.eval_iters, data::Split::Valid);
   result.test_loss = dataset.num_samples(data::Split::Test) > 0

@@ -97,10 +97,11 @@ struct EvalResult {
 };
 
 // Collective over layout.world(): loads config.load (required; any layout) into a fresh model, sets the ProRes
-// α the training-time evaluation of that iteration used (those of its last step), and evaluates both splits
-// as train() evaluates the validation split, so that val_loss reproduces the val_loss logged then. Logs one
-// line to `log` on world rank 0 (no metrics.jsonl record: the run's own file stays the training's).
-EvalResult evaluate_checkpoint(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
-                               const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
+// α of its iteration t under the schedule the checkpoint records, α(t) as train() evaluates after t steps, and
+// evaluates both splits as train() evaluates the validation split, so that val_loss reproduces the val_loss
+// logged then. Logs one line to `log` on world rank 0 (no metrics.jsonl record: the run's own file stays the
+// training's).
+EvalResult evaluate_checkpoint(const ModelConfig& model, const TrainConfig& config, const ParallelLayout& layout,
+                               const data::TokenDataset& data, std::ostream& log);
 
 }  // namespace prores::train
