@@ -288,7 +288,8 @@ std::vector<double> TrainStep::activation_rms() {
 
 double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split) {
   double sum = 0;
-  for (int64_t i = 0; i < eval_iters; ++i) sum += run_forward_backward(data, split, i * config_.global_batch_size, false);
+  for (int64_t i = 0; i < eval_iters; ++i)
+    sum += run_forward_backward(data, split, i * config_.global_batch_size, false);
   return sum / static_cast<double>(eval_iters);
 }
 

@@ -93,6 +93,22 @@ std::string alpha_summary(const std::vector<double>& alpha) {
   return buf;
 }
 
+// Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
+// every rank learns of it before the first collective.
+std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, const TrainConfig& cfg,
+                                           const ParallelLayout& layout) {
+  std::unique_ptr<TrainStep> step;
+  std::string error;
+  try {
+    step = std::make_unique<TrainStep>(model_config, cfg, layout);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (layout.world().all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
+    throw SetupError(error.empty() ? "another rank failed to set up its model (see its error)" : error);
+  return step;
+}
+
 }  // namespace
 
 std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& cfg, const ModelConfig& model) {
@@ -109,22 +125,6 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
   PRORES_CHECK(cfg.eval_interval == 0 || dataset->num_samples(data::Split::Valid) > 0, "--eval-interval ",
                cfg.eval_interval, " needs a validation split, but --split ", cfg.split, " leaves none");
   return dataset;
-}
-
-// Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
-// every rank learns of it before the first collective.
-std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, const TrainConfig& cfg,
-                                           const ParallelLayout& layout) {
-  std::unique_ptr<TrainStep> step;
-  std::string error;
-  try {
-    step = std::make_unique<TrainStep>(model_config, cfg, layout);
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  if (layout.world().all_reduce_scalar(error.empty() ? 0.0 : 1.0, ReduceOp::Max) > 0)
-    throw SetupError(error.empty() ? "another rank failed to set up its model (see its error)" : error);
-  return step;
 }
 
 TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_args, const TrainConfig& cfg,
@@ -283,7 +283,8 @@ EvalResult evaluate_checkpoint(const ModelConfig& model_config, const TrainConfi
                          : std::nan("");
   if (ls.rank == 0) {
     char line[256];
-    std::snprintf(line, sizeof line, "eval of iter %lld | val_loss %.6f | val_ppl %.3f | test_loss %.6f | test_ppl %.3f",
+    std::snprintf(line, sizeof line,
+                  "eval of iter %lld | val_loss %.6f | val_ppl %.3f | test_loss %.6f | test_ppl %.3f",
                   static_cast<long long>(result.iteration), result.val_loss, std::exp(result.val_loss),
                   result.test_loss, std::exp(result.test_loss));
     log << line << std::endl;
