@@ -31,6 +31,7 @@
 namespace prores {
 namespace {
 
+using test::AttnShape;
 using test::expect_error;
 
 #if defined(PRORES_WITH_CUDA)
@@ -216,16 +217,12 @@ void check_linear_residual(ops::MatmulPrecision precision) {
   EXPECT_EQ(d_residual.download(), residual);
 }
 
-struct AttnShape {
-  int64_t B, T, NH, KV, HS;
-};
-
 // split_heads forward and backward in T on CUDA against the CPU op on the same values: a permutation, so
 // the results must agree exactly. bf16 (uint16_t) is compared with the CPU f32 permutation of its values.
 template <typename T>
 void check_split_heads(AttnShape s) {
   using Host = std::conditional_t<std::is_same_v<T, uint16_t>, float, T>;
-  const int64_t W = (s.NH + 2 * s.KV) * s.HS, nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS;
+  const int64_t W = s.qkv_width(), nq = s.q_numel(), nk = s.kv_numel();
   const auto random_host = [](int64_t n, uint64_t seed) {
     std::vector<float> x = random_floats<T>(n, seed);
     return std::vector<Host>(x.begin(), x.end());
@@ -258,10 +255,9 @@ void check_split_heads(AttnShape s) {
 // tensor's largest value (multiply-adds may contract differently), bf16 within one bf16 unit.
 template <typename T>
 void check_split_heads_with_rope(AttnShape s) {
-  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " B " << s.B << " T " << s.T << " NH "
-                                    << s.NH << " KV " << s.KV << " HS " << s.HS);
+  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " " << s);
   using S = compute_type<T>;
-  const int64_t W = (s.NH + 2 * s.KV) * s.HS, nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS;
+  const int64_t W = s.qkv_width(), nq = s.q_numel(), nk = s.kv_numel();
   const int64_t half = s.HS / 2;
   std::vector<S> cos(s.T * half), sin(s.T * half);
   ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 10000.0);
@@ -297,9 +293,8 @@ void check_split_heads_with_rope(AttnShape s) {
 // the diagonal), dq, dk, dv within kF32Rtol of each tensor's largest value. Outputs and scratch are
 // poisoned before each GPU call.
 void check_attention(AttnShape s) {
-  SCOPED_TRACE(::testing::Message() << "B " << s.B << " T " << s.T << " NH " << s.NH << " KV " << s.KV << " HS "
-                                    << s.HS);
-  const int64_t nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS, na = s.B * s.NH * s.T * s.T;
+  SCOPED_TRACE(::testing::Message() << s);
+  const int64_t nq = s.q_numel(), nk = s.kv_numel(), na = s.B * s.NH * s.T * s.T;
   std::vector<float> q = random_floats(nq, 11), k = random_floats(nk, 12), v = random_floats(nk, 13),
                      dout = random_floats(nq, 14);
   std::vector<float> out(nq), att(na), y(nq), dq(nq), dk(nk), dv(nk), datt(na), dy(nq);

@@ -21,6 +21,7 @@
 namespace prores {
 namespace {
 
+using test::AttnShape;
 using test::Buffer;
 using test::expect_error;
 using test::expect_gradient_matches;
@@ -259,10 +260,6 @@ TEST(Linear, BadResidualFormThrows) {
       {"overlap"});
 }
 
-struct AttnShape {
-  int64_t B, T, NH, KV, HS;
-};
-
 // Owned tensors of one attention problem in T.
 template <typename T>
 struct AttnBuffers {
@@ -352,10 +349,9 @@ TEST(SplitHeads, GradientMatchesFiniteDifferences) {
 // left as they were. T is float, double or uint16_t (bf16 bits next to an f32 table).
 template <typename T>
 void check_split_heads_with_rope(AttnShape s) {
-  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " B " << s.B << " T " << s.T << " NH "
-                                    << s.NH << " KV " << s.KV << " HS " << s.HS);
+  SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " " << s);
   using S = compute_type<T>;
-  const int64_t W = (s.NH + 2 * s.KV) * s.HS, nq = s.B * s.NH * s.T * s.HS, nk = s.B * s.KV * s.T * s.HS;
+  const int64_t W = s.qkv_width(), nq = s.q_numel(), nk = s.kv_numel();
   const int64_t half = s.HS / 2;
   std::vector<S> cos(s.T * half), sin(s.T * half);
   ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 100.0);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <random>
 #include <vector>
@@ -21,6 +22,18 @@
 #include "core/tensor.h"
 
 namespace prores::test {
+
+// One attention problem: batch B, sequence T, NH query heads sharing KV key/value groups, head size HS.
+struct AttnShape {
+  int64_t B, T, NH, KV, HS;
+  int64_t qkv_width() const { return (NH + 2 * KV) * HS; }  // W: a token's fused q|k|v row
+  int64_t q_numel() const { return B * NH * T * HS; }        // q, dq (B, NH, T, HS)
+  int64_t kv_numel() const { return B * KV * T * HS; }       // k, v (B, KV, T, HS)
+};
+
+inline std::ostream& operator<<(std::ostream& out, const AttnShape& s) {
+  return out << "B " << s.B << " T " << s.T << " NH " << s.NH << " KV " << s.KV << " HS " << s.HS;
+}
 
 // A host buffer of T that hands out Tensor views of itself.
 template <typename T>
