@@ -273,17 +273,17 @@ TEST(CudaFlashAttention, ForwardAndBackwardAreBitwiseDeterministic) {
 #endif
 }
 
-// On inputs bf16 holds exactly, the bf16 path stages the same tiles as the f32 path and rounds the same f32
-// results once: out, dq, dk, dv are the f32 path's rounded to nearest even, and lse and delta are the f32
-// path's. The f32 backward is given the bf16 forward's out, as the bf16 backward sees it, so that delta
-// agrees.
-TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
-  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
 #if defined(PRORES_WITH_CUDA)
+// On inputs bf16 holds exactly, the bf16 path (its tiles staged by cp.async) stages the same tiles as the f32
+// path (loaded and rounded by the threads) and rounds the same f32 results once: out, dq, dk, dv are the f32
+// path's rounded to nearest even, and lse and delta are the f32 path's. The f32 backward is given the bf16
+// forward's out, as the bf16 backward sees it, so that delta agrees.
+void check_bf16_against_f32(const AttentionDims& d, uint64_t seed) {
+  SCOPED_TRACE(::testing::Message() << "B " << d.B << " T " << d.T << " NH " << d.NH << " KV " << d.KV << " HS "
+                                    << d.HS);
   using test::stored_as;
   using test::widened;
-  const AttentionDims d{.B = 2, .T = 77, .NH = 4, .KV = 2, .HS = 64};
-  Inputs in = random_inputs(d, 700);
+  Inputs in = random_inputs(d, seed);
   for (auto* x : {&in.q, &in.k, &in.v, &in.dout}) *x = widened(stored_as<uint16_t>(*x));
   DeviceCase f32(in, d);
   const Counts n = counts(d);
@@ -305,6 +305,17 @@ TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
   test::expect_bf16_rounding_of(dq.download(), f32.dq.download(), "dq");
   test::expect_bf16_rounding_of(dk.download(), f32.dk.download(), "dk");
   test::expect_bf16_rounding_of(dv.download(), f32.dv.download(), "dv");
+}
+#endif  // PRORES_WITH_CUDA
+
+// Partial tiles with two heads per group; HS = 128 (32-query tiles in dK/dV) with four heads per group, so
+// that its double-buffered q tiles cycle many times; whole tiles, one head per group.
+TEST(CudaFlashAttention, Bf16TensorsGiveTheF32ResultsRounded) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+#if defined(PRORES_WITH_CUDA)
+  check_bf16_against_f32({.B = 2, .T = 77, .NH = 4, .KV = 2, .HS = 64}, 700);
+  check_bf16_against_f32({.B = 1, .T = 200, .NH = 4, .KV = 1, .HS = 128}, 710);
+  check_bf16_against_f32({.B = 2, .T = 256, .NH = 2, .KV = 2, .HS = 64}, 720);
 #endif
 }
 

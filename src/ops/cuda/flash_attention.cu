@@ -9,7 +9,8 @@
 // q, k, v, out and their gradients are f32 or bf16 in global memory (TIO: float, or uint16_t holding bf16
 // bits); tiles are staged into shared memory as bf16 (f32 rounded on the way; rows padded by 8 elements, so
 // that the 8 rows of every ldmatrix phase fall in distinct banks), and results are stored as TIO (bf16:
-// rounded to nearest even). Rows at or past T are staged as zeros, never stored.
+// rounded to nearest even). Rows at or past T are staged as zeros, never stored. bf16 tiles are copied by
+// cp.async, each issued as soon as its buffer is free, so that it lands while the block computes on others.
 //
 // Fragment layout of mma.m16n8k16 (PTX ISA), lane = 4 g + t: the f32 accumulator of a 16x8 tile holds
 // c[0], c[1] = (row g, cols 2t, 2t + 1) and c[2], c[3] = (row g + 8, same cols); so acc[n / 8][4] of a 16 x n
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 #include "core/check.h"
 #include "ops/cuda/device.h"
@@ -167,29 +169,6 @@ struct Staging {
   int64_t stride;
 };
 
-// Four consecutive elements of a row of TIn as one vector load (16 bytes of f32, 8 of bf16), and as the
-// two packed bf16 pairs a staged tile holds.
-template <typename TIn>
-struct Quad;
-
-template <>
-struct Quad<float> {
-  using Vector = float4;
-  static __device__ __forceinline__ Vector load(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
-  static __device__ __forceinline__ Vector zero() { return make_float4(0.0f, 0.0f, 0.0f, 0.0f); }
-  static __device__ __forceinline__ uint2 packed(Vector x) {
-    return make_uint2(pack_bf16(x.x, x.y), pack_bf16(x.z, x.w));
-  }
-};
-
-template <>
-struct Quad<uint16_t> {
-  using Vector = uint2;
-  static __device__ __forceinline__ Vector load(const uint16_t* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
-  static __device__ __forceinline__ Vector zero() { return make_uint2(0u, 0u); }
-  static __device__ __forceinline__ uint2 packed(Vector x) { return x; }
-};
-
 // dst[0], dst[1] (=) a, b stored as f32, or as bf16 (rounded to nearest even).
 __device__ __forceinline__ void store_pair(float* dst, float a, float b) {
   *reinterpret_cast<float2*>(dst) = make_float2(a, b);
@@ -206,33 +185,77 @@ __device__ __forceinline__ float staged_value(uint16_t x) { return __bfloat162fl
 __device__ __forceinline__ float value_of(float x) { return x; }
 __device__ __forceinline__ float value_of(uint16_t x) { return __bfloat162float(__ushort_as_bfloat16(x)); }
 
-// Vector loads each thread keeps in flight per staged tile: enough to cover the load latency with several
+// Vector loads each thread keeps in flight per staged f32 tile: enough to cover the load latency with several
 // blocks per SM, few enough to leave the registers to the accumulators.
 constexpr int kStageBatch = 4;
 
-// Stages every tile of `tiles` for its rows r < valid, zeros for valid <= r < kRows; by the whole block,
-// 4-element vector loads coalesced along each row, the loads of all the tiles in flight together.
+// shared[0, 16) (=) global[0, 16), or zeros when !valid (global is then not read, but must be an address of
+// global memory); asynchronous: complete once a later cp_async_wait covers the group it was committed in.
+__device__ __forceinline__ void cp_async_16(void* shared, const void* global, bool valid) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0)
+               : "memory");
+}
+
+// shared[0, 4) (=) global[0, 4), or zeros when !valid; asynchronous, as cp_async_16.
+__device__ __forceinline__ void cp_async_4(void* shared, const void* global, bool valid) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 4 : 0)
+               : "memory");
+}
+
+// Closes this thread's group of the cp.asyncs issued since the last commit (an empty group is allowed).
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most kPending of this thread's committed groups, the newest ones, are still in flight. Other
+// threads' copies are visible after a __syncthreads() that follows every thread's wait.
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+// Stages every tile of `tiles` for its rows r < valid, zeros for valid <= r < kRows; by the whole block.
+// bf16 sources go by cp.async, 16 bytes at a time, into the group the caller commits next; f32 sources are
+// loaded (4-element vector loads coalesced along each row, the loads of all the tiles in flight together),
+// rounded and stored at once. Either way the tiles are readable after cp_async_wait and __syncthreads().
 template <int D, int kRows, typename TIn, int kCount>
 __device__ __forceinline__ void stage(const Staging<TIn> (&tiles)[kCount], int valid) {
-  constexpr int kVectors = D / 4, kPasses = kRows * kVectors / kThreads;
-  static_assert(kPasses % kStageBatch == 0, "whole batches of whole passes of the block");
-#pragma unroll 1
-  for (int pass0 = 0; pass0 < kPasses; pass0 += kStageBatch) {
-    typename Quad<TIn>::Vector x[kCount][kStageBatch];
+  if constexpr (std::is_same_v<TIn, uint16_t>) {
+    constexpr int kChunks = D / 8, kPasses = kRows * kChunks / kThreads;
+    static_assert(kPasses * kThreads == kRows * kChunks, "whole passes of the block");
+#pragma unroll 1  // the copies need no registers while in flight; unrolled, their addresses would hold many
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const int i = pass * kThreads + static_cast<int>(threadIdx.x);
+      const int r = i / kChunks, c = i % kChunks * 8;
 #pragma unroll
-    for (int j = 0; j < kStageBatch; ++j) {
-      const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
-      const int r = i / kVectors, c = i % kVectors * 4;
-#pragma unroll
-      for (int n = 0; n < kCount; ++n)
-        x[n][j] = r < valid ? Quad<TIn>::load(tiles[n].src + r * tiles[n].stride + c) : Quad<TIn>::zero();
+      for (int n = 0; n < kCount; ++n)  // rows past `valid` read nothing; row 0 stands in as their address
+        cp_async_16(tiles[n].tile + r * kPitch<D> + c, tiles[n].src + (r < valid ? r : 0) * tiles[n].stride + c,
+                    r < valid);
     }
+  } else {
+    constexpr int kVectors = D / 4, kPasses = kRows * kVectors / kThreads;
+    static_assert(kPasses % kStageBatch == 0, "whole batches of whole passes of the block");
+#pragma unroll 1
+    for (int pass0 = 0; pass0 < kPasses; pass0 += kStageBatch) {
+      float4 x[kCount][kStageBatch];
 #pragma unroll
-    for (int j = 0; j < kStageBatch; ++j) {
-      const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
-      const int offset = i / kVectors * kPitch<D> + i % kVectors * 4;
+      for (int j = 0; j < kStageBatch; ++j) {
+        const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
+        const int r = i / kVectors, c = i % kVectors * 4;
 #pragma unroll
-      for (int n = 0; n < kCount; ++n) *reinterpret_cast<uint2*>(tiles[n].tile + offset) = Quad<TIn>::packed(x[n][j]);
+        for (int n = 0; n < kCount; ++n)
+          x[n][j] = r < valid ? __ldg(reinterpret_cast<const float4*>(tiles[n].src + r * tiles[n].stride + c))
+                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+#pragma unroll
+      for (int j = 0; j < kStageBatch; ++j) {
+        const int i = (pass0 + j) * kThreads + static_cast<int>(threadIdx.x);
+        const int offset = i / kVectors * kPitch<D> + i % kVectors * 4;
+#pragma unroll
+        for (int n = 0; n < kCount; ++n)
+          *reinterpret_cast<uint2*>(tiles[n].tile + offset) =
+              make_uint2(pack_bf16(x[n][j].x, x[n][j].y), pack_bf16(x[n][j].z, x[n][j].w));
+      }
     }
   }
 }
@@ -267,19 +290,24 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(b) * (NH / group) + h / group) * T * D;
 
+  // Groups of copies in flight, oldest first: (q, keys 0), (values 0); then per key tile, the next tile's keys
+  // (staged while this tile's P V runs) and its values (staged while the next tile's Q K^T runs).
   stage<D, kTile, TIO>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D}}, T - q0);
+  stage<D, kTile, TIO>({{ks, k + kv_base, D}}, T);
+  cp_async_commit();
+  stage<D, kTile, TIO>({{vs, v + kv_base, D}}, T);
+  cp_async_commit();
   float o[D / 8][4] = {};
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // per lane: partial sums
   for (int kt = 0; kt <= qt; ++kt) {
-    const int k0 = kt * kTile;
-    __syncthreads();  // the previous tile's ks and vs are consumed (the first time: qs is staged)
-    const int64_t kv_offset = kv_base + static_cast<int64_t>(k0) * D;
-    stage<D, kTile, TIO>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
-    __syncthreads();
+    const int next_k0 = (kt + 1) * kTile;
+    const int64_t next_offset = kv_base + static_cast<int64_t>(next_k0) * D;
+    cp_async_wait<1>();
+    __syncthreads();  // this tile's keys (the first time: and q) are staged
     float s[kTile / 8][4] = {};
     mma_abt<D, kTile>(s, qs, r0, ks, lane);
-    // On the diagonal tile (k0 = q0) keys after the query are masked. Key k0 precedes every query of the
-    // block and is never masked, so each row's maximum is finite and alpha is 0 on the first tile.
+    // On the diagonal tile (kt = qt) keys after the query are masked. Each tile's first key precedes every
+    // query of the block and is never masked, so each row's maximum is finite and alpha is 0 on the first tile.
 #pragma unroll
     for (int nt = 0; nt < kTile / 8; ++nt)
 #pragma unroll
@@ -310,7 +338,15 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks<D>)
         o[nt][2 * half + 1] *= alpha;
       }
     }
+    cp_async_wait<0>();
+    __syncthreads();  // this tile's values are staged, and every warp is done with its keys
+    if (kt < qt) stage<D, kTile, TIO>({{ks, k + next_offset, D}}, T - next_k0);
+    cp_async_commit();
     mma_pb<D, kTile>(o, s, vs, lane);
+    if (kt == qt) break;
+    __syncthreads();  // every warp is done with this tile's values
+    stage<D, kTile, TIO>({{vs, v + next_offset, D}}, T - next_k0);
+    cp_async_commit();
   }
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -360,53 +396,75 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);
   bf16* vs = ks + kTile * kPitch<D>;
-  bf16* qs = vs + kTile * kPitch<D>;
-  bf16* dos = qs + kQ * kPitch<D>;
-  float* lse2_s = reinterpret_cast<float*>(dos + kQ * kPitch<D>);
-  float* delta_s = lse2_s + kQ;
+  bf16* qs = vs + kTile * kPitch<D>;  // two buffers of kQ rows
+  bf16* dos = qs + 2 * kQ * kPitch<D>;
+  float* lse_s = reinterpret_cast<float*>(dos + kQ * kPitch<D>);  // two buffers of kQ
+  float* delta_s = lse_s + 2 * kQ;
   const int kt = static_cast<int>(blockIdx.x) / groups, bg = static_cast<int>(blockIdx.x) % groups;
   const int b = bg / (NH / group), first_head = bg % (NH / group) * group, k0 = kt * kTile;
   const int lane = static_cast<int>(threadIdx.x) % 32, r0 = static_cast<int>(threadIdx.x) / 32 * kWarpRows;
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(bg) * T + k0) * D;
 
+  // Step i works on head first_head + i / head_tiles and the query tile from first_q0 + i % head_tiles * kQ,
+  // with q and lse in buffer i % 2.
+  const int first_q0 = k0 / kQ * kQ, head_tiles = (T - first_q0 + kQ - 1) / kQ, steps = group * head_tiles;
+  const auto head_of = [&](int i) { return static_cast<int64_t>(b) * NH + first_head + i / head_tiles; };
+  const auto q0_of = [&](int i) { return first_q0 + i % head_tiles * kQ; };
+  // Stage step i's dout and delta, or its q and lse; rows past T are zeros (their P is masked to 0).
+  const auto stage_dout = [&](int i) {
+    const int64_t bh = head_of(i);
+    const int q0 = q0_of(i);
+    stage<D, kQ, TIO>({{dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + bh % NH) * D, static_cast<int64_t>(NH) * D}},
+                      T - q0);
+    for (int r = static_cast<int>(threadIdx.x); r < kQ; r += kThreads)
+      cp_async_4(delta_s + r, delta + bh * T + q0 + (q0 + r < T ? r : 0), q0 + r < T);
+  };
+  const auto stage_q = [&](int i) {
+    const int64_t bh = head_of(i);
+    const int q0 = q0_of(i);
+    stage<D, kQ, TIO>({{qs + i % 2 * kQ * kPitch<D>, q + (bh * T + q0) * D, D}}, T - q0);
+    for (int r = static_cast<int>(threadIdx.x); r < kQ; r += kThreads)
+      cp_async_4(lse_s + i % 2 * kQ + r, lse + bh * T + q0 + (q0 + r < T ? r : 0), q0 + r < T);
+  };
+  // Copies in flight: step i + 1's q (staged while all of step i runs) and its dout (staged once step i's
+  // dP^T has read this step's, while its dS^T Q runs).
   stage<D, kTile, TIO>({{ks, k + kv_base, D}, {vs, v + kv_base, D}}, T - k0);
+  stage_dout(0);
+  stage_q(0);
+  cp_async_commit();
   float dk_acc[D / 8][4] = {}, dv_acc[D / 8][4] = {};
-  const int q_tiles = (T + kQ - 1) / kQ;
-  for (int h = first_head; h < first_head + group; ++h) {
-    const int64_t bh = static_cast<int64_t>(b) * NH + h;
-    for (int qt = k0 / kQ; qt < q_tiles; ++qt) {
-      const int q0 = qt * kQ;
-      __syncthreads();  // the previous tile's qs, dos, lse2_s, delta_s are consumed (first time: ks, vs staged)
-      stage<D, kQ, TIO>({{qs, q + (bh * T + q0) * D, D},
-                         {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
-                        T - q0);
-      for (int i = static_cast<int>(threadIdx.x); i < kQ; i += kThreads) {
-        const bool valid = q0 + i < T;  // queries past T get P = 0
-        lse2_s[i] = valid ? lse[bh * T + q0 + i] * kLog2e : INFINITY;
-        delta_s[i] = valid ? delta[bh * T + q0 + i] : 0.0f;
+  for (int i = 0; i < steps; ++i) {
+    const int q0 = q0_of(i);
+    const bf16* q_tile = qs + i % 2 * kQ * kPitch<D>;
+    const float* lse_tile = lse_s + i % 2 * kQ;
+    cp_async_wait<0>();
+    __syncthreads();  // step i's tiles are staged, and every warp is done with step i - 1's q buffer
+    if (i + 1 < steps) stage_q(i + 1);
+    cp_async_commit();
+    float p[kQ / 8][4] = {};
+    mma_abt<D, kQ>(p, ks, r0, q_tile, lane);
+    const bool diagonal = q0 < k0 + kTile;  // the tile may hold a query before a key
+#pragma unroll
+    for (int nt = 0; nt < kQ / 8; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int col = nt * 8 + 2 * t + c % 2;
+        const bool masked = (diagonal && q0 + col < k0 + r0 + g + 8 * (c / 2)) || q0 + col >= T;
+        // lse in the log2 domain rounded on its own, as the dQ kernel's (no fused multiply-add across it)
+        p[nt][c] = masked ? 0.0f : exp2f(p[nt][c] * scale_log2 - __fmul_rn(lse_tile[col], kLog2e));
       }
-      __syncthreads();
-      float p[kQ / 8][4] = {};
-      mma_abt<D, kQ>(p, ks, r0, qs, lane);
-      const bool diagonal = q0 < k0 + kTile;  // the tile may hold a query before a key
+    mma_pb<D, kQ>(dv_acc, p, dos, lane);
+    float ds[kQ / 8][4] = {};
+    mma_abt<D, kQ>(ds, vs, r0, dos, lane);
 #pragma unroll
-      for (int nt = 0; nt < kQ / 8; ++nt)
+    for (int nt = 0; nt < kQ / 8; ++nt)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int col = nt * 8 + 2 * t + c % 2;
-          const bool masked = diagonal && q0 + col < k0 + r0 + g + 8 * (c / 2);
-          p[nt][c] = masked ? 0.0f : exp2f(p[nt][c] * scale_log2 - lse2_s[col]);
-        }
-      mma_pb<D, kQ>(dv_acc, p, dos, lane);
-      float ds[kQ / 8][4] = {};
-      mma_abt<D, kQ>(ds, vs, r0, dos, lane);
-#pragma unroll
-      for (int nt = 0; nt < kQ / 8; ++nt)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) ds[nt][c] = p[nt][c] * (ds[nt][c] - delta_s[nt * 8 + 2 * t + c % 2]);
-      mma_pb<D, kQ>(dk_acc, ds, qs, lane);
-    }
+      for (int c = 0; c < 4; ++c) ds[nt][c] = p[nt][c] * (ds[nt][c] - delta_s[nt * 8 + 2 * t + c % 2]);
+    __syncthreads();  // every warp is done with step i's dout and delta
+    if (i + 1 < steps) stage_dout(i + 1);
+    cp_async_commit();
+    mma_pb<D, kQ>(dk_acc, ds, q_tile, lane);
   }
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -443,9 +501,15 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
   const int g = lane / 4, t = lane % 4;
   const int64_t kv_base = (static_cast<int64_t>(b) * (NH / group) + h / group) * T * D;
 
+  // Groups of copies in flight, oldest first: (q, dout, values 0), (keys 0); then per key tile, the next tile's
+  // values (staged while this tile's P and dS K run) and its keys (staged while the next tile's dO V^T runs).
   stage<D, kTile, TIO>({{qs, q + (static_cast<int64_t>(bh) * T + q0) * D, D},
                         {dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + h) * D, static_cast<int64_t>(NH) * D}},
                        T - q0);
+  stage<D, kTile, TIO>({{vs, v + kv_base, D}}, T);
+  cp_async_commit();
+  stage<D, kTile, TIO>({{ks, k + kv_base, D}}, T);
+  cp_async_commit();
   float lse2[2], row_delta[2];  // of the lane's rows g and g + 8; rows past T get P = 0
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -455,11 +519,16 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
   }
   float dq_acc[D / 8][4] = {};
   for (int kt = 0; kt <= qt; ++kt) {
-    const int k0 = kt * kTile;
-    __syncthreads();  // the previous tile's ks and vs are consumed (the first time: qs, dos are staged)
-    const int64_t kv_offset = kv_base + static_cast<int64_t>(k0) * D;
-    stage<D, kTile, TIO>({{ks, k + kv_offset, D}, {vs, v + kv_offset, D}}, T - k0);
-    __syncthreads();
+    const int next_k0 = (kt + 1) * kTile;
+    const int64_t next_offset = kv_base + static_cast<int64_t>(next_k0) * D;
+    cp_async_wait<1>();
+    __syncthreads();  // this tile's values (the first time: and q, dout) are staged
+    float ds[kTile / 8][4] = {};
+    mma_abt<D, kTile>(ds, dos, r0, vs, lane);
+    cp_async_wait<0>();
+    __syncthreads();  // this tile's keys are staged, and every warp is done with its values
+    if (kt < qt) stage<D, kTile, TIO>({{vs, v + next_offset, D}}, T - next_k0);
+    cp_async_commit();
     float p[kTile / 8][4] = {};
     mma_abt<D, kTile>(p, qs, r0, ks, lane);
 #pragma unroll
@@ -468,14 +537,13 @@ __global__ void __launch_bounds__(kThreads, kDqMinBlocks)
       for (int c = 0; c < 4; ++c) {
         const bool masked = kt == qt && nt * 8 + 2 * t + c % 2 > r0 + g + 8 * (c / 2);
         p[nt][c] = masked ? 0.0f : exp2f(p[nt][c] * scale_log2 - lse2[c / 2]);
+        ds[nt][c] = p[nt][c] * (ds[nt][c] - row_delta[c / 2]);
       }
-    float ds[kTile / 8][4] = {};
-    mma_abt<D, kTile>(ds, dos, r0, vs, lane);
-#pragma unroll
-    for (int nt = 0; nt < kTile / 8; ++nt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) ds[nt][c] = p[nt][c] * (ds[nt][c] - row_delta[c / 2]);
     mma_pb<D, kTile>(dq_acc, ds, ks, lane);
+    if (kt == qt) break;
+    __syncthreads();  // every warp is done with this tile's keys
+    stage<D, kTile, TIO>({{ks, k + next_offset, D}}, T - next_k0);
+    cp_async_commit();
   }
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -545,7 +613,7 @@ void backward(TIO* dq, TIO* dk, TIO* dv, float* delta, const TIO* dout, const TI
          dout, out, rows, T, NH);
   constexpr int kQ = kDkdvQueryRows<D>;
   launch(flash_backward_dkdv_kernel<D, TIO>, query_tiles(d) * groups,
-         2 * tile_bytes<D>(kTile) + 2 * tile_bytes<D>(kQ) + 2 * kQ * sizeof(float), dk, dv, dout, lse, delta, q, k, v,
+         2 * tile_bytes<D>(kTile) + 3 * tile_bytes<D>(kQ) + 3 * kQ * sizeof(float), dk, dv, dout, lse, delta, q, k, v,
          T, NH, group, groups, scale_log2, scale);
   launch(flash_backward_dq_kernel<D, TIO>, query_tiles(d) * heads, 4 * tile_bytes<D>(kTile), dq, dout, lse, delta, q,
          k, v, T, NH, group, heads, scale_log2, scale);
