@@ -415,7 +415,8 @@ __global__ void __launch_bounds__(kThreads, kDkdvMinBlocks<D>)
   const auto stage_dout = [&](int i) {
     const int64_t bh = head_of(i);
     const int q0 = q0_of(i);
-    stage<D, kQ, TIO>({{dos, dout + ((static_cast<int64_t>(b) * T + q0) * NH + bh % NH) * D, static_cast<int64_t>(NH) * D}},
+    const int64_t row_stride = static_cast<int64_t>(NH) * D;  // dout is (B, T, NH, HS)
+    stage<D, kQ, TIO>({{dos, dout + (static_cast<int64_t>(b) * T + q0) * row_stride + bh % NH * D, row_stride}},
                       T - q0);
     for (int r = static_cast<int>(threadIdx.x); r < kQ; r += kThreads)
       cp_async_4(delta_s + r, delta + bh * T + q0 + (q0 + r < T ? r : 0), q0 + r < T);
