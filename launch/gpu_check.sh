@@ -52,9 +52,12 @@ for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_
   summary+=("$(printf '%-26s %4d passed %4d failed %4d skipped  rc=%-3s %7d ms' "$t" "$ok" "$failed" "$skipped" "$rc" "$ms")")
 done
 
-if command -v compute-sanitizer >/dev/null; then  # out-of-bounds accesses, and races in flash attention
-  for check in "memcheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*" \
-               "racecheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*" \
+# Out-of-bounds accesses, and races and barrier misuse in flash attention (its f32 path and its cp.async
+# bf16 path, *Bf16*).
+if command -v compute-sanitizer >/dev/null; then
+  for check in "memcheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*:*Bf16*" \
+               "racecheck test_cuda_flash_attention *PartialTiles*:*HeadSize128*:*OneToken*:*Bf16*" \
+               "synccheck test_cuda_flash_attention *Bf16*" \
                "memcheck test_cuda_ops *" "memcheck test_cuda_gemm_attention *"; do
     read -r tool t filter <<<"$check"
     timeout 90 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/$t" --gtest_filter="$filter" \

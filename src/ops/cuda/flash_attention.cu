@@ -190,17 +190,20 @@ __device__ __forceinline__ float value_of(uint16_t x) { return __bfloat162float(
 constexpr int kStageBatch = 4;
 
 // shared[0, 16) (=) global[0, 16), or zeros when !valid (global is then not read, but must be an address of
-// global memory); asynchronous: complete once a later cp_async_wait covers the group it was committed in.
+// global memory: a generic pointer, converted); asynchronous: complete once a later cp_async_wait covers the
+// group it was committed in.
 __device__ __forceinline__ void cp_async_16(void* shared, const void* global, bool valid) {
   const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0)
+  const size_t source = __cvta_generic_to_global(global);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(source), "r"(valid ? 16 : 0)
                : "memory");
 }
 
 // shared[0, 4) (=) global[0, 4), or zeros when !valid; asynchronous, as cp_async_16.
 __device__ __forceinline__ void cp_async_4(void* shared, const void* global, bool valid) {
   const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 4 : 0)
+  const size_t source = __cvta_generic_to_global(global);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(address), "l"(source), "r"(valid ? 4 : 0)
                : "memory");
 }
 
