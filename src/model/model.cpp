@@ -103,7 +103,7 @@ void Model::plan_buffers() {
   arena_.reserve(&params_, d, {table_.total_numel()});
   if (execution_.matmul_precision == ops::MatmulPrecision::Bf16 && d == DType::F32)
     arena_.reserve(&params16_, DType::BF16, {table_.total_numel()});
-  arena_.reserve(&grads_, d, {table_.total_numel()});
+  if (execution_.gradients) arena_.reserve(&grads_, d, {table_.total_numel()});
   if (R > 0) {
     recomputed_ = std::make_unique<BlockActivations>();
     plan_block(*recomputed_);
@@ -145,7 +145,7 @@ void Model::plan_buffers() {
   arena_.allocate();
   if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
   weights_ = weights_of(params_);
-  dweights_ = weights_of(grads_);
+  if (execution_.gradients) dweights_ = weights_of(grads_);
   if (params16_.defined()) weights16_ = weights_of(params16_);
 }
 
@@ -158,7 +158,10 @@ Tensor Model::view_of(const Tensor& flat, const std::string& name) const {
 }
 
 Tensor Model::param(const std::string& name) const { return view_of(params_, name); }
-Tensor Model::grad(const std::string& name) const { return view_of(grads_, name); }
+Tensor Model::grad(const std::string& name) const {
+  PRORES_CHECK(execution_.gradients, "model: grad(", name, ") of a model built without gradients (evaluation only)");
+  return view_of(grads_, name);
+}
 
 Model::Weights Model::weights_of(const Tensor& flat) const {
   const bool sandwich = config_.norm_placement == NormPlacement::Sandwich;
@@ -196,7 +199,10 @@ void Model::set_alphas(std::span<const double> alpha) {
   alpha_.assign(alpha.begin(), alpha.end());
 }
 
-void Model::zero_grads() { ops::zero(grads_); }
+void Model::zero_grads() {
+  PRORES_CHECK(execution_.gradients, "model: zero_grads on a model built without gradients (evaluation only)");
+  ops::zero(grads_);
+}
 
 void Model::round_matmul_weights() {
   if (params16_.defined()) ops::round_to_bf16(params16_, params_);
@@ -239,6 +245,7 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
 }
 
 void Model::backward(int64_t slot_index, double loss_scale) {
+  PRORES_CHECK(execution_.gradients, "model: backward on a model built without gradients (evaluation only)");
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
   const Slot& slot = slots_[static_cast<size_t>(slot_index)];
   const int64_t N = B_ * config_.seq_length, L = local_layers();

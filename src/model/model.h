@@ -42,6 +42,9 @@ struct ModelExecution {
   // forward again just before their backward, into one set of activations they share. Bitwise the same
   // gradients; one more block forward each; their activation memory becomes one block's.
   int64_t recompute_layers = 0;
+  // false: a model for evaluation only, without the gradient buffer (grads() is undefined, backward() and
+  // zero_grads() refuse).
+  bool gradients = true;
 };
 
 class Model {
@@ -65,6 +68,7 @@ class Model {
   bool flash_attention() const { return execution_.flash_attention; }
   ops::MatmulPrecision matmul_precision() const { return execution_.matmul_precision; }
   int64_t recompute_layers() const { return execution_.recompute_layers; }
+  bool has_gradients() const { return execution_.gradients; }
   // Bytes allocated at construction: weights, gradients, the bf16 weight copy, activations and scratch.
   size_t allocated_bytes() const { return arena_.bytes(); }
 

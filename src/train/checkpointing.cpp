@@ -227,7 +227,7 @@ ResumeState load_checkpoint(const std::string& load, TrainStep& step, const Para
   ResumeState state;
   state.iteration = int_attribute(attrs, "iteration", reader.directory());
   state.consumed_samples = int_attribute(attrs, "consumed_samples", reader.directory());
-  if (reader.has_tensor(exp_avg_name(model.table().entries().front().name))) {
+  if (step.has_optimizer() && reader.has_tensor(exp_avg_name(model.table().entries().front().name))) {
     read_moments(reader, model.table(), step.optimizer(), step.optimizer_begin());
     step.optimizer().set_step_count(int_attribute(attrs, "optimizer_step", reader.directory()));
   }

@@ -55,7 +55,8 @@ std::vector<GradUnit> backward_units(const ParamTable& table, const ModelShard& 
 
 }  // namespace
 
-TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config, const ParallelLayout& layout)
+TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config, const ParallelLayout& layout,
+                     StepUse use)
     : config_(config),
       layout_(layout),
       sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp),
@@ -70,12 +71,15 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   validate_schedule(schedule, ls.pp, accum_);
   train_actions_ = schedule[static_cast<size_t>(ls.pp_rank)];
   eval_actions_ = forward_only_actions(ls, accum_);
-  const int64_t slots = std::max<int64_t>(1, max_in_flight(train_actions_));
+  // Evaluation runs each micro-batch's forward through the stage before the next: one activation slot, and
+  // its blocks share one set of activations (as recomputed blocks do).
+  const bool train = use == StepUse::Train;
+  const int64_t slots = train ? std::max<int64_t>(1, max_in_flight(train_actions_)) : 1;
   const ops::MatmulPrecision precision = config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32;
   model_ = std::make_unique<Model>(
       model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
       ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations,
-                     recomputed_layers(config, shard.num_layers)});
+                     train ? recomputed_layers(config, shard.num_layers) : shard.num_layers, train});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));
@@ -83,6 +87,8 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
 
   const ParamTable& table = model_->table();
   const int64_t P = table.total_numel();
+  if (config.device != Device::CPU) host_params_.resize(static_cast<size_t>(P));
+  if (!train) return;
   const int64_t shard_size = (P + ls.dp - 1) / ls.dp;  // S, under ZeRO-1
   if (layout.config().distributed_optimizer) {
     shard_begin_ = std::min(P, ls.dp_rank * shard_size);
@@ -126,7 +132,6 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
     device_state_.reserve(&exp_avg_, DType::F32, {shard_count_});
     device_state_.reserve(&exp_avg_sq_, DType::F32, {shard_count_});
     device_state_.allocate();
-    host_params_.resize(static_cast<size_t>(P));
   }
   if (layout.config().distributed_optimizer) {
     ops::zero(zero_full_);  // the padding past P stays 0
@@ -151,6 +156,16 @@ Communicator& TrainStep::device_group(Communicator& host) {
 #endif
 }
 
+AdamW& TrainStep::optimizer() {
+  PRORES_CHECK(adamw_, "TrainStep: no optimizer in a step built for evaluation only");
+  return *adamw_;
+}
+
+const AdamW& TrainStep::optimizer() const {
+  PRORES_CHECK(adamw_, "TrainStep: no optimizer in a step built for evaluation only");
+  return *adamw_;
+}
+
 float* TrainStep::host_params() {
   return config_.device == Device::CPU ? model_->params().as<float>() : host_params_.data();
 }
@@ -158,6 +173,7 @@ float* TrainStep::host_params() {
 void TrainStep::state_to_host() {
   if (config_.device == Device::CPU) return;
   ops::copy_to_host(host_params_.data(), model_->params());
+  if (!adamw_) return;
   ops::copy_to_host(adamw_->exp_avg().data(), exp_avg_);
   ops::copy_to_host(adamw_->exp_avg_sq().data(), exp_avg_sq_);
 }
@@ -165,6 +181,7 @@ void TrainStep::state_to_host() {
 void TrainStep::state_to_device() {
   if (config_.device == Device::CPU) return;
   ops::copy_from_host(model_->params(), host_params_.data());
+  if (!adamw_) return;
   ops::copy_from_host(exp_avg_, adamw_->exp_avg().data());
   ops::copy_from_host(exp_avg_sq_, adamw_->exp_avg_sq().data());
 }
@@ -215,6 +232,7 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
 }
 
 StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samples, double lr) {
+  PRORES_CHECK(adamw_, "TrainStep: step() on a step built for evaluation only");
   model_->zero_grads();
   StepResult result;
   result.loss = run_forward_backward(data, data::Split::Train, consumed_samples, true);

@@ -34,22 +34,28 @@ struct StepResult {
   double data_seconds = 0;  // spent reading samples on this rank (the loader's share of the step)
 };
 
+// What a TrainStep is built for: training (every buffer of a step), or evaluation only (the weights and one
+// block's activations: no gradients, no optimizer state; step() refuses).
+enum class StepUse { Train, Evaluate };
+
 class TrainStep {
  public:
-  TrainStep(const ModelConfig& model, const TrainConfig& config, const ParallelLayout& layout);
+  TrainStep(const ModelConfig& model, const TrainConfig& config, const ParallelLayout& layout,
+            StepUse use = StepUse::Train);
   ~TrainStep();
   Model& model() { return *model_; }
   const Model& model() const { return *model_; }
   // The optimizer covers elements [optimizer_begin(), optimizer_begin() + optimizer().num_params()) of the
   // model's flat buffers: all of them, or this DP rank's ZeRO-1 shard.
-  AdamW& optimizer() { return *adamw_; }
-  const AdamW& optimizer() const { return *adamw_; }
+  bool has_optimizer() const { return adamw_ != nullptr; }  // false for StepUse::Evaluate
+  AdamW& optimizer();
+  const AdamW& optimizer() const;
   int64_t optimizer_begin() const { return shard_begin_; }
 
   // The flat parameters (P) in host memory, as a checkpoint reads and writes them: the model's buffer on
   // the CPU, a host mirror on a GPU. state_to_host() fills the mirrors (parameters and optimizer()'s
-  // moments) from the device before a save; state_to_device() publishes them after a load. Both do
-  // nothing on the CPU.
+  // moments, if it has an optimizer) from the device before a save; state_to_device() publishes them after
+  // a load. Both do nothing on the CPU.
   float* host_params();
   void state_to_host();
   void state_to_device();

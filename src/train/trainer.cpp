@@ -96,11 +96,11 @@ std::string alpha_summary(const std::vector<double>& alpha) {
 // Construction allocates everything (on a GPU too) and can fail on some ranks only, out of memory say:
 // every rank learns of it before the first collective.
 std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, const TrainConfig& cfg,
-                                           const ParallelLayout& layout) {
+                                           const ParallelLayout& layout, StepUse use) {
   std::unique_ptr<TrainStep> step;
   std::string error;
   try {
-    step = std::make_unique<TrainStep>(model_config, cfg, layout);
+    step = std::make_unique<TrainStep>(model_config, cfg, layout, use);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -135,7 +135,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const bool rank0 = ls.rank == 0;
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
 
-  const std::unique_ptr<TrainStep> step_owner = make_train_step(model_config, cfg, layout);
+  const std::unique_ptr<TrainStep> step_owner = make_train_step(model_config, cfg, layout, StepUse::Train);
   TrainStep& trainer = *step_owner;
   Model& model = trainer.model();
   model.init_weights(cfg.seed);
@@ -270,7 +270,7 @@ EvalResult evaluate_checkpoint(const ModelConfig& model_config, const TrainConfi
   const io::CheckpointReader reader(io::resolve_load_dir(cfg.load));
   const ResidualSchedule schedule =
       make_residual_schedule(schedule_from(reader.attributes(), reader.directory()), model_config.num_layers);
-  const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout);
+  const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout, StepUse::Evaluate);
   step->model().init_weights(cfg.seed);
   EvalResult result;
   result.iteration = load_checkpoint(cfg.load, *step, layout).iteration;
