@@ -21,7 +21,7 @@
 # logs.tgz (every log and metrics file) go to $OUT (the device tool's result folder) when set, else /tmp;
 # logs.tgz and gpu_check_summary.txt (the table's lines so far) are refreshed after every step.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 [ -x gpu_bundle/bin/prores ] || bash launch/gpu_bundle.sh
 export LD_LIBRARY_PATH="$PWD/gpu_bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 log=${OUT:-/tmp}/gpu_check.txt
@@ -38,7 +38,7 @@ save_logs() {
 }
 [ "${1:-}" = --throughput-only ] && throughput_only=1 || throughput_only=0
 
-if [ $throughput_only = 0 ]; then
+if [ "$throughput_only" = 0 ]; then
 echo "== 1. parity tests" | tee -a "$log"
 for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_flash_attention test_cuda_train; do
   start=$(date +%s%N)
@@ -167,7 +167,7 @@ PY
   grep -E "flash.*Context|^ +($metrics) |stalled" "$out/ncu_flash.txt" | cut -c1-160 | head -60 | tee -a "$log"
 fi
 save_logs
-if [ $throughput_only = 0 ] && [ -x gpu_bundle/mpi/bin/mpirun ]; then
+if [ "$throughput_only" = 0 ] && [ -x gpu_bundle/mpi/bin/mpirun ]; then
   echo "== 4. two ranks on the one GPU: TP, PP, DP and ZeRO-1 over NCCL (launch/gpu_check_layouts.sh)" | tee -a "$log"
   timeout 300 bash launch/gpu_check_layouts.sh >"$out/layouts.txt" 2>&1
   summary+=("$(printf '%-26s rc=%s: %s' "layouts (2 ranks)" "$?" "$(grep -m1 '^LAYOUTS' "$out/layouts.txt")")")
@@ -178,6 +178,6 @@ save_logs
   echo
   echo "GPU check summary:"
   printf '%s\n' "${summary[@]}"
-  [ $throughput_only = 1 ] || grep -E '^(TRAIN20|ACTRMS)' "$out/losses.txt"
+  [ "$throughput_only" = 1 ] || grep -E '^(TRAIN20|ACTRMS)' "$out/losses.txt"
 } | tee -a "$log"
 save_logs

@@ -14,7 +14,7 @@
 # launch is sized for the GPU). The summary goes to $OUT/gpu_check_layouts.txt (else /tmp)
 # and ends with a table; the exit status is non-zero when a run failed or a layout left the tolerance.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mpi=$PWD/gpu_bundle/mpi
 device=${LAYOUT_DEVICE:-cuda}
 log=${OUT:-/tmp}/gpu_check_layouts.txt
@@ -67,7 +67,7 @@ for run in "${runs[@]}"; do
   [ $rc = 0 ] || failed=1
   [ $rc != 124 ] || { echo "stopping: a run timed out, the later ones would too" | tee -a "$log"; break; }
 done
-if [ "$device" = cuda ] && [ ${rc:-0} != 124 ]; then
+if [ "$device" = cuda ] && [ "${rc:-0}" != 124 ]; then
   launch nccl_tests 2 "$mpi/bin/test_mpi_nccl" --gtest_color=no || failed=1
   grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?' "$out/nccl_tests.txt" | sed 's/^/test_mpi_nccl: /' |
     tee -a "$log"
