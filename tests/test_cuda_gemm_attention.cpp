@@ -41,6 +41,7 @@ using test::expect_close;
 using test::fill_normal;
 using test::nan_of;
 using test::host_tensor;
+using test::HostRopeTable;
 using test::stored_as;
 using test::widened;
 
@@ -259,12 +260,11 @@ void check_split_heads_with_rope(AttnShape s) {
   using S = compute_type<T>;
   const int64_t W = s.qkv_width(), nq = s.q_numel(), nk = s.kv_numel();
   const int64_t half = s.HS / 2;
-  std::vector<S> cos(s.T * half), sin(s.T * half);
-  ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 10000.0);
+  const HostRopeTable<S> rope(s, 10000.0);
   const auto values = [](int64_t n, uint64_t seed) { return stored_as<T>(random_floats<T>(n, seed)); };
   std::vector<T> qkv = values(s.B * s.T * W, 21), dq = values(nq, 22), dk = values(nk, 23), dv = values(nk, 24);
   std::vector<T> q(nq), k(nk), v(nk), dqkv(qkv.size());
-  DeviceBuffer<S> d_cos(cos), d_sin(sin);
+  DeviceBuffer<S> d_cos(rope.cos_values), d_sin(rope.sin_values);
   DeviceBuffer<T> d_qkv(qkv), d_dq(dq), d_dk(dk), d_dv(dv), d_q(nq), d_k(nk), d_v(nk), d_dqkv(s.B * s.T * W);
   for (auto* b : {&d_q, &d_k, &d_v, &d_dqkv}) b->poison();
   const auto heads = [&](auto& b) { return b.tensor({s.B, s.NH, s.T, s.HS}); };
@@ -272,12 +272,12 @@ void check_split_heads_with_rope(AttnShape s) {
   const Tensor dcos = d_cos.tensor({s.T, half}), dsin = d_sin.tensor({s.T, half});
   ops::split_heads_forward(heads(d_q), groups(d_k), groups(d_v), d_qkv.tensor({s.B, s.T, W}), dcos, dsin);
   ops::split_heads_backward(d_dqkv.tensor({s.B, s.T, W}), heads(d_dq), groups(d_dk), groups(d_dv), dcos, dsin);
-  const Tensor hcos = host_tensor(cos, {s.T, half}), hsin = host_tensor(sin, {s.T, half});
   ops::split_heads_forward(host_tensor(q, {s.B, s.NH, s.T, s.HS}), host_tensor(k, {s.B, s.KV, s.T, s.HS}),
-                           host_tensor(v, {s.B, s.KV, s.T, s.HS}), host_tensor(qkv, {s.B, s.T, W}), hcos, hsin);
+                           host_tensor(v, {s.B, s.KV, s.T, s.HS}), host_tensor(qkv, {s.B, s.T, W}), rope.cos,
+                           rope.sin);
   ops::split_heads_backward(host_tensor(dqkv, {s.B, s.T, W}), host_tensor(dq, {s.B, s.NH, s.T, s.HS}),
-                            host_tensor(dk, {s.B, s.KV, s.T, s.HS}), host_tensor(dv, {s.B, s.KV, s.T, s.HS}), hcos,
-                            hsin);
+                            host_tensor(dk, {s.B, s.KV, s.T, s.HS}), host_tensor(dv, {s.B, s.KV, s.T, s.HS}),
+                            rope.cos, rope.sin);
   const auto expect_match = [](const std::vector<T>& got, const std::vector<T>& want, const char* what) {
     if constexpr (std::is_same_v<T, uint16_t>) test::expect_bf16_rounding_of(got, widened(want), what);
     else expect_close_to_max(widened(got), widened(want), 1e-6, what);

@@ -27,6 +27,7 @@ using test::expect_error;
 using test::expect_gradient_matches;
 using test::fill_normal;
 using test::host_tensor;
+using test::HostRopeTable;
 using test::random_buffer;
 using test::stored_as;
 
@@ -352,21 +353,18 @@ void check_split_heads_with_rope(AttnShape s) {
   SCOPED_TRACE(::testing::Message() << dtype_name(dtype_of<T>()) << " " << s);
   using S = compute_type<T>;
   const int64_t W = s.qkv_width(), nq = s.q_numel(), nk = s.kv_numel();
-  const int64_t half = s.HS / 2;
-  std::vector<S> cos(s.T * half), sin(s.T * half);
-  ops::rope_table(host_tensor(cos, {s.T, half}), host_tensor(sin, {s.T, half}), 100.0);
-  const Tensor tcos = host_tensor(cos, {s.T, half}), tsin = host_tensor(sin, {s.T, half});
+  const HostRopeTable<S> rope(s, 100.0);
   const auto values = [](int64_t n, uint64_t seed) { return stored_as<T>(random_buffer<float>(n, seed).data); };
   const auto heads = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.NH, s.T, s.HS}); };
   const auto groups = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.KV, s.T, s.HS}); };
   const auto tokens = [&](std::vector<T>& b) { return host_tensor(b, {s.B, s.T, W}); };
 
   std::vector<T> qkv = values(s.B * s.T * W, 1), q(nq), k(nk), v(nk), q_ref(nq), k_ref(nk), v_ref(nk);
-  ops::split_heads_forward(heads(q), groups(k), groups(v), tokens(qkv), tcos, tsin);
+  ops::split_heads_forward(heads(q), groups(k), groups(v), tokens(qkv), rope.cos, rope.sin);
   ops::split_heads_forward(heads(q_ref), groups(k_ref), groups(v_ref), tokens(qkv));
   const std::vector<T> q_unrotated = q_ref;
-  ops::rope_forward(heads(q_ref), tcos, tsin);
-  ops::rope_forward(groups(k_ref), tcos, tsin);
+  ops::rope_forward(heads(q_ref), rope.cos, rope.sin);
+  ops::rope_forward(groups(k_ref), rope.cos, rope.sin);
   EXPECT_EQ(q, q_ref);
   EXPECT_EQ(k, k_ref);
   EXPECT_EQ(v, v_ref);
@@ -375,11 +373,11 @@ void check_split_heads_with_rope(AttnShape s) {
   std::vector<T> dq = values(nq, 2), dk = values(nk, 3), dv = values(nk, 4), dqkv(qkv.size()),
                  dqkv_ref(qkv.size());
   const std::vector<T> dq_in = dq, dk_in = dk;
-  ops::split_heads_backward(tokens(dqkv), heads(dq), groups(dk), groups(dv), tcos, tsin);
+  ops::split_heads_backward(tokens(dqkv), heads(dq), groups(dk), groups(dv), rope.cos, rope.sin);
   EXPECT_EQ(dq, dq_in);
   EXPECT_EQ(dk, dk_in);
-  ops::rope_backward(heads(dq), tcos, tsin);
-  ops::rope_backward(groups(dk), tcos, tsin);
+  ops::rope_backward(heads(dq), rope.cos, rope.sin);
+  ops::rope_backward(groups(dk), rope.cos, rope.sin);
   ops::split_heads_backward(tokens(dqkv_ref), heads(dq), groups(dk), groups(dv));
   EXPECT_EQ(dqkv, dqkv_ref);
 }

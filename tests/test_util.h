@@ -20,6 +20,7 @@
 #include "core/bf16.h"
 #include "core/check.h"
 #include "core/tensor.h"
+#include "ops/rope.h"
 
 namespace prores::test {
 
@@ -147,6 +148,22 @@ Tensor host_tensor(std::vector<T>& v, std::initializer_list<int64_t> dims) {
   EXPECT_EQ(t.numel(), static_cast<int64_t>(v.size()));
   return t;
 }
+
+// The RoPE table of an attention shape on the host: cos, sin (T, HS / 2) (=) ops::rope_table of `base`, in S.
+template <typename S>
+struct HostRopeTable {
+  std::vector<S> cos_values, sin_values;
+  Tensor cos, sin;  // views of the two vectors
+  HostRopeTable(const AttnShape& s, double base)
+      : cos_values(static_cast<size_t>(s.T * (s.HS / 2))),
+        sin_values(cos_values.size()),
+        cos(host_tensor(cos_values, {s.T, s.HS / 2})),
+        sin(host_tensor(sin_values, {s.T, s.HS / 2})) {
+    ops::rope_table(cos, sin, base);
+  }
+  HostRopeTable(const HostRopeTable&) = delete;
+  HostRopeTable& operator=(const HostRopeTable&) = delete;
+};
 
 // got (bf16 bits) is want (f32) rounded to bf16: every element within one bf16 unit of want (an unwritten NaN
 // or an overflow fails; two computations of want may contract a multiply-add differently), and at most 1% of
