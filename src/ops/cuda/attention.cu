@@ -144,6 +144,14 @@ void rope_permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_
   launch_rope_permute<T, 1, int64_t, kToHeads>(dst, src, pairs, Tn, H, HS, W, col0, cos, sin);
 }
 
+// permute() of q or k: rotated by RoPE on the way (rope_permute) when cos is given, else moved as they are.
+template <bool kToHeads, typename T>
+void rotated_permute(T* dst, const T* src, int64_t B, int64_t Tn, int64_t H, int64_t HS, int64_t W, int64_t col0,
+                     const compute_type<T>* cos, const compute_type<T>* sin) {
+  if (cos == nullptr) return permute<kToHeads>(dst, src, B, Tn, H, HS, W, col0);
+  rope_permute<kToHeads>(dst, src, B, Tn, H, HS, W, col0, cos, sin);
+}
+
 __device__ float warp_max(float v) {
   for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
@@ -201,13 +209,8 @@ template <typename T>
 void split_heads_forward(T* q, T* k, T* v, const T* qkv, const AttentionDims& d, const compute_type<T>* cos,
                          const compute_type<T>* sin) {
   const int64_t W = (d.NH + 2 * d.KV) * d.HS;
-  if (cos == nullptr) {
-    permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0);
-    permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
-  } else {
-    rope_permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
-    rope_permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
-  }
+  rotated_permute<true>(q, qkv, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
+  rotated_permute<true>(k, qkv, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
   permute<true>(v, qkv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
 }
 
@@ -215,13 +218,8 @@ template <typename T>
 void split_heads_backward(T* dqkv, const T* dq, const T* dk, const T* dv, const AttentionDims& d,
                           const compute_type<T>* cos, const compute_type<T>* sin) {
   const int64_t W = (d.NH + 2 * d.KV) * d.HS;
-  if (cos == nullptr) {
-    permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0);
-    permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS);
-  } else {
-    rope_permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
-    rope_permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
-  }
+  rotated_permute<false>(dqkv, dq, d.B, d.T, d.NH, d.HS, W, 0, cos, sin);
+  rotated_permute<false>(dqkv, dk, d.B, d.T, d.KV, d.HS, W, d.NH * d.HS, cos, sin);
   permute<false>(dqkv, dv, d.B, d.T, d.KV, d.HS, W, (d.NH + d.KV) * d.HS);
 }
 
