@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (only those missing), then configures and builds in
-# Release into build/. Idempotent: a second run only rebuilds what changed. Sourced by the quick-start
+# Installs the Debian packages the build and the tests need (only those missing; nothing assumed of the
+# image beyond apt-get and dpkg), then configures and builds in Release into build/. Idempotent: a second run only rebuilds what changed. Sourced by the quick-start
 # and test entry points; usable alone: bash launch/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config libdnnl-dev libhdf5-dev libboost-program-options-dev
-          libgtest-dev libsentencepiece-dev libopenmpi-dev openmpi-bin fortunes procps)
+# ocl-icd-opencl-dev: Debian's dnnl CMake config needs the OpenCL development files, only a Recommends of
+# libdnnl-dev (installed here with --no-install-recommends). python3: the interop tests' helper scripts.
+packages=(build-essential cmake pkg-config git python3
+          libdnnl-dev ocl-icd-opencl-dev libhdf5-dev libboost-program-options-dev libgtest-dev
+          libsentencepiece-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin fortunes procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

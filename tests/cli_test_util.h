@@ -1,5 +1,5 @@
 // Helpers for tests that run the `prores` executable: a per-process temporary directory, a generated corpus
-// (no data package needed), running a command line with captured output, and
+// (no data package needed), running a command line (alone or under mpiexec) with captured output, and
 // reading numbers back from metrics.jsonl lines.
 #pragma once
 #include <gtest/gtest.h>
@@ -78,6 +78,14 @@ inline RunResult run_shell(const std::string& command) {
 
 // Runs the prores executable with args.
 inline RunResult run(const std::string& args) { return run_shell(std::string(PRORES_BINARY) + " " + args); }
+
+#if defined(PRORES_MPIEXEC)
+// The command line that starts `ranks` prores processes (one thread each) under mpiexec; append the arguments.
+inline std::string mpirun(int ranks) {
+  return std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
+         std::to_string(ranks) + " -x OMP_NUM_THREADS=1 " + PRORES_BINARY;
+}
+#endif
 
 // The number after "key": in a JSON line.
 inline double number_after(const std::string& line, const std::string& key) {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_test_util.h"
 #include "io/checkpoint.h"
 
@@ -78,8 +80,8 @@ TEST(Checkpoint, MismatchedOrDamagedCheckpointsFailClearly) {
 
   r = run(tiny(2, 6) + " --hidden-size 64 --load " + good.string());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("dataset 'model.embed_tokens.weight' has global shape (256, 32) but the configured model "
-                       "needs (256, 64)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--hidden-size 64 disagrees with checkpoint " + (good / "iter_0000004").string() +
+                       ", which records --hidden-size 32"), std::string::npos) << r.err;
 
   const fs::path file = good / "iter_0000004" / "model_tp00_pp000.h5";
   const auto size = fs::file_size(file);
@@ -100,11 +102,6 @@ TEST(Checkpoint, MismatchedOrDamagedCheckpointsFailClearly) {
 }
 
 #if defined(PRORES_MPIEXEC)
-
-std::string mpirun(int ranks) {
-  return std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
-         std::to_string(ranks) + " -x OMP_NUM_THREADS=1 " + PRORES_BINARY;
-}
 
 TEST(Checkpoint, ReshardingContinuesTheRun) {
   const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
@@ -142,8 +139,8 @@ double printed_number(const std::string& text, const std::string& key) {
 
 // `prores eval` of a checkpoint reproduces the validation loss its training run logged at that iteration, on
 // the layout that saved it (TP 2 x PP 2) and on one rank, with the ProRes schedule the checkpoint records
-// whatever the command line says, and reports the test split's; without --load, or without validation
-// samples, it fails with one line.
+// (another one given is an error), and reports the test split's, printed in full precision and written by
+// --results-json; without --load, or without validation samples, it fails with one line.
 TEST(Checkpoint, EvalReproducesTheLoggedValidationLoss) {
   const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";
   std::string trained = tiny(4, 10);
@@ -155,14 +152,31 @@ TEST(Checkpoint, EvalReproducesTheLoggedValidationLoss) {
   for (std::string line; std::getline(lines, line);)
     if (line.find("\"val_loss\"") != std::string::npos) logged = number_after(line, "val_loss");
   ASSERT_GT(logged, 0);
-  const RunResult same = run_shell(mpirun(4) + evaluated + tp2pp2 + " --load " + dir("eval").string());
+  const fs::path results = work_dir().path() / "eval_results" / "tp2pp2.json";
+  const RunResult same =
+      run_shell(mpirun(4) + evaluated + tp2pp2 + " --load " + dir("eval").string() + " --results-json " + results.string());
   ASSERT_EQ(same.exit_code, 0) << same.err;
-  EXPECT_NEAR(printed_number(same.out, "val_loss"), logged, 1e-6) << same.out;  // printed to 6 decimals
+  EXPECT_DOUBLE_EQ(printed_number(same.out, "val_loss"), logged) << same.out;  // printed in full precision
   EXPECT_EQ(printed_number(same.out, "eval of iter"), 10);
-  EXPECT_GT(printed_number(same.out, "test_loss"), 0);
-  const RunResult one = run(evaluated + " --load " + dir("eval").string() + " --prores-warmup-steps 4000");
+  const double test_loss = printed_number(same.out, "test_loss");
+  EXPECT_GT(test_loss, 0);
+  EXPECT_DOUBLE_EQ(printed_number(same.out, "val_ppl"), std::exp(logged)) << same.out;
+  const nlohmann::json doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["checkpoint"], (dir("eval") / "iter_0000010").string());
+  EXPECT_EQ(doc["iteration"], 10);
+  EXPECT_EQ(doc["split"], "969,30,1");
+  EXPECT_EQ(doc["tokens_per_split"], 3 * 8 * 32);  // --eval-iters 3 global batches of 8 sequences of 32 tokens
+  EXPECT_EQ(doc["alpha"], nlohmann::json({1.0, 1.0, 2.0 / 3.0, 0.5}));  // linear, W = 20, T = 5: min(10 / 5l, 1)
+  EXPECT_DOUBLE_EQ(doc["valid"]["loss"].get<double>(), logged);
+  EXPECT_DOUBLE_EQ(doc["valid"]["perplexity"].get<double>(), std::exp(logged));
+  EXPECT_DOUBLE_EQ(doc["test"]["loss"].get<double>(), test_loss);
+  const RunResult one = run(evaluated + " --load " + dir("eval").string());
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_NEAR(printed_number(one.out, "val_loss"), logged, 1e-5 * logged);
+  const RunResult other_schedule = run(evaluated + " --load " + dir("eval").string() + " --prores-warmup-steps 4000");
+  EXPECT_EQ(other_schedule.exit_code, 1);
+  EXPECT_NE(other_schedule.err.find("--prores-warmup-steps 4000 disagrees with checkpoint"), std::string::npos)
+      << other_schedule.err;
   const RunResult missing = run(evaluated);
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("prores eval needs --load"), std::string::npos) << missing.err;

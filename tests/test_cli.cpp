@@ -132,6 +132,35 @@ TEST(Cli, UnknownKeyInIniFileIsAnError) {
       << r.err;
 }
 
+// Megatron-LM's argparse habit: an option given twice takes its last value, so launch scripts can append
+// overrides; in a config file too.
+TEST(Cli, RepeatedOptionTakesItsLastValue) {
+  RunResult r = run(tiny_args() + " --train-iters 2 --eval-interval 0 --lr-warmup-iters 1 --train-iters 3");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("done: 3 iterations"), std::string::npos) << r.out;
+  const fs::path ini = work_dir().path() / "repeated.ini";
+  std::ofstream(ini) << "num-layers = 2\ntrain-iters = 5\neval-interval = 0\ntrain-iters = 2\n";
+  r = run("train --config " + ini.string() + " --data-path " + corpus());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("done: 2 iterations"), std::string::npos) << r.out;
+}
+
+// [section] headers only group the keys of an INI file; an unknown key under one is still an error.
+TEST(Cli, IniSectionsOnlyGroupKeys) {
+  const fs::path ini = work_dir().path() / "sections.ini";
+  std::ofstream(ini) << "[model]\nnum-layers = 3\nhidden-size = 32\n\n[training]\ntrain-iters = 2\n"
+                        "eval-interval = 0\n";
+  RunResult r = run("train --config " + ini.string() + " --data-path " + corpus());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("model: 3 layers, hidden 32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("done: 2 iterations"), std::string::npos) << r.out;
+  std::ofstream(ini) << "[model]\nnum-layer = 3\n";
+  r = run("train --config " + ini.string() + " --data-path " + corpus());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unknown option 'num-layer' in the config file '" + ini.string() + "'"), std::string::npos)
+      << r.err;
+}
+
 TEST(Cli, MissingDataFileIsAnError) {
   const RunResult r = run(std::string("train --config ") + PRORES_SOURCE_DIR +
                           "/configs/tiny.ini --data-path /nonexistent/corpus.txt");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -157,6 +158,13 @@ TEST(CliData, Errors) {
   r = run_data("train-tokenizer --input " + s.text + " --model-prefix " + out.file("m"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--vocab-size"), std::string::npos) << r.err;
+  // Training on an indexed dataset that is not there names the option and the missing file.
+  r = test::run(std::string("train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --tokenizer-model " + s.model +
+                " --data-path " + out.file("absent"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("prores: error: --data-path " + out.file("absent") + ": cannot open '" + out.file("absent"), 0),
+            0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   r = run_data("shuffle");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown subcommand 'shuffle'"), std::string::npos) << r.err;

@@ -28,11 +28,6 @@ struct Layout {
   std::string flags;  // TP / PP / ZeRO flags and the micro-batch size that gives 4 micro-batches per DP rank
 };
 
-std::string mpirun(int ranks) {
-  return std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe --bind-to none -np " +
-         std::to_string(ranks) + " -x OMP_NUM_THREADS=1 " + PRORES_BINARY;
-}
-
 std::string common_args(const std::string& log_dir) {
   return std::string(" train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --data-path " + corpus() +
          " --num-layers 4 --global-batch-size 8 --train-iters 10 --log-interval 1 --eval-interval 0 --log-dir " +

@@ -2,6 +2,7 @@
 #include "cli/option_parsing.h"
 
 #include <fstream>
+#include <set>
 
 #include "core/check.h"
 
@@ -9,18 +10,51 @@ namespace prores {
 
 namespace po = boost::program_options;
 
+namespace {
+
+// Keeps only the last occurrence of every option (argparse's habit, so that launch scripts can append
+// overrides); Boost would refuse a repeated option.
+void keep_last_occurrences(po::parsed_options& parsed) {
+  std::set<std::string> seen;
+  std::vector<po::option> kept;
+  for (auto it = parsed.options.rbegin(); it != parsed.options.rend(); ++it)
+    if (seen.insert(it->string_key).second) kept.push_back(*it);
+  parsed.options.assign(kept.rbegin(), kept.rend());
+}
+
+// A config file's options, with `[section]` headers only grouping keys: Boost reads `[model]` + `num-layers`
+// as the key model.num-layers, which becomes num-layers again here. Unknown keys name the file.
+po::parsed_options parse_config(std::istream& file, const po::options_description& desc, const std::string& path,
+                                const std::string& command) {
+  po::parsed_options parsed = po::parse_config_file(file, desc, /*allow_unregistered=*/true);
+  for (po::option& opt : parsed.options) {
+    if (!opt.unregistered) continue;
+    const size_t dot = opt.string_key.rfind('.');
+    const std::string key = dot == std::string::npos ? opt.string_key : opt.string_key.substr(dot + 1);
+    PRORES_CHECK(desc.find_nothrow(key, false) != nullptr, command, ": unknown option '", key,
+                 "' in the config file '", path, "'");
+    opt.string_key = key;
+    opt.unregistered = false;
+  }
+  keep_last_occurrences(parsed);
+  return parsed;
+}
+
+}  // namespace
+
 bool parse_options(const std::string& command, const std::vector<std::string>& args,
                    const po::options_description& desc, po::variables_map& vm) {
   std::string stage = "command line";
   try {
-    const po::parsed_options cli = po::command_line_parser(args)
-                                       .options(desc)
-                                       .style(po::command_line_style::default_style &
-                                              ~po::command_line_style::allow_guessing)
-                                       .run();
+    po::parsed_options cli = po::command_line_parser(args)
+                                 .options(desc)
+                                 .style(po::command_line_style::default_style &
+                                        ~po::command_line_style::allow_guessing)
+                                 .run();
     for (const po::option& opt : cli.options)
       PRORES_CHECK(opt.position_key < 0, command, ": unexpected argument '",
                    opt.original_tokens.empty() ? std::string() : opt.original_tokens.front(), "'");
+    keep_last_occurrences(cli);
     po::store(cli, vm);
     if (vm.count("help")) return false;
     if (desc.find_nothrow("config", false) && vm.count("config")) {
@@ -28,7 +62,7 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
       std::ifstream file(path);
       PRORES_CHECK(file.good(), "--config: cannot open '", path, "'");
       stage = "config file '" + path + "'";
-      po::store(po::parse_config_file(file, desc, /*allow_unregistered=*/false), vm);
+      po::store(parse_config(file, desc, path, command), vm);
     }
     po::notify(vm);
   } catch (const po::unknown_option& e) {

@@ -1,6 +1,8 @@
 // Shared Boost.Program_options plumbing for the subcommands: command line first, then an optional INI
-// file (`--config FILE`, keys = long option names) for whatever the command line left unset; every
-// Boost error becomes a one-line prores::Error naming the option or the config key.
+// file (`--config FILE`, keys = long option names, `[section]` headers only grouping them) for whatever the
+// command line left unset; an option repeated on the command line (or a key in the file) takes its last value,
+// as with Megatron-LM's argparse; every Boost error becomes a one-line prores::Error naming the option or the
+// config key.
 #pragma once
 #include <boost/program_options.hpp>
 #include <string>

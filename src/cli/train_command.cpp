@@ -1,8 +1,12 @@
-// `prores train` (see train_command.h): option table → ModelConfig, ScheduleArgs, TrainConfig → train().
+// `prores train` and `prores eval` (see train_command.h): option table → ModelConfig, ScheduleArgs,
+// TrainConfig (with a checkpoint's owned options under --load) → train() or evaluate_checkpoint().
 #include "cli/train_command.h"
 
 #include <cmath>
+#include <type_traits>
 
+#include "cli/checkpoint_owned_options.h"
+#include "cli/eval_results.h"
 #include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
 #include "core/check.h"
@@ -24,7 +28,7 @@ struct TrainOptions {
   ParallelConfig parallel;
   std::string pipeline_layers;
   std::shared_ptr<const data::TokenDataset> data;
-  std::string norm_placement = "pre", init_scheme = "normal";
+  std::string results_json;  // eval: --results-json
   double peak_tflops = 0;
   std::string device = "cpu";
 };
@@ -35,25 +39,21 @@ Device parse_device(const std::string& name) {
   PRORES_FAIL("--device must be cpu or cuda, got '", name, "'");
 }
 
-void add_model_options(po::options_description& desc, TrainOptions& o) {
-  ModelConfig& m = o.model;
-  desc.add_options()
-      ("num-layers", po::value(&m.num_layers)->default_value(m.num_layers), "transformer blocks L")
-      ("hidden-size", po::value(&m.hidden_size)->default_value(m.hidden_size), "model width C")
-      ("ffn-hidden-size", po::value(&m.ffn_hidden_size)->default_value(m.ffn_hidden_size), "SwiGLU width F")
-      ("num-attention-heads", po::value(&m.num_attention_heads)->default_value(m.num_attention_heads),
-       "query heads NH")
-      ("num-query-groups", po::value(&m.num_query_groups)->default_value(m.num_query_groups),
-       "key/value groups KV for grouped-query attention (0: one per head)")
-      ("seq-length", po::value(&m.seq_length)->default_value(m.seq_length), "sequence length T")
-      ("vocab-size", po::value(&m.vocab_size)->default_value(m.vocab_size), "vocabulary size V")
-      ("rotary-base", po::value(&m.rotary_base)->default_value(m.rotary_base), "rotary embedding base")
-      ("norm-eps", po::value(&m.norm_eps)->default_value(m.norm_eps), "RMSNorm epsilon")
-      ("norm-placement", po::value(&o.norm_placement)->default_value(o.norm_placement),
-       "pre, post, sandwich or deepnorm")
-      ("init-scheme", po::value(&o.init_scheme)->default_value(o.init_scheme), "normal, scaled, ds-init or deepnorm")
-      ("init-method-std", po::value(&m.init_method_std)->default_value(m.init_method_std), "init std sigma")
-      ("layernorm-scaling", po::bool_switch(&m.layernorm_scaling), "scale block l's norms by 1/sqrt(l)");
+// One option per ModelConfig field (for_each_model_field): enums by name, bools as switches.
+void add_model_options(po::options_description& desc, ModelConfig& m) {
+  for_each_model_field([&](const ModelField& field, auto member) {
+    auto& value = m.*member;
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, bool>)
+      desc.add_options()(field.option, po::bool_switch(&value), field.help);
+    else if constexpr (std::is_enum_v<T>)
+      desc.add_options()(field.option,
+                         po::value<std::string>()->default_value(name_of(value))->notifier(
+                             [&value](const std::string& name) { parse_into(name, value); }),
+                         field.help);
+    else
+      desc.add_options()(field.option, po::value(&value)->default_value(value), field.help);
+  });
 }
 
 void add_training_options(po::options_description& desc, TrainOptions& o) {
@@ -132,13 +132,16 @@ enum class Mode { Train, Eval };
 constexpr const char* kTrainUsage =
     "Usage: [mpirun -np N] prores train [--config FILE] [options]\n"
     "Trains a Llama-style decoder with ProRes over N ranks = TP x PP x DP. Options may also be given in an\n"
-    "INI file (key = value, keys are the option names without dashes); the command line wins.\n";
+    "INI file (key = value, keys are the option names without dashes, [sections] only group them); the command\n"
+    "line wins, and an option given twice takes its last value. With --load the model options, the --prores-*\n"
+    "options and the tokenizer are the checkpoint's (docs/checkpoints.md).\n";
 constexpr const char* kEvalUsage =
     "Usage: [mpirun -np N] prores eval [--config FILE] --load DIR [options]\n"
     "Evaluates a checkpoint (any TP x PP x DP layout) with the ProRes alpha of its iteration under the schedule\n"
     "it records: the mean loss and perplexity of --eval-iters global batches of the validation and test splits,\n"
-    "the validation one as the training run computed it. Takes prores train's options: the model, data, batch,\n"
-    "device and layout (the --prores-* options are the checkpoint's).\n";
+    "the validation one as the training run computed it. Takes prores train's options: data, batch, device and\n"
+    "layout; the model options, the --prores-* options and the tokenizer are the checkpoint's (leave them out,\n"
+    "or give the checkpoint's values).\n";
 
 // Parses and validates everything that can be checked before the first collective; returns false for
 // --help. Throws prores::Error naming the option and value.
@@ -147,10 +150,14 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   const std::string command = mode == Mode::Train ? "train" : "eval";
   po::options_description desc("prores " + command + " options");
   desc.add_options()("help", "print this help")("config", po::value<std::string>(), "INI file of options");
-  add_model_options(desc, o);
+  add_model_options(desc, o.model);
   add_training_options(desc, o);
   add_parallel_options(desc, o);
   add_schedule_options(desc, o.schedule);
+  if (mode == Mode::Eval)
+    desc.add_options()("results-json", po::value(&o.results_json),
+                       "also write the results to this JSON file (checkpoint, iteration, alpha, split, tokens, "
+                       "losses and perplexities)");
   po::variables_map vm;
   if (!parse_options(command, args, desc, vm)) {
     if (world.rank() == 0) out << (mode == Mode::Train ? kTrainUsage : kEvalUsage) << desc;
@@ -159,9 +166,10 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   if (mode == Mode::Eval) {
     PRORES_CHECK(!o.train.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
     o.train.eval_interval = 0;  // a training option: eval checks its own need of a validation split below
+    if (!o.results_json.empty() && world.rank() == 0) check_results_writable(o.results_json);
   }
-  o.model.norm_placement = parse_norm_placement(o.norm_placement);
-  o.model.init_scheme = parse_init_scheme(o.init_scheme);
+  if (!o.train.load.empty())
+    adopt_checkpoint_options(o.train.load, vm, {o.model, o.schedule, o.train.tokenizer_model});
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
   o.train.device = parse_device(o.device);
   PRORES_CHECK(std::isfinite(o.peak_tflops) && o.peak_tflops >= 0, "--peak-tflops must be >= 0, got ", o.peak_tflops);
@@ -174,8 +182,13 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
     PRORES_CHECK(o.train.make_vocab_size_divisible_by >= 1, "--make-vocab-size-divisible-by must be positive, got ",
                  o.train.make_vocab_size_divisible_by);
     const data::Tokenizer tokenizer = data::Tokenizer::load(o.train.tokenizer_model);
-    o.model.vocab_size =
-        data::padded_vocab_size(tokenizer.vocab_size(), o.train.make_vocab_size_divisible_by, o.parallel.tensor);
+    if (o.train.load.empty())
+      o.model.vocab_size =
+          data::padded_vocab_size(tokenizer.vocab_size(), o.train.make_vocab_size_divisible_by, o.parallel.tensor);
+    else  // the checkpoint's padded vocabulary stays
+      PRORES_CHECK(tokenizer.vocab_size() <= o.model.vocab_size, "--tokenizer-model ", o.train.tokenizer_model, " has ",
+                   tokenizer.vocab_size(), " pieces, more than the vocabulary ", o.model.vocab_size, " of --load ",
+                   o.train.load);
   }
   o.model.validate();
   o.train.validate();
@@ -210,7 +223,8 @@ int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Comm
   }
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
   if (mode == Mode::Eval) {
-    train::evaluate_checkpoint(o.model, o.train, layout, *o.data, out);
+    const train::EvalResult result = train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
+    if (world.rank() == 0 && !o.results_json.empty()) write_eval_results(o.results_json, result, o.schedule, o.train);
     return 0;
   }
   const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);

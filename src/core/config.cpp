@@ -43,6 +43,13 @@ const char* init_scheme_name(InitScheme s) {
   return "?";
 }
 
+std::string attribute_key(const char* option) {
+  std::string key = option;
+  for (char& c : key)
+    if (c == '-') c = '_';
+  return key;
+}
+
 void ModelConfig::validate() const {
   PRORES_CHECK(num_layers >= 1, "--num-layers must be at least 1, got ", num_layers);
   PRORES_CHECK(hidden_size >= 1, "--hidden-size must be positive, got ", hidden_size);

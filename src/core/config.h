@@ -1,4 +1,6 @@
-// Plain configuration structs shared across folders (filled by cli/ from Boost.Program_options + INI).
+// Plain configuration structs shared across folders (filled by cli/ from Boost.Program_options + INI), and
+// ModelConfig's one field list (for_each_model_field), from which the command-line options, the checkpoint
+// attributes and the checkpoint-ownership checks are all made.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -12,6 +14,11 @@ NormPlacement parse_norm_placement(const std::string& name);  // throws prores::
 InitScheme parse_init_scheme(const std::string& name);
 const char* norm_placement_name(NormPlacement p);
 const char* init_scheme_name(InitScheme s);
+// The same, overloaded for generic code over the fields of ModelConfig.
+inline const char* name_of(NormPlacement p) { return norm_placement_name(p); }
+inline const char* name_of(InitScheme s) { return init_scheme_name(s); }
+inline void parse_into(const std::string& name, NormPlacement& p) { p = parse_norm_placement(name); }
+inline void parse_into(const std::string& name, InitScheme& s) { s = parse_init_scheme(name); }
 
 struct ModelConfig {
   int64_t num_layers = 2;          // L
@@ -32,5 +39,38 @@ struct ModelConfig {
   int64_t head_size() const { return hidden_size / num_attention_heads; }
   void validate() const;  // throws prores::Error naming the offending option and value
 };
+
+// One field of ModelConfig as the outside world names it.
+struct ModelField {
+  const char* option;  // the command-line option without dashes; the checkpoint attribute is attribute_key(option)
+  const char* help;
+  // Whether a loaded checkpoint decides the field (docs/checkpoints.md): true for everything that defines the
+  // network's function, and for the init settings the checkpoint records (the loaded weights were made with them);
+  // false for what may change on resume (the sequence length).
+  bool owned_by_checkpoint;
+};
+
+// "num-layers" -> "num_layers".
+std::string attribute_key(const char* option);
+
+// Calls f(field, &ModelConfig::member) for every field of ModelConfig, in a fixed order. The members are int64_t,
+// double, bool, NormPlacement or InitScheme.
+template <typename F>
+void for_each_model_field(F&& f) {
+  f(ModelField{"num-layers", "transformer blocks L", true}, &ModelConfig::num_layers);
+  f(ModelField{"hidden-size", "model width C", true}, &ModelConfig::hidden_size);
+  f(ModelField{"ffn-hidden-size", "SwiGLU width F", true}, &ModelConfig::ffn_hidden_size);
+  f(ModelField{"num-attention-heads", "query heads NH", true}, &ModelConfig::num_attention_heads);
+  f(ModelField{"num-query-groups", "key/value groups KV for grouped-query attention (0: one per head)", true},
+    &ModelConfig::num_query_groups);
+  f(ModelField{"seq-length", "sequence length T", false}, &ModelConfig::seq_length);
+  f(ModelField{"vocab-size", "vocabulary size V", true}, &ModelConfig::vocab_size);
+  f(ModelField{"rotary-base", "rotary embedding base", true}, &ModelConfig::rotary_base);
+  f(ModelField{"norm-eps", "RMSNorm epsilon", true}, &ModelConfig::norm_eps);
+  f(ModelField{"norm-placement", "pre, post, sandwich or deepnorm", true}, &ModelConfig::norm_placement);
+  f(ModelField{"init-scheme", "normal, scaled, ds-init or deepnorm", true}, &ModelConfig::init_scheme);
+  f(ModelField{"init-method-std", "init std sigma", true}, &ModelConfig::init_method_std);
+  f(ModelField{"layernorm-scaling", "scale block l's norms by 1/sqrt(l)", true}, &ModelConfig::layernorm_scaling);
+}
 
 }  // namespace prores

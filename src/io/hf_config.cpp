@@ -1,5 +1,5 @@
 // LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON parsing and
-// string quoting through core/json.h.
+// string quoting through core/json.h. docs/checkpoints.md lists what is read and what is refused.
 #include "io/hf_config.h"
 
 #include <charconv>
@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "core/check.h"
 #include "core/json.h"
@@ -32,16 +34,18 @@ class FieldReader {
     PRORES_CHECK(v != nullptr, where_, ": required field \"", key, "\" is missing");
     return as_int(*v, key);
   }
-  int64_t as_int(const JsonValue& v, const char* key) const {
+  int64_t as_int(const JsonValue& v, std::string_view key) const {
     PRORES_CHECK(v.kind == Kind::Int, where_, ": field \"", key, "\" must be an integer, got ", v.kind_name());
     return v.integer;
   }
+  double as_number(const JsonValue& v, std::string_view key) const {
+    PRORES_CHECK(v.kind == Kind::Int || v.kind == Kind::Double, where_, ": field \"", key,
+                 "\" must be a number, got ", v.kind_name());
+    return v.kind == Kind::Int ? static_cast<double>(v.integer) : v.number;
+  }
   double number(const char* key, double fallback) const {
     const JsonValue* v = get(key);
-    if (!v) return fallback;
-    PRORES_CHECK(v->kind == Kind::Int || v->kind == Kind::Double, where_, ": field \"", key,
-                 "\" must be a number, got ", v->kind_name());
-    return v->kind == Kind::Int ? static_cast<double>(v->integer) : v->number;
+    return v ? as_number(*v, key) : fallback;
   }
   bool boolean(const char* key, bool fallback) const {
     const JsonValue* v = get(key);
@@ -81,6 +85,63 @@ std::string json_double(double x) {
   std::string s(buf, r.ptr);
   if (fixed && s.find('.') == std::string::npos) s += ".0";
   return s;
+}
+
+// v as compact JSON, for error messages ({"rope_type": "llama3", "factor": 8.0}).
+std::string compact_json(const JsonValue& v) {
+  switch (v.kind) {
+    case Kind::Null: return "null";
+    case Kind::Bool: return v.boolean ? "true" : "false";
+    case Kind::Int: return std::to_string(v.integer);
+    case Kind::Double: return json_double(v.number);
+    case Kind::String: return json_quote(v.string);
+    case Kind::Array: {
+      std::string out;
+      for (const JsonValue& item : v.items) out += (out.empty() ? "" : ", ") + compact_json(item);
+      return "[" + out + "]";
+    }
+    case Kind::Object: {
+      std::string out;
+      for (const auto& [key, value] : v.members)
+        out += (out.empty() ? "" : ", ") + json_quote(key) + ": " + compact_json(value);
+      return "{" + out + "}";
+    }
+  }
+  return "";
+}
+
+// The RoPE base. transformers 4.x reads the top-level rope_theta and a rope_scaling dict; 5.x reads
+// rope_parameters (and takes rope_scaling, then the top-level rope_theta, as its defaults). Every base
+// given must be the same; none gives LlamaConfig's 10000. Either dict may hold only rope_type (or the
+// older "type") "default", rope_theta and partial_rotary_factor 1: anything else changes the rotation.
+double rope_theta_of(const FieldReader& f, const std::string& where, double fallback) {
+  std::vector<std::pair<std::string, double>> given;
+  if (const JsonValue* v = f.get("rope_theta")) given.emplace_back("rope_theta", f.as_number(*v, "rope_theta"));
+  for (const char* dict : {"rope_parameters", "rope_scaling"}) {
+    const JsonValue* params = f.get(dict);
+    if (!params) continue;
+    PRORES_CHECK(params->kind == Kind::Object, where, ": field \"", dict, "\" must be an object or null, got ",
+                 params->kind_name());
+    for (const char* type_key : {"rope_type", "type"}) {
+      const JsonValue* type = params->find(type_key);
+      PRORES_CHECK(!type || type->kind == Kind::Null || (type->kind == Kind::String && type->string == "default"),
+                   where, ": ", dict, ".", type_key, " ", compact_json(*type), " is not supported (only \"default\")");
+    }
+    for (const auto& [key, value] : params->members) {
+      const std::string name = std::string(dict) + "." + key;
+      if (value.kind == Kind::Null || key == "rope_type" || key == "type") continue;
+      if (key == "rope_theta") {
+        given.emplace_back(name, f.as_number(value, name));
+      } else {
+        PRORES_CHECK(key == "partial_rotary_factor" && f.as_number(value, name) == 1.0, where, ": ", name, " ",
+                     compact_json(value), " is not supported (rope_type \"default\" with rope_theta only)");
+      }
+    }
+  }
+  for (const auto& [name, theta] : given)
+    PRORES_CHECK(theta == given.front().second, where, ": ", given.front().first, " ",
+                 json_double(given.front().second), " and ", name, " ", json_double(theta), " differ");
+  return given.empty() ? fallback : given.front().second;
 }
 
 std::string read_text(const std::string& path) {
@@ -128,6 +189,8 @@ std::string to_json(const HfLlamaConfig& c) {
       {"num_key_value_heads", std::to_string(c.num_key_value_heads)},
       {"pretraining_tp", "1"},
       {"rms_norm_eps", json_double(c.rms_norm_eps)},
+      {"rope_parameters",
+       "{\n    \"rope_theta\": " + json_double(c.rope_theta) + ",\n    \"rope_type\": \"default\"\n  }"},
       {"rope_scaling", "null"},
       {"rope_theta", json_double(c.rope_theta)},
       {"tie_word_embeddings", c.tie_word_embeddings ? "true" : "false"},
@@ -158,9 +221,8 @@ HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& p
   const JsonValue* kv = f.get("num_key_value_heads");
   c.num_key_value_heads = kv ? f.as_int(*kv, "num_key_value_heads") : c.num_attention_heads;
   c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
-  c.rope_theta = f.number("rope_theta", c.rope_theta);
+  c.rope_theta = rope_theta_of(f, where, c.rope_theta);
   c.initializer_range = f.number("initializer_range", c.initializer_range);
-  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
   const std::string* dtype = f.string("torch_dtype");
   if (!dtype) dtype = f.string("dtype");
   if (dtype) c.torch_dtype = *dtype;
@@ -177,7 +239,19 @@ HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& p
                "\" is not supported (only \"silu\")");
   PRORES_CHECK(!f.boolean("attention_bias", false), where, ": attention_bias true is not supported");
   PRORES_CHECK(!f.boolean("mlp_bias", false), where, ": mlp_bias true is not supported");
-  PRORES_CHECK(!f.get("rope_scaling"), where, ": rope_scaling is not supported (must be null or absent)");
+  PRORES_CHECK(!f.boolean("tie_word_embeddings", false), where,
+               ": tie_word_embeddings true is not supported (this trainer's LM head is untied)");
+  const double partial = f.number("partial_rotary_factor", 1.0);
+  PRORES_CHECK(partial == 1.0, where, ": partial_rotary_factor ", json_double(partial),
+               " is not supported (only 1: every dimension rotates)");
+  const double dropout = f.number("attention_dropout", 0.0);
+  PRORES_CHECK(dropout == 0.0, where, ": attention_dropout ", json_double(dropout),
+               " is not supported (only 0: this trainer has no dropout)");
+  if (const JsonValue* tp = f.get("pretraining_tp"))
+    PRORES_CHECK(f.as_int(*tp, "pretraining_tp") >= 1, where, ": pretraining_tp ", tp->integer, " must be positive");
+  const JsonValue* quantization = f.get("quantization_config");
+  PRORES_CHECK(!quantization, where, ": quantization_config ", quantization ? compact_json(*quantization) : "",
+               " is not supported (only unquantized weights)");
   if (const JsonValue* head_dim = f.get("head_dim")) {
     const int64_t hd = f.as_int(*head_dim, "head_dim");
     PRORES_CHECK(hd == c.hidden_size / c.num_attention_heads, where, ": head_dim ", hd,

@@ -27,7 +27,7 @@ struct HfLlamaConfig {
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
-  bool tie_word_embeddings = false;
+  bool tie_word_embeddings = false;  // written by to_json; parse_hf_config refuses true
   std::string torch_dtype = "float32";  // the dtype of the weights in model.safetensors
   double initializer_range = 0.02;
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;  // written only when set
@@ -39,16 +39,22 @@ void check_hf_config(const HfLlamaConfig& config, const std::string& where);
 
 // config.json text as transformers writes it (keys sorted, two-space indent, trailing newline), with
 // "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", no biases,
-// "head_dim" = hidden_size / num_attention_heads and "rope_scaling": null. Checks config first.
+// "head_dim" = hidden_size / num_attention_heads, "rope_scaling": null and the RoPE base twice: as
+// "rope_theta" (what transformers 4.x reads) and as "rope_parameters": {"rope_theta": θ, "rope_type":
+// "default"} (what 5.x reads), so that both versions build the same model. Checks config first.
 std::string to_json(const HfLlamaConfig& config);
 
-// Reads a config.json. Required: hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-// vocab_size, max_position_embeddings; a missing one throws naming it. num_key_value_heads defaults to
-// num_attention_heads, the others to LlamaConfig's defaults; "dtype" (newer transformers) is read as
-// torch_dtype; a token id given as a list keeps its first element. Settings this trainer cannot
-// reproduce throw: model_type other than "llama", hidden_act other than "silu", attention or MLP bias,
-// a non-null rope_scaling, a head_dim other than hidden_size / num_attention_heads. Errors start with
-// path_for_errors.
+// Reads a config.json as transformers 4.x or 5.x writes it. Required: hidden_size, intermediate_size,
+// num_hidden_layers, num_attention_heads, vocab_size, max_position_embeddings; a missing one throws naming
+// it. num_key_value_heads defaults to num_attention_heads, the others to LlamaConfig's defaults; "dtype"
+// (newer transformers) is read as torch_dtype; a token id given as a list keeps its first element. The
+// RoPE base is the top-level rope_theta, rope_parameters.rope_theta or rope_scaling.rope_theta (10000 when
+// none is given); bases given in more than one place must agree. Settings this trainer cannot reproduce
+// throw, naming the field and its value: model_type other than "llama", hidden_act other than "silu",
+// attention or MLP bias, tied embeddings, a head_dim other than hidden_size / num_attention_heads, a RoPE
+// type other than "default" or any other key in rope_parameters / rope_scaling, partial_rotary_factor
+// other than 1, attention_dropout other than 0, pretraining_tp below 1 and a quantization_config. Errors
+// start with path_for_errors.
 HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& path_for_errors);
 
 // parse_hf_config on the contents of path.

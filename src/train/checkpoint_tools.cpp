@@ -97,8 +97,6 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
 
 void import_hf(const std::string& hf_dir, const std::string& save_dir) {
   const io::HfLlamaConfig hf = io::read_hf_config(hf_dir + "/config.json");
-  PRORES_CHECK(!hf.tie_word_embeddings, "import-hf: ", hf_dir, "/config.json ties the embedding and the LM head; ",
-               "this trainer's head is untied");
   ModelConfig model;
   model.num_layers = hf.num_hidden_layers;
   model.hidden_size = hf.hidden_size;

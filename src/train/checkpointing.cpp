@@ -2,7 +2,9 @@
 #include "train/checkpointing.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.h"
@@ -170,45 +172,75 @@ std::string string_attribute(const std::map<std::string, io::AttributeValue>& at
 
 std::map<std::string, io::AttributeValue> checkpoint_attributes(const ModelConfig& m, const ScheduleArgs& sched,
                                                                 const TrainConfig& cfg) {
-  return {{"num_layers", m.num_layers},
-          {"hidden_size", m.hidden_size},
-          {"ffn_hidden_size", m.ffn_hidden_size},
-          {"num_attention_heads", m.num_attention_heads},
-          {"num_query_groups", m.kv_groups()},
-          {"seq_length", m.seq_length},
-          {"vocab_size", m.vocab_size},
-          {"rotary_base", m.rotary_base},
-          {"norm_eps", m.norm_eps},
-          {"init_method_std", m.init_method_std},
-          {"norm_placement", std::string(norm_placement_name(m.norm_placement))},
-          {"init_scheme", std::string(init_scheme_name(m.init_scheme))},
-          {"layernorm_scaling", static_cast<int64_t>(m.layernorm_scaling)},
-          {"prores_schedule", sched.schedule},
-          {"prores_warmup_steps", make_residual_schedule(sched, m.num_layers).warmup_steps()},
-          {"train_iters", cfg.train_iters},
-          {"global_batch_size", cfg.global_batch_size},
-          {"seed", static_cast<int64_t>(cfg.seed)},
-          {"data_path", cfg.data_path},
-          {"tokenizer_model", cfg.tokenizer_model}};
+  ModelConfig recorded = m;
+  recorded.num_query_groups = m.kv_groups();
+  std::map<std::string, io::AttributeValue> attrs;
+  for_each_model_field([&](const ModelField& field, auto member) {
+    const auto& value = recorded.*member;
+    using T = std::decay_t<decltype(value)>;
+    io::AttributeValue& attr = attrs[attribute_key(field.option)];
+    if constexpr (std::is_same_v<T, bool>)
+      attr = static_cast<int64_t>(value);
+    else if constexpr (std::is_enum_v<T>)
+      attr = std::string(name_of(value));
+    else
+      attr = value;
+  });
+  attrs["prores_schedule"] = sched.schedule;
+  attrs["prores_warmup_steps"] = make_residual_schedule(sched, m.num_layers).warmup_steps();
+  attrs["train_iters"] = cfg.train_iters;
+  attrs["global_batch_size"] = cfg.global_batch_size;
+  attrs["seed"] = static_cast<int64_t>(cfg.seed);
+  attrs["data_path"] = cfg.data_path;
+  attrs["tokenizer_model"] = cfg.tokenizer_model;
+  return attrs;
 }
 
 ModelConfig model_config_from(const std::map<std::string, io::AttributeValue>& a, const std::string& dir) {
   ModelConfig m;
-  m.num_layers = int_attribute(a, "num_layers", dir);
-  m.hidden_size = int_attribute(a, "hidden_size", dir);
-  m.ffn_hidden_size = int_attribute(a, "ffn_hidden_size", dir);
-  m.num_attention_heads = int_attribute(a, "num_attention_heads", dir);
-  m.num_query_groups = int_attribute(a, "num_query_groups", dir);
-  m.seq_length = int_attribute(a, "seq_length", dir);
-  m.vocab_size = int_attribute(a, "vocab_size", dir);
-  m.rotary_base = double_attribute(a, "rotary_base", dir);
-  m.norm_eps = double_attribute(a, "norm_eps", dir);
-  m.init_method_std = double_attribute(a, "init_method_std", dir);
-  m.norm_placement = parse_norm_placement(string_attribute(a, "norm_placement", dir));
-  m.init_scheme = parse_init_scheme(string_attribute(a, "init_scheme", dir));
-  m.layernorm_scaling = int_attribute(a, "layernorm_scaling", dir) != 0;
+  for_each_model_field([&](const ModelField& field, auto member) {
+    auto& value = m.*member;
+    using T = std::decay_t<decltype(value)>;
+    const std::string key = attribute_key(field.option);
+    if constexpr (std::is_same_v<T, bool>)
+      value = int_attribute(a, key, dir) != 0;
+    else if constexpr (std::is_enum_v<T>)
+      parse_into(string_attribute(a, key, dir), value);
+    else if constexpr (std::is_same_v<T, double>)
+      value = double_attribute(a, key, dir);
+    else
+      value = int_attribute(a, key, dir);
+  });
   m.validate();
   return m;
+}
+
+namespace {
+
+// A field's value as the command line writes it.
+template <typename T>
+std::string option_text(const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else if constexpr (std::is_enum_v<T>) {
+    return name_of(value);
+  } else {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  }
+}
+
+}  // namespace
+
+void check_model_matches_checkpoint(const ModelConfig& model, const ModelConfig& recorded, const std::string& dir) {
+  ModelConfig mine = model, theirs = recorded;
+  mine.num_query_groups = model.kv_groups();
+  theirs.num_query_groups = recorded.kv_groups();
+  for_each_model_field([&](const ModelField& field, auto member) {
+    PRORES_CHECK(!field.owned_by_checkpoint || mine.*member == theirs.*member, "--", field.option, " ",
+                 option_text(mine.*member), " disagrees with checkpoint ", dir, ", which records --", field.option, " ",
+                 option_text(theirs.*member), " (leave the option out to take the checkpoint's value)");
+  });
 }
 
 ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& a, const std::string& dir) {
@@ -221,9 +253,10 @@ ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& a, c
 ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));
   Model& model = step.model();
+  const auto attrs = reader.attributes();
+  check_model_matches_checkpoint(model.config(), model_config_from(attrs, reader.directory()), reader.directory());
   step.state_to_host();  // moments absent from the checkpoint keep their current values
   read_params(reader, model.table(), step.host_params());
-  const auto attrs = reader.attributes();
   ResumeState state;
   state.iteration = int_attribute(attrs, "iteration", reader.directory());
   state.consumed_samples = int_attribute(attrs, "consumed_samples", reader.directory());

@@ -30,7 +30,8 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
 // Collective over layout.world(): loads --load (DIR with `latest`, or an iteration directory) into step's
 // model and optimizer (a checkpoint without optimizer state, e.g. imported from Hugging Face, leaves the
 // optimizer fresh) and returns where to continue. Throws naming the file and dataset when the checkpoint
-// is unreadable or its shapes disagree with the model.
+// is unreadable, records a model that differs from step's in an option it owns (check_model_matches_checkpoint),
+// or its shapes disagree with the model.
 ResumeState load_checkpoint(const std::string& load, TrainStep& step, const ParallelLayout& layout);
 
 // The run description stored with every checkpoint: the model configuration, the ProRes schedule, the
@@ -38,6 +39,10 @@ ResumeState load_checkpoint(const std::string& load, TrainStep& step, const Para
 std::map<std::string, io::AttributeValue> checkpoint_attributes(const ModelConfig& model, const ScheduleArgs& schedule,
                                                                 const TrainConfig& config);
 ModelConfig model_config_from(const std::map<std::string, io::AttributeValue>& attributes, const std::string& dir);
+// Throws prores::Error naming the option, both values and dir at the first field the checkpoint owns
+// (ModelField::owned_by_checkpoint) where model differs from recorded (the checkpoint's model_config_from);
+// num-query-groups compares kv_groups().
+void check_model_matches_checkpoint(const ModelConfig& model, const ModelConfig& recorded, const std::string& dir);
 ScheduleArgs schedule_from(const std::map<std::string, io::AttributeValue>& attributes, const std::string& dir);
 int64_t int_attribute(const std::map<std::string, io::AttributeValue>& attributes, const std::string& key,
                       const std::string& dir);

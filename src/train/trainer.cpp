@@ -2,6 +2,7 @@
 #include "train/trainer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "core/check.h"
 #include "data/blended_dataset.h"
@@ -114,11 +116,17 @@ std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, cons
 std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& cfg, const ModelConfig& model) {
   const std::array<double, 3> split = data::parse_split(cfg.split);
   std::shared_ptr<const data::TokenDataset> dataset;
-  if (cfg.tokenizer_model.empty()) {
-    dataset = std::make_shared<data::ByteDataset>(
-        data::ByteDataset::from_text_file(cfg.data_path, split, model.seq_length, cfg.seed));
-  } else {
-    dataset = data::open_gpt_blend(cfg.data_path, model.vocab_size, split, model.seq_length, cfg.seed);
+  try {
+    if (cfg.tokenizer_model.empty()) {
+      dataset = std::make_shared<data::ByteDataset>(
+          data::ByteDataset::from_text_file(cfg.data_path, split, model.seq_length, cfg.seed));
+    } else {
+      dataset = data::open_gpt_blend(cfg.data_path, model.vocab_size, split, model.seq_length, cfg.seed);
+    }
+  } catch (const Error& e) {
+    // Every data error names the option, whichever file of the blend it is about.
+    if (std::string_view(e.what()).starts_with("--data-path")) throw;
+    throw Error("--data-path " + cfg.data_path + ": " + e.what());
   }
   PRORES_CHECK(model.vocab_size >= dataset->vocab_size(), "--vocab-size ", model.vocab_size,
                " is smaller than the vocabulary of --data-path (", dataset->vocab_size(), ")");
@@ -261,33 +269,37 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   return result;
 }
 
-EvalResult evaluate_checkpoint(const ModelConfig& model_config, const TrainConfig& cfg, const ParallelLayout& layout,
-                               const data::TokenDataset& dataset, std::ostream& log) {
+EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
+                               const TrainConfig& cfg, const ParallelLayout& layout, const data::TokenDataset& dataset,
+                               std::ostream& log) {
   model_config.validate();
   cfg.validate();
   PRORES_CHECK(!cfg.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
   const LayoutShape& ls = layout.shape();
-  const io::CheckpointReader reader(io::resolve_load_dir(cfg.load));
-  const ResidualSchedule schedule =
-      make_residual_schedule(schedule_from(reader.attributes(), reader.directory()), model_config.num_layers);
+  const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
   const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout, StepUse::Evaluate);
   step->model().init_weights(cfg.seed);
   EvalResult result;
-  result.iteration = load_checkpoint(cfg.load, *step, layout).iteration;
-  std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers));
-  schedule.alphas(result.iteration, ls.first_layer, ls.num_layers, stage_alpha.data());
-  step->model().set_alphas(stage_alpha);
+  result.checkpoint = io::resolve_load_dir(cfg.load);
+  result.iteration = load_checkpoint(result.checkpoint, *step, layout).iteration;
+  result.alpha.resize(static_cast<size_t>(model_config.num_layers));
+  schedule.alphas(result.iteration, 1, model_config.num_layers, result.alpha.data());
+  step->model().set_alphas(std::vector<double>(result.alpha.begin() + (ls.first_layer - 1),
+                                               result.alpha.begin() + (ls.first_layer - 1 + ls.num_layers)));
+  result.tokens_per_split = cfg.eval_iters * cfg.global_batch_size * model_config.seq_length;
   result.val_loss = step->evaluate(dataset, cfg.eval_iters, data::Split::Valid);
   result.test_loss = dataset.num_samples(data::Split::Test) > 0
                          ? step->evaluate(dataset, cfg.eval_iters, data::Split::Test)
                          : std::nan("");
   if (ls.rank == 0) {
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "eval of iter %lld | val_loss %.6f | val_ppl %.3f | test_loss %.6f | test_ppl %.3f",
-                  static_cast<long long>(result.iteration), result.val_loss, std::exp(result.val_loss),
-                  result.test_loss, std::exp(result.test_loss));
-    log << line << std::endl;
+    // Shortest digits that read back to the same double (NaN as "nan").
+    const auto full = [](double x) {
+      char buf[32];
+      return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
+    };
+    log << "eval of iter " << result.iteration << " | val_loss " << full(result.val_loss) << " | val_ppl "
+        << full(std::exp(result.val_loss)) << " | test_loss " << full(result.test_loss) << " | test_ppl "
+        << full(std::exp(result.test_loss)) << " | " << result.tokens_per_split << " tokens per split" << std::endl;
   }
   return result;
 }

@@ -89,19 +89,23 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
                   const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
 
-// What `prores eval` reports: the checkpoint's iteration and the mean loss of config.eval_iters global batches
-// of the validation split and of the test split (NaN when --split leaves that split empty).
+// What `prores eval` reports: the checkpoint, its iteration, the α(l, t) of every layer it was evaluated with,
+// and the mean loss of config.eval_iters global batches of the validation split and of the test split (NaN when
+// --split leaves that split empty) over tokens_per_split target tokens each.
 struct EvalResult {
+  std::string checkpoint;  // the iteration directory
   int64_t iteration = 0;
+  std::vector<double> alpha;  // layers 1..L
+  int64_t tokens_per_split = 0;
   double val_loss = 0, test_loss = 0;
 };
 
 // Collective over layout.world(): loads config.load (required; any layout) into a fresh model, sets the ProRes
-// α of its iteration t under the schedule the checkpoint records, α(t) as train() evaluates after t steps, and
-// evaluates both splits as train() evaluates the validation split, so that val_loss reproduces the val_loss
-// logged then. Logs one line to `log` on world rank 0 (no metrics.jsonl record: the run's own file stays the
-// training's).
-EvalResult evaluate_checkpoint(const ModelConfig& model, const TrainConfig& config, const ParallelLayout& layout,
-                               const data::TokenDataset& data, std::ostream& log);
+// α of its iteration t under `schedule` (the checkpoint's, as the command line takes it), α(t) as train()
+// evaluates after t steps, and evaluates both splits as train() evaluates the validation split, so that val_loss
+// reproduces the val_loss logged then. Logs one line to `log` on world rank 0, the losses and perplexities in
+// full precision (no metrics.jsonl record: the run's own file stays the training's).
+EvalResult evaluate_checkpoint(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
+                               const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
 
 }  // namespace prores::train

@@ -1,0 +1,22 @@
+// `prores eval --results-json FILE`: the evaluation's numbers as one JSON document for scripts.
+#pragma once
+#include <string>
+
+#include "model/residual_schedule.h"
+#include "train/trainer.h"
+
+namespace prores {
+
+// Throws prores::Error naming --results-json unless path's directory exists (or can be created) and a file can
+// be written there; called before any work, so that a bad path fails every rank at set-up.
+void check_results_writable(const std::string& path);
+
+// Writes path (through path.tmp and a rename) as
+//   {"checkpoint": DIR, "iteration": t, "prores_schedule": S, "prores_warmup_steps": W, "alpha": [α(1,t) ... α(L,t)],
+//    "split": "969,30,1", "eval_iters": n, "tokens_per_split": N,
+//    "valid": {"loss": x, "perplexity": e^x}, "test": {"loss": y, "perplexity": e^y}}
+// with every double in full precision (a split --split leaves empty has null loss and perplexity).
+void write_eval_results(const std::string& path, const train::EvalResult& result, const ScheduleArgs& schedule,
+                        const train::TrainConfig& config);
+
+}  // namespace prores
