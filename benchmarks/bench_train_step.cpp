@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     const ParallelLayout layout(*world, ParallelConfig{}, c, t.global_batch_size, t.micro_batch_size);
     train::TrainStep step(c, t, layout);
     step.model().init_weights(1);
-    step.model().set_alphas(std::vector<double>(static_cast<size_t>(c.num_layers), alpha));
+    step.model().set_residual_scales(std::vector<double>(static_cast<size_t>(c.num_layers), alpha));
     const RandomTokens data(c.seq_length, c.vocab_size);
     std::vector<double> seconds;
     double loss = 0;

@@ -83,7 +83,10 @@ TEST(CheckpointOwnsModel, ResumeTakesTheLeftOutOptionsFromTheCheckpoint) {
                 " --exit-interval 6").exit_code, 0);
   const RunResult r = run("train" + run_options(10) + " --load " + resumed.string() + " --save " + resumed.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("model: 4 layers, hidden 48, vocabulary 384"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("num-layers 4, hidden-size 48, ffn-hidden-size 80, num-attention-heads 6, num-query-groups 2, "
+                       "seq-length 32, vocab-size 384, rotary-base 50000, norm-eps 1e-06, norm-placement sandwich, "
+                       "init-scheme scaled, init-method-std 0.03, layernorm-scaling true; ProRes linear-sqrt (W = 40)"),
+            std::string::npos) << r.out;
   std::map<int, double> losses[2];
   for (int k = 0; k < 2; ++k) {
     std::istringstream lines(read_file((k == 0 ? full : resumed) / "metrics.jsonl"));

@@ -152,7 +152,7 @@ TEST(Cli, IniSectionsOnlyGroupKeys) {
                         "eval-interval = 0\n";
   RunResult r = run("train --config " + ini.string() + " --data-path " + corpus());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("model: 3 layers, hidden 32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("num-layers 3, hidden-size 32,"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("done: 2 iterations"), std::string::npos) << r.out;
   std::ofstream(ini) << "[model]\nnum-layer = 3\n";
   r = run("train --config " + ini.string() + " --data-path " + corpus());

@@ -81,8 +81,8 @@ TEST(CudaTrain, ZeroAlphaSkipIsBitwiseOnTheGpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
   const data::ByteDataset data = random_text(32);
   TrainRun skip(Device::CUDA, false), full(Device::CUDA, false);
-  for (TrainRun* r : {&skip, &full}) r->step.model().set_alphas(std::vector<double>{1.0, 0.0, 0.0});
-  full.step.model().set_skip_zero_alpha(false);
+  for (TrainRun* r : {&skip, &full}) r->step.model().set_residual_scales(std::vector<double>{1.0, 0.0, 0.0});
+  full.step.model().set_skip_zero_residual_scale(false);
   const Trace a = train_steps(skip, data, 0, 3), b = train_steps(full, data, 0, 3);
   EXPECT_EQ(a.loss, b.loss);
   EXPECT_EQ(a.grad_norm, b.grad_norm);
@@ -123,7 +123,7 @@ Outcome train_fresh(const ModelConfig& model, const train::TrainConfig& config, 
   const ParallelLayout layout(*world, {}, model, config.global_batch_size, config.micro_batch_size);
   train::TrainStep step(model, config, layout);
   step.model().init_weights(3);
-  step.model().set_alphas(alphas);
+  step.model().set_residual_scales(alphas);
   Outcome o;
   o.trace = train_steps(step, config.global_batch_size, data, 0, count);
   o.params = host_copy(step.model().params());

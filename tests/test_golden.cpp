@@ -135,7 +135,7 @@ class Golden : public ::testing::TestWithParam<const char*> {
     Model model(config, B, dtype);
     load_params(f, model);
     if (HasFatalFailure()) return;
-    model.set_alphas(f.read_f64("alpha"));
+    model.set_residual_scales(f.read_f64("alpha"));
     const std::vector<int32_t> tokens = f.read_i32("tokens"), targets = f.read_i32("targets");
     ASSERT_EQ(static_cast<int64_t>(tokens.size()), B * config.seq_length);
 
@@ -170,7 +170,7 @@ TEST_P(Golden, AdamWStepsF32) {
   Model model(config, f.attr_i64("batch_size"), DType::F32);
   load_params(f, model);
   if (HasFatalFailure()) return;
-  model.set_alphas(f.read_f64("alpha"));
+  model.set_residual_scales(f.read_f64("alpha"));
   const std::vector<int32_t> tokens = f.read_i32("tokens"), targets = f.read_i32("targets");
 
   AdamWConfig oc;

@@ -42,7 +42,7 @@ Forward forward_of(const std::string& checkpoint, const std::vector<double>& alp
   Model model(config, 2);
   for (const ParamEntry& e : model.table().entries())
     reader.read_shard(e.name, e.shard_axis, e.shard_offset, e.shape, model.param(e.name).as<float>());
-  model.set_alphas(alpha);
+  model.set_residual_scales(alpha);
   std::vector<int32_t> tokens(2 * config.seq_length), targets(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     tokens[i] = static_cast<int32_t>((i * 37 + 11) % 256);

@@ -62,7 +62,7 @@ TEST_P(ModelGradient, MatchesFiniteDifferences) {
   Model m(c, B, DType::F64);
   randomize_params<double>(m, 7);
   const std::vector<double> alpha = {0.25, 0.6, 0.85};
-  m.set_alphas(alpha);
+  m.set_residual_scales(alpha);
   std::vector<int32_t> tokens(N), targets(N);
   random_tokens(tokens, c.vocab_size, 1);
   random_tokens(targets, c.vocab_size, 2);
@@ -99,11 +99,11 @@ TEST_P(ZeroAlphaSkip, IsBitwiseTheSameAsComputing) {
   random_tokens(targets, c.vocab_size, 4);
   const std::vector<double> alpha = {0.5, 0.0, 0.0};
   Model skipping(c, B), computing(c, B);
-  computing.set_skip_zero_alpha(false);
+  computing.set_skip_zero_residual_scale(false);
   std::vector<double> losses;
   for (Model* m : {&skipping, &computing}) {
     randomize_params<float>(*m, 11);
-    m->set_alphas(alpha);
+    m->set_residual_scales(alpha);
     m->zero_grads();
     losses.push_back(m->forward(0, tokens.data(), targets.data()));
     m->backward(0, 1.0);
@@ -199,7 +199,7 @@ TEST(ModelExecution, RecomputedBlocksGiveBitwiseTheSameGradients) {
         Model m(c, B, DType::F32, {}, nullptr, 2, {Device::CPU, false, precision, true, recompute});
         randomize_params<float>(m, 75);
         m.round_matmul_weights();
-        m.set_alphas(std::vector<double>{1.0, 0.0, 0.5, 0.25});
+        m.set_residual_scales(std::vector<double>{1.0, 0.0, 0.5, 0.25});
         m.zero_grads();
         const double loss = m.forward(0, tokens.data(), targets.data());
         m.forward(1, tokens2.data(), targets2.data());
@@ -236,13 +236,13 @@ TEST(ModelExecution, BlockOutputRmsMeasuresTheResidualStream) {
     for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.as<float>()[i]) * t.as<float>()[i];
     return std::sqrt(s / static_cast<double>(t.numel()));
   };
-  m.set_alphas(std::vector<double>{1.0, 0.5, 0.25});
+  m.set_residual_scales(std::vector<double>{1.0, 0.5, 0.25});
   m.forward(0, tokens.data(), targets.data());
   std::vector<double> rms = m.block_output_rms(0);
   ASSERT_EQ(rms.size(), 3u);
   EXPECT_NEAR(rms.back(), rms_of(m.stage_output(0)), 1e-12 * rms.back());
   EXPECT_NE(rms[0], rms[1]);
-  m.set_alphas(std::vector<double>{0.0, 0.0, 0.0});
+  m.set_residual_scales(std::vector<double>{0.0, 0.0, 0.0});
   m.forward(0, tokens.data(), targets.data());
   rms = m.block_output_rms(0);
   for (double r : rms) EXPECT_NEAR(r, rms_of(m.stage_input(0)), 1e-12 * r);

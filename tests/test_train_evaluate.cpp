@@ -38,7 +38,7 @@ void expect_evaluation_matches_training(bool bf16) {
   test::train_steps(run, data, 0, 3);
   EvaluationStep eval(run);
   ops::copy(eval.step.model().params(), run.step.model().params());
-  eval.step.model().set_alphas(run.step.model().alphas());
+  eval.step.model().set_residual_scales(run.step.model().residual_scales());
   const double want = run.step.evaluate(data, 2), got = eval.step.evaluate(data, 2);
   EXPECT_EQ(got, want);
   EXPECT_TRUE(std::isfinite(got));

@@ -71,7 +71,7 @@ struct TrainRun {
         layout(*world, parallel, model, config.global_batch_size, config.micro_batch_size),
         step(model, config, layout) {
     step.model().init_weights(3);
-    step.model().set_alphas(std::vector<double>{1.0, 0.6, 0.25});
+    step.model().set_residual_scales(std::vector<double>{1.0, 0.6, 0.25});
   }
 };
 

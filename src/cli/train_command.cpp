@@ -3,6 +3,7 @@
 #include "cli/train_command.h"
 
 #include <cmath>
+#include <csignal>
 #include <type_traits>
 
 #include "cli/checkpoint_owned_options.h"
@@ -32,6 +33,10 @@ struct TrainOptions {
   double peak_tflops = 0;
   std::string device = "cpu";
 };
+
+// Set by SIGTERM / SIGUSR1 (a scheduler's preemption notice): training saves and stops after the iteration.
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void request_stop(int) { stop_signal = 1; }
 
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
@@ -227,7 +232,10 @@ int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Comm
     if (world.rank() == 0 && !o.results_json.empty()) write_eval_results(o.results_json, result, o.schedule, o.train);
     return 0;
   }
-  const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out);
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGUSR1, request_stop);
+  const train::TrainResult result =
+      train::train(o.model, o.schedule, o.train, layout, *o.data, out, [] { return stop_signal != 0; });
   if (world.rank() == 0 && !result.losses.empty())
     out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
         << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";

@@ -50,6 +50,14 @@ std::string attribute_key(const char* option) {
   return key;
 }
 
+std::string describe(const ModelConfig& config) {
+  std::string text;
+  for_each_model_field([&](const ModelField& field, auto member) {
+    text += (text.empty() ? "" : ", ") + std::string(field.option) + " " + field_text(config.*member);
+  });
+  return text;
+}
+
 void ModelConfig::validate() const {
   PRORES_CHECK(num_layers >= 1, "--num-layers must be at least 1, got ", num_layers);
   PRORES_CHECK(hidden_size >= 1, "--hidden-size must be positive, got ", hidden_size);

@@ -2,8 +2,10 @@
 // ModelConfig's one field list (for_each_model_field), from which the command-line options, the checkpoint
 // attributes and the checkpoint-ownership checks are all made.
 #pragma once
+#include <charconv>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 namespace prores {
 
@@ -53,6 +55,20 @@ struct ModelField {
 // "num-layers" -> "num_layers".
 std::string attribute_key(const char* option);
 
+// A field's value as the command line writes it: true or false, the enum's name, the shortest digits of a
+// number that read back to it.
+template <typename T>
+std::string field_text(const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else if constexpr (std::is_enum_v<T>) {
+    return name_of(value);
+  } else {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  }
+}
+
 // Calls f(field, &ModelConfig::member) for every field of ModelConfig, in a fixed order. The members are int64_t,
 // double, bool, NormPlacement or InitScheme.
 template <typename F>
@@ -72,5 +88,8 @@ void for_each_model_field(F&& f) {
   f(ModelField{"init-method-std", "init std sigma", true}, &ModelConfig::init_method_std);
   f(ModelField{"layernorm-scaling", "scale block l's norms by 1/sqrt(l)", true}, &ModelConfig::layernorm_scaling);
 }
+
+// Every field as "option value", comma-separated ("num-layers 2, hidden-size 64, ..."), for the start-up line.
+std::string describe(const ModelConfig& config);
 
 }  // namespace prores

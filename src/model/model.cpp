@@ -1,5 +1,5 @@
 // Model construction, buffer planning and the stage-level forward/backward (embedding → blocks → final
-// norm → LM head → cross-entropy, each part on the stage that holds it). Blocks: model_block.cpp.
+// norm → LM head → cross-entropy, each part on the stage that holds it). Blocks: block.cpp.
 #include "model/model.h"
 
 #include <algorithm>
@@ -53,7 +53,7 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
-  alpha_.assign(static_cast<size_t>(local_layers()), 1.0);
+  residual_scale_.assign(static_cast<size_t>(local_layers()), 1.0);
   slots_.resize(static_cast<size_t>(num_slots));
   plan_buffers();
   ops::rope_table(rope_cos_, rope_sin_, config_.rotary_base);
@@ -193,10 +193,14 @@ Model::Weights Model::weights_of(const Tensor& flat) const {
   return w;
 }
 
-void Model::set_alphas(std::span<const double> alpha) {
-  PRORES_CHECK(static_cast<int64_t>(alpha.size()) == local_layers(), "set_alphas: got ", alpha.size(),
+void Model::set_residual_scales(std::span<const double> scales) {
+  PRORES_CHECK(static_cast<int64_t>(scales.size()) == local_layers(), "set_residual_scales: got ", scales.size(),
                " values for ", local_layers(), " layers");
-  alpha_.assign(alpha.begin(), alpha.end());
+  residual_scale_.assign(scales.begin(), scales.end());
+}
+
+void Model::set_residual_scales(const ResidualSchedule& schedule, int64_t t) {
+  schedule.alphas(t, shard_.first_layer, local_layers(), residual_scale_.data());
 }
 
 void Model::zero_grads() {

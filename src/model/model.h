@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/tensor.h"
 #include "model/param_table.h"
+#include "model/residual_schedule.h"
 #include "ops/gemm.h"
 #include "parallel/communicator.h"
 
@@ -86,9 +87,11 @@ class Model {
   // forward does not, so that the micro-batches of one step (TrainStep calls it once per global batch) share
   // one rounding.
   void round_matmul_weights();
-  // alpha[i] is the residual scale of this stage's block i (global layer shard().first_layer + i).
-  void set_alphas(std::span<const double> alpha);
-  const std::vector<double>& alphas() const { return alpha_; }
+  // The ProRes residual scale α of every block of this stage: scales[i] for block i (global layer
+  // shard().first_layer + i), or the schedule's α(l, t) after t optimizer steps.
+  void set_residual_scales(std::span<const double> scales);
+  void set_residual_scales(const ResidualSchedule& schedule, int64_t t);
+  const std::vector<double>& residual_scales() const { return residual_scale_; }
 
   // Forward of one micro-batch into activation slot `slot`: tokens (B·T) i32 (host memory) feed the first stage (the
   // others read stage_input(slot), received beforehand); targets (B·T) i32 feed the last stage's loss.
@@ -118,7 +121,7 @@ class Model {
   void set_grad_ready_hook(std::function<void(int64_t)> hook) { grad_ready_hook_ = std::move(hook); }
   // When on (the default), blocks whose α is exactly 0 skip their branches in forward and backward;
   // the result is bitwise the same either way.
-  void set_skip_zero_alpha(bool on) { skip_zero_alpha_ = on; }
+  void set_skip_zero_residual_scale(bool on) { skip_zero_residual_scale_ = on; }
 
  private:
   enum class Branch { Attention, Mlp };
@@ -149,7 +152,7 @@ class Model {
   // formed by the branch's last linear (and under TP by the all-reduce of its partial sums).
   struct BranchOutput {
     Tensor out, residual;
-    double c = 1, alpha = 1;
+    double c = 1, residual_scale = 1;
   };
   void branch_forward(BlockActivations& act, int64_t layer0, Branch branch, const Tensor& f_in,
                       const BranchOutput& output);
@@ -172,8 +175,8 @@ class Model {
   // The linear layers multiply these instead of rounding the f32 weights on each call.
   Tensor params16_;
   Weights weights16_;
-  std::vector<double> alpha_;
-  bool skip_zero_alpha_ = true;
+  std::vector<double> residual_scale_;
+  bool skip_zero_residual_scale_ = true;
   std::function<void(int64_t)> grad_ready_hook_;
   std::vector<Slot> slots_;
   std::unique_ptr<BlockScratch> scratch_;

@@ -21,10 +21,6 @@ uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across platforms, 
   return h;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // How one parameter is drawn: N(0, std) or U(-bound, bound), or the constant 1 (norm gains).
 struct Draw {
   enum Kind { Ones, Normal, Uniform } kind = Normal;
@@ -33,18 +29,18 @@ struct Draw {
 
 Draw draw_for(const ModelConfig& c, const ParamEntry& e) {
   const double sigma = c.init_method_std, L = static_cast<double>(c.num_layers);
-  if (e.shape.size() == 1) return {Draw::Ones, 0};
-  if (e.name == "model.embed_tokens.weight") return {Draw::Normal, sigma * std::sqrt(static_cast<double>(c.hidden_size))};
-  if (e.layer == 0) return {Draw::Normal, sigma};  // LM head
+  if (e.role == ParamRole::Norm) return {Draw::Ones, 0};
+  if (e.role == ParamRole::Embedding) return {Draw::Normal, sigma * std::sqrt(static_cast<double>(c.hidden_size))};
+  if (e.role == ParamRole::LmHead) return {Draw::Normal, sigma};
   const double fan_out = static_cast<double>(e.global_shape[0]), fan_in = static_cast<double>(e.global_shape[1]);
-  const bool residual_out = ends_with(e.name, "o_proj.weight") || ends_with(e.name, "down_proj.weight");
+  const bool residual_out = e.role == ParamRole::ResidualOut;
   switch (c.init_scheme) {
     case InitScheme::Normal: return {Draw::Normal, sigma};
     case InitScheme::Scaled: return {Draw::Normal, residual_out ? sigma / std::sqrt(2.0 * L) : sigma};
     case InitScheme::DsInit:
       return {Draw::Uniform, std::sqrt(6.0 / (fan_in + fan_out)) / std::sqrt(static_cast<double>(e.layer))};
     case InitScheme::DeepNorm: {
-      const bool qk = ends_with(e.name, "q_proj.weight") || ends_with(e.name, "k_proj.weight");
+      const bool qk = e.role == ParamRole::QueryKey;
       const double gain = qk ? 1.0 : std::pow(8.0 * L, -0.25);
       return {Draw::Normal, gain * std::sqrt(2.0 / (fan_in + fan_out))};
     }

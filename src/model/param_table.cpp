@@ -21,28 +21,28 @@ ParamTable::ParamTable(const ModelConfig& c, const ModelShard& s) : tp_size_(s.t
                " of ", s.tp_size);
   PRORES_CHECK(s.first_layer >= 1 && s.first_layer + num_layers - 1 <= c.num_layers, "stage layers ", s.first_layer,
                "..", s.first_layer + num_layers - 1, " outside 1..", c.num_layers);
-  if (s.first_stage) add("model.embed_tokens.weight", {V, C}, 0, false, 0);
+  if (s.first_stage) add("model.embed_tokens.weight", {V, C}, 0, ParamRole::Embedding, 0);
   for (int64_t l = s.first_layer; l < s.first_layer + num_layers; ++l) {
     const int64_t i = l - 1;
-    add(layer_param(i, "input_layernorm.weight"), {C}, -1, false, l);
-    add(layer_param(i, "self_attn.q_proj.weight"), {NH * HS, C}, 0, true, l);
-    add(layer_param(i, "self_attn.k_proj.weight"), {KV * HS, C}, 0, true, l);
-    add(layer_param(i, "self_attn.v_proj.weight"), {KV * HS, C}, 0, true, l);
-    add(layer_param(i, "self_attn.o_proj.weight"), {C, NH * HS}, 1, true, l);
-    if (sandwich) add(layer_param(i, "attn_out_layernorm.weight"), {C}, -1, false, l);
-    add(layer_param(i, "post_attention_layernorm.weight"), {C}, -1, false, l);
-    add(layer_param(i, "mlp.gate_proj.weight"), {F, C}, 0, true, l);
-    add(layer_param(i, "mlp.up_proj.weight"), {F, C}, 0, true, l);
-    add(layer_param(i, "mlp.down_proj.weight"), {C, F}, 1, true, l);
-    if (sandwich) add(layer_param(i, "mlp_out_layernorm.weight"), {C}, -1, false, l);
+    add(layer_param(i, "input_layernorm.weight"), {C}, -1, ParamRole::Norm, l);
+    add(layer_param(i, "self_attn.q_proj.weight"), {NH * HS, C}, 0, ParamRole::QueryKey, l);
+    add(layer_param(i, "self_attn.k_proj.weight"), {KV * HS, C}, 0, ParamRole::QueryKey, l);
+    add(layer_param(i, "self_attn.v_proj.weight"), {KV * HS, C}, 0, ParamRole::Value, l);
+    add(layer_param(i, "self_attn.o_proj.weight"), {C, NH * HS}, 1, ParamRole::ResidualOut, l);
+    if (sandwich) add(layer_param(i, "attn_out_layernorm.weight"), {C}, -1, ParamRole::Norm, l);
+    add(layer_param(i, "post_attention_layernorm.weight"), {C}, -1, ParamRole::Norm, l);
+    add(layer_param(i, "mlp.gate_proj.weight"), {F, C}, 0, ParamRole::MlpIn, l);
+    add(layer_param(i, "mlp.up_proj.weight"), {F, C}, 0, ParamRole::MlpIn, l);
+    add(layer_param(i, "mlp.down_proj.weight"), {C, F}, 1, ParamRole::ResidualOut, l);
+    if (sandwich) add(layer_param(i, "mlp_out_layernorm.weight"), {C}, -1, ParamRole::Norm, l);
   }
   if (s.last_stage) {
-    add("model.norm.weight", {C}, -1, false, 0);
-    add("lm_head.weight", {V, C}, 0, true, 0);
+    add("model.norm.weight", {C}, -1, ParamRole::Norm, 0);
+    add("lm_head.weight", {V, C}, 0, ParamRole::LmHead, 0);
   }
 }
 
-void ParamTable::add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, bool weight_decay,
+void ParamTable::add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, ParamRole role,
                      int64_t layer) {
   ParamEntry e;
   e.name = name;
@@ -59,7 +59,8 @@ void ParamTable::add(const std::string& name, std::vector<int64_t> global_shape,
   e.numel = 1;
   for (int64_t d : e.shape) e.numel *= d;
   e.offset = total_;
-  e.weight_decay = weight_decay;
+  e.role = role;
+  e.weight_decay = role != ParamRole::Embedding && role != ParamRole::Norm;
   e.layer = layer;
   total_ += e.numel;
   entries_.push_back(std::move(e));
@@ -80,7 +81,7 @@ bool ParamTable::contains(const std::string& name) const {
 int64_t ParamTable::matmul_numel() const {
   int64_t n = 0;
   for (const auto& e : entries_)
-    if (e.shape.size() == 2 && e.name != "model.embed_tokens.weight") n += e.numel;
+    if (e.role != ParamRole::Embedding && e.role != ParamRole::Norm) n += e.numel;
   return n;
 }
 

@@ -26,6 +26,18 @@ inline ModelShard shard_of(const LayoutShape& ls) {
   return {ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
 }
 
+// What a parameter is to the model, for the code that treats kinds of parameters differently (weight decay,
+// initialization, folding α into the weights on export).
+enum class ParamRole {
+  Embedding,    // model.embed_tokens.weight
+  Norm,         // an RMSNorm gain: input, post-attention, sandwich output and final norms
+  QueryKey,     // q_proj, k_proj
+  Value,        // v_proj
+  ResidualOut,  // o_proj, down_proj: the last matmul of a residual branch, whose output α(l, t) scales
+  MlpIn,        // gate_proj, up_proj
+  LmHead,       // lm_head.weight
+};
+
 struct ParamEntry {
   std::string name;                  // e.g. "model.layers.3.self_attn.q_proj.weight"
   std::vector<int64_t> global_shape;
@@ -34,6 +46,7 @@ struct ParamEntry {
   int64_t shard_offset = 0;          // first global index along shard_axis held here
   int64_t offset = 0;                // element offset in the flat buffer
   int64_t numel = 0;                 // of the shard
+  ParamRole role = ParamRole::Norm;
   bool weight_decay = false;         // linear weights (LM head included); not norms, not the embedding
   int64_t layer = 0;                 // 1-based global block index; 0 for embedding / final norm / head
   bool tp_replicated() const { return shard_axis < 0; }
@@ -50,7 +63,7 @@ class ParamTable {
   int64_t matmul_numel() const;
 
  private:
-  void add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, bool weight_decay,
+  void add(const std::string& name, std::vector<int64_t> global_shape, int shard_axis, ParamRole role,
            int64_t layer);
   std::vector<ParamEntry> entries_;
   int64_t total_ = 0;

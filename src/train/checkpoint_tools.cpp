@@ -65,9 +65,9 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
   for (const ParamEntry& e : table.entries()) {
     io::SafeTensor t{e.name, e.global_shape, reader.read_full(e.name)};
     double scale = 1.0;
-    if (e.layer > 0 && (e.name.ends_with("o_proj.weight") || e.name.ends_with("down_proj.weight")))
+    if (e.role == ParamRole::ResidualOut)
       scale = schedule.alpha(e.layer, iteration);  // x + α·W·y = x + (α·W)·y
-    else if (e.layer > 0 && e.shape.size() == 1 && model.layernorm_scaling)
+    else if (e.role == ParamRole::Norm && e.layer > 0 && model.layernorm_scaling)
       scale = 1.0 / std::sqrt(static_cast<double>(e.layer));  // s·(w ⊙ n) = (s·w) ⊙ n
     if (scale != 1.0)
       for (float& x : t.data) x = static_cast<float>(x * scale);

@@ -2,7 +2,6 @@
 #include "train/checkpointing.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <type_traits>
 #include <vector>
@@ -215,31 +214,14 @@ ModelConfig model_config_from(const std::map<std::string, io::AttributeValue>& a
   return m;
 }
 
-namespace {
-
-// A field's value as the command line writes it.
-template <typename T>
-std::string option_text(const T& value) {
-  if constexpr (std::is_same_v<T, bool>) {
-    return value ? "true" : "false";
-  } else if constexpr (std::is_enum_v<T>) {
-    return name_of(value);
-  } else {
-    char buf[32];
-    return std::string(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
-  }
-}
-
-}  // namespace
-
 void check_model_matches_checkpoint(const ModelConfig& model, const ModelConfig& recorded, const std::string& dir) {
   ModelConfig mine = model, theirs = recorded;
   mine.num_query_groups = model.kv_groups();
   theirs.num_query_groups = recorded.kv_groups();
   for_each_model_field([&](const ModelField& field, auto member) {
     PRORES_CHECK(!field.owned_by_checkpoint || mine.*member == theirs.*member, "--", field.option, " ",
-                 option_text(mine.*member), " disagrees with checkpoint ", dir, ", which records --", field.option, " ",
-                 option_text(theirs.*member), " (leave the option out to take the checkpoint's value)");
+                 field_text(mine.*member), " disagrees with checkpoint ", dir, ", which records --", field.option, " ",
+                 field_text(theirs.*member), " (leave the option out to take the checkpoint's value)");
   });
 }
 

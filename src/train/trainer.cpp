@@ -5,7 +5,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <map>
 #include <cstdio>
 #include <iostream>
@@ -24,36 +23,6 @@
 #include "train/train_step.h"
 
 namespace prores::train {
-
-void TrainConfig::validate() const {
-  PRORES_CHECK(micro_batch_size >= 1, "--micro-batch-size must be positive, got ", micro_batch_size);
-  PRORES_CHECK(global_batch_size >= 1 && global_batch_size % micro_batch_size == 0, "--global-batch-size ",
-               global_batch_size, " must be a positive multiple of --micro-batch-size ", micro_batch_size);
-  PRORES_CHECK(train_iters >= 1, "--train-iters must be positive, got ", train_iters);
-  PRORES_CHECK(std::isfinite(clip_grad) && clip_grad >= 0, "--clip-grad must be a finite number >= 0, got ",
-               clip_grad);
-  PRORES_CHECK(log_interval >= 1, "--log-interval must be positive, got ", log_interval);
-  PRORES_CHECK(eval_interval >= 0, "--eval-interval must be >= 0, got ", eval_interval);
-  PRORES_CHECK(eval_iters >= 1, "--eval-iters must be positive, got ", eval_iters);
-  PRORES_CHECK(std::isfinite(peak_flops) && peak_flops > 0, "--peak-tflops must be positive, got ",
-               peak_flops / 1e12);
-  PRORES_CHECK(!data_path.empty(), "--data-path is required");
-  PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
-  PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
-  PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
-  PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
-               "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
-  PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
-  PRORES_CHECK(recompute_granularity != "selective", "--recompute-granularity selective is not supported: flash "
-               "attention keeps no probabilities to drop; use full");
-  PRORES_CHECK(recompute_granularity.empty() || recompute_granularity == "full",
-               "--recompute-granularity must be full, got '", recompute_granularity, "'");
-  PRORES_CHECK(recompute_method == "uniform" || recompute_method == "block",
-               "--recompute-method must be uniform or block, got '", recompute_method, "'");
-  PRORES_CHECK(recompute_num_layers >= 1, "--recompute-num-layers must be positive, got ", recompute_num_layers);
-  prores::validate(adam);
-  LrSchedule check_lr(lr);
-}
 
 int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers) {
   if (config.recompute_granularity != "full") return 0;
@@ -83,10 +52,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-// Set by SIGTERM / SIGUSR1; every rank learns of it at the end of the iteration.
-volatile std::sig_atomic_t stop_requested = 0;
-extern "C" void request_stop(int) { stop_requested = 1; }
 
 std::string alpha_summary(const std::vector<double>& alpha) {
   char buf[96];
@@ -136,7 +101,8 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
 }
 
 TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_args, const TrainConfig& cfg,
-                  const ParallelLayout& layout, const data::TokenDataset& dataset, std::ostream& log) {
+                  const ParallelLayout& layout, const data::TokenDataset& dataset, std::ostream& log,
+                  const std::function<bool()>& stop_requested) {
   model_config.validate();
   cfg.validate();
   const LayoutShape& ls = layout.shape();
@@ -153,8 +119,6 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     if (rank0) log << "resumed from " << cfg.load << " at iteration " << position.iteration << "\n";
   }
   const auto attributes = checkpoint_attributes(model_config, schedule_args, cfg);
-  std::signal(SIGTERM, request_stop);
-  std::signal(SIGUSR1, request_stop);
   const LrSchedule lr_schedule(cfg.lr);
   std::unique_ptr<MetricsWriter> metrics;
   if (rank0 && !cfg.log_dir.empty()) metrics = std::make_unique<MetricsWriter>(cfg.log_dir);
@@ -169,10 +133,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   std::cout << where.str() << std::flush;
   layout.world().barrier();
   if (rank0)
-    log << "model: " << L << " layers, hidden " << model_config.hidden_size << ", vocabulary "
-        << model_config.vocab_size << ", " << full_table.total_numel() << " parameters, norm " << norm_placement_name(model_config.norm_placement) << ", init "
-        << init_scheme_name(model_config.init_scheme) << ", ProRes " << schedule_kind_name(schedule.kind())
-        << " (W = " << schedule.warmup_steps() << ")\n"
+    log << "model: " << full_table.total_numel() << " parameters; " << describe(model_config) << "; ProRes "
+        << schedule_kind_name(schedule.kind()) << " (W = " << schedule.warmup_steps() << ")\n"
         << "data: " << cfg.data_path << ", " << dataset.num_samples(data::Split::Train) << " train samples of " << T
         << " tokens; batch " << cfg.global_batch_size << " = " << ls.dp << " DP x "
         << cfg.global_batch_size / (ls.dp * cfg.micro_batch_size) << " x " << cfg.micro_batch_size
@@ -184,14 +146,13 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         << "\n";
 
   TrainResult result;
-  std::vector<double> stage_alpha(static_cast<size_t>(ls.num_layers)), all_alpha(static_cast<size_t>(L));
+  std::vector<double> all_alpha(static_cast<size_t>(L));
   double interval_seconds = 0, total_seconds = 0, interval_bubble = 0, interval_data_seconds = 0;
   int64_t interval_iters = 0;
   int64_t interval_tokens = 0, consumed_samples = position.consumed_samples, iterations_run = 0;
   for (int64_t iter = position.iteration; iter < cfg.train_iters; ++iter) {
     const Clock::time_point start = Clock::now();
-    schedule.alphas(iter, ls.first_layer, ls.num_layers, stage_alpha.data());
-    model.set_alphas(stage_alpha);
+    model.set_residual_scales(schedule, iter);
     const double lr = lr_schedule.lr_at(iter);
     const StepResult step = trainer.step(dataset, consumed_samples, lr);
     PRORES_CHECK(std::isfinite(step.loss), "training diverged: loss is ", step.loss, " at iteration ", iter + 1);
@@ -238,8 +199,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     }
     if (cfg.eval_interval > 0 && (done % cfg.eval_interval == 0 || done == cfg.train_iters)) {
       // The model after `done` steps runs with α(done), as in the reference (and as the next step will).
-      schedule.alphas(done, ls.first_layer, ls.num_layers, stage_alpha.data());
-      model.set_alphas(stage_alpha);
+      model.set_residual_scales(schedule, done);
       const double val_loss = trainer.evaluate(dataset, cfg.eval_iters);
       result.val_losses.push_back(val_loss);
       if (rank0) {
@@ -251,7 +211,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
           metrics->write(MetricsRecord().add("iter", done).add("val_loss", val_loss).add("val_ppl", std::exp(val_loss)));
       }
     }
-    const bool preempted = layout.world().all_reduce_scalar(stop_requested, ReduceOp::Max) > 0;
+    const bool preempted =
+        layout.world().all_reduce_scalar(stop_requested && stop_requested() ? 1.0 : 0.0, ReduceOp::Max) > 0;
     const bool stop = preempted || (cfg.exit_interval > 0 && done % cfg.exit_interval == 0);
     if (!cfg.save.empty() &&
         (stop || done == cfg.train_iters || (cfg.save_interval > 0 && done % cfg.save_interval == 0))) {
@@ -259,7 +220,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
       save_checkpoint(cfg.save, cfg.keep_last, {done, consumed_samples}, trainer, layout, attributes);
       if (rank0)
         log << "saved checkpoint of iteration " << done << " to " << cfg.save << " in " << seconds_since(save_start)
-            << " s" << (preempted ? " (stop requested by a signal)" : "") << std::endl;
+            << " s" << (preempted ? " (stop requested)" : "") << std::endl;
     }
     if (stop) break;
   }
@@ -284,8 +245,7 @@ EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleAr
   result.iteration = load_checkpoint(result.checkpoint, *step, layout).iteration;
   result.alpha.resize(static_cast<size_t>(model_config.num_layers));
   schedule.alphas(result.iteration, 1, model_config.num_layers, result.alpha.data());
-  step->model().set_alphas(std::vector<double>(result.alpha.begin() + (ls.first_layer - 1),
-                                               result.alpha.begin() + (ls.first_layer - 1 + ls.num_layers)));
+  step->model().set_residual_scales(schedule, result.iteration);
   result.tokens_per_split = cfg.eval_iters * cfg.global_batch_size * model_config.seq_length;
   result.val_loss = step->evaluate(dataset, cfg.eval_iters, data::Split::Valid);
   result.test_loss = dataset.num_samples(data::Split::Test) > 0

@@ -1,10 +1,11 @@
 // The training loop: for every iteration the ProRes α of this stage's blocks, one TrainStep across the
 // TP × PP × DP layout (train_step.h) at the scheduled learning rate; periodic validation; checkpoints
-// (--save, --save-interval, --exit-interval; SIGTERM or SIGUSR1 on any rank makes every rank finish the
+// (--save, --save-interval, --exit-interval; a stop request on any rank makes every rank finish the
 // iteration, save and stop); resumption with --load; on world rank 0 metrics.jsonl and one readable line
 // per logged iteration.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -13,44 +14,10 @@
 #include "core/config.h"
 #include "data/byte_dataset.h"
 #include "model/residual_schedule.h"
-#include "optim/adamw.h"
-#include "optim/lr_schedule.h"
 #include "parallel/layout.h"
+#include "train/train_config.h"
 
 namespace prores::train {
-
-struct TrainConfig {
-  int64_t micro_batch_size = 4;    // --micro-batch-size
-  int64_t global_batch_size = 8;   // --global-batch-size (a multiple of the micro-batch size)
-  int64_t train_iters = 50;        // --train-iters
-  LrConfig lr;                     // --lr, --min-lr, --lr-warmup-iters, --lr-decay-style, ...
-  AdamWConfig adam;                // --adam-beta1, --adam-beta2, --adam-eps, --weight-decay
-  double clip_grad = 1.0;          // --clip-grad (0 disables)
-  uint64_t seed = 1234;            // --seed: init and data order
-  std::string data_path;           // --data-path: a text file (byte-level) or indexed-dataset prefix(es)
-  std::string tokenizer_model;     // --tokenizer-model: SentencePiece model; empty: byte-level text
-  int64_t make_vocab_size_divisible_by = 128;  // --make-vocab-size-divisible-by (with a tokenizer)
-  std::string split = "969,30,1";  // --split
-  int64_t log_interval = 10;       // --log-interval
-  int64_t eval_interval = 0;       // --eval-interval (0: no evaluation)
-  int64_t eval_iters = 10;         // --eval-iters: micro-batches per evaluation
-  std::string log_dir;             // --log-dir: where metrics.jsonl goes (empty: --save, or none)
-  std::string save;                // --save: checkpoint directory (empty: no checkpoints)
-  std::string load;                // --load: checkpoint directory or iteration directory to resume from
-  int64_t save_interval = 0;       // --save-interval (0: only at the end, on exit or preemption)
-  int64_t exit_interval = 0;       // --exit-interval: save and stop after this iteration (0: never)
-  int64_t keep_last = 0;           // --keep-last: iteration directories kept (0: all)
-  double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
-  Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
-  bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
-  bool bf16_activations = true;    // with bf16: the activations between matmuls in bf16 (off: f32, for A/B timing)
-  std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
-  std::string recompute_granularity;       // --recompute-granularity full (empty: keep every activation)
-  std::string recompute_method = "uniform";  // --recompute-method uniform|block (see recomputed_layers)
-  int64_t recompute_num_layers = 1;          // --recompute-num-layers
-
-  void validate() const;           // throws prores::Error naming the option and value
-};
 
 // What a run leaves behind, for the caller and the tests.
 struct TrainResult {
@@ -85,9 +52,12 @@ double default_peak_tflops(const TrainConfig& config, int64_t ranks);
 // Megatron indexed dataset(s) --data-path names (one prefix or a weighted blend). Throws naming the option.
 std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& config, const ModelConfig& model);
 
-// Collective over layout.world(). Logs go to `log` on world rank 0 (each rank reports its coordinates).
+// Collective over layout.world(). Logs go to `log` on world rank 0 (each rank reports its coordinates). After
+// every iteration each rank asks stop_requested (when given; e.g. a signal arrived) and every rank learns
+// whether any rank said yes (one all-reduce): then all save (with --save) and stop.
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
-                  const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
+                  const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log,
+                  const std::function<bool()>& stop_requested = {});
 
 // What `prores eval` reports: the checkpoint, its iteration, the α(l, t) of every layer it was evaluated with,
 // and the mean loss of config.eval_iters global batches of the validation split and of the test split (NaN when
