@@ -5,7 +5,7 @@ Reads OURS_PREFIX.{bin,idx} with megatron.core's IndexedDataset and writes THEIR
 its IndexedDatasetBuilder (50 seeded uint16 documents). Prints, one per line:
   ours <sequences> <documents> <sum of all tokens>
   theirs <sequences> <documents> <sum of all tokens>
-Called by tests/test_data_megatron_interop.cpp when megatron-core (and torch) are importable.
+Called by tests/test_interop_megatron.cpp when megatron-core (and torch) are importable.
 """
 import sys
 
