@@ -486,19 +486,18 @@ TEST(CudaOps, AdamWMatchesCpu) {
     const double lr = 2e-3 * static_cast<double>(step), clip = step % 2 == 0 ? 0.37 : 1.0;
     cpu.step(params.data.data(), grads.data.data(), lr, clip);
     d_grads.upload(grads.data);
-    ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), split, lr, config.beta1,
-                          config.beta2, config.eps, config.weight_decay, step, clip);
-    ops::cuda::adamw_step(d_params.data() + split, d_grads.data() + split, d_m.data() + split,
-                          d_v.data() + split, n - split, lr, config.beta1, config.beta2, config.eps, 0.0,
-                          step, clip);
+    const ops::AdamWSegment segments[] = {{0, split, true}, {split, n - split, false}};
+    ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), segments, 2,
+                          {lr, config.beta1, config.beta2, config.eps, config.weight_decay, step, clip});
   }
-  const auto m = cpu.exp_avg(), v = cpu.exp_avg_sq();
+  const float *m = cpu.exp_avg().as<float>(), *v = cpu.exp_avg_sq().as<float>();
   expect_close(d_params.download(), params.data, 1e-5, "adamw params");
-  expect_close(d_m.download(), std::vector<float>(m.begin(), m.end()), 1e-5, "adamw exp_avg");
-  expect_close(d_v.download(), std::vector<float>(v.begin(), v.end()), 1e-5, "adamw exp_avg_sq");
+  expect_close(d_m.download(), std::vector<float>(m, m + n), 1e-5, "adamw exp_avg");
+  expect_close(d_v.download(), std::vector<float>(v, v + n), 1e-5, "adamw exp_avg_sq");
   const auto step_zero = [&] {
-    ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), n, 1e-3, 0.9, 0.95, 1e-8,
-                          0.1, 0, 1.0);
+    const ops::AdamWSegment all{0, n, true};
+    ops::cuda::adamw_step(d_params.data(), d_grads.data(), d_m.data(), d_v.data(), &all, 1,
+                          {1e-3, 0.9, 0.95, 1e-8, 0.1, 0, 1.0});
   };
   expect_error(step_zero, {"adamw_step", "step >= 1"});
 #endif

@@ -18,7 +18,7 @@
 
 #include "core/check.h"
 #include "core/config.h"
-#include "io/hdf5_reader.h"
+#include "hdf5_reader.h"
 #include "model/model.h"
 #include "model/param_table.h"
 #include "optim/adamw.h"

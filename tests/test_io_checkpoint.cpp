@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "core/check.h"
+#include "hdf5_reader.h"
 #include "io/checkpoint.h"
-#include "io/hdf5_reader.h"
 #include "test_util.h"
 
 namespace prores::io {

@@ -1,5 +1,5 @@
 // Hugging Face format pieces: safetensors round trips (F32, BF16 rounding), the exact bytes of a tiny file
-// built from the published format, the reader's rejections and a corruption fuzz, the JSON helpers,
+// built from the published format, the reader's rejections and a corruption fuzz, JSON input (core/json_input.h),
 // config.json round trip and errors, the tensor list against our ParamTable, and (when python3 has the
 // `safetensors` package) files read and written by the reference implementation.
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "core/check.h"
-#include "core/json.h"
+#include "core/json_input.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/param_table.h"
@@ -245,6 +245,8 @@ TEST_F(SafetensorsTest, WriterRejectsBadTensorsAndLeavesNoFile) {
   EXPECT_THROW(write_safetensors(p, {{"__metadata__", {1}, {1.f}}}, {}), Error);
   EXPECT_THROW(write_safetensors(p, {{"", {1}, {1.f}}}, {}), Error);
   EXPECT_THROW(write_safetensors(p, {{"a", {-1}, {}}}, {}), Error);
+  EXPECT_THROW(write_safetensors(p, {{"a\xff", {1}, {1.f}}}, {}), Error);  // names and metadata must be UTF-8
+  EXPECT_THROW(write_safetensors(p, {{"a", {1}, {1.f}}}, {{"k", "\xc0\xaf"}}), Error);
   EXPECT_FALSE(fs::exists(p));
   EXPECT_FALSE(fs::exists(p + ".tmp"));
   write_safetensors(p, {{"a", {1}, {1.f}}}, {});
@@ -256,26 +258,55 @@ TEST_F(SafetensorsTest, WriterRejectsBadTensorsAndLeavesNoFile) {
   EXPECT_EQ(meta.at("format"), "np");
 }
 
-TEST(Json, ParsesAndFormats) {
-  const JsonValue v = parse_json(R"( {"s": "a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "i": -12, "big": 92233720368547758070,
-                                     "d": 1.5e-3, "z": 0, "t": true, "f": false, "n": null, "a": [1, [2], {}]} )",
-                                 "test");
-  EXPECT_EQ(v.find("s")->string, "a\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80");
-  EXPECT_EQ(v.find("i")->integer, -12);
-  EXPECT_EQ(v.find("big")->kind, JsonValue::Kind::Double);
-  EXPECT_DOUBLE_EQ(v.find("d")->number, 1.5e-3);
-  EXPECT_EQ(v.find("z")->kind, JsonValue::Kind::Int);
-  EXPECT_TRUE(v.find("t")->boolean);
-  EXPECT_EQ(v.find("f")->kind, JsonValue::Kind::Bool);
-  EXPECT_EQ(v.find("n")->kind, JsonValue::Kind::Null);
-  EXPECT_EQ(v.find("a")->items.size(), 3u);
-  EXPECT_EQ(v.find("missing"), nullptr);
+TEST(JsonInput, ParsesAndRefuses) {
+  const nlohmann::ordered_json v =
+      parse_json(R"( {"s": "a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "i": -12, "big": 92233720368547758070,
+                     "d": 1.5e-3, "z": 0, "t": true, "f": false, "n": null, "a": [1, [2], {}]} )",
+                 "test");
+  EXPECT_EQ(v.at("s"), "a\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(v.at("i").get<int64_t>(), -12);
+  EXPECT_FALSE(json_is_int64(v.at("big")));
+  EXPECT_STREQ(json_kind_name(v.at("big")), "a number");
+  EXPECT_DOUBLE_EQ(v.at("d").get<double>(), 1.5e-3);
+  EXPECT_TRUE(json_is_int64(v.at("z")));
+  EXPECT_STREQ(json_kind_name(v.at("z")), "an integer");
+  EXPECT_TRUE(v.at("t").get<bool>());
+  EXPECT_STREQ(json_kind_name(v.at("f")), "a boolean");
+  EXPECT_TRUE(v.at("n").is_null());
+  EXPECT_EQ(v.at("a").size(), 3u);
+  EXPECT_EQ(json_member(v, "missing"), nullptr);
+  EXPECT_EQ(json_member(v.at("a"), "s"), nullptr);
   for (const char* bad : {"", "{", "[1,]", "01", "1.", "-", "1e", "NaN", "\"\\ud800\"", "\"\\udc00\"", "\"\\x\"",
                           "\"a\nb\"", "tru", "{\"a\" 1}", "{1:2}", "[1] [2]", "1e999", "\"\xc0\xaf\"",
-                          "\"\xed\xa0\x80\""}) {
+                          "\"\xed\xa0\x80\"", "{\"a\": 1, \"a\": 2}"}) {
     EXPECT_THROW(parse_json(bad, "test"), Error) << bad;
   }
-  EXPECT_EQ(json_quote("a\"\\\n\x01\xc3\xa9"), "\"a\\\"\\\\\\n\\u0001\xc3\xa9\"");
+  // Errors: one line naming where, the 0-based byte offset and what.
+  const auto error_of = [](const std::string& text, RepeatedKeys repeated = RepeatedKeys::Reject) {
+    nlohmann::ordered_json out;
+    std::string error;
+    EXPECT_FALSE(try_parse_json(text, &out, &error, repeated)) << text;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+    return error;
+  };
+  EXPECT_EQ(error_of("[1,]").rfind("invalid JSON at byte 3: ", 0), 0u) << error_of("[1,]");
+  EXPECT_EQ(error_of("{\"a\": \"bc"), "invalid JSON at byte 9: unterminated string");
+  EXPECT_EQ(error_of("[1] [2]"), "invalid JSON at byte 4: unexpected text after the JSON value");
+  EXPECT_EQ(error_of("[\"\xff\"]"), "invalid JSON at byte 2: not valid UTF-8");
+  EXPECT_EQ(error_of("{\"a\": 1, \"a\": 2}"), "invalid JSON: repeated key \"a\"");
+  EXPECT_EQ(error_of(std::string(65, '[') + std::string(65, ']'), RepeatedKeys::LastWins),
+            "invalid JSON: nesting deeper than 64 levels");
+  EXPECT_NO_THROW(parse_json(std::string(64, '[') + std::string(64, ']'), "test"));
+  // Python's rule, for JSON lines: the last value in the first one's place.
+  const nlohmann::ordered_json last = parse_json(R"({"a": 1, "b": 2, "a": 3})", "test", RepeatedKeys::LastWins);
+  EXPECT_EQ(last.dump(), R"({"a":3,"b":2})");
+  try {
+    parse_json("{\"a\": tru}", "some.json");
+    ADD_FAILURE() << "accepted tru";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("some.json: invalid JSON at byte ", 0), 0u) << e.what();
+    EXPECT_NE(std::string(e.what()).find("invalid literal"), std::string::npos) << e.what();
+  }
 }
 
 HfLlamaConfig sample_config() {
@@ -414,25 +445,22 @@ TEST_F(SafetensorsTest, ReferenceImplementationReadsOurFile) {
   ts.erase(ts.begin() + 1);  // the tensor holding inf and NaN: sums must be finite
   const std::string p = path("ours.safetensors");
   write_safetensors(p, ts, {{"step", "3"}});
-  const JsonValue report = parse_json(run_script("read '" + p + "'"), "safetensors_check.py output");
-  ASSERT_EQ(report.kind, JsonValue::Kind::Object);
-  const JsonValue& meta = *report.find("metadata");
-  ASSERT_EQ(meta.members.size(), 2u);
-  EXPECT_EQ(meta.find("format")->string, "pt");
-  EXPECT_EQ(meta.find("step")->string, "3");
-  const JsonValue& seen = *report.find("tensors");
-  ASSERT_EQ(seen.members.size(), ts.size());
+  const nlohmann::ordered_json report = parse_json(run_script("read '" + p + "'"), "safetensors_check.py output");
+  ASSERT_TRUE(report.is_object());
+  const nlohmann::ordered_json& meta = report.at("metadata");
+  ASSERT_EQ(meta.size(), 2u);
+  EXPECT_EQ(meta.at("format"), "pt");
+  EXPECT_EQ(meta.at("step"), "3");
+  const nlohmann::ordered_json& seen = report.at("tensors");
+  ASSERT_EQ(seen.size(), ts.size());
   for (const SafeTensor& t : ts) {
-    const JsonValue* r = seen.find(t.name);
+    const nlohmann::ordered_json* r = json_member(seen, t.name);
     ASSERT_NE(r, nullptr) << t.name;
-    EXPECT_EQ(r->find("dtype")->string, "float32") << t.name;
-    std::vector<int64_t> shape;
-    for (const JsonValue& d : r->find("shape")->items) shape.push_back(d.integer);
-    EXPECT_EQ(shape, t.shape) << t.name;
+    EXPECT_EQ(r->at("dtype"), "float32") << t.name;
+    EXPECT_EQ(r->at("shape").get<std::vector<int64_t>>(), t.shape) << t.name;
     double sum = 0;
     for (float x : t.data) sum += x;
-    const JsonValue& s = *r->find("sum");
-    EXPECT_NEAR(s.kind == JsonValue::Kind::Int ? static_cast<double>(s.integer) : s.number, sum, 1e-9) << t.name;
+    EXPECT_NEAR(r->at("sum").get<double>(), sum, 1e-9) << t.name;
   }
 }
 

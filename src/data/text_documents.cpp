@@ -1,12 +1,12 @@
-// Plain-text and JSON-lines document reading (see text_documents.h); JSON lines are parsed by core/json.h
-// with Python's rule for repeated keys (the last one wins).
+// Plain-text and JSON-lines document reading (see text_documents.h); JSON lines are parsed with nlohmann-json
+// (core/json_input.h) under Python's rule for repeated keys (the last one wins).
 #include "data/text_documents.h"
 
 #include <filesystem>
 #include <iterator>
 
 #include "core/check.h"
-#include "core/json.h"
+#include "core/json_input.h"
 
 namespace prores::data {
 
@@ -22,22 +22,22 @@ bool is_json_lines(const std::string& path) {
 }
 
 bool json_string_field(std::string_view json, std::string_view key, std::string* value, std::string* error) {
-  JsonValue object;
+  nlohmann::ordered_json object;
   if (!try_parse_json(json, &object, error, RepeatedKeys::LastWins)) return false;
-  if (object.kind != JsonValue::Kind::Object) {
-    *error = std::string("expected '{': a JSON-lines record is an object, not ") + object.kind_name();
+  if (!object.is_object()) {
+    *error = std::string("expected '{': a JSON-lines record is an object, not ") + json_kind_name(object);
     return false;
   }
-  const JsonValue* field = object.find(key);
-  if (field == nullptr) {
+  const auto field = object.find(key);
+  if (field == object.end()) {
     *error = "no \"" + std::string(key) + "\" key";
     return false;
   }
-  if (field->kind != JsonValue::Kind::String) {
-    *error = "the value of \"" + std::string(key) + "\" is not a string but " + field->kind_name();
+  if (!field->is_string()) {
+    *error = "the value of \"" + std::string(key) + "\" is not a string but " + json_kind_name(*field);
     return false;
   }
-  *value = field->string;
+  *value = std::move(field->get_ref<std::string&>());  // the document moves out of the parsed line
   return true;
 }
 

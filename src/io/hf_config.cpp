@@ -1,113 +1,89 @@
-// LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h); JSON parsing and
-// string quoting through core/json.h. docs/checkpoints.md lists what is read and what is refused.
+// LlamaForCausalLM config.json writer/reader and tensor list (see hf_config.h), with nlohmann-json
+// (core/json_input.h). docs/checkpoints.md lists what is read and what is refused.
 #include "io/hf_config.h"
 
-#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <string_view>
 #include <utility>
 
 #include "core/check.h"
-#include "core/json.h"
+#include "core/json_input.h"
 
 namespace prores::io {
 
 namespace {
 
-using Kind = JsonValue::Kind;
+using Json = nlohmann::ordered_json;
 
 // Reads fields of one config object, each error naming the file and the field.
 class FieldReader {
  public:
-  FieldReader(const JsonValue& root, const std::string& where) : root_(root), where_(where) {}
+  FieldReader(const Json& root, const std::string& where) : root_(root), where_(where) {}
 
-  const JsonValue* get(const char* key) const {
-    const JsonValue* v = root_.find(key);
-    return v && v->kind != Kind::Null ? v : nullptr;
+  const Json* get(const char* key) const {
+    const Json* v = json_member(root_, key);
+    return v && !v->is_null() ? v : nullptr;
   }
   int64_t required_int(const char* key) const {
-    const JsonValue* v = get(key);
+    const Json* v = get(key);
     PRORES_CHECK(v != nullptr, where_, ": required field \"", key, "\" is missing");
     return as_int(*v, key);
   }
-  int64_t as_int(const JsonValue& v, std::string_view key) const {
-    PRORES_CHECK(v.kind == Kind::Int, where_, ": field \"", key, "\" must be an integer, got ", v.kind_name());
-    return v.integer;
+  int64_t as_int(const Json& v, std::string_view key) const {
+    PRORES_CHECK(json_is_int64(v), where_, ": field \"", key, "\" must be an integer, got ", json_kind_name(v));
+    return v.get<int64_t>();
   }
-  double as_number(const JsonValue& v, std::string_view key) const {
-    PRORES_CHECK(v.kind == Kind::Int || v.kind == Kind::Double, where_, ": field \"", key,
-                 "\" must be a number, got ", v.kind_name());
-    return v.kind == Kind::Int ? static_cast<double>(v.integer) : v.number;
+  double as_number(const Json& v, std::string_view key) const {
+    PRORES_CHECK(v.is_number(), where_, ": field \"", key, "\" must be a number, got ", json_kind_name(v));
+    return v.get<double>();
   }
   double number(const char* key, double fallback) const {
-    const JsonValue* v = get(key);
+    const Json* v = get(key);
     return v ? as_number(*v, key) : fallback;
   }
   bool boolean(const char* key, bool fallback) const {
-    const JsonValue* v = get(key);
+    const Json* v = get(key);
     if (!v) return fallback;
-    PRORES_CHECK(v->kind == Kind::Bool, where_, ": field \"", key, "\" must be true or false, got ", v->kind_name());
-    return v->boolean;
+    PRORES_CHECK(v->is_boolean(), where_, ": field \"", key, "\" must be true or false, got ", json_kind_name(*v));
+    return v->get<bool>();
   }
   const std::string* string(const char* key) const {
-    const JsonValue* v = get(key);
+    const Json* v = get(key);
     if (!v) return nullptr;
-    PRORES_CHECK(v->kind == Kind::String, where_, ": field \"", key, "\" must be a string, got ", v->kind_name());
-    return &v->string;
+    PRORES_CHECK(v->is_string(), where_, ": field \"", key, "\" must be a string, got ", json_kind_name(*v));
+    return &v->get_ref<const std::string&>();
   }
   // An int, or a list of ints (its first element is kept); absent, null or [] give nothing.
   std::optional<int64_t> token_id(const char* key) const {
-    const JsonValue* v = get(key);
+    const Json* v = get(key);
     if (!v) return std::nullopt;
-    if (v->kind != Kind::Array) return as_int(*v, key);
-    if (v->items.empty()) return std::nullopt;
-    return as_int(v->items.front(), key);
+    if (!v->is_array()) return as_int(*v, key);
+    if (v->empty()) return std::nullopt;
+    return as_int(v->front(), key);
   }
 
  private:
-  const JsonValue& root_;
+  const Json& root_;
   const std::string& where_;
 };
 
-// x as Python's json writes a float: the shortest digits that read back to x, fixed-point for
-// 1e-4 <= |x| < 1e16 (with ".0" when integral, e.g. 10000.0), scientific otherwise (1e-05).
-std::string json_double(double x) {
-  PRORES_CHECK(std::isfinite(x), "config.json: ", x, " has no JSON representation");
-  const double mag = std::fabs(x);
-  const bool fixed = mag == 0 || (mag >= 1e-4 && mag < 1e16);
-  char buf[64];
-  const auto format = fixed ? std::chars_format::fixed : std::chars_format::scientific;
-  const auto r = std::to_chars(buf, buf + sizeof buf, x, format);
-  std::string s(buf, r.ptr);
-  if (fixed && s.find('.') == std::string::npos) s += ".0";
-  return s;
-}
+// x as nlohmann-json writes a double, which for the values of a config is Python's json: the shortest
+// digits that read back to x, ".0" when integral (10000.0), an exponent below 1e-4 (1e-05).
+std::string number_text(double x) { return Json(x).dump(); }
 
-// v as compact JSON, for error messages ({"rope_type": "llama3", "factor": 8.0}).
-std::string compact_json(const JsonValue& v) {
-  switch (v.kind) {
-    case Kind::Null: return "null";
-    case Kind::Bool: return v.boolean ? "true" : "false";
-    case Kind::Int: return std::to_string(v.integer);
-    case Kind::Double: return json_double(v.number);
-    case Kind::String: return json_quote(v.string);
-    case Kind::Array: {
-      std::string out;
-      for (const JsonValue& item : v.items) out += (out.empty() ? "" : ", ") + compact_json(item);
-      return "[" + out + "]";
-    }
-    case Kind::Object: {
-      std::string out;
-      for (const auto& [key, value] : v.members)
-        out += (out.empty() ? "" : ", ") + json_quote(key) + ": " + compact_json(value);
-      return "{" + out + "}";
-    }
+// v as compact JSON in Python's style, for error messages: {"rope_type": "llama3", "factor": 8.0}.
+std::string compact_json(const Json& v) {
+  if (!v.is_array() && !v.is_object()) return v.dump();
+  std::string out;
+  for (const auto& [key, value] : v.items()) {
+    out += out.empty() ? "" : ", ";
+    if (v.is_object()) out += Json(key).dump() + ": ";
+    out += compact_json(value);
   }
-  return "";
+  return v.is_array() ? "[" + out + "]" : "{" + out + "}";
 }
 
 // The RoPE base. transformers 4.x reads the top-level rope_theta and a rope_scaling dict; 5.x reads
@@ -116,20 +92,20 @@ std::string compact_json(const JsonValue& v) {
 // older "type") "default", rope_theta and partial_rotary_factor 1: anything else changes the rotation.
 double rope_theta_of(const FieldReader& f, const std::string& where, double fallback) {
   std::vector<std::pair<std::string, double>> given;
-  if (const JsonValue* v = f.get("rope_theta")) given.emplace_back("rope_theta", f.as_number(*v, "rope_theta"));
+  if (const Json* v = f.get("rope_theta")) given.emplace_back("rope_theta", f.as_number(*v, "rope_theta"));
   for (const char* dict : {"rope_parameters", "rope_scaling"}) {
-    const JsonValue* params = f.get(dict);
+    const Json* params = f.get(dict);
     if (!params) continue;
-    PRORES_CHECK(params->kind == Kind::Object, where, ": field \"", dict, "\" must be an object or null, got ",
-                 params->kind_name());
+    PRORES_CHECK(params->is_object(), where, ": field \"", dict, "\" must be an object or null, got ",
+                 json_kind_name(*params));
     for (const char* type_key : {"rope_type", "type"}) {
-      const JsonValue* type = params->find(type_key);
-      PRORES_CHECK(!type || type->kind == Kind::Null || (type->kind == Kind::String && type->string == "default"),
-                   where, ": ", dict, ".", type_key, " ", compact_json(*type), " is not supported (only \"default\")");
+      const Json* type = json_member(*params, type_key);
+      PRORES_CHECK(!type || type->is_null() || *type == "default", where, ": ", dict, ".", type_key, " ",
+                   compact_json(*type), " is not supported (only \"default\")");
     }
-    for (const auto& [key, value] : params->members) {
+    for (const auto& [key, value] : params->items()) {
       const std::string name = std::string(dict) + "." + key;
-      if (value.kind == Kind::Null || key == "rope_type" || key == "type") continue;
+      if (value.is_null() || key == "rope_type" || key == "type") continue;
       if (key == "rope_theta") {
         given.emplace_back(name, f.as_number(value, name));
       } else {
@@ -140,7 +116,7 @@ double rope_theta_of(const FieldReader& f, const std::string& where, double fall
   }
   for (const auto& [name, theta] : given)
     PRORES_CHECK(theta == given.front().second, where, ": ", given.front().first, " ",
-                 json_double(given.front().second), " and ", name, " ", json_double(theta), " differ");
+                 number_text(given.front().second), " and ", name, " ", number_text(theta), " differ");
   return given.empty() ? fallback : given.front().second;
 }
 
@@ -172,43 +148,43 @@ void check_hf_config(const HfLlamaConfig& c, const std::string& where) {
 
 std::string to_json(const HfLlamaConfig& c) {
   check_hf_config(c, "config.json");
-  std::map<std::string, std::string> fields = {
-      {"architectures", "[\n    \"LlamaForCausalLM\"\n  ]"},
-      {"attention_bias", "false"},
-      {"attention_dropout", "0.0"},
-      {"head_dim", std::to_string(c.hidden_size / c.num_attention_heads)},
-      {"hidden_act", "\"silu\""},
-      {"hidden_size", std::to_string(c.hidden_size)},
-      {"initializer_range", json_double(c.initializer_range)},
-      {"intermediate_size", std::to_string(c.intermediate_size)},
-      {"max_position_embeddings", std::to_string(c.max_position_embeddings)},
-      {"mlp_bias", "false"},
-      {"model_type", "\"llama\""},
-      {"num_attention_heads", std::to_string(c.num_attention_heads)},
-      {"num_hidden_layers", std::to_string(c.num_hidden_layers)},
-      {"num_key_value_heads", std::to_string(c.num_key_value_heads)},
-      {"pretraining_tp", "1"},
-      {"rms_norm_eps", json_double(c.rms_norm_eps)},
-      {"rope_parameters",
-       "{\n    \"rope_theta\": " + json_double(c.rope_theta) + ",\n    \"rope_type\": \"default\"\n  }"},
-      {"rope_scaling", "null"},
-      {"rope_theta", json_double(c.rope_theta)},
-      {"tie_word_embeddings", c.tie_word_embeddings ? "true" : "false"},
-      {"torch_dtype", json_quote(c.torch_dtype)},
-      {"use_cache", "true"},
-      {"vocab_size", std::to_string(c.vocab_size)}};
-  if (c.bos_token_id) fields["bos_token_id"] = std::to_string(*c.bos_token_id);
-  if (c.eos_token_id) fields["eos_token_id"] = std::to_string(*c.eos_token_id);
-  if (c.pad_token_id) fields["pad_token_id"] = std::to_string(*c.pad_token_id);
-  std::string out = "{";
-  for (const auto& [key, value] : fields) out += (out.size() > 1 ? ",\n  " : "\n  ") + json_quote(key) + ": " + value;
-  return out + "\n}\n";
+  for (const auto& [name, x] : {std::pair{"initializer_range", c.initializer_range},
+                                std::pair{"rms_norm_eps", c.rms_norm_eps}, std::pair{"rope_theta", c.rope_theta}})
+    PRORES_CHECK(std::isfinite(x), "config.json: ", name, " ", x, " has no JSON representation");
+  // nlohmann::json keeps keys sorted, as transformers' json.dumps(sort_keys=True) writes them.
+  nlohmann::json j = {{"architectures", nlohmann::json::array({"LlamaForCausalLM"})},
+                      {"attention_bias", false},
+                      {"attention_dropout", 0.0},
+                      {"head_dim", c.hidden_size / c.num_attention_heads},
+                      {"hidden_act", "silu"},
+                      {"hidden_size", c.hidden_size},
+                      {"initializer_range", c.initializer_range},
+                      {"intermediate_size", c.intermediate_size},
+                      {"max_position_embeddings", c.max_position_embeddings},
+                      {"mlp_bias", false},
+                      {"model_type", "llama"},
+                      {"num_attention_heads", c.num_attention_heads},
+                      {"num_hidden_layers", c.num_hidden_layers},
+                      {"num_key_value_heads", c.num_key_value_heads},
+                      {"pretraining_tp", 1},
+                      {"rms_norm_eps", c.rms_norm_eps},
+                      {"rope_parameters", {{"rope_theta", c.rope_theta}, {"rope_type", "default"}}},
+                      {"rope_scaling", nullptr},
+                      {"rope_theta", c.rope_theta},
+                      {"tie_word_embeddings", c.tie_word_embeddings},
+                      {"torch_dtype", c.torch_dtype},
+                      {"use_cache", true},
+                      {"vocab_size", c.vocab_size}};
+  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
+  if (c.eos_token_id) j["eos_token_id"] = *c.eos_token_id;
+  if (c.pad_token_id) j["pad_token_id"] = *c.pad_token_id;
+  return j.dump(2, ' ', true) + "\n";  // indent 2, non-ASCII escaped: json.dumps(indent=2) + "\n"
 }
 
 HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& path_for_errors) {
   const std::string& where = path_for_errors;
-  const JsonValue root = parse_json(json_text, where);
-  PRORES_CHECK(root.kind == Kind::Object, where, ": config.json must hold a JSON object, got ", root.kind_name());
+  const Json root = parse_json(json_text, where);
+  PRORES_CHECK(root.is_object(), where, ": config.json must hold a JSON object, got ", json_kind_name(root));
   const FieldReader f(root, where);
 
   HfLlamaConfig c;
@@ -218,7 +194,7 @@ HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& p
   c.num_attention_heads = f.required_int("num_attention_heads");
   c.vocab_size = f.required_int("vocab_size");
   c.max_position_embeddings = f.required_int("max_position_embeddings");
-  const JsonValue* kv = f.get("num_key_value_heads");
+  const Json* kv = f.get("num_key_value_heads");
   c.num_key_value_heads = kv ? f.as_int(*kv, "num_key_value_heads") : c.num_attention_heads;
   c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
   c.rope_theta = rope_theta_of(f, where, c.rope_theta);
@@ -242,17 +218,19 @@ HfLlamaConfig parse_hf_config(const std::string& json_text, const std::string& p
   PRORES_CHECK(!f.boolean("tie_word_embeddings", false), where,
                ": tie_word_embeddings true is not supported (this trainer's LM head is untied)");
   const double partial = f.number("partial_rotary_factor", 1.0);
-  PRORES_CHECK(partial == 1.0, where, ": partial_rotary_factor ", json_double(partial),
+  PRORES_CHECK(partial == 1.0, where, ": partial_rotary_factor ", number_text(partial),
                " is not supported (only 1: every dimension rotates)");
   const double dropout = f.number("attention_dropout", 0.0);
-  PRORES_CHECK(dropout == 0.0, where, ": attention_dropout ", json_double(dropout),
+  PRORES_CHECK(dropout == 0.0, where, ": attention_dropout ", number_text(dropout),
                " is not supported (only 0: this trainer has no dropout)");
-  if (const JsonValue* tp = f.get("pretraining_tp"))
-    PRORES_CHECK(f.as_int(*tp, "pretraining_tp") >= 1, where, ": pretraining_tp ", tp->integer, " must be positive");
-  const JsonValue* quantization = f.get("quantization_config");
+  if (const Json* tp = f.get("pretraining_tp")) {
+    const int64_t slices = f.as_int(*tp, "pretraining_tp");
+    PRORES_CHECK(slices >= 1, where, ": pretraining_tp ", slices, " must be positive");
+  }
+  const Json* quantization = f.get("quantization_config");
   PRORES_CHECK(!quantization, where, ": quantization_config ", quantization ? compact_json(*quantization) : "",
                " is not supported (only unquantized weights)");
-  if (const JsonValue* head_dim = f.get("head_dim")) {
+  if (const Json* head_dim = f.get("head_dim")) {
     const int64_t hd = f.as_int(*head_dim, "head_dim");
     PRORES_CHECK(hd == c.hidden_size / c.num_attention_heads, where, ": head_dim ", hd,
                  " differs from hidden_size / num_attention_heads = ", c.hidden_size / c.num_attention_heads,

@@ -41,7 +41,11 @@ void check_hf_config(const HfLlamaConfig& config, const std::string& where);
 // "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", no biases,
 // "head_dim" = hidden_size / num_attention_heads, "rope_scaling": null and the RoPE base twice: as
 // "rope_theta" (what transformers 4.x reads) and as "rope_parameters": {"rope_theta": θ, "rope_type":
-// "default"} (what 5.x reads), so that both versions build the same model. Checks config first.
+// "default"} (what 5.x reads), so that both versions build the same model. Written with nlohmann-json,
+// whose numbers are Python json's for the values a config holds (1e-05, 0.02, 500000.0). They differ for
+// 1e15 <= |x| < 1e16 (1e+15, Python 1000000000000000.0) and, in about 0.1% of doubles that need 16-17
+// digits, in the last digit (nlohmann's Grisu2 is not always the shortest); both read back to the same
+// double. Checks config first.
 std::string to_json(const HfLlamaConfig& config);
 
 // Reads a config.json as transformers 4.x or 5.x writes it. Required: hidden_size, intermediate_size,

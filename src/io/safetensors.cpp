@@ -1,13 +1,11 @@
-// safetensors reader/writer and the compact JSON parser/formatter behind it (see safetensors.h).
+// safetensors reader/writer (see safetensors.h); the header is read and written with nlohmann-json.
 // The reader trusts nothing in the file: every length, offset and shape is range- and overflow-checked
 // before it is used, so a corrupt file throws prores::Error rather than reading out of bounds.
 #include "io/safetensors.h"
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,13 +13,15 @@
 #include <set>
 
 #include "core/check.h"
-#include "core/json.h"
+#include "core/json_input.h"
 
 namespace prores::io {
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
 
@@ -52,34 +52,38 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& at) 
   return n;
 }
 
-std::vector<int64_t> int_array(const JsonValue* v, const std::string& at, const char* field) {
+// s as a JSON string literal, for messages (a byte that is not UTF-8 shows as U+FFFD).
+std::string quoted(const std::string& s) { return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::vector<int64_t> int_array(const Json* v, const std::string& at, const char* field) {
   PRORES_CHECK(v != nullptr, at, ": missing \"", field, "\"");
-  PRORES_CHECK(v->kind == JsonValue::Kind::Array, at, ": \"", field, "\" must be an array, got ", v->kind_name());
+  PRORES_CHECK(v->is_array(), at, ": \"", field, "\" must be an array, got ", json_kind_name(*v));
   std::vector<int64_t> out;
-  for (const JsonValue& item : v->items) {
-    PRORES_CHECK(item.kind == JsonValue::Kind::Int && item.integer >= 0, at, ": \"", field,
+  for (const Json& item : *v) {
+    PRORES_CHECK(json_is_int64(item) && item.get<int64_t>() >= 0, at, ": \"", field,
                  "\" must hold non-negative integers");
-    out.push_back(item.integer);
+    out.push_back(item.get<int64_t>());
   }
   return out;
 }
 
-Entry parse_entry(const std::string& name, const JsonValue& v, const std::string& where, uint64_t buffer_size) {
-  const std::string at = where + ": tensor " + json_quote(name);
-  PRORES_CHECK(v.kind == JsonValue::Kind::Object, at, ": expected an object, got ", v.kind_name());
-  for (const auto& [k, unused] : v.members) {
-    PRORES_CHECK(k == "dtype" || k == "shape" || k == "data_offsets", at, ": unknown field ", json_quote(k));
+Entry parse_entry(const std::string& name, const Json& v, const std::string& where, uint64_t buffer_size) {
+  const std::string at = where + ": tensor " + quoted(name);
+  PRORES_CHECK(v.is_object(), at, ": expected an object, got ", json_kind_name(v));
+  for (const auto& [k, unused] : v.items()) {
+    PRORES_CHECK(k == "dtype" || k == "shape" || k == "data_offsets", at, ": unknown field ", quoted(k));
   }
-  const JsonValue* dtype = v.find("dtype");
-  PRORES_CHECK(dtype != nullptr && dtype->kind == JsonValue::Kind::String, at, ": \"dtype\" must be a string");
+  const Json* dtype = json_member(v, "dtype");
+  PRORES_CHECK(dtype != nullptr && dtype->is_string(), at, ": \"dtype\" must be a string");
+  const std::string& dtype_name = dtype->get_ref<const std::string&>();
   const DtypeInfo* info = nullptr;
   for (const DtypeInfo& d : kReadable) {
-    if (dtype->string == d.name) info = &d;
+    if (dtype_name == d.name) info = &d;
   }
-  PRORES_CHECK(info != nullptr, at, ": dtype ", json_quote(dtype->string), " is not supported (F32, BF16, F16)");
-  Entry e{name, *info, int_array(v.find("shape"), at, "shape"), 0, 0, 0};
+  PRORES_CHECK(info != nullptr, at, ": dtype ", quoted(dtype_name), " is not supported (F32, BF16, F16)");
+  Entry e{name, *info, int_array(json_member(v, "shape"), at, "shape"), 0, 0, 0};
   e.numel = checked_numel(e.shape, at);
-  const std::vector<int64_t> offsets = int_array(v.find("data_offsets"), at, "data_offsets");
+  const std::vector<int64_t> offsets = int_array(json_member(v, "data_offsets"), at, "data_offsets");
   PRORES_CHECK(offsets.size() == 2, at, ": \"data_offsets\" must be [begin, end]");
   e.begin = static_cast<uint64_t>(offsets[0]);
   e.end = static_cast<uint64_t>(offsets[1]);
@@ -100,20 +104,16 @@ void check_tiling(std::vector<const Entry*> sorted, uint64_t buffer_size, const 
   uint64_t covered = 0;
   const Entry* last = nullptr;
   for (const Entry* e : sorted) {
-    PRORES_CHECK(e->begin >= covered, where, ": tensor ", json_quote(e->name), " [", e->begin, ", ", e->end,
-                 ") overlaps tensor ", json_quote(last ? last->name : ""), " [", last ? last->begin : 0, ", ",
-                 covered, ")");
+    PRORES_CHECK(e->begin >= covered, where, ": tensor ", quoted(e->name), " [", e->begin, ", ", e->end,
+                 ") overlaps tensor ", quoted(last ? last->name : ""), " [", last ? last->begin : 0, ", ", covered,
+                 ")");
     PRORES_CHECK(e->begin == covered, where, ": data bytes [", covered, ", ", e->begin,
-                 ") belong to no tensor (before tensor ", json_quote(e->name), ")");
+                 ") belong to no tensor (before tensor ", quoted(e->name), ")");
     if (e->end > covered) last = e;
     covered = e->end;
   }
   PRORES_CHECK(covered == buffer_size, where, ": data bytes [", covered, ", ", buffer_size,
                ") after the last tensor belong to no tensor");
-}
-
-void check_name(std::string_view s, const std::string& where, const char* what) {
-  PRORES_CHECK(first_invalid_utf8(s) == s.size(), where, ": ", what, " is not valid UTF-8");
 }
 
 }  // namespace
@@ -137,32 +137,28 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
   const uint64_t elem = dtype == SafeDtype::F32 ? 4 : 2;
   std::map<std::string, std::string> meta = metadata;
   meta.try_emplace("format", "pt");
-  std::string header = "{\"__metadata__\":{";
-  for (const auto& [k, v] : meta) {
-    check_name(k, where, "a metadata key");
-    check_name(v, where, "a metadata value");
-    header.append(header.back() == '{' ? "" : ",").append(json_quote(k)).append(":").append(json_quote(v));
-  }
-  header += "}";
+  Json header_json = {{"__metadata__", meta}};
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const SafeTensor& t : tensors) {
-    const std::string at = where + ": tensor " + json_quote(t.name);
+    const std::string at = where + ": tensor " + quoted(t.name);
     PRORES_CHECK(!t.name.empty() && t.name != "__metadata__", at, ": reserved or empty name");
-    check_name(t.name, where, "a tensor name");
     PRORES_CHECK(names.insert(t.name).second, at, ": name repeated");
     const int64_t numel = checked_numel(t.shape, at);
     PRORES_CHECK(static_cast<size_t>(numel) == t.data.size(), at, ": shape holds ", numel, " elements but data has ",
                  t.data.size());
-    header.append(",").append(json_quote(t.name)).append(":{\"dtype\":\"");
-    header.append(dtype == SafeDtype::F32 ? "F32" : "BF16").append("\",\"shape\":[");
-    for (size_t i = 0; i < t.shape.size(); ++i) header.append(i ? "," : "").append(std::to_string(t.shape[i]));
     const uint64_t end = offset + static_cast<uint64_t>(numel) * elem;
-    header.append("],\"data_offsets\":[").append(std::to_string(offset)).append(",");
-    header.append(std::to_string(end)).append("]}");
+    header_json.emplace(t.name, Json{{"dtype", dtype == SafeDtype::F32 ? "F32" : "BF16"},
+                                     {"shape", t.shape},
+                                     {"data_offsets", {offset, end}}});
     offset = end;
   }
-  header += "}";
+  std::string header;
+  try {
+    header = header_json.dump();  // compact, as the reference implementation writes it
+  } catch (const Json::type_error& e) {  // 316: a string that is not valid UTF-8
+    PRORES_FAIL(where, ": a tensor name or metadata string is not valid UTF-8 (", e.what(), ")");
+  }
   header.append((8 - header.size() % 8) % 8, ' ');
 
   const std::string tmp = path + ".tmp";
@@ -216,21 +212,20 @@ std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
   in.read(header.data(), static_cast<std::streamsize>(n));
   PRORES_CHECK(in.good(), where, ": could not read the ", n, "-byte header");
 
-  const JsonValue root = parse_json(header, where + ": header");
-  PRORES_CHECK(root.kind == JsonValue::Kind::Object, where, ": the header must be a JSON object, got ",
-               root.kind_name());
+  const Json root = parse_json(header, where + ": header");
+  PRORES_CHECK(root.is_object(), where, ": the header must be a JSON object, got ", json_kind_name(root));
   const uint64_t buffer_size = size - 8 - n;
   std::vector<Entry> entries;
-  for (const auto& [key, value] : root.members) {
+  for (const auto& [key, value] : root.items()) {
     if (key != "__metadata__") {
       entries.push_back(parse_entry(key, value, where, buffer_size));
       continue;
     }
-    PRORES_CHECK(value.kind == JsonValue::Kind::Object, where, ": \"__metadata__\" must be an object");
-    for (const auto& [k, v] : value.members) {
-      PRORES_CHECK(v.kind == JsonValue::Kind::String, where, ": \"__metadata__\" entry ", json_quote(k),
-                   " must be a string, got ", v.kind_name());
-      if (metadata) (*metadata)[k] = v.string;
+    PRORES_CHECK(value.is_object(), where, ": \"__metadata__\" must be an object");
+    for (const auto& [k, v] : value.items()) {
+      PRORES_CHECK(v.is_string(), where, ": \"__metadata__\" entry ", quoted(k), " must be a string, got ",
+                   json_kind_name(v));
+      if (metadata) (*metadata)[k] = v.get<std::string>();
     }
   }
   std::vector<const Entry*> order;
@@ -251,7 +246,7 @@ std::map<std::string, SafeTensor> read_safetensors(const std::string& path,
       const bool bf16 = std::strcmp(e.dtype.name, "BF16") == 0;
       std::transform(half.begin(), half.end(), t.data.begin(), bf16 ? bf16_to_float : f16_to_float);
     }
-    PRORES_CHECK(in.good(), where, ": tensor ", json_quote(e.name), ": could not read its ", bytes, " data bytes");
+    PRORES_CHECK(in.good(), where, ": tensor ", quoted(e.name), ": could not read its ", bytes, " data bytes");
     out.emplace(e.name, std::move(t));
   }
   return out;

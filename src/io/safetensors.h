@@ -1,4 +1,4 @@
-// Hugging Face safetensors files (JSON header parsing: core/json.h).
+// Hugging Face safetensors files (the JSON header read and written with nlohmann-json, core/json_input.h).
 // Format (github.com/huggingface/safetensors): an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON
 // {"__metadata__": {str: str} (optional), "<tensor>": {"dtype": "F32", "shape": [..],
 // "data_offsets": [begin, end]}, ...} padded with spaces to a multiple of 8, then the data buffer.

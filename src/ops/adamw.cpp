@@ -1,30 +1,33 @@
-// AdamW dispatch for device tensors (ops/adamw.h): checks, then the CUDA kernel of ops/cuda/adamw.h.
+// AdamW dispatch (ops/adamw.h): checks, then the kernel of the tensors' device (ops/dispatch.h): the CPU
+// kernel of ops/cpu/adamw.h or its CUDA twin of ops/cuda/adamw.h, which take the same arguments.
 #include "ops/adamw.h"
 
-#include "ops/device_check.h"
-#if defined(PRORES_WITH_CUDA)
+#include "ops/cpu/adamw.h"
 #include "ops/cuda/adamw.h"
-#endif
+#include "ops/dispatch.h"
 
 namespace prores::ops {
 
 void adamw_step(const Tensor& params, const Tensor& grads, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                const AdamWUpdate& u) {
+                const std::vector<AdamWSegment>& segments, const AdamWUpdate& u) {
   constexpr const char* op = "adamw_step";
-  for (const Tensor* t : {&grads, &exp_avg, &exp_avg_sq})
-    PRORES_CHECK(t->numel() == params.numel() && t->dtype == DType::F32 && t->device == params.device, op,
-                 ": params, grads and moments must be f32 of ", params.numel(), " elements on one device");
-  PRORES_CHECK(params.dtype == DType::F32, op, ": params must be f32, got ", dtype_name(params.dtype));
-  PRORES_CHECK(params.device == Device::CUDA, op, ": host tensors take prores::AdamW (optim/adamw.h)");
+  const int64_t n = params.numel();
+  detail::check_dtype(op, DType::F32,
+                      {{"params", params}, {"grads", grads}, {"exp_avg", exp_avg}, {"exp_avg_sq", exp_avg_sq}});
+  for (const detail::NamedTensor& t :
+       {detail::NamedTensor{"grads", grads}, {"exp_avg", exp_avg}, {"exp_avg_sq", exp_avg_sq}})
+    PRORES_CHECK(t.tensor.numel() == n, op, ": ", t.name, " has shape ", t.tensor.shape_string(), ", expected ", n,
+                 " elements like params ", params.shape_string());
   PRORES_CHECK(u.step >= 1, op, ": step count must be >= 1, got ", u.step);
-#if defined(PRORES_WITH_CUDA)
-  detail::check_device_memory(op, {{"params", params}, {"grads", grads}, {"exp_avg", exp_avg},
-                                   {"exp_avg_sq", exp_avg_sq}});
-  cuda::adamw_step(params.as<float>(), grads.as<float>(), exp_avg.as<float>(), exp_avg_sq.as<float>(),
-                   params.numel(), u.lr, u.beta1, u.beta2, u.eps, u.weight_decay, u.step, u.grad_scale);
-#else
-  detail::fail_no_cuda(op);
-#endif
+  for (const AdamWSegment& s : segments)
+    PRORES_CHECK(s.offset >= 0 && s.count >= 0 && s.count <= n - s.offset, op, ": segment [", s.offset, ", ",
+                 s.offset + s.count, ") is not within the ", n, " elements");
+  detail::dispatch(op, {{"params", params}, {"grads", grads}, {"exp_avg", exp_avg}, {"exp_avg_sq", exp_avg_sq}},
+                   [&](auto be) {
+                     PRORES_KERNEL(be, adamw_step)(params.as<float>(), grads.as<float>(), exp_avg.as<float>(),
+                                                   exp_avg_sq.as<float>(), segments.data(),
+                                                   static_cast<int64_t>(segments.size()), u);
+                   });
 }
 
 }  // namespace prores::ops

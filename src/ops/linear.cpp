@@ -6,56 +6,34 @@
 //    activation next to an f32 weight: dweight f32, the weight and each activation (out, inp; dinp, dout) f32
 //    or bf16 (cpu/cuda linear_*_bf16).
 // The forward also has a residual form (linear_forward_residual): on the CPU the product, then axpby; on CUDA
-// one GEMM whose epilogue adds the residual. CUDA tensors need a build with PRORES_WITH_CUDA; other builds
-// fail with a clear message.
+// one GEMM whose epilogue adds the residual. The device is picked by ops/dispatch.h.
 #include "ops/linear.h"
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <type_traits>
 
-#include "ops/device_check.h"
+#include "ops/cpu/linear.h"
+#include "ops/cuda/linear.h"
+#include "ops/dispatch.h"
 #include "ops/element_type.h"
 #include "ops/elementwise.h"
-#include "ops/cpu/linear.h"
-#if defined(PRORES_WITH_CUDA)
-#include "ops/cuda/device.h"
-#include "ops/cuda/linear.h"
-#endif
 
 namespace prores::ops {
 namespace {
+
+using detail::Dims;
 
 struct LinearDims {
   int64_t N, IC, OC;
 };
 
-// Checks weight (OC, IC) and inp (..., IC); returns the sizes with N the product of inp's leading dims.
-LinearDims linear_dims(const char* op, const Tensor& inp, const Tensor& weight) {
-  PRORES_CHECK(weight.ndim == 2, op, ": weight must be (OC, IC), got ", weight.shape_string());
-  PRORES_CHECK(inp.ndim >= 1 && inp.size(-1) == weight.size(1), op, ": inp ", inp.shape_string(),
-               " does not end in IC = ", weight.size(1), " of weight ", weight.shape_string());
-  const int64_t IC = weight.size(1);
-  return {IC == 0 ? 0 : inp.numel() / IC, IC, weight.size(0)};
-}
-
-// Checks that t is an (N, last) matrix: last dimension `last`, leading dimensions flattening to N.
-void check_rows(const char* op, const char* name, const Tensor& t, int64_t N, int64_t last) {
-  PRORES_CHECK(t.ndim >= 1 && t.size(-1) == last && t.numel() == N * last, op, ": ", name, " has shape ",
-               t.shape_string(), ", expected ", N, " rows of ", last);
-}
-
-void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
-  PRORES_CHECK(a.dtype == b.dtype, op, ": dtype mismatch ", dtype_name(a.dtype), " vs ", dtype_name(b.dtype));
-  PRORES_CHECK(a.device == b.device, op, ": tensors on different devices");
-}
-
-void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors) {
-  const Device device = (*tensors.begin())->device;
-  for (const Tensor* t : tensors)
-    PRORES_CHECK(!t->defined() || t->device == device, op, ": tensors on different devices");
+// The sizes of a linear layer with weight (OC, IC) and input (..., IC): N is the product of inp's leading
+// dimensions. check_shapes then holds the tensors to them.
+LinearDims linear_dims(const Tensor& inp, const Tensor& weight) {
+  const int64_t IC = weight.shape[1];
+  return {IC == 0 ? 0 : inp.numel() / IC, IC, weight.shape[0]};
 }
 
 // Whether the call takes the bf16-matmul family: Bf16 precision with an f32 or bf16 weight, or a bf16
@@ -109,81 +87,48 @@ void add_residual_on_cpu(const Tensor& out, const ResidualAdd& add) {
   if (add.residual.defined()) axpby(out, add.beta, add.residual, add.alpha, out);
 }
 
-void forward_bf16_family(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight,
-                         const LinearDims& d, const ResidualAdd& add) {
-  const std::array<NamedDType, 3> dtypes{{{"out", out.dtype}, {"inp", inp.dtype}, {"weight", weight.dtype}}};
-  with_storages(op, dtypes, [&]<typename TOut, typename TIn, typename TW>(TOut, TIn, TW) {
-    if (out.device == Device::CUDA) {
-#if defined(PRORES_WITH_CUDA)
-      detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}, {"residual", add.residual}});
-      return cuda::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC,
-                                       static_cast<float>(add.alpha), add.residual.as_or_null<TOut>(),
-                                       static_cast<float>(add.beta));
-#else
-      detail::fail_no_cuda(op);
-#endif
-    }
-    cpu::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
-    add_residual_on_cpu(out, add);
-  });
-}
-
-void backward_bf16_family(const char* op, const Tensor& dinp, const Tensor& dweight, const Tensor& dout,
-                          const Tensor& inp, const Tensor& weight, const LinearDims& d, float dinp_beta) {
-  PRORES_CHECK(!dweight.defined() || dweight.dtype == DType::F32, op,
-               ": dweight must be f32 for bf16 matmuls, got ", dtype_name(dweight.dtype));
-  const std::array<NamedDType, 4> dtypes{{{"dinp", dinp.defined() ? dinp.dtype : DType::F32},
-                                          {"dout", dout.dtype},
-                                          {"inp", inp.dtype},
-                                          {"weight", weight.dtype}}};
-  with_storages(op, dtypes, [&]<typename TDin, typename TDout, typename TIn, typename TW>(TDin, TDout, TIn, TW) {
-    if (dout.device == Device::CUDA) {
-#if defined(PRORES_WITH_CUDA)
-      detail::check_device_memory(
-          op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-      return cuda::linear_backward_bf16(dinp.as_or_null<TDin>(), dweight.as_or_null<float>(), dout.as<TDout>(),
-                                        inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
-#else
-      detail::fail_no_cuda(op);
-#endif
-    }
-    cpu::linear_backward_bf16(dinp.as_or_null<TDin>(), dweight.as_or_null<float>(), dout.as<TDout>(),
-                              inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, dinp_beta);
-  });
-}
-
 void forward(const char* op, const Tensor& out, const Tensor& inp, const Tensor& weight, MatmulPrecision precision,
              const ResidualAdd& add) {
-  const LinearDims d = linear_dims(op, inp, weight);
-  check_rows(op, "out", out, d.N, d.OC);
-  check_same_device(op, {&out, &inp, &weight, &add.residual});
-  if (bf16_family(op, precision, weight, {&out, &inp}))
-    return forward_bf16_family(op, out, inp, weight, d, add);
-  check_same_kind(op, out, inp);
-  check_same_kind(op, out, weight);
-  if (out.device == Device::CUDA) {
-#if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(op, {{"out", out}, {"inp", inp}, {"weight", weight}, {"residual", add.residual}});
-    const auto alpha = static_cast<float>(add.alpha), beta = static_cast<float>(add.beta);
-    switch (out.dtype) {
-      case DType::F32:
+  const LinearDims d = linear_dims(inp, weight);
+  detail::check_shapes(op, {{"weight", weight, {d.OC, d.IC}, "(OC, IC)"},
+                            {"inp", inp, Dims::rows(d.N, d.IC), "(..., IC)"},
+                            {"out", out, Dims::rows(d.N, d.OC), "(..., OC)"}});
+  const std::initializer_list<detail::NamedTensor> tensors = {
+      {"out", out}, {"inp", inp}, {"weight", weight}, {"residual", add.residual}};
+  detail::common_device(op, tensors);
+  const auto alpha = static_cast<float>(add.alpha), beta = static_cast<float>(add.beta);
+  if (bf16_family(op, precision, weight, {&out, &inp})) {
+    const std::array<NamedDType, 3> dtypes{{{"out", out.dtype}, {"inp", inp.dtype}, {"weight", weight.dtype}}};
+    return detail::dispatch(op, tensors, [&](auto be) {
+      with_storages(op, dtypes, [&]<typename TOut, typename TIn, typename TW>(TOut, TIn, TW) {
+        if constexpr (decltype(be)::is_cuda) {
+          cuda::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC, alpha,
+                                    add.residual.as_or_null<TOut>(), beta);
+        } else {
+          cpu::linear_forward_bf16(out.as_or_null<TOut>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC);
+          add_residual_on_cpu(out, add);
+        }
+      });
+    });
+  }
+  detail::check_same_dtype(op, {{"out", out}, {"inp", inp}, {"weight", weight}});
+  detail::dispatch(op, tensors, [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      if (out.dtype == DType::F32)
         return cuda::linear_forward(out.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC, d.OC, alpha,
                                     add.residual.as_or_null<float>(), beta);
-      case DType::BF16:
-        return cuda::linear_forward<uint16_t>(out.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
-                                              weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, alpha,
-                                              add.residual.as_or_null<uint16_t>(), beta);
-      default:
-        PRORES_FAIL(op, ": unsupported dtype ", dtype_name(out.dtype), " on CUDA (f32 or bf16)");
+      PRORES_CHECK(out.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(out.dtype),
+                   " on CUDA (f32 or bf16)");
+      cuda::linear_forward<uint16_t>(out.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                     weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, alpha,
+                                     add.residual.as_or_null<uint16_t>(), beta);
+    } else {
+      detail::with_float_type(op, out.dtype, [&]<typename E>(E) {
+        cpu::linear_forward(out.as<E>(), inp.as<E>(), weight.as<E>(), d.N, d.IC, d.OC);
+      });
+      add_residual_on_cpu(out, add);
     }
-#else
-    detail::fail_no_cuda(op);
-#endif
-  }
-  detail::with_float_type(op, out.dtype, [&]<typename E>(E) {
-    cpu::linear_forward(out.as<E>(), inp.as<E>(), weight.as<E>(), d.N, d.IC, d.OC);
   });
-  add_residual_on_cpu(out, add);
 }
 
 // Whether the bytes of a and b overlap.
@@ -201,10 +146,10 @@ void linear_forward(const Tensor& out, const Tensor& inp, const Tensor& weight, 
 
 void linear_forward_residual(const Tensor& out, const Tensor& inp, const Tensor& weight, double alpha,
                              const Tensor& residual, double beta, MatmulPrecision precision) {
-  const char* op = "linear_forward_residual";
+  constexpr const char* op = "linear_forward_residual";
   PRORES_CHECK(residual.defined() && residual.shape == out.shape, op, ": residual has shape ",
                residual.shape_string(), ", out ", out.shape_string());
-  check_same_kind(op, out, residual);
+  detail::check_same_dtype(op, {{"out", out}, {"residual", residual}});
   PRORES_CHECK(out.dtype != DType::BF16, op, ": out and residual hold the residual stream: f32 or f64, got bf16");
   PRORES_CHECK(!overlap(out, residual), op, ": out and residual overlap");
   forward(op, out, inp, weight, precision, {alpha, residual, beta});
@@ -212,48 +157,56 @@ void linear_forward_residual(const Tensor& out, const Tensor& inp, const Tensor&
 
 void linear_backward(const Tensor& dinp, const Tensor& dweight, const Tensor& dout, const Tensor& inp,
                      const Tensor& weight, MatmulPrecision precision, InputGrad dinp_write) {
-  const char* op = "linear_backward";
+  constexpr const char* op = "linear_backward";
   const float beta = dinp_write == InputGrad::Accumulate ? 1.0f : 0.0f;
-  const LinearDims d = linear_dims(op, inp, weight);
-  check_rows(op, "dout", dout, d.N, d.OC);
-  if (dinp.defined()) check_rows(op, "dinp", dinp, d.N, d.IC);
-  if (dweight.defined()) {
-    PRORES_CHECK(dweight.ndim == 2 && dweight.shape == weight.shape, op, ": dweight has shape ",
-                 dweight.shape_string(), ", weight ", weight.shape_string());
+  const LinearDims d = linear_dims(inp, weight);
+  detail::check_shapes(op, {{"weight", weight, {d.OC, d.IC}, "(OC, IC)"},
+                            {"inp", inp, Dims::rows(d.N, d.IC), "(..., IC)"},
+                            {"dout", dout, Dims::rows(d.N, d.OC), "(..., OC)"},
+                            {"dinp", dinp, Dims::rows(d.N, d.IC), "(..., IC)", detail::kOptional},
+                            {"dweight", dweight, {d.OC, d.IC}, "(OC, IC)", detail::kOptional}});
+  const std::initializer_list<detail::NamedTensor> tensors = {
+      {"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}};
+  const bool on_cuda = detail::common_device(op, tensors) == Device::CUDA;
+  if (bf16_family(op, precision, weight, {&dinp, &dout, &inp})) {
+    detail::check_dtype(op, DType::F32, {{"dweight", dweight}}, " (bf16 matmuls accumulate dweight in f32)");
+    const std::array<NamedDType, 4> dtypes{{{"dinp", dinp.defined() ? dinp.dtype : DType::F32},
+                                            {"dout", dout.dtype},
+                                            {"inp", inp.dtype},
+                                            {"weight", weight.dtype}}};
+    return detail::dispatch(op, tensors, [&](auto be) {
+      with_storages(op, dtypes, [&]<typename TDin, typename TDout, typename TIn, typename TW>(TDin, TDout, TIn, TW) {
+        PRORES_KERNEL(be, linear_backward_bf16)(dinp.as_or_null<TDin>(), dweight.as_or_null<float>(),
+                                                dout.as<TDout>(), inp.as<TIn>(), weight.as<TW>(), d.N, d.IC, d.OC,
+                                                beta);
+      });
+    });
   }
-  check_same_device(op, {&dout, &dinp, &dweight, &inp, &weight});
-  if (bf16_family(op, precision, weight, {&dinp, &dout, &inp}))
-    return backward_bf16_family(op, dinp, dweight, dout, inp, weight, d, beta);
-  check_same_kind(op, dout, inp);
-  check_same_kind(op, dout, weight);
-  if (dinp.defined()) check_same_kind(op, dout, dinp);
+  detail::check_same_dtype(op, {{"dout", dout}, {"inp", inp}, {"weight", weight}, {"dinp", dinp}});
   // An f32 dweight may accumulate the gradient of bf16 tensors on CUDA (fp32 gradient accumulation).
-  if (dweight.defined() && !(dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && dout.device == Device::CUDA))
-    check_same_kind(op, dout, dweight);
-  if (dout.device == Device::CUDA) {
-#if defined(PRORES_WITH_CUDA)
-    detail::check_device_memory(
-        op, {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
-    if (dout.dtype == DType::F32)
-      return cuda::linear_backward<float, float>(dinp.as_or_null<float>(), dweight.as_or_null<float>(),
-                                                 dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
-                                                 d.OC, beta);
-    PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
-                 " on CUDA (f32 or bf16)");
-    if (dweight.defined() && dweight.dtype == DType::F32)
-      return cuda::linear_backward<uint16_t, float>(dinp.as_or_null<uint16_t>(), dweight.as<float>(),
-                                                    dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
-                                                    weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
-    return cuda::linear_backward<uint16_t, uint16_t>(dinp.as_or_null<uint16_t>(), dweight.as_or_null<uint16_t>(),
-                                                     dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
-                                                     weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
-#else
-    detail::fail_no_cuda(op);
-#endif
-  }
-  detail::with_float_type(op, dout.dtype, [&]<typename E>(E) {
-    cpu::linear_backward(dinp.as_or_null<E>(), dweight.as_or_null<E>(), dout.as<E>(), inp.as<E>(), weight.as<E>(),
-                         d.N, d.IC, d.OC, beta);
+  if (!(dout.dtype == DType::BF16 && dweight.dtype == DType::F32 && on_cuda))
+    detail::check_same_dtype(op, {{"dout", dout}, {"dweight", dweight}});
+  detail::dispatch(op, tensors, [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      if (dout.dtype == DType::F32)
+        return cuda::linear_backward<float, float>(dinp.as_or_null<float>(), dweight.as_or_null<float>(),
+                                                   dout.as<float>(), inp.as<float>(), weight.as<float>(), d.N, d.IC,
+                                                   d.OC, beta);
+      PRORES_CHECK(dout.dtype == DType::BF16, op, ": unsupported dtype ", dtype_name(dout.dtype),
+                   " on CUDA (f32 or bf16)");
+      if (dweight.defined() && dweight.dtype == DType::F32)
+        return cuda::linear_backward<uint16_t, float>(dinp.as_or_null<uint16_t>(), dweight.as<float>(),
+                                                      dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                                      weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
+      cuda::linear_backward<uint16_t, uint16_t>(dinp.as_or_null<uint16_t>(), dweight.as_or_null<uint16_t>(),
+                                                dout.as_or_null<uint16_t>(), inp.as_or_null<uint16_t>(),
+                                                weight.as_or_null<uint16_t>(), d.N, d.IC, d.OC, beta);
+    } else {
+      detail::with_float_type(op, dout.dtype, [&]<typename E>(E) {
+        cpu::linear_backward(dinp.as_or_null<E>(), dweight.as_or_null<E>(), dout.as<E>(), inp.as<E>(),
+                             weight.as<E>(), d.N, d.IC, d.OC, beta);
+      });
+    }
   });
 }
 

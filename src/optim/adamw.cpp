@@ -1,10 +1,11 @@
-// AdamW step over flat fp32 buffers (see adamw.h for the exact formula and its torch counterpart).
+// AdamW's state and step (see adamw.h); the update itself is ops::adamw_step (ops/adamw.h).
 #include "optim/adamw.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
+#include "ops/memory.h"
 
 namespace prores {
 
@@ -27,13 +28,20 @@ void validate(const AdamWConfig& config) {
                "--weight-decay must be a finite number >= 0, got ", config.weight_decay);
 }
 
-AdamW::AdamW(AdamWConfig config, int64_t num_params) : config_(config), num_params_(num_params) {
+AdamW::AdamW(AdamWConfig config, int64_t num_params, Device device)
+    : config_(config),
+      num_params_(num_params),
+      device_(device),
+      state_(device, device == Device::CPU ? DeviceMemory{} : ops::device_memory(device)) {
   validate(config_);
   PRORES_CHECK(num_params >= 0, "AdamW: num_params must be >= 0, got ", num_params);
-  exp_avg_.assign(static_cast<size_t>(num_params), 0.0f);
-  exp_avg_sq_.assign(static_cast<size_t>(num_params), 0.0f);
+  state_.reserve(&exp_avg_, DType::F32, {num_params});
+  state_.reserve(&exp_avg_sq_, DType::F32, {num_params});
+  state_.allocate();  // zero moments
   if (num_params > 0) segments_.push_back({0, num_params, true});
 }
+
+AdamW::~AdamW() = default;
 
 void AdamW::set_segments(std::vector<Segment> segments) {
   for (const Segment& s : segments) {
@@ -78,35 +86,23 @@ void AdamW::step(std::span<float> params, std::span<const float> grads, double l
 }
 
 void AdamW::step(float* params, const float* grads, double lr, double grad_scale) {
+  PRORES_CHECK(device_ == Device::CPU, "AdamW::step: host buffers given to an optimizer whose moments are on ",
+               device_ == Device::CUDA ? "cuda" : "another device", " (pass tensors)");
+  PRORES_CHECK(num_params_ == 0 || (params != nullptr && grads != nullptr), "AdamW::step: null params or grads");
+  step(Tensor(params, DType::F32, Device::CPU, {num_params_}),
+       Tensor(const_cast<float*>(grads), DType::F32, Device::CPU, {num_params_}), lr, grad_scale);
+}
+
+void AdamW::step(const Tensor& params, const Tensor& grads, double lr, double grad_scale) {
   PRORES_CHECK(std::isfinite(lr) && lr >= 0.0, "AdamW::step: lr must be finite and >= 0, got ", lr);
-  PRORES_CHECK(num_params_ == 0 || (params != nullptr && grads != nullptr),
-               "AdamW::step: null params or grads");
+  for (const Tensor* t : {&params, &grads})
+    PRORES_CHECK(t->numel() == num_params_ && t->dtype == DType::F32 && t->device == device_, "AdamW::step: ",
+                 t == &params ? "params" : "grads", " must be f32 of ", num_params_,
+                 " elements on the moments' device, got ", t->shape_string(), " ", dtype_name(t->dtype));
+  PRORES_CHECK(num_params_ == 0 || (params.defined() && grads.defined()), "AdamW::step: null params or grads");
   ++step_count_;
-  const double b1 = config_.beta1;
-  const double b2 = config_.beta2;
-  const double eps = config_.eps;
-  const double t = static_cast<double>(step_count_);
-  const double step_size = lr / (1.0 - std::pow(b1, t));
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
-  const double decayed = 1.0 - lr * config_.weight_decay;
-  float* m = exp_avg_.data();
-  float* v = exp_avg_sq_.data();
-  const std::vector<Segment>& segments = segments_;
-#pragma omp parallel
-  for (const Segment& s : segments) {
-    const double factor = s.decay ? decayed : 1.0;
-    const int64_t end = s.offset + s.count;
-#pragma omp for schedule(static) nowait
-    for (int64_t i = s.offset; i < end; ++i) {
-      const double g = static_cast<float>(grads[i] * grad_scale);
-      const double p = static_cast<double>(params[i]) * factor;
-      // The update reads the moments as stored (fp32), like torch's in-place tensor ops.
-      m[i] = static_cast<float>(b1 * m[i] + (1.0 - b1) * g);
-      v[i] = static_cast<float>(b2 * v[i] + (1.0 - b2) * g * g);
-      const double denom = std::sqrt(static_cast<double>(v[i])) / bc2_sqrt + eps;
-      params[i] = static_cast<float>(p - step_size * (static_cast<double>(m[i]) / denom));
-    }
-  }
+  ops::adamw_step(params, grads, exp_avg_, exp_avg_sq_, segments_,
+                  {lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay, step_count_, grad_scale});
 }
 
 }  // namespace prores

@@ -1,10 +1,15 @@
 // AdamW over one flat fp32 parameter buffer, reproducing torch.optim.AdamW (foreach=False): decoupled
 // weight decay, bias-corrected moments, per-segment decay flags (no decay on norms and embeddings).
-// Parameters, gradients and the two moment buffers share one element order: the ParamTable's.
+// Parameters, gradients and the two moment tensors share one element order: the ParamTable's. The moments
+// live on the parameters' device (an arena of their own); the arithmetic is ops::adamw_step (ops/adamw.h).
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "ops/adamw.h"
 
 namespace prores {
 
@@ -21,56 +26,55 @@ struct AdamWConfig {
 void validate(const AdamWConfig& config);
 
 // Elements [offset, offset + count) of the flat buffer; weight decay applies to them iff decay.
-struct AdamWSegment {
-  int64_t offset = 0;
-  int64_t count = 0;
-  bool decay = true;
-};
+using AdamWSegment = ops::AdamWSegment;
 
 class AdamW {
  public:
   using Segment = AdamWSegment;
 
-  // Zero moments, step count 0, and one decayed segment covering all num_params elements until
-  // set_segments says otherwise. Validates config.
-  AdamW(AdamWConfig config, int64_t num_params);
+  // Zero moments on `device`, step count 0, and one decayed segment covering all num_params elements
+  // until set_segments says otherwise. Validates config.
+  AdamW(AdamWConfig config, int64_t num_params, Device device = Device::CPU);
+  ~AdamW();
+  AdamW(const AdamW&) = delete;
+  AdamW& operator=(const AdamW&) = delete;
 
   // Replaces the decay mask. The segments may come in any order but must tile [0, num_params)
   // exactly (no gaps, no overlaps, no negative counts; empty segments are ignored).
   void set_segments(std::vector<Segment> segments);
 
-  // One optimizer step at learning rate lr (finite, >= 0): increments step_count() first, then for
-  // every element, computing in double and storing fp32,
-  //   g = fp32(grad · grad_scale);  p = p·(1 − lr·wd_seg);
-  //   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
-  //   p = p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps).
+  // One optimizer step at learning rate lr (finite, >= 0): increments step_count() first, then
+  // ops::adamw_step over every segment (ops/adamw.h has the formula), computing in double and storing fp32.
   // grad_scale is the clip coefficient (optim/grad_clip.h): g is what torch's in-place clip would leave in
-  // the gradient, which stays as it was here. params and grads hold num_params() elements each.
-  // Deterministic for any thread count.
+  // the gradient, which stays as it was here. params and grads are f32 tensors of num_params() elements on
+  // device(). Deterministic for any thread count.
+  void step(const Tensor& params, const Tensor& grads, double lr, double grad_scale = 1.0);
+  // Same on host buffers of num_params() elements each (an optimizer on the CPU).
   void step(float* params, const float* grads, double lr, double grad_scale = 1.0);
   // Same, with sizes checked against num_params().
   void step(std::span<float> params, std::span<const float> grads, double lr, double grad_scale = 1.0);
 
   const AdamWConfig& config() const { return config_; }
   int64_t num_params() const { return num_params_; }
+  Device device() const { return device_; }
   // Segments as normalized by set_segments: sorted, non-empty, adjacent equal flags merged.
   const std::vector<Segment>& segments() const { return segments_; }
 
-  // Optimizer state, exposed for checkpoints.
+  // Optimizer state, exposed for checkpoints: the step count and the moments m and v (f32 tensors of
+  // num_params() elements on device(), written in place by a load).
   int64_t step_count() const { return step_count_; }
   void set_step_count(int64_t t);
-  std::span<float> exp_avg() { return exp_avg_; }
-  std::span<float> exp_avg_sq() { return exp_avg_sq_; }
-  std::span<const float> exp_avg() const { return exp_avg_; }
-  std::span<const float> exp_avg_sq() const { return exp_avg_sq_; }
+  const Tensor& exp_avg() const { return exp_avg_; }
+  const Tensor& exp_avg_sq() const { return exp_avg_sq_; }
 
  private:
   AdamWConfig config_;
   int64_t num_params_;
+  Device device_;
   int64_t step_count_ = 0;
   std::vector<Segment> segments_;
-  std::vector<float> exp_avg_;
-  std::vector<float> exp_avg_sq_;
+  Arena state_;  // m and v
+  Tensor exp_avg_, exp_avg_sq_;
 };
 
 }  // namespace prores

@@ -1,5 +1,6 @@
 // Communicator: the backend-independent pieces: all_reduce_scalar, the argument checks shared by the
-// host communicators, and the world's creation, finalization and abort (MPI when built with it).
+// host communicators, the world's creation, finalization and abort (MPI when built with it), and the
+// GPU communicator's choice (NCCL when built with it).
 #include "parallel/communicator.h"
 
 #include <cstdint>
@@ -10,6 +11,9 @@
 #include "parallel/single_process_communicator.h"
 #if defined(PRORES_WITH_MPI)
 #include "parallel/mpi_communicator.h"
+#endif
+#if defined(PRORES_WITH_NCCL)
+#include "parallel/nccl_communicator.h"
 #endif
 
 namespace prores {
@@ -73,6 +77,15 @@ std::unique_ptr<Communicator> make_world_communicator([[maybe_unused]] int* argc
 
 std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcessCommunicator>();
+}
+
+std::unique_ptr<Communicator> make_gpu_communicator(Communicator& host) {
+  if (host.size() == 1) return make_single_process_communicator();
+#if defined(PRORES_WITH_NCCL)
+  return std::make_unique<NcclCommunicator>(host);
+#else
+  PRORES_FAIL("--device cuda with more than one rank per group needs a build with NCCL");
+#endif
 }
 
 void finalize_world() {

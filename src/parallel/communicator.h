@@ -55,6 +55,12 @@ std::unique_ptr<Communicator> make_world_communicator(int* argc, char*** argv);
 // A communicator of one rank (tests, tools, builds without MPI).
 std::unique_ptr<Communicator> make_single_process_communicator();
 
+// The communicator that carries `host`'s group's device tensors on the GPU: a single-process one for a
+// group of one rank, otherwise an NCCL communicator bootstrapped over `host` (collective over `host`:
+// make them in the same order on every rank). A group of several ranks in a build without NCCL is a
+// one-line error.
+std::unique_ptr<Communicator> make_gpu_communicator(Communicator& host);
+
 // Ends MPI when it was started by make_world_communicator (normal exit).
 void finalize_world();
 // Terminates every rank after an error on this one (MPI_Abort), so that no rank hangs; plain exit

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "ops/memory.h"
 
 namespace prores::train {
 
@@ -54,6 +55,30 @@ void write_range(io::CheckpointWriter& writer, const ParamTable& table, int64_t 
   }
 }
 
+// A moment tensor in host memory, as the checkpoint reads and writes it: the tensor's own memory on the CPU,
+// a copy made from the device otherwise (publish() writes it back).
+class HostMoment {
+ public:
+  explicit HostMoment(const Tensor& moment) : moment_(moment) {
+    if (moment.device == Device::CPU) {
+      data_ = moment.as<float>();
+      return;
+    }
+    copy_.resize(static_cast<size_t>(moment.numel()));
+    ops::copy_to_host(copy_.data(), moment);
+    data_ = copy_.data();
+  }
+  float* data() const { return data_; }
+  void publish() const {
+    if (moment_.device != Device::CPU) ops::copy_from_host(moment_, data_);
+  }
+
+ private:
+  Tensor moment_;
+  std::vector<float> copy_;
+  float* data_ = nullptr;
+};
+
 void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, const TrainStep& step,
                         const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run) {
   for (const auto& [key, value] : run) writer.set_attribute(key, value);
@@ -80,9 +105,10 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
   const AdamW& adam = step.optimizer();
   const int64_t opt_begin = step.optimizer_begin(), opt_end = opt_begin + adam.num_params();
   const bool zero = layout.config().distributed_optimizer;
-  auto write_moments = [&](io::CheckpointWriter& writer) {
-    write_range(writer, table, ls.tp_rank, adam.exp_avg().data(), opt_begin, opt_begin, opt_end, exp_avg_name);
-    write_range(writer, table, ls.tp_rank, adam.exp_avg_sq().data(), opt_begin, opt_begin, opt_end, exp_avg_sq_name);
+  auto write_moments = [&](io::CheckpointWriter& writer) {  // called once, by the ranks that write moments
+    const HostMoment exp_avg(adam.exp_avg()), exp_avg_sq(adam.exp_avg_sq());
+    write_range(writer, table, ls.tp_rank, exp_avg.data(), opt_begin, opt_begin, opt_end, exp_avg_name);
+    write_range(writer, table, ls.tp_rank, exp_avg_sq.data(), opt_begin, opt_begin, opt_end, exp_avg_sq_name);
   };
   if (ls.dp_rank == 0) {
     io::CheckpointWriter writer(dir + "/" + model_file_name(ls.tp_rank, ls.pp_rank));
@@ -122,21 +148,24 @@ void read_params(const io::CheckpointReader& reader, const ParamTable& table, fl
   }
 }
 
-// The AdamW moments of this rank's optimizer range.
+// The AdamW moments of this rank's optimizer range into the optimizer's moment tensors.
 void read_moments(const io::CheckpointReader& reader, const ParamTable& table, AdamW& adam, int64_t opt_begin) {
   const int64_t opt_end = opt_begin + adam.num_params();
+  const HostMoment exp_avg(adam.exp_avg()), exp_avg_sq(adam.exp_avg_sq());
   std::vector<float> shard;
   for (const ParamEntry& e : table.entries()) {
     const int64_t begin = std::max(e.offset, opt_begin), end = std::min(e.offset + e.numel, opt_end);
     if (begin >= end) continue;
     shard.resize(static_cast<size_t>(e.numel));
-    for (auto [name, dst] : {std::pair{exp_avg_name(e.name), adam.exp_avg()},
-                             std::pair{exp_avg_sq_name(e.name), adam.exp_avg_sq()}}) {
+    for (auto [name, dst] : {std::pair{exp_avg_name(e.name), exp_avg.data()},
+                             std::pair{exp_avg_sq_name(e.name), exp_avg_sq.data()}}) {
       PRORES_CHECK(reader.has_tensor(name), "checkpoint ", reader.directory(), " has no dataset '", name, "'");
       reader.read_shard(name, e.shard_axis, e.shard_offset, e.shape, shard.data());
-      std::copy(shard.begin() + (begin - e.offset), shard.begin() + (end - e.offset), dst.begin() + (begin - opt_begin));
+      std::copy(shard.begin() + (begin - e.offset), shard.begin() + (end - e.offset), dst + (begin - opt_begin));
     }
   }
+  exp_avg.publish();
+  exp_avg_sq.publish();
 }
 
 }  // namespace
@@ -237,7 +266,7 @@ ResumeState load_checkpoint(const std::string& load, TrainStep& step, const Para
   Model& model = step.model();
   const auto attrs = reader.attributes();
   check_model_matches_checkpoint(model.config(), model_config_from(attrs, reader.directory()), reader.directory());
-  step.state_to_host();  // moments absent from the checkpoint keep their current values
+  step.state_to_host();
   read_params(reader, model.table(), step.host_params());
   ResumeState state;
   state.iteration = int_attribute(attrs, "iteration", reader.directory());

@@ -5,14 +5,15 @@
 #include <concepts>
 #include <cstdint>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace prores::train {
 
-// An ordered list of (key, value) pairs; a value is an integer, a double or a list of doubles.
+// An ordered list of (key, value) pairs, held as a nlohmann::ordered_json object; a value is an integer, a
+// double or a list of doubles.
 class MetricsRecord {
  public:
   // Appends a field; keys keep insertion order. Throws prores::Error on a repeated key.
@@ -28,14 +29,14 @@ class MetricsRecord {
   size_t size() const { return fields_.size(); }
 
   // One JSON object without a newline: keys in insertion order, integers exact, doubles in the
-  // shortest form that reads back to the same value, NaN and ±inf as null (JSON has no such numbers).
+  // shortest form that reads back to the same value, written as JavaScript writes numbers (5000, 0.0003,
+  // 1e-08), NaN and ±inf as null (JSON has no such numbers).
   std::string to_json() const;
 
  private:
-  using Value = std::variant<int64_t, double, std::vector<double>>;
-  MetricsRecord& add_value(std::string key, Value value);
+  MetricsRecord& add_value(std::string key, nlohmann::ordered_json value);
 
-  std::vector<std::pair<std::string, Value>> fields_;
+  nlohmann::ordered_json fields_ = nlohmann::ordered_json::object();
 };
 
 // Appends records to <log_dir>/metrics.jsonl, one line each, flushed after every line.

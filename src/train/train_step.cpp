@@ -5,16 +5,11 @@
 #include <chrono>
 #include <cmath>
 
-#include "ops/adamw.h"
-#include "ops/elementwise.h"
 #include "ops/gemm.h"
 #include "ops/memory.h"
 #include "optim/grad_clip.h"
 #include "parallel/pipeline_schedule.h"
 #include "train/trainer.h"
-#if defined(PRORES_WITH_NCCL)
-#include "parallel/nccl_communicator.h"
-#endif
 
 namespace prores::train {
 
@@ -59,8 +54,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
                      StepUse use)
     : config_(config),
       layout_(layout),
-      sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp),
-      device_state_(config.device, config.device == Device::CPU ? DeviceMemory{} : ops::device_memory(config.device)) {
+      sampler_(config.global_batch_size, config.micro_batch_size, layout.shape().dp_rank, layout.shape().dp) {
   const LayoutShape& ls = layout.shape();
   const ModelShard shard = shard_of(ls);
   tp_ = &device_group(layout.tp());
@@ -89,81 +83,40 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   const int64_t P = table.total_numel();
   if (config.device != Device::CPU) host_params_.resize(static_cast<size_t>(P));
   if (!train) return;
-  const int64_t shard_size = (P + ls.dp - 1) / ls.dp;  // S, under ZeRO-1
-  if (layout.config().distributed_optimizer) {
-    shard_begin_ = std::min(P, ls.dp_rank * shard_size);
-    shard_count_ = std::min(shard_size, P - shard_begin_);
-    if (config.device == Device::CPU) {
-      zero_host_.assign(static_cast<size_t>(shard_size * ls.dp), 0.0f);
-      zero_full_ = Tensor(zero_host_.data(), DType::F32, Device::CPU, {shard_size * ls.dp});
-    } else {
-      device_state_.reserve(&zero_full_, DType::F32, {shard_size * ls.dp});
-    }
-  } else {
-    shard_begin_ = 0;
-    shard_count_ = P;
-    if (ls.dp > 1) {
-      const int64_t L = ls.num_layers;
-      reducer_ = std::make_unique<DataParallelReducer>(model_->grads(), backward_units(table, shard), kBucketElements,
-                                                       *dp_);
-      model_->set_grad_ready_hook([this, L](int64_t l) {
-        if (reduce_in_backward_) reducer_->unit_ready(l < 0 ? L : L - 1 - l);
-      });
-    }
+  const bool zero = layout.config().distributed_optimizer;
+  if (!zero && ls.dp > 1) {
+    const int64_t L = ls.num_layers;
+    reducer_ = std::make_unique<DataParallelReducer>(model_->grads(), backward_units(table, shard), kBucketElements,
+                                                     *dp_);
+    model_->set_grad_ready_hook([this, L](int64_t l) {
+      if (reduce_in_backward_) reducer_->unit_ready(l < 0 ? L : L - 1 - l);
+    });
   }
-  adamw_ = std::make_unique<AdamW>(config.adam, shard_count_);
-  // Each parameter's elements within the optimizer's range, relative to its start: the AdamW decay
-  // segments, and the ranges the gradient norm counts (TP-replicated norms only on TP rank 0, so that
-  // each parameter counts once), adjacent ones merged.
-  std::vector<AdamW::Segment> segments;
-  for (const ParamEntry& e : table.entries()) {
-    const int64_t begin = std::max(e.offset, shard_begin_) - shard_begin_;
-    const int64_t end = std::min(e.offset + e.numel, shard_begin_ + shard_count_) - shard_begin_;
-    if (begin >= end) continue;
-    segments.push_back({begin, end - begin, e.weight_decay});
-    if (e.tp_replicated() && ls.tp_rank != 0) continue;
-    if (!norm_ranges_.empty() && norm_ranges_.back().first + norm_ranges_.back().second == begin)
-      norm_ranges_.back().second += end - begin;
-    else
-      norm_ranges_.emplace_back(begin, end - begin);
-  }
-  adamw_->set_segments(segments);
-  if (config.device != Device::CPU) {
-    device_state_.reserve(&exp_avg_, DType::F32, {shard_count_});
-    device_state_.reserve(&exp_avg_sq_, DType::F32, {shard_count_});
-    device_state_.allocate();
-  }
-  if (layout.config().distributed_optimizer) {
-    ops::zero(zero_full_);  // the padding past P stays 0
-    zero_shard_ = zero_full_.slice_rows(ls.dp_rank * shard_size, shard_size);
-  }
+  // Every parameter with its decay flag; TP-replicated ones (norms) count in the gradient norm only on TP
+  // rank 0, so that each parameter counts once.
+  std::vector<OptimizerParam> params;
+  for (const ParamEntry& e : table.entries())
+    params.push_back({e.offset, e.numel, e.weight_decay, !(e.tp_replicated() && ls.tp_rank != 0)});
+  optimizer_ = std::make_unique<DistributedOptimizer>(config.adam, model_->params(), model_->grads(), params, *dp_,
+                                                      zero);
 }
 
-// The communicator that carries this group's device tensors: the layout's own on the CPU; on a GPU a
-// single-process one for a group of one rank, otherwise an NCCL communicator bootstrapped over the
-// layout's (made in the same order on every rank).
+// The communicator that carries this group's device tensors: the layout's own on the CPU, on a GPU
+// make_gpu_communicator's over it (made in the same order on every rank).
 Communicator& TrainStep::device_group(Communicator& host) {
   if (config_.device == Device::CPU) return host;
-  if (host.size() == 1) {
-    device_groups_.push_back(make_single_process_communicator());
-    return *device_groups_.back();
-  }
-#if defined(PRORES_WITH_NCCL)
-  device_groups_.push_back(std::make_unique<NcclCommunicator>(host));
+  device_groups_.push_back(make_gpu_communicator(host));
   return *device_groups_.back();
-#else
-  PRORES_FAIL("--device cuda with more than one rank per group needs a build with NCCL");
-#endif
 }
 
 AdamW& TrainStep::optimizer() {
-  PRORES_CHECK(adamw_, "TrainStep: no optimizer in a step built for evaluation only");
-  return *adamw_;
+  PRORES_CHECK(optimizer_, "TrainStep: no optimizer in a step built for evaluation only");
+  return optimizer_->adamw();
 }
 
 const AdamW& TrainStep::optimizer() const {
-  PRORES_CHECK(adamw_, "TrainStep: no optimizer in a step built for evaluation only");
-  return *adamw_;
+  PRORES_CHECK(optimizer_, "TrainStep: no optimizer in a step built for evaluation only");
+  return optimizer_->adamw();
 }
 
 float* TrainStep::host_params() {
@@ -173,17 +126,11 @@ float* TrainStep::host_params() {
 void TrainStep::state_to_host() {
   if (config_.device == Device::CPU) return;
   ops::copy_to_host(host_params_.data(), model_->params());
-  if (!adamw_) return;
-  ops::copy_to_host(adamw_->exp_avg().data(), exp_avg_);
-  ops::copy_to_host(adamw_->exp_avg_sq().data(), exp_avg_sq_);
 }
 
 void TrainStep::state_to_device() {
   if (config_.device == Device::CPU) return;
   ops::copy_from_host(model_->params(), host_params_.data());
-  if (!adamw_) return;
-  ops::copy_from_host(exp_avg_, adamw_->exp_avg().data());
-  ops::copy_from_host(exp_avg_sq_, adamw_->exp_avg_sq().data());
 }
 
 TrainStep::~TrainStep() = default;
@@ -232,7 +179,7 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
 }
 
 StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samples, double lr) {
-  PRORES_CHECK(adamw_, "TrainStep: step() on a step built for evaluation only");
+  PRORES_CHECK(optimizer_, "TrainStep: step() on a step built for evaluation only");
   model_->zero_grads();
   StepResult result;
   result.loss = run_forward_backward(data, data::Split::Train, consumed_samples, true);
@@ -241,54 +188,18 @@ StepResult TrainStep::step(const data::TokenDataset& data, int64_t consumed_samp
     const double idle = 1.0 - compute_seconds_ / pipeline_seconds_;
     result.pipeline_bubble = layout_.pp().all_reduce_scalar(idle, ReduceOp::Sum) / static_cast<double>(layout_.shape().pp);
   }
-  if (layout_.config().distributed_optimizer) {
-    ops::copy(zero_full_.slice_rows(0, model_->table().total_numel()), model_->grads());
-    dp_->reduce_scatter(zero_shard_, zero_full_);
-  } else if (reducer_) {
-    reducer_->finish();
-  }
+  if (reducer_) reducer_->finish();
+  optimizer_->reduce_gradients();  // ZeRO-1's reduce-scatter (nothing otherwise)
   result.grad_norm = global_grad_norm();
-  optimizer_step(lr, clip_coefficient(result.grad_norm, config_.clip_grad));
+  optimizer_->step(lr, clip_coefficient(result.grad_norm, config_.clip_grad));
   return result;
 }
 
-// Sum of squares of grads[begin, begin + count): the host's deterministic fp64 sum, or the device's.
-double TrainStep::sum_squares_of_range(const Tensor& grads, int64_t begin, int64_t count) const {
-  if (config_.device == Device::CPU)
-    return sum_of_squares(std::span<const float>(grads.as<float>() + begin, static_cast<size_t>(count)));
-  return ops::sum_squares(grads.slice_rows(begin, count));
-}
-
-// Each parameter counted once (norm_ranges_): DP replicas not at all (after the all-reduce every DP rank
-// holds the same sums) or, under ZeRO-1, each DP rank its shard.
+// Each parameter counted once: DP replicas not at all (after the all-reduce every DP rank holds the same
+// sums, so the model-parallel group adds them) or, under ZeRO-1, each DP rank its shard (the whole world).
 double TrainStep::global_grad_norm() {
-  const bool zero = layout_.config().distributed_optimizer;
-  const Tensor shard_grads = zero ? zero_shard_ : model_->grads();
-  double sum = 0;
-  for (const auto& [begin, count] : norm_ranges_) sum += sum_squares_of_range(shard_grads, begin, count);
-  Communicator& group = zero ? layout_.world() : layout_.model_parallel();
-  return std::sqrt(group.all_reduce_scalar(sum, ReduceOp::Sum));
-}
-
-void TrainStep::optimizer_step(double lr, double clip_coef) {
-  const bool zero = layout_.config().distributed_optimizer;
-  const Tensor params = model_->params().slice_rows(shard_begin_, shard_count_);
-  const Tensor grads = (zero ? zero_shard_ : model_->grads()).slice_rows(0, shard_count_);
-  if (config_.device != Device::CPU) {
-    adamw_->set_step_count(adamw_->step_count() + 1);
-    const AdamWConfig& c = adamw_->config();
-    for (const AdamW::Segment& seg : adamw_->segments())
-      ops::adamw_step(params.slice_rows(seg.offset, seg.count), grads.slice_rows(seg.offset, seg.count),
-                      exp_avg_.slice_rows(seg.offset, seg.count), exp_avg_sq_.slice_rows(seg.offset, seg.count),
-                      {lr, c.beta1, c.beta2, c.eps, seg.decay ? c.weight_decay : 0.0, adamw_->step_count(),
-                       clip_coef});
-  } else {
-    adamw_->step(params.as<float>(), grads.as<float>(), lr, clip_coef);
-  }
-  if (!zero) return;
-  ops::copy(zero_shard_.slice_rows(0, shard_count_), params);
-  dp_->all_gather(zero_full_, zero_shard_);
-  ops::copy(model_->params(), zero_full_.slice_rows(0, model_->table().total_numel()));
+  Communicator& group = optimizer_->sharded() ? layout_.world() : layout_.model_parallel();
+  return std::sqrt(group.all_reduce_scalar(optimizer_->grad_sum_of_squares(), ReduceOp::Sum));
 }
 
 std::vector<double> TrainStep::activation_rms() {

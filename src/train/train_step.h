@@ -1,11 +1,13 @@
 // TrainStep: one optimizer step of this rank across the TP × PP × DP layout: the 1F1B pipeline over the
 // global batch's micro-batches (gradient accumulation), the data-parallel gradient reduction (bucketed
 // all-reduce overlapping the last backward, or ZeRO-1's reduce-scatter), the global gradient norm (each
-// parameter counted once), clipping and AdamW (on the local shard under ZeRO-1, then an all-gather).
+// parameter counted once), clipping and AdamW (on the local shard under ZeRO-1, then an all-gather). The
+// optimizer's arithmetic and ZeRO-1's shards are optim/distributed_optimizer.h's; this class orchestrates.
 // Also the pipelined forward-only evaluation. Everything it touches is allocated at construction.
 // With --device cuda the model, gradients and optimizer moments live on this rank's GPU, the AdamW update
 // runs there, and groups of more than one rank move device tensors over NCCL (host scalars stay on the
-// layout's communicators); checkpoints go through host mirrors (state_to_host / state_to_device).
+// layout's communicators); checkpoints read the parameters through a host mirror (state_to_host /
+// state_to_device) and the moments through host copies of optimizer()'s tensors.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "data/sampler.h"
 #include "model/model.h"
 #include "optim/adamw.h"
+#include "optim/distributed_optimizer.h"
 #include "parallel/data_parallel.h"
 #include "parallel/layout.h"
 #include "parallel/pipeline_runner.h"
@@ -47,15 +50,15 @@ class TrainStep {
   const Model& model() const { return *model_; }
   // The optimizer covers elements [optimizer_begin(), optimizer_begin() + optimizer().num_params()) of the
   // model's flat buffers: all of them, or this DP rank's ZeRO-1 shard.
-  bool has_optimizer() const { return adamw_ != nullptr; }  // false for StepUse::Evaluate
+  // Its moments (optimizer().exp_avg(), exp_avg_sq()) are tensors on the model's device.
+  bool has_optimizer() const { return optimizer_ != nullptr; }  // false for StepUse::Evaluate
   AdamW& optimizer();
   const AdamW& optimizer() const;
-  int64_t optimizer_begin() const { return shard_begin_; }
+  int64_t optimizer_begin() const { return optimizer_ ? optimizer_->begin() : 0; }
 
   // The flat parameters (P) in host memory, as a checkpoint reads and writes them: the model's buffer on
-  // the CPU, a host mirror on a GPU. state_to_host() fills the mirrors (parameters and optimizer()'s
-  // moments, if it has an optimizer) from the device before a save; state_to_device() publishes them after
-  // a load. Both do nothing on the CPU.
+  // the CPU, a host mirror on a GPU. state_to_host() fills the mirror from the device before a save;
+  // state_to_device() publishes it after a load. Both do nothing on the CPU.
   float* host_params();
   void state_to_host();
   void state_to_device();
@@ -75,9 +78,7 @@ class TrainStep {
   void load_micro_batch(const data::TokenDataset& data, data::Split split, int64_t consumed, int64_t micro);
   double run_forward_backward(const data::TokenDataset& data, data::Split split, int64_t consumed, bool backward);
   double global_grad_norm();
-  void optimizer_step(double lr, double clip_coef);
   Communicator& device_group(Communicator& host);
-  double sum_squares_of_range(const Tensor& grads, int64_t begin, int64_t count) const;
 
   const TrainConfig& config_;
   const ParallelLayout& layout_;
@@ -91,20 +92,11 @@ class TrainStep {
   data::DistributedSampler sampler_;
   std::vector<int64_t> sample_indices_;
   std::vector<int32_t> tokens_, targets_;  // one micro-batch
-  std::unique_ptr<DataParallelReducer> reducer_;
-  std::unique_ptr<AdamW> adamw_;
-  int64_t shard_begin_ = 0, shard_count_ = 0;  // this rank's optimizer range of the flat buffers
-  bool reduce_in_backward_ = false;           // the last micro-batch: report ready gradients
+  std::unique_ptr<DataParallelReducer> reducer_;   // DP > 1 without ZeRO-1
+  std::unique_ptr<DistributedOptimizer> optimizer_;  // AdamW over the whole buffer or this rank's ZeRO-1 shard
+  bool reduce_in_backward_ = false;                 // the last micro-batch: report ready gradients
   double compute_seconds_ = 0, pipeline_seconds_ = 0, data_seconds_ = 0;  // of the last run_forward_backward
-  std::vector<std::pair<int64_t, int64_t>> norm_ranges_;  // (begin, count) of the grad buffer counted in the norm
-  Arena device_state_;                  // CUDA: the optimizer moments (m, v) of the optimizer's range
-  Tensor exp_avg_, exp_avg_sq_;
-  std::vector<float> host_params_;      // CUDA: the checkpoint mirror of the parameters
-  // ZeRO-1 on the model's device: the flat gradients padded to DP equal shards (S·DP), reduce-scattered in
-  // place into this rank's shard (S), whose first shard_count_ elements then take the updated parameters,
-  // all-gathered in place. zero_host_ holds it on the CPU, device_state_ on a GPU.
-  Tensor zero_full_, zero_shard_;
-  std::vector<float> zero_host_;
+  std::vector<float> host_params_;  // CUDA: the checkpoint mirror of the parameters
 };
 
 }  // namespace prores::train

@@ -1,4 +1,5 @@
-// CUDA AdamW step (ops/cuda/adamw.h): host-side bias corrections, then a grid-stride elementwise update.
+// CUDA AdamW step (ops/cuda/adamw.h): host-side bias corrections, then a grid-stride elementwise update per
+// segment.
 #include "ops/cuda/adamw.h"
 
 #include <cmath>
@@ -10,7 +11,7 @@ namespace prores::ops::cuda {
 
 namespace {
 
-// factor = 1 − lr·weight_decay; step_size = lr / (1 − β1^t); bc2_sqrt = √(1 − β2^t).
+// factor = 1 − lr·weight_decay (1 without decay); step_size = lr / (1 − β1^t); bc2_sqrt = √(1 − β2^t).
 __global__ void adamw_kernel(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
                              double beta1, double beta2, double eps, double factor, double step_size,
                              double bc2_sqrt, double grad_scale) {
@@ -30,18 +31,24 @@ __global__ void adamw_kernel(float* params, const float* grads, float* exp_avg, 
 
 }  // namespace
 
-void adamw_step(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
-                double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
-  PRORES_CHECK(n >= 0 && step >= 1, "cuda::adamw_step: expected n >= 0 and step >= 1, got n = ", n,
-               ", step = ", step);
-  if (n == 0) return;
-  const double t = static_cast<double>(step);
-  const double step_size = lr / (1.0 - std::pow(beta1, t));
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
-  const double factor = 1.0 - lr * weight_decay;
-  adamw_kernel<<<detail::grid_for(n), detail::kThreads>>>(params, grads, exp_avg, exp_avg_sq, n, beta1, beta2,
-                                                          eps, factor, step_size, bc2_sqrt, grad_scale);
-  detail::check_launch();
+void adamw_step(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, const AdamWSegment* segments,
+                int64_t num_segments, const AdamWUpdate& u) {
+  PRORES_CHECK(num_segments >= 0 && u.step >= 1,
+               "cuda::adamw_step: expected num_segments >= 0 and step >= 1, got ", num_segments,
+               " and step = ", u.step);
+  const double t = static_cast<double>(u.step);
+  const double step_size = u.lr / (1.0 - std::pow(u.beta1, t));
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(u.beta2, t));
+  const double decayed = 1.0 - u.lr * u.weight_decay;
+  for (int64_t k = 0; k < num_segments; ++k) {
+    const AdamWSegment& s = segments[k];
+    if (s.count == 0) continue;
+    const int64_t o = s.offset;
+    adamw_kernel<<<detail::grid_for(s.count), detail::kThreads>>>(
+        params + o, grads + o, exp_avg + o, exp_avg_sq + o, s.count, u.beta1, u.beta2, u.eps,
+        s.decay ? decayed : 1.0, step_size, bc2_sqrt, u.grad_scale);
+    detail::check_launch();
+  }
 }
 
 }  // namespace prores::ops::cuda

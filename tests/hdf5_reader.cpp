@@ -1,7 +1,7 @@
 // Hdf5Reader implementation over the HDF5 C API. Every handle is owned by a small RAII wrapper, so an
 // exception thrown half-way through a read leaks nothing; HDF5 does the type conversion to the
 // requested memory type (integer and float datasets both read as f64 or i32).
-#include "io/hdf5_reader.h"
+#include "hdf5_reader.h"
 
 #include <hdf5.h>
 

@@ -1,7 +1,9 @@
 // Hdf5Reader: read-only access to one HDF5 file (serial libhdf5): numeric datasets converted to f64 or
 // i32 with their shapes, scalar and string attributes of the root group, and group listings.
-// Used by the golden tests and the checkpoint loader; every failure throws prores::Error naming the file
-// and the dataset or attribute involved. HDF5's automatic error printing is switched off.
+// A test helper (built in tests/CMakeLists.txt): the golden tests read their fixtures with it and the
+// checkpoint tests inspect written files from the outside; the checkpoint loader has its own reader
+// (src/io/checkpoint*). Every failure throws prores::Error naming the file and the dataset or attribute
+// involved. HDF5's automatic error printing is switched off.
 #pragma once
 #include <cstdint>
 #include <string>
