@@ -1,10 +1,10 @@
 // All-reduce bandwidth of the world communicator (MPI on host memory): f32 sums of 1..256 MiB, median of
 // timed calls after warm-up, printed by rank 0 as algorithm bandwidth (bytes / time) and bus bandwidth
 // (2(n-1)/n of it, as nccl-tests define it), and the page faults per call (slowest rank): freshly mapped
-// scratch memory is what the malloc settings of DESIGN.md §5 avoid. Run under mpirun, e.g.
+// scratch memory is what the malloc settings of docs/parallel.md avoid. Run under mpirun, e.g.
 //   mpirun --allow-run-as-root --oversubscribe -np 2 ./build/bench_allreduce [--no-mallopt]
 // --no-mallopt initialises MPI here, before make_world_communicator, so that the malloc settings of
-// DESIGN.md §5 are not applied: the comparison the design note quotes.
+// docs/parallel.md are not applied: the comparison the design note quotes.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
     const int64_t max_mib = *std::max_element(options.sizes_mib.begin(), options.sizes_mib.end());
     std::vector<float> buffer(static_cast<size_t>(max_mib) << 18, 1.0f);  // touched once, reused
     if (lead) {
-      std::printf("backend %s, %d ranks, malloc settings of DESIGN.md 5 %s, median of %d after %d warm-up\n",
+      std::printf("backend %s, %d ranks, malloc settings %s, median of %d after %d warm-up\n",
                   world->backend(), n, options.no_mallopt ? "off (--no-mallopt)" : "on", options.iters,
                   options.warmup);
       std::printf("%8s %11s %11s %12s %12s %12s\n", "MiB", "median_ms", "min_ms", "algbw_GB/s", "busbw_GB/s",

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: Debian's dnnl CMake config needs the OpenCL development files, only a Recommends of
-# libdnnl-dev (installed here with --no-install-recommends). python3: the interop tests' helper scripts.
-packages=(build-essential cmake pkg-config git python3
+# libdnnl-dev (installed here with --no-install-recommends). python3, python3-numpy, python3-venv: the
+# interop tests' helper scripts and the virtual environment below.
+packages=(build-essential cmake pkg-config git python3 python3-numpy python3-venv
           libdnnl-dev ocl-icd-opencl-dev libhdf5-dev libboost-program-options-dev libgtest-dev
           libsentencepiece-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin fortunes procps)
 missing=()
@@ -20,6 +21,19 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# build/python: a virtual environment over Debian's Python (/usr/bin/python3, whose numpy is Debian's, not
+# whatever python3 comes first on PATH) with the reference safetensors implementation from PyPI (Debian 12
+# has no python3-safetensors), which the safetensors interop tests read and write with ($PRORES_PYTHON
+# instead when set). Without PyPI the set-up goes on and says those tests will skip.
+venv_python=build/python/bin/python3
+if ! "$venv_python" -c 'import numpy, safetensors.numpy' 2>/dev/null; then
+  rm -rf build/python
+  /usr/bin/python3 -m venv --system-site-packages build/python
+  if ! "$venv_python" -m pip install -q --disable-pip-version-check 'safetensors==0.5.3' >/dev/null 2>&1; then
+    echo "setup: could not install safetensors from PyPI into build/python; the safetensors interop tests will skip"
+  fi
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${PRORES_CMAKE_ARGS:-} >/dev/null

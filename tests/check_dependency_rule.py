@@ -2,7 +2,8 @@
 """The dependency rule of docs/design.md, checked on every #include of src/.
 
   core <- ops <- parallel <- model <- train <- cli; optim uses core, ops and parallel; data and io use core
-  (and parallel for communicators); mpi.h and nccl.h are included only in src/parallel.
+  (and parallel for communicators); mpi.h, nccl.h and the concrete communicators' headers are included
+  only in src/parallel (other folders see parallel/communicator.h).
 
 Usage: check_dependency_rule.py [SRC_DIR]   prints one line per violation and exits 1 if there is any
        check_dependency_rule.py --self-test checks that a tree with planted violations is caught
@@ -26,6 +27,9 @@ ALLOWED = {
 }
 # System headers only the communicators may include.
 PARALLEL_ONLY = {"mpi.h", "nccl.h"}
+# Our headers only src/parallel may include: the concrete communicator types.
+PARALLEL_ONLY_OURS = {"parallel/mpi_communicator.h", "parallel/nccl_communicator.h",
+                      "parallel/single_process_communicator.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -46,6 +50,9 @@ def violations(src):
                     where = f"{os.path.relpath(path, os.path.dirname(src))}:{number}"
                     if header in PARALLEL_ONLY and folder != "parallel":
                         found.append(f"{where}: includes <{header}>, which only src/parallel may include")
+                    if m.group(1) == '"' and header in PARALLEL_ONLY_OURS and folder != "parallel":
+                        found.append(f'{where}: includes "{header}", a concrete communicator, which only '
+                                     "src/parallel may include (use parallel/communicator.h)")
                     target = header.split("/")[0]
                     if m.group(1) == '"' and "/" in header and target in ALLOWED and target != folder \
                             and target not in ALLOWED[folder]:
@@ -63,6 +70,7 @@ def self_test():
             "model/bad.cpp": '#include "train/trainer.h"\n',
             "ops/mpi_use.cpp": "#include <mpi.h>\n",
             "optim/fine.cpp": '#include "parallel/communicator.h"\n',
+            "train/concrete.cpp": '#include "parallel/nccl_communicator.h"\n',
         }
         for rel, text in files.items():
             os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
@@ -70,11 +78,13 @@ def self_test():
                 f.write(text)
         found = violations(src)
         expected = ['src/model/bad.cpp:1: includes "train/trainer.h": model may include only core, model, ops, parallel',
-                    "src/ops/mpi_use.cpp:1: includes <mpi.h>, which only src/parallel may include"]
+                    "src/ops/mpi_use.cpp:1: includes <mpi.h>, which only src/parallel may include",
+                    'src/train/concrete.cpp:1: includes "parallel/nccl_communicator.h", a concrete communicator, '
+                    "which only src/parallel may include (use parallel/communicator.h)"]
         if sorted(found) != sorted(expected):
             print("self-test failed: found", found, "expected", expected)
             return 1
-    print("self-test passed: both planted violations found, nothing else")
+    print("self-test passed: the three planted violations found, nothing else")
     return 0
 
 

@@ -1,10 +1,10 @@
-// CPU<->CUDA parity tests for the model ops through the public dispatch (RMSNorm, RoPE, SwiGLU, embedding,
-// cross-entropy, the vocabulary-shard pieces; forward and backward) and for the CUDA AdamW step against
-// prores::AdamW. Random inputs, outputs poisoned with NaN before each GPU run, odd sizes; f32 within 1e-5
-// and f64 within 1e-11 of the CPU result relative to max(|cpu|, rms(cpu)); the embedding (gather and the
-// deterministic scatter-add) bit for bit; RMSNorm with a bf16 output, RoPE and SwiGLU on bf16 tensors within
-// one bf16 rounding step. Every test skips with "no CUDA device" when the machine has no GPU,
-// and when the build has no CUDA path (the bodies are then not compiled).
+// CPU<->CUDA parity tests for the model ops through the public dispatch (RMSNorm, RoPE, SwiGLU, the unsharded
+// embedding and cross-entropy of tests/unsharded_ops/, the vocabulary-shard pieces; forward and backward) and
+// for the CUDA AdamW step against prores::AdamW. Random inputs, outputs poisoned with NaN before each GPU run,
+// odd sizes; f32 within 1e-5 and f64 within 1e-11 of the CPU result relative to max(|cpu|, rms(cpu)); the
+// embedding (gather and the deterministic scatter-add) bit for bit; RMSNorm with a bf16 output, RoPE and
+// SwiGLU on bf16 tensors within one bf16 rounding step. Every test skips with "no CUDA device" when the
+// machine has no GPU, and when the build has no CUDA path (the bodies are then not compiled).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,8 +15,6 @@
 #include <vector>
 
 #include "core/bf16.h"
-#include "ops/cross_entropy.h"
-#include "ops/embedding.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
 #include "ops/swiglu.h"
@@ -24,6 +22,8 @@
 #include "optim/adamw.h"
 #include "cuda_test_util.h"
 #include "test_util.h"
+#include "unsharded_ops/cross_entropy.h"
+#include "unsharded_ops/embedding.h"
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/adamw.h"
 #include "ops/cuda/device.h"
@@ -263,14 +263,14 @@ void check_embedding(int64_t N, int64_t C, int64_t V) {
   auto wte = random_buffer<T>(V * C, 32), dout = random_buffer<T>(N * C, 33),
        dwte0 = random_buffer<T>(V * C, 34);
   Buffer<T> out(N * C), dwte = dwte0;
-  ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
-  ops::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
+  unsharded::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+  unsharded::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
 
   DeviceBuffer<int32_t> d_tokens(tokens.data);
   DeviceBuffer<T> d_wte(wte.data), d_dout(dout.data), d_out(N * C), d_dwte(dwte0.data);
   d_out.poison();
-  ops::embedding_forward(d_out.tensor({N, C}), d_tokens.tensor({N}), d_wte.tensor({V, C}));
-  ops::embedding_backward(d_dwte.tensor({V, C}), d_dout.tensor({N, C}), d_tokens.tensor({N}));
+  unsharded::embedding_forward(d_out.tensor({N, C}), d_tokens.tensor({N}), d_wte.tensor({V, C}));
+  unsharded::embedding_backward(d_dwte.tensor({V, C}), d_dout.tensor({N, C}), d_tokens.tensor({N}));
   expect_equal(d_out.download(), out.data, what + " out");
   expect_equal(d_dwte.download(), dwte.data, what + " dwte");
 }
@@ -282,20 +282,20 @@ void check_cross_entropy(int64_t N, int64_t V) {
   auto logits = random_buffer<T>(N * V, 41, 3.0);
   auto targets = random_ids(N, V, 42);
   Buffer<T> losses(N), dlogits(N * V);
-  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
-  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
+  unsharded::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
 
   DeviceBuffer<T> d_logits(logits.data), d_losses(N), d_dlogits(N * V);
   DeviceBuffer<int32_t> d_targets(targets.data);
   d_losses.poison();
   d_dlogits.poison();
-  ops::cross_entropy_forward(d_losses.tensor({N}), d_logits.tensor({N, V}), d_targets.tensor({N}));
-  ops::cross_entropy_backward(d_dlogits.tensor({N, V}), d_logits.tensor({N, V}), d_targets.tensor({N}),
-                              dloss);
+  unsharded::cross_entropy_forward(d_losses.tensor({N}), d_logits.tensor({N, V}), d_targets.tensor({N}));
+  unsharded::cross_entropy_backward(d_dlogits.tensor({N, V}), d_logits.tensor({N, V}), d_targets.tensor({N}),
+                                    dloss);
   expect_close(d_losses.download(), losses.data, kRtol<T>, what + " losses");
   expect_close(d_dlogits.download(), dlogits.data, kRtol<T>, what + " dlogits");
   // In place: dlogits aliases logits.
-  ops::cross_entropy_backward(d_logits.tensor({N, V}), d_logits.tensor({N, V}), d_targets.tensor({N}), dloss);
+  unsharded::cross_entropy_backward(d_logits.tensor({N, V}), d_logits.tensor({N, V}), d_targets.tensor({N}), dloss);
   expect_close(d_logits.download(), dlogits.data, kRtol<T>, what + " dlogits in place");
 }
 
@@ -511,10 +511,10 @@ TEST(CudaOps, EmptyInputsAreNoOps) {
   const Tensor ids(nullptr, DType::I32, Device::CUDA, {0});
   ops::rmsnorm_forward(rows, vec, rows, w.tensor({8}), 1e-5, 1.0);
   ops::rmsnorm_backward(rows, dw.tensor({8}), rows, rows, w.tensor({8}), vec, 1.0);
-  ops::embedding_forward(rows, ids, w.tensor({1, 8}));
-  ops::embedding_backward(dw.tensor({1, 8}), rows, ids);
-  ops::cross_entropy_forward(vec, rows, ids);
-  ops::cross_entropy_backward(rows, rows, ids, 1.0);
+  unsharded::embedding_forward(rows, ids, w.tensor({1, 8}));
+  unsharded::embedding_backward(dw.tensor({1, 8}), rows, ids);
+  unsharded::cross_entropy_forward(vec, rows, ids);
+  unsharded::cross_entropy_backward(rows, rows, ids, 1.0);
   expect_equal(dw.download(), std::vector<float>(8, 2.0f), "dweight after empty backward");
 #endif
 }
@@ -531,22 +531,22 @@ TEST(CudaOps, BadArgumentsThrow) {
   d_out.poison();
   expect_error(
       [&] {
-        ops::embedding_forward(d_out.tensor({6, 3}), d_ids.tensor({6}), d_wte.tensor({50, 3}));
+        unsharded::embedding_forward(d_out.tensor({6, 3}), d_ids.tensor({6}), d_wte.tensor({50, 3}));
       },
       {"embedding_forward: token id 50 at position 3 is outside [0, V) with V = 50"});
   for (float x : d_out.download()) EXPECT_TRUE(std::isnan(x)) << "embedding_forward wrote before throwing";
   expect_error(
       [&] {
-        ops::embedding_backward(d_wte.tensor({50, 3}), d_out.tensor({6, 3}), d_ids.tensor({6}));
+        unsharded::embedding_backward(d_wte.tensor({50, 3}), d_out.tensor({6, 3}), d_ids.tensor({6}));
       },
       {"embedding_backward: token id 50 at position 3"});
   expect_error(
       [&] {
-        ops::cross_entropy_forward(d_losses.tensor({6}), d_logits.tensor({6, 50}), d_ids.tensor({6}));
+        unsharded::cross_entropy_forward(d_losses.tensor({6}), d_logits.tensor({6, 50}), d_ids.tensor({6}));
       },
       {"cross_entropy_forward: target id 50 at position 3 is outside [0, V) with V = 50"});
   const auto ce_backward = [&] {
-    ops::cross_entropy_backward(d_logits.tensor({6, 50}), d_logits.tensor({6, 50}), d_ids.tensor({6}), 1);
+    unsharded::cross_entropy_backward(d_logits.tensor({6, 50}), d_logits.tensor({6, 50}), d_ids.tensor({6}), 1);
   };
   expect_error(ce_backward, {"cross_entropy_backward: target id 50 at position 3"});
 

@@ -2,7 +2,7 @@
 // with `prores export-hf` and imported back with `prores import-hf`, computes the same logits and loss with
 // α = 1 as the original checkpoint with its α; the exported file reads back with the published layout; a
 // RoPE base of 50000 survives a config.json rewritten as transformers 5.x writes it and, when python has
-// transformers (PRORES_PYTHON, default python3), LlamaConfig.from_pretrained + save_pretrained; other norm
+// transformers (test::python(): PRORES_PYTHON, else build/python, else python3), LlamaConfig.from_pretrained + save_pretrained; other norm
 // placements are refused.
 #include <gtest/gtest.h>
 
@@ -158,8 +158,7 @@ print(json.dumps({"version": transformers.__version__, "rope_theta": theta, "rop
 )";
 
 TEST(HuggingFace, TransformersReadsTheExportAndItsSaveImportsBack) {
-  const char* env = std::getenv("PRORES_PYTHON");
-  const std::string python = env && *env ? env : "python3";
+  const std::string python = test::python();
   if (run_shell(python + " -c 'import transformers'").exit_code != 0)
     GTEST_SKIP() << python << " has no transformers (set PRORES_PYTHON to an interpreter that has)";
   const fs::path save = rope_50000_run(), hf = work_dir().path() / "hf_tf_model",

@@ -30,8 +30,8 @@ std::string summary(const IndexedDataset& ds) {
 }
 
 TEST(MegatronInterop, ReadersAndWritersAgreeBothWays) {
-  if (std::system("python3 -c 'import megatron.core.datasets.indexed_dataset' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "megatron-core is not installed (pip install megatron-core torch packaging)";
+  if (std::system((test::python() + " -c 'import megatron.core.datasets.indexed_dataset' >/dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << test::python() << " has no megatron-core (pip install megatron-core torch packaging)";
   const test::TempDir dir("prores_megatron");
   {
     IndexedDatasetWriter writer(dir.file("ours"), TokenDType::U16);
@@ -46,7 +46,7 @@ TEST(MegatronInterop, ReadersAndWritersAgreeBothWays) {
     writer.finish();
   }
   const std::string out = dir.file("megatron.txt");
-  const std::string cmd = "python3 " PRORES_SOURCE_DIR "/tests/megatron_interop_check.py " + dir.file("ours") + " " +
+  const std::string cmd = test::python() + " " PRORES_SOURCE_DIR "/tests/megatron_interop_check.py " + dir.file("ours") + " " +
                           dir.file("theirs") + " > " + out + " 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream lines(out);

@@ -1,7 +1,7 @@
 // Hugging Face format pieces: safetensors round trips (F32, BF16 rounding), the exact bytes of a tiny file
 // built from the published format, the reader's rejections and a corruption fuzz, JSON input (core/json_input.h),
-// config.json round trip and errors, the tensor list against our ParamTable, and (when python3 has the
-// `safetensors` package) files read and written by the reference implementation.
+// config.json round trip and errors, and the tensor list against our ParamTable. Files read and written by the
+// reference implementation: test_interop_safetensors.cpp.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -19,6 +19,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/param_table.h"
+#include "safetensors_samples.h"
 
 namespace prores::io {
 namespace {
@@ -67,31 +68,6 @@ class SafetensorsTest : public ::testing::Test {
 
   fs::path dir_;
 };
-
-std::vector<SafeTensor> sample_tensors() {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  std::vector<SafeTensor> ts = {{"model.layers.0.mlp.up_proj.weight", {3, 4}, {}},
-                                {"model.norm.weight", {5}, {}},
-                                {"scalar", {}, {}},
-                                {"empty", {0, 3}, {}},
-                                {"odd \"name\"\n\xc3\xa9", {2, 1, 2}, {}}};
-  for (auto& t : ts) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    for (int64_t i = 0; i < n; ++i) t.data.push_back(normal(rng));
-  }
-  ts[1].data = {0.f, -0.f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(),
-                std::numeric_limits<float>::quiet_NaN()};
-  return ts;
-}
-
-void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, const std::string& name) {
-  ASSERT_EQ(a.size(), b.size()) << name;
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(std::bit_cast<uint32_t>(a[i]), std::bit_cast<uint32_t>(b[i])) << name << "[" << i << "]";
-  }
-}
 
 TEST_F(SafetensorsTest, RoundTripF32IsBitExact) {
   const auto ts = sample_tensors();
@@ -422,64 +398,6 @@ TEST(HfConfig, TensorListMatchesOurParamTable) {
   tied.tie_word_embeddings = true;
   EXPECT_EQ(hf_llama_tensors(tied).size(), specs.size() - 1);
   EXPECT_EQ(hf_llama_tensors(tied).back().name, "model.norm.weight");
-}
-
-bool python_safetensors_available() {
-  return std::system("python3 -c 'import numpy, safetensors.numpy' >/dev/null 2>&1") == 0;
-}
-
-std::string run_script(const std::string& args) {
-  const std::string cmd = "python3 '" PRORES_SOURCE_DIR "/tests/safetensors_check.py' " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  EXPECT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  while (pipe && fgets(buf, sizeof buf, pipe)) out += buf;
-  EXPECT_EQ(pipe ? pclose(pipe) : -1, 0) << out;
-  return out;
-}
-
-TEST_F(SafetensorsTest, ReferenceImplementationReadsOurFile) {
-  if (!python_safetensors_available()) GTEST_SKIP() << "python3 with numpy and safetensors not available";
-  std::vector<SafeTensor> ts = sample_tensors();
-  ts.erase(ts.begin() + 1);  // the tensor holding inf and NaN: sums must be finite
-  const std::string p = path("ours.safetensors");
-  write_safetensors(p, ts, {{"step", "3"}});
-  const nlohmann::ordered_json report = parse_json(run_script("read '" + p + "'"), "safetensors_check.py output");
-  ASSERT_TRUE(report.is_object());
-  const nlohmann::ordered_json& meta = report.at("metadata");
-  ASSERT_EQ(meta.size(), 2u);
-  EXPECT_EQ(meta.at("format"), "pt");
-  EXPECT_EQ(meta.at("step"), "3");
-  const nlohmann::ordered_json& seen = report.at("tensors");
-  ASSERT_EQ(seen.size(), ts.size());
-  for (const SafeTensor& t : ts) {
-    const nlohmann::ordered_json* r = json_member(seen, t.name);
-    ASSERT_NE(r, nullptr) << t.name;
-    EXPECT_EQ(r->at("dtype"), "float32") << t.name;
-    EXPECT_EQ(r->at("shape").get<std::vector<int64_t>>(), t.shape) << t.name;
-    double sum = 0;
-    for (float x : t.data) sum += x;
-    EXPECT_NEAR(r->at("sum").get<double>(), sum, 1e-9) << t.name;
-  }
-}
-
-TEST_F(SafetensorsTest, OurReaderReadsReferenceImplementationFile) {
-  if (!python_safetensors_available()) GTEST_SKIP() << "python3 with numpy and safetensors not available";
-  const std::string p = path("theirs.safetensors");
-  run_script("write '" + p + "'");
-  std::map<std::string, std::string> meta;
-  const auto t = read_safetensors(p, &meta);
-  EXPECT_EQ(meta.at("origin"), "python");
-  EXPECT_EQ(t.at("a.f32").shape, (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(t.at("a.f32").data, (std::vector<float>{-0.5f, -0.25f, 0.f, 0.25f, 0.5f, 0.75f}));
-  const std::vector<float> f16 = {1.f, -2.5f, 65504.f, std::ldexp(1.f, -24), -0.f,
-                                  std::numeric_limits<float>::infinity()};
-  expect_same_bits(t.at("b.f16").data, f16, "b.f16");
-  EXPECT_TRUE(t.at("c.scalar").shape.empty());
-  EXPECT_EQ(t.at("c.scalar").data, std::vector<float>{3.5f});
-  EXPECT_EQ(t.at("d.empty").shape, (std::vector<int64_t>{0, 4}));
-  EXPECT_TRUE(t.at("d.empty").data.empty());
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // Vocab-parallel embedding and cross-entropy (parallel/vocab_parallel.h) on any number of ranks (ctest runs 1,
 // 2 and 4) against the single-device ops on the full problem: every rank draws the same random problem from a
 // fixed seed, takes its vocabulary shard, and compares embedding outputs, dwte shards, losses and dlogits
-// shards with ops::embedding / ops::cross_entropy computed on every rank (embedding exact; cross-entropy f64
-// 1e-12, f32 1e-5 relative). The TP group is the world, and pairs of ranks split from it. Checks use EXPECT
-// between collectives so that a failing rank still joins every later collective; main() all-reduces the
-// failure flag.
+// shards with unsharded::embedding / unsharded::cross_entropy (tests/unsharded_ops/) computed on every rank
+// (embedding exact; cross-entropy f64 1e-12, f32 1e-5 relative). The TP group is the world, and pairs of ranks
+// split from it. Checks use EXPECT between collectives so that a failing rank still joins every later
+// collective; main() all-reduces the failure flag.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "ops/cross_entropy.h"
-#include "ops/embedding.h"
 #include "mpi_test_main.h"
 #include "parallel/communicator.h"
 #include "parallel/vocab_parallel.h"
 #include "test_util.h"
+#include "unsharded_ops/cross_entropy.h"
+#include "unsharded_ops/embedding.h"
 
 namespace prores {
 namespace {
@@ -47,8 +47,8 @@ void check_embedding(Communicator& tp, int64_t N, int64_t C, int64_t V) {
   std::vector<T> dwte_shard(dwte.begin() + vocab_start * C, dwte.begin() + (vocab_start + Vs) * C);
 
   std::vector<T> expected_out(static_cast<size_t>(N * C));
-  ops::embedding_forward(view(expected_out, {N, C}), view(tokens, {N}), view(wte, {V, C}));
-  ops::embedding_backward(view(dwte, {V, C}), view(dout, {N, C}), view(tokens, {N}));
+  unsharded::embedding_forward(view(expected_out, {N, C}), view(tokens, {N}), view(wte, {V, C}));
+  unsharded::embedding_backward(view(dwte, {V, C}), view(dout, {N, C}), view(tokens, {N}));
 
   std::vector<T> out(static_cast<size_t>(N * C), T(5));
   vocab_parallel_embedding_forward(view(out, {N, C}), view(tokens, {N}), view(wte_shard, {Vs, C}), vocab_start,
@@ -69,8 +69,8 @@ void check_cross_entropy(Communicator& tp, int64_t N, int64_t V, double std, dou
   auto logits = test::random_buffer<T>(N * V, 201, std).data;
   auto targets = test::random_ids(N, V, 202).data;
   std::vector<T> expected_losses(static_cast<size_t>(N)), expected_dlogits(static_cast<size_t>(N * V));
-  ops::cross_entropy_forward(view(expected_losses, {N}), view(logits, {N, V}), view(targets, {N}));
-  ops::cross_entropy_backward(view(expected_dlogits, {N, V}), view(logits, {N, V}), view(targets, {N}), dloss);
+  unsharded::cross_entropy_forward(view(expected_losses, {N}), view(logits, {N, V}), view(targets, {N}));
+  unsharded::cross_entropy_backward(view(expected_dlogits, {N, V}), view(logits, {N, V}), view(targets, {N}), dloss);
 
   auto shard = test::columns(logits, N, V, vocab_start, Vs).data;
   std::vector<T> buffer(static_cast<size_t>(4 * N)), row_max(N), row_sumexp(N), target_logit(N), shard_max(N);

@@ -1,6 +1,7 @@
-// Tests for cross-entropy, the embedding and the elementwise ops: double-precision finite-difference
-// gradient checks, f32 vs f64 agreement, hand-computed values, and errors on bad shapes, dtypes, devices
-// and out-of-range ids. RMSNorm, RoPE and SwiGLU: test_ops_rowwise.cpp.
+// Tests for the unsharded cross-entropy and embedding (the test references of tests/unsharded_ops/) and the
+// elementwise ops: double-precision finite-difference gradient checks, f32 vs f64 agreement, hand-computed
+// values, and errors on bad shapes, dtypes, devices and out-of-range ids. RMSNorm, RoPE and SwiGLU:
+// test_ops_rowwise.cpp.
 #include <omp.h>
 
 #include <cmath>
@@ -9,10 +10,10 @@
 
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fast_exp.h"
-#include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
-#include "ops/embedding.h"
 #include "test_util.h"
+#include "unsharded_ops/cross_entropy.h"
+#include "unsharded_ops/embedding.h"
 
 namespace prores {
 namespace {
@@ -36,16 +37,16 @@ TEST(CrossEntropy, GradientMatchesFiniteDifferences) {
   targets.data = {3, 0, 6, 3};
   Buffer<double> losses(N), dlogits(N * V);
   auto loss = [&] {
-    ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+    unsharded::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
     double s = 0;
     for (double l : losses.data) s += dloss * l;
     return s;
   };
-  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
+  unsharded::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
   expect_gradient_matches(loss, logits.data, dlogits.data, "cross-entropy dlogits");
   // In place (dlogits aliasing logits) gives the same numbers.
   Buffer<double> inplace = logits;
-  ops::cross_entropy_backward(inplace.tensor({N, V}), inplace.tensor({N, V}), targets.tensor({N}), dloss);
+  unsharded::cross_entropy_backward(inplace.tensor({N, V}), inplace.tensor({N, V}), targets.tensor({N}), dloss);
   for (size_t i = 0; i < inplace.data.size(); ++i) EXPECT_NEAR(inplace.data[i], dlogits.data[i], 1e-15);
 }
 
@@ -58,17 +59,17 @@ TEST(CrossEntropy, UniformLogitsAndLargeOffsets) {
     logits.data[v] = 0.25;
     logits.data[V + v] = 1000.0;  // would overflow exp without subtracting the row max
   }
-  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
   EXPECT_NEAR(losses.data[0], std::log(11.0), 1e-14);
   EXPECT_NEAR(losses.data[1], std::log(11.0), 1e-12);
-  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 1.0);
+  unsharded::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 1.0);
   EXPECT_NEAR(dlogits.data[0], 1.0 / 11 - 1, 1e-15);
   EXPECT_NEAR(dlogits.data[1], 1.0 / 11, 1e-15);
   EXPECT_NEAR(dlogits.data[V + 10], 1.0 / 11 - 1, 1e-15);
 
   Buffer<float> logits32(N * V), losses32(N);
   for (auto& l : logits32.data) l = 88.0f;
-  ops::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
   EXPECT_NEAR(losses32.data[0], std::log(11.0), 1e-6);
 }
 
@@ -78,12 +79,12 @@ TEST(CrossEntropy, Float32MatchesFloat64) {
   Buffer<int32_t> targets(N);
   for (int64_t n = 0; n < N; ++n) targets.data[n] = static_cast<int32_t>((n * 379) % V);
   Buffer<double> losses(N), dlogits(N * V);
-  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
-  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 0.5);
+  unsharded::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), 0.5);
   auto logits32 = to_f32(logits);
   Buffer<float> losses32(N), dlogits32(N * V);
-  ops::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
-  ops::cross_entropy_backward(dlogits32.tensor({N, V}), logits32.tensor({N, V}), targets.tensor({N}), 0.5);
+  unsharded::cross_entropy_forward(losses32.tensor({N}), logits32.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_backward(dlogits32.tensor({N, V}), logits32.tensor({N, V}), targets.tensor({N}), 0.5);
   EXPECT_LT(max_rel_diff(losses32.data, losses.data), 1e-6);
   EXPECT_LT(max_rel_diff(dlogits32.data, dlogits.data), 1e-6);
 }
@@ -94,19 +95,19 @@ TEST(CrossEntropy, BadArgumentsThrow) {
   targets.data = {0, 2, 3};
   expect_error(
       [&] {
-        ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({4, 3}), targets.tensor({3}));
+        unsharded::cross_entropy_forward(losses.tensor({3}), logits.tensor({4, 3}), targets.tensor({3}));
       },
       {"cross_entropy_forward", "(4, 3)"});
   expect_error(
       [&] {
-        ops::cross_entropy_backward(dlogits.tensor({4, 3}), logits.tensor({3, 4}), targets.tensor({3}), 1.0);
+        unsharded::cross_entropy_backward(dlogits.tensor({4, 3}), logits.tensor({3, 4}), targets.tensor({3}), 1.0);
       },
       {"cross_entropy_backward", "(4, 3)", "(3, 4)"});
   Tensor as_f32 = targets.tensor({3});
   as_f32.dtype = DType::F32;
   expect_error(
       [&] {
-        ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), as_f32);
+        unsharded::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), as_f32);
       },
       {"i32"});
 
@@ -118,13 +119,13 @@ TEST(CrossEntropy, BadArgumentsThrow) {
     dlogits.data.assign(12, 7.0);
     expect_error(
         [&] {
-          ops::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), targets.tensor({3}));
+          unsharded::cross_entropy_forward(losses.tensor({3}), logits.tensor({3, 4}), targets.tensor({3}));
         },
         {id.c_str(), "V = 4"});
     expect_error(
         [&] {
-          ops::cross_entropy_backward(dlogits.tensor({3, 4}), logits.tensor({3, 4}), targets.tensor({3}),
-                                      1.0);
+          unsharded::cross_entropy_backward(dlogits.tensor({3, 4}), logits.tensor({3, 4}), targets.tensor({3}),
+                                            1.0);
         },
         {id.c_str(), "V = 4"});
     for (double l : losses.data) EXPECT_EQ(l, 7.0);
@@ -140,13 +141,13 @@ TEST(Embedding, ForwardGathersRows) {
   Buffer<int32_t> tokens(N);
   tokens.data = {4, 0, 4, 2};
   Buffer<double> out(N * C);
-  ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+  unsharded::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) EXPECT_EQ(out.data[n * C + c], wte.data[tokens.data[n] * C + c]);
   }
   auto wte32 = to_f32(wte);
   Buffer<float> out32(N * C);
-  ops::embedding_forward(out32.tensor({N, C}), tokens.tensor({N}), wte32.tensor({V, C}));
+  unsharded::embedding_forward(out32.tensor({N, C}), tokens.tensor({N}), wte32.tensor({V, C}));
   EXPECT_LT(max_rel_diff(out32.data, out.data), 1e-7);
 }
 
@@ -158,18 +159,18 @@ TEST(Embedding, GradientMatchesFiniteDifferencesWithRepeatedIds) {
   tokens.data = {3, 1, 3, 0, 3, 5, 1};  // id 2 and 4 unused: their gradient stays at the prior value
   Buffer<double> out(N * C);
   auto loss = [&] {
-    ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+    unsharded::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
     return dot(out.data, r.data);
   };
   auto dwte = random_buffer(V * C, 53);
   const auto prior = dwte.data;
-  ops::embedding_backward(dwte.tensor({V, C}), r.tensor({N, C}), tokens.tensor({N}));
+  unsharded::embedding_backward(dwte.tensor({V, C}), r.tensor({N, C}), tokens.tensor({N}));
   for (size_t i = 0; i < dwte.data.size(); ++i) dwte.data[i] -= prior[i];
   expect_gradient_matches(loss, wte.data, dwte.data, "embedding dwte");
 
   auto r32 = to_f32(r);
   Buffer<float> dwte32(V * C);
-  ops::embedding_backward(dwte32.tensor({V, C}), r32.tensor({N, C}), tokens.tensor({N}));
+  unsharded::embedding_backward(dwte32.tensor({V, C}), r32.tensor({N, C}), tokens.tensor({N}));
   EXPECT_LT(max_rel_diff(dwte32.data, dwte.data), 1e-6);
 }
 
@@ -183,7 +184,7 @@ TEST(Embedding, ThreadedBackwardMatchesSerialReference) {
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) expected.data[tokens.data[n] * C + c] += dout.data[n * C + c];
   }
-  ops::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
+  unsharded::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
   EXPECT_EQ(dwte.data, expected.data);  // same per-element summation order as the serial loop
 }
 
@@ -193,17 +194,17 @@ TEST(Embedding, BadArgumentsThrow) {
   tokens.data = {0, 1, 2, 3};
   expect_error(
       [&] {
-        ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({3, 5}));
+        unsharded::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({3, 5}));
       },
       {"embedding_forward", "(4, 3)", "(3, 5)"});
   expect_error(
       [&] {
-        ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({3, 4}), tokens.tensor({4}));
+        unsharded::embedding_backward(dwte.tensor({5, 3}), out.tensor({3, 4}), tokens.tensor({4}));
       },
       {"embedding_backward"});
   Tensor f32_tokens = tokens.tensor({4});
   f32_tokens.dtype = DType::F32;
-  expect_error([&] { ops::embedding_forward(out.tensor({4, 3}), f32_tokens, wte.tensor({5, 3})); }, {"i32"});
+  expect_error([&] { unsharded::embedding_forward(out.tensor({4, 3}), f32_tokens, wte.tensor({5, 3})); }, {"i32"});
 
   for (int32_t bad : {5, -3}) {
     tokens.data = {0, 1, bad, 3};
@@ -212,12 +213,12 @@ TEST(Embedding, BadArgumentsThrow) {
     dwte.data.assign(15, 7.0);
     expect_error(
         [&] {
-          ops::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({5, 3}));
+          unsharded::embedding_forward(out.tensor({4, 3}), tokens.tensor({4}), wte.tensor({5, 3}));
         },
         {id.c_str(), "V = 5"});
     expect_error(
         [&] {
-          ops::embedding_backward(dwte.tensor({5, 3}), out.tensor({4, 3}), tokens.tensor({4}));
+          unsharded::embedding_backward(dwte.tensor({5, 3}), out.tensor({4, 3}), tokens.tensor({4}));
         },
         {id.c_str(), "V = 5"});
     for (double o : out.data) EXPECT_EQ(o, 7.0);

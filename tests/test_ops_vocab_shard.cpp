@@ -1,6 +1,6 @@
 // Tests for the vocabulary-shard ops (ops/vocab_shard.h), single process: double-precision finite-difference
 // gradient checks of the shard ops (one full shard, and a split vocabulary whose shards are combined here as
-// the TP all-reduces would combine them), reassembled shards against ops::embedding / ops::cross_entropy
+// the TP all-reduces would combine them), reassembled shards against unsharded::embedding / unsharded::cross_entropy
 // (bitwise for the embedding, 1e-12 / 1e-6 relative for f64 / f32 cross-entropy), zero rows and gradients for
 // ids outside the shard, a shard's sum rebased to a larger max, bf16 logits against their f32 widening,
 // aliasing, and errors on bad arguments.
@@ -10,10 +10,10 @@
 #include <limits>
 #include <string>
 
-#include "ops/cross_entropy.h"
-#include "ops/embedding.h"
 #include "ops/vocab_shard.h"
 #include "test_util.h"
+#include "unsharded_ops/cross_entropy.h"
+#include "unsharded_ops/embedding.h"
 
 namespace prores {
 namespace {
@@ -73,15 +73,15 @@ ShardedCrossEntropy<T> sharded_cross_entropy(const std::vector<T>& logits, Buffe
   return result;
 }
 
-// Sharded cross-entropy against ops::cross_entropy on the full logits, for every TP dividing V.
+// Sharded cross-entropy against unsharded::cross_entropy on the full logits, for every TP dividing V.
 template <typename T>
 void expect_sharded_cross_entropy_matches(int64_t N, int64_t V, double std, double tol) {
   auto logits = random_buffer<T>(N * V, 31, std);
   auto targets = random_ids(N, V, 32);
   const double dloss = 0.37;
   Buffer<T> losses(N), dlogits(N * V);
-  ops::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
-  ops::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
+  unsharded::cross_entropy_forward(losses.tensor({N}), logits.tensor({N, V}), targets.tensor({N}));
+  unsharded::cross_entropy_backward(dlogits.tensor({N, V}), logits.tensor({N, V}), targets.tensor({N}), dloss);
   for (int64_t TP : {1, 2, 3, 4}) {
     if (V % TP != 0) continue;
     const auto sharded = sharded_cross_entropy(logits.data, targets, N, V, TP, dloss);
@@ -90,8 +90,8 @@ void expect_sharded_cross_entropy_matches(int64_t N, int64_t V, double std, doub
   }
 }
 
-// Sharded embedding against ops::embedding on the full table: the forward rows summed over the shards and
-// the backward's shard slices equal the single-device results bitwise.
+// Sharded embedding against unsharded::embedding on the full table: the forward rows summed over the shards
+// and the backward's shard slices equal the single-device results bitwise.
 template <typename T>
 void expect_sharded_embedding_matches(int64_t N, int64_t C, int64_t V, int64_t TP) {
   const int64_t Vs = V / TP;
@@ -100,10 +100,10 @@ void expect_sharded_embedding_matches(int64_t N, int64_t C, int64_t V, int64_t T
   auto tokens = random_ids(N, V, 43);
   tokens.data[0] = tokens.data[N - 1];  // a repeated id accumulates twice
   Buffer<T> out(N * C);
-  ops::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
+  unsharded::embedding_forward(out.tensor({N, C}), tokens.tensor({N}), wte.tensor({V, C}));
   auto dwte = random_buffer<T>(V * C, 44);  // prior contents check (+=)
   const auto dwte_prior = dwte.data;
-  ops::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
+  unsharded::embedding_backward(dwte.tensor({V, C}), dout.tensor({N, C}), tokens.tensor({N}));
 
   std::vector<T> summed(N * C, T(0));
   for (int64_t r = 0; r < TP; ++r) {

@@ -1,4 +1,4 @@
-// Tests for the ProRes residual schedules (shared/DESIGN.md §2): every schedule against hand-computed
+// Tests for the ProRes residual schedules (docs/prores.md): every schedule against hand-computed
 // values at boundaries, stage slices, resolution of the length options, and the `prores schedule` command.
 #include <gtest/gtest.h>
 

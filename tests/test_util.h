@@ -1,6 +1,6 @@
 // Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills and
 // buffers, f32-vs-f64 comparisons, values stored as bf16 bits and back, and a central finite-difference
-// gradient check in double precision.
+// gradient check in double precision, and the Python interpreter of the interop tests.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -23,6 +24,16 @@
 #include "ops/rope.h"
 
 namespace prores::test {
+
+// The Python interpreter the interop tests run their reference scripts with: $PRORES_PYTHON when set, else
+// the set-up's virtual environment build/python (numpy and safetensors, launch/setup.sh) when it exists,
+// else python3.
+inline std::string python() {
+  const char* env = std::getenv("PRORES_PYTHON");
+  if (env && *env) return env;
+  const std::filesystem::path venv = std::filesystem::path(PRORES_BUILD_DIR) / "python" / "bin" / "python3";
+  return std::filesystem::exists(venv) ? venv.string() : "python3";
+}
 
 // One attention problem: batch B, sequence T, NH query heads sharing KV key/value groups, head size HS.
 struct AttnShape {

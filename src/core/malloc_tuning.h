@@ -1,4 +1,4 @@
-// glibc malloc settings for a trainer (DESIGN.md §5): keep freed memory in the heap instead of returning
+// glibc malloc settings for a trainer (docs/parallel.md): keep freed memory in the heap instead of returning
 // it to the kernel, so that large per-call scratch buffers (oneDNN's GEMM packing, Open MPI's collective
 // buffers) do not page-fault again on every step. Call once, before MPI_Init and the first large
 // allocation.

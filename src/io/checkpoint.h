@@ -1,4 +1,4 @@
-// Sharded HDF5 checkpoints (DESIGN.md §4): one file per model-parallel rank (TP × PP coordinate) and,
+// Sharded HDF5 checkpoints (docs/checkpoints.md): one file per model-parallel rank (TP × PP coordinate) and,
 // under ZeRO-1, per DP rank for the optimizer state. Every dataset is a piece of one global tensor,
 // named by the tensor's global name and tagged with everything needed to place it: the global shape, the
 // tensor-parallel shard it belongs to (axis, offset, shape) and the element range of that shard it holds

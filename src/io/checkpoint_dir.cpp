@@ -1,4 +1,4 @@
-// Checkpoint directory protocol (DESIGN.md §4): every rank writes into DIR/iter_NNNNNNN.tmp; one rank
+// Checkpoint directory protocol (docs/checkpoints.md): every rank writes into DIR/iter_NNNNNNN.tmp; one rank
 // commits by renaming it to DIR/iter_NNNNNNN (an existing directory of that iteration is first moved aside
 // to .old and removed only after the new one is in place), then replaces DIR/latest through latest.tmp,
 // fsync and rename, and prunes old iterations. A save killed at any point leaves `latest` naming a

@@ -78,7 +78,7 @@ class Model {
   Tensor param(const std::string& name) const;  // this rank's shard, with its local shape
   Tensor grad(const std::string& name) const;
 
-  // Draws every parameter from the configured init scheme (DESIGN.md §2), deterministically from seed and
+  // Draws every parameter from the configured init scheme (docs/prores.md), deterministically from seed and
   // the parameter's global name: every layout holds shards of the same global weights. Rounds them for the
   // bf16 matmuls (round_matmul_weights).
   void init_weights(uint64_t seed);

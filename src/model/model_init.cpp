@@ -1,4 +1,4 @@
-// Parameter initialisation for every --init-scheme (DESIGN.md §2). Each parameter draws from its own
+// Parameter initialisation for every --init-scheme (docs/prores.md). Each parameter draws from its own
 // random stream, seeded by the run seed and the parameter's global name, so the result depends neither on
 // the parameter order nor on the tensor- or pipeline-parallel layout.
 #include <algorithm>

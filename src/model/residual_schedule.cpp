@@ -1,4 +1,4 @@
-// ProRes residual schedules (shared/DESIGN.md §2): the alpha formulas, schedule names, and the resolution
+// ProRes residual schedules (docs/prores.md): the alpha formulas, schedule names, and the resolution
 // of --prores-warmup-steps / --prores-steps-per-layer into W.
 //
 // Ratios such as t / T_l are evaluated as (t L) / (W l): both products are exact for any realistic t, L

@@ -1,5 +1,5 @@
 // ProRes residual schedules: the scalar alpha(l, t) that multiplies block l's residual branch after t
-// optimizer steps (shared/DESIGN.md §2), plus the resolution of the command-line knobs into one schedule.
+// optimizer steps (docs/prores.md), plus the resolution of the command-line knobs into one schedule.
 // Pure arithmetic on the global layer index; a pipeline stage asks for its own slice with alphas().
 #pragma once
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 namespace prores {
 
-// The schedules of DESIGN.md §2. Command-line names in parse_schedule_kind / schedule_kind_name.
+// The schedules of docs/prores.md. Command-line names in parse_schedule_kind / schedule_kind_name.
 enum class ScheduleKind {
   None,                // 1
   Linear,              // min(t / T_l, 1)                      (the default)

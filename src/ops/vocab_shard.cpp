@@ -26,6 +26,14 @@ DType statistics_dtype(const char* op, DType logits) {
 
 }  // namespace
 
+void check_ids(const char* op, const char* what, const Tensor& ids, int64_t V) {
+  detail::check_dtype(op, DType::I32, {{"ids", ids}});
+  PRORES_CHECK(ids.ndim == 1, op, ": ids must be (N), got ", ids.shape_string());
+  detail::dispatch(op, {{"ids", ids}}, [&](auto be) {
+    PRORES_KERNEL(be, check_ids)(op, what, ids.as<int32_t>(), ids.shape[0], V);
+  });
+}
+
 void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
                              int64_t vocab_start) {
   constexpr const char* op = "embedding_shard_forward";

@@ -11,8 +11,14 @@
 
 namespace prores::ops {
 
+// Throws "<op>: <what> id <id> at position <n> is outside [0, V) with V = <V>" for the first position n of
+// ids (N) i32 whose id lies outside [0, V); returns otherwise. On CUDA ids the check runs on the device and
+// the host waits for its result.
+void check_ids(const char* op, const char* what, const Tensor& ids, int64_t V);
+
 // out (N, C) (=) wte_shard[tokens[n] - vocab_start] for ids in the shard, a zero row for every other id;
-// tokens (N) i32; wte_shard (Vs, C). Summing out over the shards gives embedding_forward.
+// tokens (N) i32; wte_shard (Vs, C). Summing out over the shards gives the unsharded embedding
+// (tests/unsharded_ops/).
 void embedding_shard_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
                              int64_t vocab_start);
 

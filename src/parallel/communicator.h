@@ -49,7 +49,7 @@ class Communicator {
 };
 
 // The world: MPI_COMM_WORLD when built with MPI (MPI is initialised here, with the malloc settings of
-// DESIGN.md §5 applied first), otherwise a single-process communicator. Call once, from main().
+// docs/parallel.md applied first), otherwise a single-process communicator. Call once, from main().
 std::unique_ptr<Communicator> make_world_communicator(int* argc, char*** argv);
 
 // A communicator of one rank (tests, tools, builds without MPI).

@@ -47,7 +47,7 @@ class MpiCommunicator final : public Communicator {
 };
 
 // Initialises MPI (MPI_Init_thread, MPI_THREAD_FUNNELED) after applying the malloc settings of
-// DESIGN.md §5, unless MPI is already initialised (then it is used as it is and left to its owner), and
+// docs/parallel.md, unless MPI is already initialised (then it is used as it is and left to its owner), and
 // returns MPI_COMM_WORLD with MPI_ERRORS_RETURN set. Throws when MPI was already finalized.
 std::unique_ptr<Communicator> mpi_make_world(int* argc, char*** argv);
 // MPI_Finalize when mpi_make_world initialised MPI and it is not finalized yet.

@@ -3,9 +3,6 @@
 // so a bad id fails on all ranks alike instead of silently giving a zero row.
 #include "parallel/vocab_parallel.h"
 
-#include <vector>
-
-#include "ops/cpu/vocab_shard.h"
 #include "ops/elementwise.h"
 #include "ops/memory.h"
 #include "ops/vocab_shard.h"
@@ -15,14 +12,11 @@ namespace prores {
 namespace {
 
 // Throws unless ids (N) i32 all lie in [0, V); name is the argument ("tokens"), what one id is called in
-// the message ("token"). Device ids are copied to the host for the check.
+// the message ("token").
 void check_global_ids(const char* op, const char* name, const char* what, const Tensor& ids, int64_t V) {
   PRORES_CHECK(ids.ndim == 1 && ids.dtype == DType::I32, op, ": ", name, " must be (N) i32, got ",
                dtype_name(ids.dtype), " ", ids.shape_string());
-  if (ids.device == Device::CPU) return ops::cpu::check_ids(op, what, ids.as<int32_t>(), ids.shape[0], V);
-  std::vector<int32_t> host(static_cast<size_t>(ids.shape[0]));
-  ops::copy_to_host(host.data(), ids);
-  ops::cpu::check_ids(op, what, host.data(), ids.shape[0], V);
+  ops::check_ids(op, what, ids, V);
 }
 
 // Throws unless this rank's shard of Vs rows starts at vocab_start = tp.rank()·Vs.

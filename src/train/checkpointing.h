@@ -1,4 +1,4 @@
-// Saving and loading training state as sharded HDF5 checkpoints (io/checkpoint.h, DESIGN.md §4): the
+// Saving and loading training state as sharded HDF5 checkpoints (io/checkpoint.h, docs/checkpoints.md): the
 // parameters (one file per TP × PP coordinate, written by DP rank 0), the AdamW moments (in the same
 // files, or one file per DP rank under ZeRO-1), and the run state as attributes. Loading assembles each
 // rank's shards from whatever layout wrote them, so a run may resume under another TP, PP or DP.

@@ -1,5 +1,5 @@
 // Training metrics as JSON Lines: one object per logged iteration or evaluation, appended to
-// <log-dir>/metrics.jsonl (DESIGN.md §4), e.g.
+// <log-dir>/metrics.jsonl (docs/design.md, Contracts), e.g.
 //   {"iter":10,"loss":3.2,"lr":0.0003,"grad_norm":1.1,"tokens_per_sec":5000,"mfu":0.41,"alpha":[0.1,0.05]}
 #pragma once
 #include <concepts>

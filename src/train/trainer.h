@@ -43,7 +43,7 @@ int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers);
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
 double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
 
-// The default MFU denominator of `ranks` ranks in TFLOP/s (shared/DESIGN.md §5): on the CPU the 2-core
+// The default MFU denominator of `ranks` ranks in TFLOP/s (docs/performance.md): on the CPU the 2-core
 // reference machine's fp32 peak (0.442), or its bf16 peak (0.9) with --bf16, shared by every rank on it;
 // with --device cuda the dense bf16 peak of one H100/H200 (989) per rank.
 double default_peak_tflops(const TrainConfig& config, int64_t ranks);

@@ -2,7 +2,7 @@
 """Golden fixtures for tests/test_golden.cpp: a tiny Llama-style decoder with ProRes, in plain PyTorch.
 
 The model is written from scratch here (no Hugging Face transformers) and computed in float64 on the CPU,
-following shared/DESIGN.md §2: RMSNorm (optionally with LayerNorm Scaling 1/sqrt(l)), GQA attention with
+following docs/prores.md: RMSNorm (optionally with LayerNorm Scaling 1/sqrt(l)), GQA attention with
 Hugging Face Llama's rotate-half RoPE, SwiGLU MLP, untied LM head, mean cross-entropy, and one residual
 scale alpha per block applied according to the norm placement (pre, post, sandwich, deepnorm).
 

@@ -1,6 +1,7 @@
-// Row helpers of the CPU softmax kernels (cross-entropy, its vocabulary-parallel shard version): the row
-// maximum and the sum of max-subtracted exponentials, accumulated in double. Rows are stored as T (float,
-// double, or uint16_t for bf16 bits) and computed in compute_type<T>.
+// Row helpers of the CPU softmax kernels (the vocabulary-parallel shard cross-entropy, and the unsharded
+// reference of the tests in tests/unsharded_ops/): the row maximum and the sum of max-subtracted
+// exponentials, accumulated in double. Rows are stored as T (float, double, or uint16_t for bf16 bits) and
+// computed in compute_type<T>.
 #pragma once
 #include <algorithm>
 #include <cstdint>

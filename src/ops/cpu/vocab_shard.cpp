@@ -1,6 +1,7 @@
 // CPU vocabulary-shard kernels: embedding gather / column-partitioned scatter-add restricted to the shard's
 // ids, and the row-wise passes of the sharded cross-entropy (statistics, gradient).
-// Arithmetic mirrors cpu/embedding.cpp and cpu/cross_entropy.cpp so that a full shard reproduces them.
+// With one shard starting at id 0 these kernels reproduce the unsharded embedding and cross-entropy that
+// the tests keep as references (tests/unsharded_ops/).
 #include "ops/cpu/vocab_shard.h"
 
 #include <omp.h>

@@ -22,8 +22,8 @@ void embedding_shard_forward(T* out, const int32_t* tokens, const T* wte_shard, 
                              int64_t Vs, int64_t vocab_start);
 
 // dwte_shard (Vs, C) (+=) scatter-add of the dout (N, C) rows whose ids fall in the shard.
-// Race-free and deterministic: threads split the columns, each walks the rows in order (the same order as
-// cpu::embedding_backward, so a full shard gives bitwise its result).
+// Race-free and deterministic: threads split the columns, each walks the rows in order (so one shard at
+// id 0 gives bitwise the unsharded reference of tests/unsharded_ops/).
 template <typename T>
 void embedding_shard_backward(T* dwte_shard, const T* dout, const int32_t* tokens, int64_t N, int64_t C,
                               int64_t Vs, int64_t vocab_start);

@@ -1,8 +1,8 @@
-// Helpers shared by the CUDA op kernels (ops/cuda/*.cu; CUDA sources only, never included by host-compiled
-// files): launch sizing and launch checks, deterministic block reductions, the row passes of a softmax
-// (max, sum of max-subtracted exponentials), element loads and stores of kernels templated on their storage
-// type (float, double, or uint16_t for bf16 bits) and stream-ordered scratch memory. Everything runs on the
-// current device and the legacy default stream.
+// Helpers shared by the CUDA op kernels (ops/cuda/*.cu, and the unsharded references of the tests in
+// tests/unsharded_ops/cuda/; CUDA sources only, never included by host-compiled files): launch sizing and
+// launch checks, deterministic block reductions, element loads and stores of kernels templated on their
+// storage type (float, double, or uint16_t for bf16 bits) and stream-ordered scratch memory. Everything runs
+// on the current device and the legacy default stream.
 #pragma once
 #include <cuda/functional>
 #include <cuda_bf16.h>
@@ -66,23 +66,6 @@ __device__ inline double exp_of(double x) { return exp(x); }
 template <typename T>
 __device__ T minus_infinity() {
   return static_cast<T>(-INFINITY);
-}
-
-// max_v x[v] over a row of V >= 1 elements, by the whole block, in every thread (block_allreduce rules).
-template <typename T>
-__device__ T block_row_max(const T* x, int64_t V) {
-  T m = minus_infinity<T>();
-  for (int64_t v = threadIdx.x; v < V; v += blockDim.x) m = ::cuda::maximum<>{}(m, x[v]);
-  return block_allreduce(m, ::cuda::maximum<>{});
-}
-
-// sum_v exp(x[v] - m) over a row of V elements, each exponential in T and the sum in double, by the whole
-// block, in every thread (block_allreduce rules).
-template <typename T>
-__device__ double block_row_sumexp(const T* x, int64_t V, T m) {
-  double s = 0;
-  for (int64_t v = threadIdx.x; v < V; v += blockDim.x) s += static_cast<double>(exp_of(x[v] - m));
-  return block_allreduce(s, Plus{});
 }
 
 using prores::compute_type;

@@ -1,6 +1,7 @@
 // CUDA kernels for the vocabulary-shard pieces of the vocab-parallel embedding and cross-entropy
 // (ops/vocab_shard.h), mirroring ops/cpu/vocab_shard.h, templated on float / double (the cross-entropy also
-// on bf16 logits), plus the id range check that the whole-vocabulary embedding and cross-entropy run first.
+// on bf16 logits), plus the id range check on the device (which the unsharded references of the tests,
+// tests/unsharded_ops/, run first; with one shard at id 0 these kernels reproduce those references).
 // A shard holds the vocabulary rows [vocab_start, vocab_start + Vs); ids are global, and an id outside the
 // shard contributes nothing here. Pointers are device memory; plain C++ declarations (no CUDA headers).
 // Everything runs on the current device and the legacy default stream, asynchronously unless said

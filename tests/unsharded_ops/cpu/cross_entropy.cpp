@@ -1,5 +1,7 @@
-// CPU softmax cross-entropy: one row per iteration, threaded over rows; max-subtracted exponentials.
-#include "ops/cpu/cross_entropy.h"
+// CPU kernels of the test-only unsharded softmax cross-entropy (unsharded_ops/cpu/cross_entropy.h): one row
+// per iteration, threaded over rows; max-subtracted exponentials, with the row helpers of the CPU softmax
+// kernels (ops/cpu/softmax_row.h, ops/cpu/fast_exp.h).
+#include "unsharded_ops/cpu/cross_entropy.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,11 +12,16 @@
 #include "ops/cpu/softmax_row.h"
 #include "ops/cpu/vocab_shard.h"
 
-namespace prores::ops::cpu {
+namespace prores::unsharded::cpu {
+
+using ops::cpu::exp_vec;
+using ops::cpu::kParallelMinElements;
+using ops::cpu::row_max;
+using ops::cpu::sum_exp;
 
 template <typename T>
 void cross_entropy_forward(T* losses, const T* logits, const int32_t* targets, int64_t N, int64_t V) {
-  check_ids("cross_entropy_forward", "target", targets, N, V);
+  ops::cpu::check_ids("cross_entropy_forward", "target", targets, N, V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
@@ -27,7 +34,7 @@ void cross_entropy_forward(T* losses, const T* logits, const int32_t* targets, i
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, int64_t N, int64_t V,
                             double dloss) {
-  check_ids("cross_entropy_backward", "target", targets, N, V);
+  ops::cpu::check_ids("cross_entropy_backward", "target", targets, N, V);
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMinElements)
   for (int64_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
@@ -54,4 +61,4 @@ template void cross_entropy_backward<float>(float*, const float*, const int32_t*
 template void cross_entropy_backward<double>(double*, const double*, const int32_t*, int64_t, int64_t,
                                              double);
 
-}  // namespace prores::ops::cpu
+}  // namespace prores::unsharded::cpu

@@ -1,13 +1,16 @@
-// Token embedding dispatch: validates shapes, dtypes and devices, then runs the kernel for the dtype (f32 or
-// f64) on the tensors' device (ops/dispatch.h).
-#include "ops/embedding.h"
+// Dispatch of the test-only unsharded embedding (unsharded_ops/embedding.h): validates shapes, dtypes and
+// devices with the op dispatchers' checks (ops/dispatch.h), then runs the kernel for the dtype (f32 or f64)
+// on the tensors' device (unsharded_ops/cpu/embedding.h or unsharded_ops/cuda/embedding.h).
+#include "unsharded_ops/embedding.h"
 
-#include "ops/cpu/embedding.h"
-#include "ops/cuda/embedding.h"
 #include "ops/dispatch.h"
 #include "ops/element_type.h"
+#include "unsharded_ops/cpu/embedding.h"
+#include "unsharded_ops/cuda/embedding.h"
 
-namespace prores::ops {
+namespace prores::unsharded {
+
+namespace detail = ops::detail;
 
 void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte) {
   constexpr const char* op = "embedding_forward";
@@ -18,7 +21,10 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
   detail::check_same_dtype(op, {{"out", out}, {"wte", wte}});
   detail::dispatch(op, {{"out", out}, {"tokens", tokens}, {"wte", wte}}, [&](auto be) {
     detail::with_float_type(op, wte.dtype, [&]<typename E>(E) {
-      PRORES_KERNEL(be, embedding_forward)(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
+      if constexpr (decltype(be)::is_cuda)
+        cuda::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
+      else
+        cpu::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
     });
   });
 }
@@ -32,9 +38,12 @@ void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& to
   detail::check_same_dtype(op, {{"dwte", dwte}, {"dout", dout}});
   detail::dispatch(op, {{"dwte", dwte}, {"dout", dout}, {"tokens", tokens}}, [&](auto be) {
     detail::with_float_type(op, dwte.dtype, [&]<typename E>(E) {
-      PRORES_KERNEL(be, embedding_backward)(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
+      if constexpr (decltype(be)::is_cuda)
+        cuda::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
+      else
+        cpu::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
     });
   });
 }
 
-}  // namespace prores::ops
+}  // namespace prores::unsharded

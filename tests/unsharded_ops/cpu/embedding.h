@@ -1,8 +1,9 @@
-// CPU kernels for the token embedding (ops/embedding.h), templated on the float type (float, double).
+// CPU kernels of the test-only unsharded token embedding (unsharded_ops/embedding.h), templated on the float
+// type (float, double).
 #pragma once
 #include <cstdint>
 
-namespace prores::ops::cpu {
+namespace prores::unsharded::cpu {
 
 // out (N, C) (=) wte[tokens[n]]; tokens (N), every id in [0, V) (throws otherwise, before writing); wte (V,
 // C).
@@ -14,4 +15,4 @@ void embedding_forward(T* out, const int32_t* tokens, const T* wte, int64_t N, i
 template <typename T>
 void embedding_backward(T* dwte, const T* dout, const int32_t* tokens, int64_t N, int64_t C, int64_t V);
 
-}  // namespace prores::ops::cpu
+}  // namespace prores::unsharded::cpu
