@@ -1,12 +1,10 @@
-// Dispatch of the test-only unsharded embedding (unsharded_ops/embedding.h): validates shapes, dtypes and
-// devices with the op dispatchers' checks (ops/dispatch.h), then runs the kernel for the dtype (f32 or f64)
-// on the tensors' device (unsharded_ops/cpu/embedding.h or unsharded_ops/cuda/embedding.h).
+// The test-only unsharded embedding (unsharded_ops/embedding.h): validates shapes, dtypes and devices with
+// the op dispatchers' checks (ops/dispatch.h) and the ids against V (ops::check_ids, before anything is
+// written), then runs the vocabulary-shard op over the whole table, the one shard starting at id 0.
 #include "unsharded_ops/embedding.h"
 
 #include "ops/dispatch.h"
-#include "ops/element_type.h"
-#include "unsharded_ops/cpu/embedding.h"
-#include "unsharded_ops/cuda/embedding.h"
+#include "ops/vocab_shard.h"
 
 namespace prores::unsharded {
 
@@ -19,14 +17,9 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
                             {"wte", wte, {V, C}, "(V, C)"}});
   detail::check_dtype(op, DType::I32, {{"tokens", tokens}});
   detail::check_same_dtype(op, {{"out", out}, {"wte", wte}});
-  detail::dispatch(op, {{"out", out}, {"tokens", tokens}, {"wte", wte}}, [&](auto be) {
-    detail::with_float_type(op, wte.dtype, [&]<typename E>(E) {
-      if constexpr (decltype(be)::is_cuda)
-        cuda::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
-      else
-        cpu::embedding_forward(out.as<E>(), tokens.as<int32_t>(), wte.as<E>(), N, C, V);
-    });
-  });
+  detail::common_device(op, {{"out", out}, {"tokens", tokens}, {"wte", wte}});
+  ops::check_ids(op, "token", tokens, V);
+  ops::embedding_shard_forward(out, tokens, wte, 0);
 }
 
 void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& tokens) {
@@ -36,14 +29,9 @@ void embedding_backward(const Tensor& dwte, const Tensor& dout, const Tensor& to
                             {"tokens", tokens, {N}, "(N)"}});
   detail::check_dtype(op, DType::I32, {{"tokens", tokens}});
   detail::check_same_dtype(op, {{"dwte", dwte}, {"dout", dout}});
-  detail::dispatch(op, {{"dwte", dwte}, {"dout", dout}, {"tokens", tokens}}, [&](auto be) {
-    detail::with_float_type(op, dwte.dtype, [&]<typename E>(E) {
-      if constexpr (decltype(be)::is_cuda)
-        cuda::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
-      else
-        cpu::embedding_backward(dwte.as<E>(), dout.as<E>(), tokens.as<int32_t>(), N, C, V);
-    });
-  });
+  detail::common_device(op, {{"dwte", dwte}, {"dout", dout}, {"tokens", tokens}});
+  ops::check_ids(op, "token", tokens, V);
+  ops::embedding_shard_backward(dwte, dout, tokens, 0);
 }
 
 }  // namespace prores::unsharded

@@ -1,6 +1,6 @@
 // Test-only reference: the unsharded token embedding lookup over the whole table, against which tests check
-// the vocabulary-sharded ops (ops/vocab_shard.h, parallel/vocab_parallel.h). Not part of the trainer: the
-// model runs the sharded ops, which with one shard starting at id 0 reproduce these.
+// the vocabulary-sharded ops (ops/vocab_shard.h, parallel/vocab_parallel.h): the whole table as the one shard
+// starting at id 0, with every id checked against V, so tests compare several shards' sum with one shard.
 #pragma once
 #include "core/tensor.h"
 
