@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # interop tests' helper scripts and the virtual environment below.
 packages=(build-essential cmake pkg-config git python3 python3-numpy python3-venv
           libdnnl-dev ocl-icd-opencl-dev libhdf5-dev libboost-program-options-dev libgtest-dev
-          libsentencepiece-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin fortunes procps)
+          libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libopenmpi-dev openmpi-bin fortunes procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,7 +23,9 @@ ALLOWED = {
     "data": {"core", "parallel"},
     "io": {"core", "parallel"},
     "train": {"core", "ops", "parallel", "model", "optim", "data", "io"},
-    "cli": {"core", "ops", "parallel", "model", "optim", "data", "io", "train"},
+    "eval": {"core", "ops", "parallel", "model", "optim", "data", "io", "train"},
+    "serve": {"core", "ops", "parallel", "model", "optim", "data", "io", "train", "eval"},
+    "cli": {"core", "ops", "parallel", "model", "optim", "data", "io", "train", "eval", "serve"},
 }
 # System headers only the communicators may include.
 PARALLEL_ONLY = {"mpi.h", "nccl.h"}

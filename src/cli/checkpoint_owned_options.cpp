@@ -58,7 +58,8 @@ std::string adopt_checkpoint_options(const std::string& load, const boost::progr
   const auto attributes = reader.attributes();
   const ModelConfig recorded = train::model_config_from(attributes, dir);
   for_each_model_field([&](const ModelField& field, auto member) {
-    if (field.owned_by_checkpoint && !given(vm, field.option)) options.model.*member = recorded.*member;
+    // An option the checkpoint does not own (the sequence length) still defaults to the checkpoint's value.
+    if (!given(vm, field.option)) options.model.*member = recorded.*member;
   });
   train::check_model_matches_checkpoint(options.model, recorded, dir);
   adopt_schedule(vm, train::schedule_from(attributes, dir), recorded.num_layers, dir, options.schedule);

@@ -16,9 +16,9 @@ struct CheckpointOwnedOptions {
   std::string& tokenizer_model;
 };
 
-// For every option the checkpoint at `load` (a directory with `latest`, or an iteration directory) owns: one
-// not given in vm (neither on the command line nor in the config file) takes the checkpoint's value; a given
-// one that disagrees throws prores::Error naming the option, both values and the checkpoint's directory. The
+// For every model option: one not given in vm (neither on the command line nor in the config file) takes the
+// value of the checkpoint at `load` (a directory with `latest`, or an iteration directory). For every option
+// the checkpoint owns, a given one that disagrees throws prores::Error naming the option, both values and the checkpoint's directory. The
 // owned options: every ModelField with owned_by_checkpoint (the padded --vocab-size among them), and
 // --prores-schedule with its length (--prores-warmup-steps, or --prores-steps-per-layer T as W = T L).
 // --tokenizer-model, when not given, becomes the checkpoint's (so that --data-path means what it meant

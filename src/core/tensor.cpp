@@ -53,6 +53,12 @@ Tensor Tensor::view(std::initializer_list<int64_t> dims) const {
   return t;
 }
 
+Tensor Tensor::leading(std::initializer_list<int64_t> dims) const {
+  Tensor t(data, dtype, device, dims);
+  PRORES_CHECK(t.numel() <= numel(), "cannot view the leading elements of ", shape_string(), " as ", t.shape_string());
+  return t;
+}
+
 Tensor Tensor::slice_rows(int64_t begin, int64_t count) const {
   PRORES_CHECK(ndim >= 1 && begin >= 0 && begin + count <= shape[0], "row slice [", begin, ", ",
                begin + count, ") out of range for shape ", shape_string());

@@ -50,6 +50,8 @@ struct Tensor {
   template <typename T> T* as_or_null() const { return defined() ? as<T>() : nullptr; }
   // Same memory viewed with another shape of equal numel.
   Tensor view(std::initializer_list<int64_t> dims) const;
+  // The first numel(dims) elements viewed with shape dims (at most numel()).
+  Tensor leading(std::initializer_list<int64_t> dims) const;
   // Rows [begin, begin+count) of the leading dimension.
   Tensor slice_rows(int64_t begin, int64_t count) const;
   std::string shape_string() const;

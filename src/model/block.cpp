@@ -137,7 +137,7 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
                            const BranchOutput& output) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
-  const int64_t T = config_.seq_length;
+  const int64_t T = window_length_;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
   const auto project = [&](const Tensor& x, const Tensor& weight) {  // the row-parallel o or down
     const double c = tp_->rank() == 0 ? output.c : 0.0;
@@ -148,10 +148,22 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
   };
   if (branch == Branch::Attention) {
     ops::linear_forward(s.qkv, f_in, w.qkv, mp);
-    ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}), rope_cos_, rope_sin_);
+    // RoPE of this window's positions [start, start + T).
+    ops::split_heads_forward(a.q, a.k, a.v, s.qkv.view({B_, T, s.qkv.shape[1]}),
+                             rope_cos_.slice_rows(window_start_, T), rope_sin_.slice_rows(window_start_, T));
     const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
-    if (execution_.flash_attention) ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
-    else ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
+    if (execution_.kv_cache) {
+      const KvCache& cache = kv_cache_[static_cast<size_t>(layer0)];
+      ops::kv_cache_write(cache.k, a.k, window_start_);
+      ops::kv_cache_write(cache.v, a.v, window_start_);
+      const int64_t keys = window_start_ + T;  // the probabilities over every position seen so far
+      ops::cached_attention_forward(out, a.att.leading({B_, a.att.shape[1], T, keys}), a.q, cache.k, cache.v,
+                                    window_start_, attention_precision());
+    } else if (execution_.flash_attention) {
+      ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
+    } else {
+      ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
+    }
     project(a.attn_out, w.o);
   } else {
     ops::linear_forward(a.gate_up, f_in, w.gate_up, mp);

@@ -24,6 +24,20 @@ ModelShard resolve(const ModelConfig& config, ModelShard shard) {
   return shard;
 }
 
+// An f32 or f64 tensor's values in host memory, as doubles.
+std::vector<double> host_values(const Tensor& t) {
+  std::vector<double> values(static_cast<size_t>(t.numel()));
+  if (t.dtype == DType::F64) {
+    ops::copy_to_host(values.data(), t);
+    return values;
+  }
+  PRORES_CHECK(t.dtype == DType::F32, "model: expected f32 or f64 statistics, got ", dtype_name(t.dtype));
+  std::vector<float> f(values.size());
+  ops::copy_to_host(f.data(), t);
+  std::copy(f.begin(), f.end(), values.begin());
+  return values;
+}
+
 }  // namespace
 
 Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const ModelShard& shard,
@@ -56,6 +70,7 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
   residual_scale_.assign(static_cast<size_t>(local_layers()), 1.0);
   slots_.resize(static_cast<size_t>(num_slots));
   plan_buffers();
+  window_length_ = config_.seq_length;
   ops::rope_table(rope_cos_, rope_sin_, config_.rotary_base);
 }
 
@@ -63,8 +78,11 @@ Model::~Model() = default;
 
 int64_t Model::num_slots() const { return static_cast<int64_t>(slots_.size()); }
 
-void Model::plan_buffers() {
-  const int64_t N = B_ * config_.seq_length, T = config_.seq_length, C = config_.hidden_size;
+// Every activation and scratch tensor of a forward over `length` positions per row, as place(&tensor, dtype,
+// shape): arena reservations at construction (length T), new shapes over the same memory for a shorter window
+// (set_window). The parameters, their gradients, the RoPE tables and the key/value cache are not among them.
+void Model::plan_activations(int64_t length, const std::function<void(Tensor*, DType, Shape)>& place) {
+  const int64_t T = length, N = B_ * T, C = config_.hidden_size;
   const int64_t TP = shard_.tp_size, L = local_layers();
   const int64_t F = config_.ffn_hidden_size / TP, V = config_.vocab_size / TP;
   const int64_t NH = config_.num_attention_heads / TP, KV = config_.kv_groups() / TP, HS = config_.head_size();
@@ -78,10 +96,13 @@ void Model::plan_buffers() {
   // residual stream, the branch outputs and every norm's input stay in d.
   const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 && execution_.bf16_activations;
   const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && execution_.flash_attention ? DType::BF16 : d;
-  auto nc = [&](Tensor* t) { arena_.reserve(t, d, {N, C}); };
-  auto rows = [&](Tensor* t) { arena_.reserve(t, d, {N}); };
+  // With a key/value cache the probabilities span every cached position: (B, NH, T, start + T) at most
+  // (B, NH, T, T_max) whatever the window.
+  const int64_t keys = execution_.kv_cache ? config_.seq_length : T;
+  auto nc = [&](Tensor* t) { place(t, d, {N, C}); };
+  auto rows = [&](Tensor* t) { place(t, d, {N}); };
   auto plan_sublayer = [&](SublayerActivations& a) {
-    if (shape.in_norm) { arena_.reserve(&a.f_in, a16, {N, C}); rows(&a.rstd_in); }
+    if (shape.in_norm) { place(&a.f_in, a16, {N, C}); rows(&a.rstd_in); }
     if (shape.out_norm) { nc(&a.branch); rows(&a.rstd_out); }
     if (shape.post_norm) { nc(&a.s); rows(&a.rstd_post); }
   };
@@ -89,64 +110,92 @@ void Model::plan_buffers() {
     plan_sublayer(b.attn);
     plan_sublayer(b.mlp);
     nc(&b.mid);
-    arena_.reserve(&b.q, attn16, {B_, NH, T, HS});
-    arena_.reserve(&b.k, attn16, {B_, KV, T, HS});
-    arena_.reserve(&b.v, attn16, {B_, KV, T, HS});
-    if (execution_.flash_attention) arena_.reserve(&b.att, d, {B_, NH, T});
-    else arena_.reserve(&b.att, d, {B_, NH, T, T});
-    arena_.reserve(&b.attn_out, attn16, {N, NH * HS});
-    arena_.reserve(&b.gate_up, a16, {N, 2 * F});
-    arena_.reserve(&b.swiglu_out, a16, {N, F});
+    place(&b.q, attn16, {B_, NH, T, HS});
+    place(&b.k, attn16, {B_, KV, T, HS});
+    place(&b.v, attn16, {B_, KV, T, HS});
+    if (execution_.flash_attention) place(&b.att, d, {B_, NH, T});
+    else place(&b.att, d, {B_, NH, T, keys});
+    place(&b.attn_out, attn16, {N, NH * HS});
+    place(&b.gate_up, a16, {N, 2 * F});
+    place(&b.swiglu_out, a16, {N, F});
   };
   const int64_t R = execution_.recompute_layers;
-
-  arena_.reserve(&params_, d, {table_.total_numel()});
-  if (execution_.matmul_precision == ops::MatmulPrecision::Bf16 && d == DType::F32)
-    arena_.reserve(&params16_, DType::BF16, {table_.total_numel()});
-  if (execution_.gradients) arena_.reserve(&grads_, d, {table_.total_numel()});
   if (R > 0) {
-    recomputed_ = std::make_unique<BlockActivations>();
     plan_block(*recomputed_);
     nc(&recompute_out_);
   }
   for (Slot& slot : slots_) {
-    slot.blocks.resize(static_cast<size_t>(L));
     for (int64_t l = R; l < L; ++l) plan_block(slot.blocks[static_cast<size_t>(l)]);
-    arena_.reserve(&slot.tokens, DType::I32, {N});
-    arena_.reserve(&slot.targets, DType::I32, {N});
-    arena_.reserve(&slot.residual, d, {(L + 1) * N, C});
+    place(&slot.tokens, DType::I32, {N});
+    place(&slot.targets, DType::I32, {N});
+    place(&slot.residual, d, {(L + 1) * N, C});
     if (shard_.last_stage) {
-      arena_.reserve(&slot.logits, a16, {N, V});
+      place(&slot.logits, a16, {N, V});
       for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
-      arena_.reserve(&slot.ce_stats, d, {4, N});
-      arena_.reserve(&slot.final_norm_out, a16, {N, C});
+      place(&slot.ce_stats, d, {4, N});
+      place(&slot.final_norm_out, a16, {N, C});
     }
   }
-  scratch_ = std::make_unique<BlockScratch>();
   BlockScratch& s = *scratch_;
-  arena_.reserve(&s.qkv, attn16, {N, QKV});
-  arena_.reserve(&s.dqkv, attn16, {N, QKV});
-  arena_.reserve(&s.dq, attn16, {B_, NH, T, HS});
-  for (Tensor* t : {&s.dk, &s.dv}) arena_.reserve(t, attn16, {B_, KV, T, HS});
+  place(&s.qkv, attn16, {N, QKV});
+  place(&s.dqkv, attn16, {N, QKV});
+  place(&s.dq, attn16, {B_, NH, T, HS});
+  for (Tensor* t : {&s.dk, &s.dv}) place(t, attn16, {B_, KV, T, HS});
   if (execution_.flash_attention) {
-    arena_.reserve(&s.datt, d, {B_, NH, T});
+    place(&s.datt, d, {B_, NH, T});
   } else {
-    for (Tensor* t : {&s.y_heads, &s.dy_heads}) arena_.reserve(t, d, {B_, NH, T, HS});
-    arena_.reserve(&s.datt, d, {B_, NH, T, T});
+    for (Tensor* t : {&s.y_heads, &s.dy_heads}) place(t, d, {B_, NH, T, HS});
+    place(&s.datt, d, {B_, NH, T, T});
   }
-  arena_.reserve(&s.dattn_out, attn16, {N, NH * HS});
+  place(&s.dattn_out, attn16, {N, NH * HS});
   for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.dbranch, &s.dfin}) nc(t);
-  arena_.reserve(&s.db, shape.out_norm ? d : a16, {N, C});  // bf16 where it only feeds the o / down backward
-  arena_.reserve(&s.dgate_up, a16, {N, 2 * F});
-  arena_.reserve(&s.dswiglu, a16, {N, F});
+  place(&s.db, shape.out_norm ? d : a16, {N, C});  // bf16 where it only feeds the o / down backward
+  place(&s.dgate_up, a16, {N, 2 * F});
+  place(&s.dswiglu, a16, {N, F});
   for (Tensor* t : {&dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
+  // The recomputed blocks of every slot share one set of activations (copies of the views).
+  if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
+}
+
+void Model::plan_buffers() {
+  const int64_t T = config_.seq_length, HS = config_.head_size(), L = local_layers();
+  const int64_t KV = config_.kv_groups() / shard_.tp_size;
+  const DType d = dtype_;
+  arena_.reserve(&params_, d, {table_.total_numel()});
+  if (execution_.matmul_precision == ops::MatmulPrecision::Bf16 && d == DType::F32)
+    arena_.reserve(&params16_, DType::BF16, {table_.total_numel()});
+  if (execution_.gradients) arena_.reserve(&grads_, d, {table_.total_numel()});
+  if (execution_.recompute_layers > 0) recomputed_ = std::make_unique<BlockActivations>();
+  for (Slot& slot : slots_) slot.blocks.resize(static_cast<size_t>(L));
+  scratch_ = std::make_unique<BlockScratch>();
+  if (execution_.kv_cache) {
+    kv_cache_.resize(static_cast<size_t>(L));
+    for (KvCache& c : kv_cache_)
+      for (Tensor* t : {&c.k, &c.v}) arena_.reserve(t, d, {B_, KV, T, HS});
+  }
+  plan_activations(T, [&](Tensor* t, DType dtype, Shape shape) { arena_.reserve(t, dtype, shape); });
   arena_.reserve(&rope_cos_, d, {T, HS / 2});
   arena_.reserve(&rope_sin_, d, {T, HS / 2});
   arena_.allocate();
-  if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
+  if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), execution_.recompute_layers, *recomputed_);
   weights_ = weights_of(params_);
   if (execution_.gradients) dweights_ = weights_of(grads_);
   if (params16_.defined()) weights16_ = weights_of(params16_);
+}
+
+void Model::set_window(int64_t start, int64_t length) {
+  const int64_t T = config_.seq_length;
+  PRORES_CHECK(length >= 1 && start >= 0 && start + length <= T, "model: window of positions [", start, ", ",
+               start + length, ") outside the sequence length ", T);
+  PRORES_CHECK(start == 0 || execution_.kv_cache, "model: a window starting at position ", start,
+               " needs a key/value cache (ModelExecution::kv_cache)");
+  PRORES_CHECK(execution_.device == Device::CPU || !execution_.kv_cache,
+               "model: decoding with a key/value cache runs on the CPU");
+  if (length != window_length_)
+    // Each shape at `length` <= T has at most the elements reserved at T: a new view of the same memory.
+    plan_activations(length, [](Tensor* t, DType dtype, Shape shape) { *t = Tensor(t->data, dtype, t->device, shape); });
+  window_start_ = start;
+  window_length_ = length;
 }
 
 Tensor Model::view_of(const Tensor& flat, const std::string& name) const {
@@ -213,7 +262,7 @@ void Model::round_matmul_weights() {
 }
 
 Tensor Model::residual(int64_t slot, int64_t index) const {
-  const int64_t N = B_ * config_.seq_length;
+  const int64_t N = B_ * window_length_;
   return slots_[static_cast<size_t>(slot)].residual.slice_rows(index * N, N);
 }
 
@@ -221,7 +270,7 @@ Tensor Model::logits(int64_t slot) const { return slots_[static_cast<size_t>(slo
 
 std::vector<double> Model::block_output_rms(int64_t slot) const {
   PRORES_CHECK(slot >= 0 && slot < num_slots(), "model: activation slot ", slot, " out of range");
-  const double n = static_cast<double>(B_ * config_.seq_length * config_.hidden_size);
+  const double n = static_cast<double>(B_ * window_length_ * config_.hidden_size);
   std::vector<double> rms(static_cast<size_t>(local_layers()));
   for (int64_t l = 0; l < local_layers(); ++l)
     rms[static_cast<size_t>(l)] = std::sqrt(ops::sum_squares(residual(slot, l + 1)) / n);
@@ -231,7 +280,7 @@ std::vector<double> Model::block_output_rms(int64_t slot) const {
 double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
   Slot& slot = slots_[static_cast<size_t>(slot_index)];
-  const int64_t N = B_ * config_.seq_length, L = local_layers();
+  const int64_t N = B_ * window_length_, L = local_layers();
   // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
   if (shard_.first_stage) {
     ops::copy_from_host(slot.tokens, tokens);
@@ -248,9 +297,24 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
   return ops::sum(slot.losses) / static_cast<double>(N);
 }
 
+void Model::target_log_probs(int64_t slot_index, double* log_probs, uint8_t* greedy) const {
+  PRORES_CHECK(shard_.last_stage, "model: target log-probabilities live on the last pipeline stage");
+  PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
+  const Slot& slot = slots_[static_cast<size_t>(slot_index)];
+  const int64_t N = B_ * window_length_;
+  const std::vector<double> losses = host_values(slot.losses), stats = host_values(slot.ce_stats);
+  // ce_stats rows: row_max, row_sumexp, target_logit, shard_max (VocabParallelCrossEntropy::from_buffer).
+  for (int64_t n = 0; n < N; ++n) {
+    log_probs[n] = -losses[static_cast<size_t>(n)];
+    greedy[n] = stats[static_cast<size_t>(2 * N + n)] >= stats[static_cast<size_t>(n)] ? 1 : 0;
+  }
+}
+
 void Model::backward(int64_t slot_index, double loss_scale) {
   PRORES_CHECK(execution_.gradients, "model: backward on a model built without gradients (evaluation only)");
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
+  PRORES_CHECK(window_length_ == config_.seq_length, "model: backward after a forward over ", window_length_,
+               " positions; training runs the whole sequence of ", config_.seq_length);
   const Slot& slot = slots_[static_cast<size_t>(slot_index)];
   const int64_t N = B_ * config_.seq_length, L = local_layers();
   Tensor dy = dresidual_a_, dx = dresidual_b_;

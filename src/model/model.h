@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,6 +47,10 @@ struct ModelExecution {
   // false: a model for evaluation only, without the gradient buffer (grads() is undefined, backward() and
   // zero_grads() refuse).
   bool gradients = true;
+  // A model for decoding (CPU, forward only): every block keeps the keys and values of the positions its
+  // forwards have seen ((B, KV/TP, T, HS) each), and a forward over the window [start, start + n) attends to the
+  // cached positions [0, start) as well (set_window).
+  bool kv_cache = false;
 };
 
 class Model {
@@ -70,6 +75,7 @@ class Model {
   ops::MatmulPrecision matmul_precision() const { return execution_.matmul_precision; }
   int64_t recompute_layers() const { return execution_.recompute_layers; }
   bool has_gradients() const { return execution_.gradients; }
+  bool has_kv_cache() const { return execution_.kv_cache; }
   // Bytes allocated at construction: weights, gradients, the bf16 weight copy, activations and scratch.
   size_t allocated_bytes() const { return arena_.bytes(); }
 
@@ -93,10 +99,23 @@ class Model {
   void set_residual_scales(const ResidualSchedule& schedule, int64_t t);
   const std::vector<double>& residual_scales() const { return residual_scale_; }
 
-  // Forward of one micro-batch into activation slot `slot`: tokens (B·T) i32 (host memory) feed the first stage (the
-  // others read stage_input(slot), received beforehand); targets (B·T) i32 feed the last stage's loss.
-  // Returns the mean loss on the last stage, 0 elsewhere.
+  // The positions each of the B rows holds in the next forwards: [start, start + length), 1 <= length,
+  // start + length <= T (the default window is [0, T)). Every activation (and stage_input / stage_output, which
+  // the pipeline moves) is viewed at `length` positions over the same memory, so a short window computes only
+  // its positions: a forward of the first n positions gives their values of a full-length forward (attention is
+  // causal). start > 0 needs kv_cache, holding positions [0, start) of each row from earlier forwards. Forward
+  // only: backward needs the whole window [0, T).
+  void set_window(int64_t start, int64_t length);
+  int64_t window_start() const { return window_start_; }
+  int64_t window_length() const { return window_length_; }
+
+  // Forward of one micro-batch into activation slot `slot`: tokens (B·n) i32 (host memory), n = window_length(),
+  // feed the first stage (the others read stage_input(slot), received beforehand); targets (B·n) i32 feed the
+  // last stage's loss. Returns the mean loss on the last stage, 0 elsewhere.
   double forward(int64_t slot, const int32_t* tokens, const int32_t* targets);
+  // After a forward, on the last stage: for each of slot's B·n positions, log_probs (=) log p(target) over the
+  // whole vocabulary and greedy (=) 1 when the target's logit is the row's largest (an argmax), else 0.
+  void target_log_probs(int64_t slot, double* log_probs, uint8_t* greedy) const;
   // grads() (+=) loss_scale · d(mean loss)/d(params) for the forward held in slot. The last stage starts
   // from its loss; the others from output_grad(), received beforehand. Afterwards input_grad() holds the
   // gradient w.r.t. stage_input(slot) (not on the first stage).
@@ -111,7 +130,7 @@ class Model {
   Tensor stage_output(int64_t slot) const { return residual(slot, local_layers()); }      // (B·T, C)
   Tensor output_grad() const { return dresidual_a_; }                                     // (B·T, C)
   Tensor input_grad() const { return input_grad_; }                                       // (B·T, C)
-  // Logits shard (B·T, V/TP) of slot's last forward (last stage; bf16 with bf16 activations), overwritten
+  // Logits shard (B·n, V/TP) of slot's last forward (last stage; bf16 with bf16 activations), overwritten
   // by its gradient in the backward.
   Tensor logits(int64_t slot = 0) const;
 
@@ -134,8 +153,13 @@ class Model {
   };
   struct Slot;
 
+  using Shape = std::initializer_list<int64_t>;
+  struct KvCache {
+    Tensor k, v;  // (B, KV/TP, T, HS)
+  };
   int64_t local_layers() const { return shard_.num_layers; }
   void plan_buffers();
+  void plan_activations(int64_t length, const std::function<void(Tensor*, DType, Shape)>& place);
   Tensor residual(int64_t slot, int64_t index) const;
   Tensor view_of(const Tensor& flat, const std::string& name) const;
   Weights weights_of(const Tensor& flat) const;
@@ -179,6 +203,8 @@ class Model {
   bool skip_zero_residual_scale_ = true;
   std::function<void(int64_t)> grad_ready_hook_;
   std::vector<Slot> slots_;
+  int64_t window_start_ = 0, window_length_ = 0;  // set_window; the length is T until then
+  std::vector<KvCache> kv_cache_;                // with kv_cache: one per block of this stage
   std::unique_ptr<BlockScratch> scratch_;
   std::unique_ptr<BlockActivations> recomputed_;  // the activations the recomputed blocks share
   Tensor recompute_out_;                           // (N, C): where a recomputed forward writes its output

@@ -154,6 +154,54 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   });
 }
 
+void cached_attention_forward(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k_cache,
+                              const Tensor& v_cache, int64_t start, MatmulPrecision precision) {
+  constexpr const char* op = "cached_attention_forward";
+  const AttentionDims d = attention_dims(op, q, k_cache);
+  const int64_t Tc = k_cache.shape[2];
+  PRORES_CHECK(start >= 0 && start + d.T <= Tc, op, ": positions [", start, ", ", start + d.T,
+               ") do not fit the cache of ", Tc);
+  const bool bf16 = detail::bf16_matmuls(op, precision, q.dtype);
+  const Shapes s{d};
+  detail::check_shapes(op, {s.heads("q", q), {"k_cache", k_cache, {d.B, d.KV, Tc, d.HS}, "(B, KV, Tc, HS)"},
+                            {"v_cache", v_cache, {d.B, d.KV, Tc, d.HS}, "(B, KV, Tc, HS)"},
+                            {"att", att, {d.B, d.NH, d.T, start + d.T}, "(B, NH, T, start + T)"},
+                            s.tokens("out", out)});
+  const std::initializer_list<detail::NamedTensor> tensors = {
+      {"out", out}, {"att", att}, {"q", q}, {"k_cache", k_cache}, {"v_cache", v_cache}};
+  detail::check_same_dtype(op, tensors);
+  detail::dispatch(op, tensors, [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      PRORES_FAIL(op, ": no CUDA kernel yet (decoding with a key/value cache runs on the CPU)");
+    } else {
+      detail::with_float_type(op, q.dtype, [&]<typename E>(E) {
+        cpu::cached_attention_forward(out.as<E>(), att.as<E>(), q.as<E>(), k_cache.as<E>(), v_cache.as<E>(), d, Tc,
+                                      start, bf16);
+      });
+    }
+  });
+}
+
+void kv_cache_write(const Tensor& cache, const Tensor& rows, int64_t start) {
+  constexpr const char* op = "kv_cache_write";
+  PRORES_CHECK(cache.ndim == 4 && rows.ndim == 4, op, ": cache (B, KV, Tc, HS) and rows (B, KV, T, HS), got ",
+               cache.shape_string(), " and ", rows.shape_string());
+  const int64_t B = rows.shape[0], KV = rows.shape[1], T = rows.shape[2], HS = rows.shape[3], Tc = cache.shape[2];
+  PRORES_CHECK(start >= 0 && start + T <= Tc, op, ": positions [", start, ", ", start + T, ") do not fit the cache of ",
+               Tc);
+  detail::check_shapes(op, {{"cache", cache, {B, KV, Tc, HS}, "(B, KV, Tc, HS)"}});
+  detail::check_same_dtype(op, {{"cache", cache}, {"rows", rows}});
+  detail::dispatch(op, {{"cache", cache}, {"rows", rows}}, [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      PRORES_FAIL(op, ": no CUDA kernel yet (decoding with a key/value cache runs on the CPU)");
+    } else {
+      detail::with_float_type(op, cache.dtype, [&]<typename E>(E) {
+        cpu::kv_cache_write(cache.as<E>(), rows.as<E>(), B * KV, Tc, start, T, HS);
+      });
+    }
+  });
+}
+
 bool flash_attention_supports(int64_t head_size) {
   if constexpr (detail::kWithCuda) {
     return cuda::flash_attention_supports(AttentionDims{1, 1, 1, 1, head_size});

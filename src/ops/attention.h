@@ -29,6 +29,17 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& dy_heads, const Tensor& dout, const Tensor& att, const Tensor& q,
                         const Tensor& k, const Tensor& v, MatmulPrecision precision = MatmulPrecision::Fp32);
 
+// Decoding with a key/value cache (CPU): the T positions [start, start + T) of each row attend to the keys and
+// values of positions [0, start + T) held in k_cache, v_cache (B, KV, Tc, HS), Tc >= start + T (earlier forwards
+// wrote [0, start), kv_cache_write this forward's). out (B, T, NH * HS) (=); att (B, NH, T, start + T) (=) the
+// probabilities (query i sees keys [0, start + i]); q (B, NH, T, HS). For start 0 and Tc = T: attention_forward's
+// numbers. f32 or f64; CUDA tensors are refused (no kernel yet).
+void cached_attention_forward(const Tensor& out, const Tensor& att, const Tensor& q, const Tensor& k_cache,
+                              const Tensor& v_cache, int64_t start, MatmulPrecision precision = MatmulPrecision::Fp32);
+
+// cache (B, KV, Tc, HS) positions [start, start + T) (=) rows (B, KV, T, HS). Same dtype; CPU.
+void kv_cache_write(const Tensor& cache, const Tensor& rows, int64_t start);
+
 // Flash attention (CUDA, f32 or bf16 q, k, v, out and gradients, f32 lse and delta; bf16 tensor-core
 // arithmetic with f32 accumulation, bf16 results rounded to nearest even): the same
 // function as attention_forward without the (B, NH, T, T) probabilities. out (B, T, NH * HS) (=);

@@ -70,10 +70,13 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   const bool train = use == StepUse::Train;
   const int64_t slots = train ? std::max<int64_t>(1, max_in_flight(train_actions_)) : 1;
   const ops::MatmulPrecision precision = config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32;
+  PRORES_CHECK(use != StepUse::Generate || (config.device == Device::CPU && ls.tp == 1 && ls.pp == 1),
+               "generation runs on one CPU rank (TP = PP = 1, --device cpu)");
   model_ = std::make_unique<Model>(
       model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
       ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations,
-                     train ? recomputed_layers(config, shard.num_layers) : shard.num_layers, train});
+                     train ? recomputed_layers(config, shard.num_layers) : shard.num_layers, train,
+                     use == StepUse::Generate});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));
@@ -213,6 +216,23 @@ std::vector<double> TrainStep::activation_rms() {
                              ReduceOp::Sum);
   for (double& r : rms) r /= static_cast<double>(ls.dp);
   return rms;
+}
+
+void TrainStep::forward_only(int64_t micro_batches, const std::function<void(int64_t, int32_t*, int32_t*)>& fill,
+                             const std::function<void(int64_t)>& scored) {
+  Model& m = *model_;
+  const int64_t n = m.micro_batch() * m.window_length();
+  PipelineStage stage;
+  stage.forward = [&](int64_t micro) {
+    const LayoutShape& ls = layout_.shape();
+    if (ls.first_stage() || ls.last_stage()) fill(micro, tokens_.data(), targets_.data());
+    m.forward(0, tokens_.data(), targets_.data());
+    if (ls.last_stage()) scored(micro);
+  };
+  stage.activation_in = [&](int64_t) { return m.stage_input(0); };
+  stage.activation_out = [&](int64_t) { return m.stage_output(0); };
+  PRORES_CHECK(n <= static_cast<int64_t>(tokens_.size()), "forward_only: window larger than the micro-batch buffer");
+  run_pipeline(forward_only_actions(layout_.shape(), micro_batches), stage, *pp_);
 }
 
 double TrainStep::evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split) {

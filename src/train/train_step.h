@@ -10,6 +10,7 @@
 // state_to_device) and the moments through host copies of optimizer()'s tensors.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -37,9 +38,10 @@ struct StepResult {
   double data_seconds = 0;  // spent reading samples on this rank (the loader's share of the step)
 };
 
-// What a TrainStep is built for: training (every buffer of a step), or evaluation only (the weights and one
-// block's activations: no gradients, no optimizer state; step() refuses).
-enum class StepUse { Train, Evaluate };
+// What a TrainStep is built for: training (every buffer of a step), evaluation only (the weights and one
+// block's activations: no gradients, no optimizer state; step() refuses), or generation (evaluation's model with
+// a key/value cache per block, ModelExecution::kv_cache: CPU, one rank).
+enum class StepUse { Train, Evaluate, Generate };
 
 class TrainStep {
  public:
@@ -73,6 +75,14 @@ class TrainStep {
   // Mean loss over eval_iters global batches of a split, the valid one by default (forward only, the same on
   // every rank).
   double evaluate(const data::TokenDataset& data, int64_t eval_iters, data::Split split = data::Split::Valid);
+  // Forward only of micro_batches micro-batches through this data-parallel replica's pipeline at the model's
+  // window (Model::set_window, the same on every rank of the replica): fill(m, tokens, targets) writes micro-batch
+  // m's B·n ids (called on the first and last stages), and on the last stage scored(m) runs right after m's
+  // forward, while model() still holds its results (target_log_probs, logits). Collective over the replica's
+  // TP × PP ranks only. With bf16 matmuls the caller rounds the weights once after loading them
+  // (model().round_matmul_weights()).
+  void forward_only(int64_t micro_batches, const std::function<void(int64_t, int32_t*, int32_t*)>& fill,
+                    const std::function<void(int64_t)>& scored);
 
  private:
   void load_micro_batch(const data::TokenDataset& data, data::Split split, int64_t consumed, int64_t micro);

@@ -230,6 +230,19 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   return result;
 }
 
+LoadedStep load_for_inference(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
+                              const TrainConfig& cfg, const ParallelLayout& layout, StepUse use) {
+  PRORES_CHECK(!cfg.load.empty(), "--load is required: the checkpoint to load");
+  const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
+  LoadedStep loaded;
+  loaded.step = make_train_step(model_config, cfg, layout, use);
+  loaded.checkpoint = io::resolve_load_dir(cfg.load);
+  loaded.iteration = load_checkpoint(loaded.checkpoint, *loaded.step, layout).iteration;
+  loaded.step->model().set_residual_scales(schedule, loaded.iteration);
+  loaded.step->model().round_matmul_weights();
+  return loaded;
+}
+
 EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
                                const TrainConfig& cfg, const ParallelLayout& layout, const data::TokenDataset& dataset,
                                std::ostream& log) {
@@ -238,14 +251,13 @@ EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleAr
   PRORES_CHECK(!cfg.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
   const LayoutShape& ls = layout.shape();
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, model_config.num_layers);
-  const std::unique_ptr<TrainStep> step = make_train_step(model_config, cfg, layout, StepUse::Evaluate);
-  step->model().init_weights(cfg.seed);
+  const LoadedStep loaded = load_for_inference(model_config, schedule_args, cfg, layout, StepUse::Evaluate);
+  TrainStep* step = loaded.step.get();
   EvalResult result;
-  result.checkpoint = io::resolve_load_dir(cfg.load);
-  result.iteration = load_checkpoint(result.checkpoint, *step, layout).iteration;
+  result.checkpoint = loaded.checkpoint;
+  result.iteration = loaded.iteration;
   result.alpha.resize(static_cast<size_t>(model_config.num_layers));
   schedule.alphas(result.iteration, 1, model_config.num_layers, result.alpha.data());
-  step->model().set_residual_scales(schedule, result.iteration);
   result.tokens_per_split = cfg.eval_iters * cfg.global_batch_size * model_config.seq_length;
   result.val_loss = step->evaluate(dataset, cfg.eval_iters, data::Split::Valid);
   result.test_loss = dataset.num_samples(data::Split::Test) > 0

@@ -16,6 +16,7 @@
 #include "model/residual_schedule.h"
 #include "parallel/layout.h"
 #include "train/train_config.h"
+#include "train/train_step.h"
 
 namespace prores::train {
 
@@ -58,6 +59,19 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
                   const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log,
                   const std::function<bool()>& stop_requested = {});
+
+// A checkpoint loaded for forward-only use (evaluation, scoring, generation).
+struct LoadedStep {
+  std::unique_ptr<TrainStep> step;
+  std::string checkpoint;  // the iteration directory
+  int64_t iteration = 0;
+};
+
+// Collective over layout.world(): builds a TrainStep for `use` (Evaluate or Generate), loads config.load (required;
+// any layout) into it, sets the ProRes α of the checkpoint's iteration t under `schedule` (α(t) as train()
+// evaluates after t steps) and rounds the bf16 matmul weights.
+LoadedStep load_for_inference(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
+                              const ParallelLayout& layout, StepUse use);
 
 // What `prores eval` reports: the checkpoint, its iteration, the α(l, t) of every layer it was evaluated with,
 // and the mean loss of config.eval_iters global batches of the validation split and of the test split (NaN when

@@ -72,15 +72,19 @@ void softmax_backward_row(T* dp, const T* p, int64_t n, int64_t end) {
   std::fill(dp + n, dp + end, T(0));
 }
 
-// One head: P (T, T) (=) causal softmax(scale Q K^T); Y (T, HS, leading dim ldy) (=) P V.
+// One head, Tn query rows at positions [start, start + Tn) over the keys of positions [0, start + Tn):
+// P (Tn, start + Tn) (=) causal softmax(scale Q K^T) (query row i sees keys [0, start + i]); Y (Tn, HS, leading
+// dim ldy) (=) P V. start 0: plain causal self-attention.
 template <typename T>
-void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, int64_t Tn, int64_t HS, bool bf16) {
+void forward_head(T* Y, int64_t ldy, T* P, const T* Q, const T* K, const T* V, int64_t Tn, int64_t start, int64_t HS,
+                  bool bf16) {
   const T scale = T(1) / std::sqrt(static_cast<T>(HS));
+  const int64_t ldp = start + Tn;
   for (int64_t r0 = 0; r0 < Tn; r0 += kRowBlock) {
-    const int64_t r1 = std::min(r0 + kRowBlock, Tn);
-    gemm_bf16_if<T>(bf16, false, true, r1 - r0, r1, HS, scale, Q + r0 * HS, HS, K, HS, T(0), P + r0 * Tn, Tn);
-    for (int64_t i = r0; i < r1; ++i) causal_softmax_row(P + i * Tn, i + 1, Tn);
-    gemm_bf16_if<T>(bf16, false, false, r1 - r0, HS, r1, T(1), P + r0 * Tn, Tn, V, HS, T(0), Y + r0 * ldy, ldy);
+    const int64_t r1 = std::min(r0 + kRowBlock, Tn), keys = start + r1;
+    gemm_bf16_if<T>(bf16, false, true, r1 - r0, keys, HS, scale, Q + r0 * HS, HS, K, HS, T(0), P + r0 * ldp, ldp);
+    for (int64_t i = r0; i < r1; ++i) causal_softmax_row(P + i * ldp, start + i + 1, ldp);
+    gemm_bf16_if<T>(bf16, false, false, r1 - r0, HS, keys, T(1), P + r0 * ldp, ldp, V, HS, T(0), Y + r0 * ldy, ldy);
   }
 }
 
@@ -148,8 +152,28 @@ void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const
   for (int64_t bh = 0; bh < items; ++bh) {
     const int64_t b = bh / d.NH, h = bh % d.NH, bg = b * d.KV + h / group;
     forward_head(out + b * Tn * C + h * HS, C, att + bh * Tn * Tn, q + bh * Tn * HS, k + bg * Tn * HS,
-                 v + bg * Tn * HS, Tn, HS, bf16);
+                 v + bg * Tn * HS, Tn, 0, HS, bf16);
   }
+}
+
+template <typename T>
+void cached_attention_forward(T* out, T* att, const T* q, const T* k_cache, const T* v_cache, const AttentionDims& d,
+                              int64_t cache_length, int64_t start, bool bf16) {
+  const int64_t Tn = d.T, HS = d.HS, C = d.NH * HS, group = d.NH / d.KV, keys = start + Tn;
+  const int64_t items = d.B * d.NH;
+#pragma omp parallel for schedule(static) if (items > 1 && items * Tn * keys * HS >= kParallelMinWork)
+  for (int64_t bh = 0; bh < items; ++bh) {
+    const int64_t b = bh / d.NH, h = bh % d.NH, bg = b * d.KV + h / group;
+    forward_head(out + b * Tn * C + h * HS, C, att + bh * Tn * keys, q + bh * Tn * HS, k_cache + bg * cache_length * HS,
+                 v_cache + bg * cache_length * HS, Tn, start, HS, bf16);
+  }
+}
+
+template <typename T>
+void kv_cache_write(T* cache, const T* rows, int64_t groups, int64_t cache_length, int64_t start, int64_t n,
+                    int64_t HS) {
+  for (int64_t g = 0; g < groups; ++g)
+    std::copy_n(rows + g * n * HS, n * HS, cache + (g * cache_length + start) * HS);
 }
 
 template <typename T>
@@ -182,7 +206,10 @@ void attention_backward(T* dq, T* dk, T* dv, T* datt, const T* dout, const T* at
 #define PRORES_INSTANTIATE_ATTENTION(T)                                                                 \
   template void attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&, bool); \
   template void attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                      const AttentionDims&, bool);
+                                      const AttentionDims&, bool);                                      \
+  template void cached_attention_forward<T>(T*, T*, const T*, const T*, const T*, const AttentionDims&, \
+                                            int64_t, int64_t, bool);                                    \
+  template void kv_cache_write<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t);
 PRORES_INSTANTIATE_SPLIT_HEADS(float)
 PRORES_INSTANTIATE_SPLIT_HEADS(double)
 PRORES_INSTANTIATE_SPLIT_HEADS(uint16_t)

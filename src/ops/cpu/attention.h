@@ -32,6 +32,19 @@ template <typename T>
 void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, const AttentionDims& d,
                        bool bf16 = false);
 
+// Attention of T new positions [start, start + T) per row over a key/value cache of cache_length positions
+// (holding [0, start + T)): out (B, T, NH * HS) (=) softmax(q k^T / sqrt(HS)) · v, query i seeing keys
+// [0, start + i]; q (B, NH, T, HS), k_cache, v_cache (B, KV, cache_length, HS); att (B, NH, T, start + T) (=) the
+// probabilities, zeros after each row's last key. attention_forward's numbers for start 0.
+template <typename T>
+void cached_attention_forward(T* out, T* att, const T* q, const T* k_cache, const T* v_cache, const AttentionDims& d,
+                              int64_t cache_length, int64_t start, bool bf16 = false);
+
+// cache (groups, cache_length, HS) rows [start, start + n) of every group (=) rows (groups, n, HS).
+template <typename T>
+void kv_cache_write(T* cache, const T* rows, int64_t groups, int64_t cache_length, int64_t start, int64_t n,
+                    int64_t HS);
+
 // dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's att, q, k, v.
 // datt (B, NH, T, T) is scratch (it ends up holding the softmax-input gradient times 1/sqrt(HS)).
 template <typename T>
