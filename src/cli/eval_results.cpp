@@ -38,6 +38,10 @@ void write_eval_results(const std::string& path, const train::EvalResult& result
                               {"tokens_per_split", result.tokens_per_split},
                               {"valid", split(result.val_loss)},
                               {"test", split(result.test_loss)}};
+  write_json_file(path, doc);
+}
+
+void write_json_file(const std::string& path, const nlohmann::ordered_json& doc) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

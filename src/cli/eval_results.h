@@ -1,5 +1,7 @@
-// `prores eval --results-json FILE`: the evaluation's numbers as one JSON document for scripts.
+// `prores eval --results-json FILE`: the evaluation's numbers as one JSON document for scripts (the losses, or
+// with --tasks lm-eval's results).
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/residual_schedule.h"
@@ -18,5 +20,8 @@ void check_results_writable(const std::string& path);
 // with every double in full precision (a split --split leaves empty has null loss and perplexity).
 void write_eval_results(const std::string& path, const train::EvalResult& result, const ScheduleArgs& schedule,
                         const train::TrainConfig& config);
+
+// Writes doc to path (through path.tmp and a rename), indented; errors name --results-json.
+void write_json_file(const std::string& path, const nlohmann::ordered_json& doc);
 
 }  // namespace prores

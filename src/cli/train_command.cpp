@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <csignal>
+#include <sstream>
 #include <type_traits>
 
 #include "cli/checkpoint_owned_options.h"
@@ -12,6 +13,9 @@
 #include "cli/schedule_options.h"
 #include "core/check.h"
 #include "data/tokenizer.h"
+#include "eval/scorer.h"
+#include "eval/task_eval.h"
+#include "eval/text_codec.h"
 #include "parallel/gpu_device.h"
 #include "parallel/layout.h"
 #include "train/trainer.h"
@@ -30,6 +34,10 @@ struct TrainOptions {
   std::string pipeline_layers;
   std::shared_ptr<const data::TokenDataset> data;
   std::string results_json;  // eval: --results-json
+  // Zero-shot tasks: eval --tasks; train --eval-tasks every --eval-tasks-interval iterations.
+  std::string tasks;
+  int64_t tasks_interval = 0;
+  eval::TaskEvalOptions task_options;
   double peak_tflops = 0;
   std::string device = "cpu";
 };
@@ -159,10 +167,21 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   add_training_options(desc, o);
   add_parallel_options(desc, o);
   add_schedule_options(desc, o.schedule);
+  desc.add_options()("eval-data-dir", po::value(&o.task_options.data_dir)->default_value(o.task_options.data_dir),
+                     "directory of the task files (bash launch/eval_tasks.sh writes them)");
   if (mode == Mode::Eval)
     desc.add_options()("results-json", po::value(&o.results_json),
                        "also write the results to this JSON file (checkpoint, iteration, alpha, split, tokens, "
-                       "losses and perplexities)");
+                       "losses and perplexities; with --tasks lm-eval's results keys)")
+        ("tasks", po::value(&o.tasks), "zero-shot tasks to score, e.g. piqa,hellaswag,lambada_openai (docs/eval.md)")
+        ("limit", po::value(&o.task_options.limit)->default_value(0), "score the first N documents of each task (0: all)")
+        ("samples-dir", po::value(&o.task_options.samples_dir), "write per-document records to DIR/<task>.jsonl");
+  else
+    desc.add_options()("eval-tasks", po::value(&o.tasks), "zero-shot tasks to score during training (docs/eval.md)")
+        ("eval-tasks-interval", po::value(&o.tasks_interval)->default_value(0),
+         "iterations between task evaluations (0: only after the last iteration when --eval-tasks is given)")
+        ("eval-tasks-limit", po::value(&o.task_options.limit)->default_value(200),
+         "documents per task in training-time evaluation (0: all)");
   po::variables_map vm;
   if (!parse_options(command, args, desc, vm)) {
     if (world.rank() == 0) out << (mode == Mode::Train ? kTrainUsage : kEvalUsage) << desc;
@@ -200,6 +219,14 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   make_residual_schedule(o.schedule, o.model.num_layers);
   LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model, o.train.global_batch_size,
                        o.train.micro_batch_size);
+  if (!o.tasks.empty()) {  // every task file is read (and checked) before the first collective
+    for (const std::string& name : eval::parse_task_list(o.tasks, mode == Mode::Eval ? "--tasks" : "--eval-tasks"))
+      eval::read_task_file(eval::task_file_path(o.task_options.data_dir, name), 1);
+    PRORES_CHECK(o.tasks_interval >= 0, "--eval-tasks-interval must be >= 0, got ", o.tasks_interval);
+    PRORES_CHECK(o.task_options.limit >= 0, mode == Mode::Eval ? "--limit" : "--eval-tasks-limit",
+                 " must be >= 0, got ", o.task_options.limit);
+  }
+  if (mode == Mode::Eval && !o.tasks.empty() && o.train.data_path.empty()) return true;  // tasks only
   o.data = train::open_training_data(o.train, o.model);
   PRORES_CHECK(mode == Mode::Train || o.data->num_samples(data::Split::Valid) > 0, "prores eval: --split ",
                o.train.split, " leaves no validation samples");
@@ -227,15 +254,57 @@ int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Comm
     }
   }
   const ParallelLayout layout(world, o.parallel, o.model, o.train.global_batch_size, o.train.micro_batch_size);
+  const eval::TextCodec codec = eval::TextCodec::for_tokenizer(o.train.tokenizer_model);
+  const std::vector<std::string> tasks =
+      o.tasks.empty() ? std::vector<std::string>{} : eval::parse_task_list(o.tasks, "--tasks");
+  // Micro-batches per scoring pass: the global batch's share of one replica, as in training.
+  const int64_t micro_batches = o.train.global_batch_size / (o.train.micro_batch_size * layout.shape().dp);
   if (mode == Mode::Eval) {
-    const train::EvalResult result = train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
-    if (world.rank() == 0 && !o.results_json.empty()) write_eval_results(o.results_json, result, o.schedule, o.train);
+    if (o.data) {
+      const train::EvalResult result = train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
+      if (world.rank() == 0 && !o.results_json.empty() && tasks.empty())
+        write_eval_results(o.results_json, result, o.schedule, o.train);
+    }
+    if (!tasks.empty()) {
+      const train::LoadedStep loaded =
+          train::load_for_inference(o.model, o.schedule, o.train, layout, train::StepUse::Evaluate);
+      eval::Scorer scorer(*loaded.step, layout, micro_batches);
+      const std::vector<eval::TaskResult> results = eval::evaluate_tasks(scorer, codec, tasks, o.task_options, out);
+      nlohmann::json doc = eval::results_json(results);
+      if (world.rank() == 0) out << "eval tasks | average " << doc["average"].dump() << std::endl;
+      if (world.rank() == 0 && !o.results_json.empty()) {
+        doc["config"] = {{"checkpoint", loaded.checkpoint}, {"iteration", loaded.iteration},
+                         {"seq_length", o.model.seq_length}, {"bf16", o.train.bf16}, {"limit", o.task_options.limit},
+                         {"layout", layout.shape().describe()}};
+        write_json_file(o.results_json, doc);
+      }
+    }
     return 0;
+  }
+  train::PeriodicEvaluation periodic;
+  if (!tasks.empty()) {
+    periodic.interval = o.tasks_interval > 0 ? o.tasks_interval : o.train.train_iters;
+    periodic.run = [&](train::TrainStep& step) {
+      eval::Scorer scorer(step, layout, micro_batches);
+      std::ostringstream quiet;  // the task lines go to the log below, the progress lines nowhere
+      std::vector<std::pair<std::string, double>> values;
+      for (const eval::TaskResult& r : eval::evaluate_tasks(scorer, codec, tasks, o.task_options, quiet)) {
+        for (const auto& [key, value] : r.metrics.items())
+          if (key.find("_stderr") == std::string::npos)
+            values.emplace_back("tasks/" + r.task + "/" + key.substr(0, key.find(',')), value.get<double>());
+      }
+      if (world.rank() == 0) {
+        out << "tasks at iter |";
+        for (const auto& [name, value] : values) out << " " << name << " " << value;
+        out << std::endl;
+      }
+      return values;
+    };
   }
   std::signal(SIGTERM, request_stop);
   std::signal(SIGUSR1, request_stop);
-  const train::TrainResult result =
-      train::train(o.model, o.schedule, o.train, layout, *o.data, out, [] { return stop_signal != 0; });
+  const train::TrainResult result = train::train(o.model, o.schedule, o.train, layout, *o.data, out,
+                                                 [] { return stop_signal != 0; }, periodic);
   if (world.rank() == 0 && !result.losses.empty())
     out << "done: " << result.losses.size() << " iterations, final loss " << result.losses.back() << ", "
         << static_cast<int64_t>(result.tokens_per_sec) << " tok/s, mfu " << 100 * result.mfu << "%\n";

@@ -19,7 +19,6 @@ void TrainConfig::validate() const {
   PRORES_CHECK(eval_iters >= 1, "--eval-iters must be positive, got ", eval_iters);
   PRORES_CHECK(std::isfinite(peak_flops) && peak_flops > 0, "--peak-tflops must be positive, got ",
                peak_flops / 1e12);
-  PRORES_CHECK(!data_path.empty(), "--data-path is required");
   PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
   PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
   PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);

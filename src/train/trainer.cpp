@@ -79,6 +79,7 @@ std::unique_ptr<TrainStep> make_train_step(const ModelConfig& model_config, cons
 }  // namespace
 
 std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& cfg, const ModelConfig& model) {
+  PRORES_CHECK(!cfg.data_path.empty(), "--data-path is required");
   const std::array<double, 3> split = data::parse_split(cfg.split);
   std::shared_ptr<const data::TokenDataset> dataset;
   try {
@@ -102,7 +103,7 @@ std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& 
 
 TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_args, const TrainConfig& cfg,
                   const ParallelLayout& layout, const data::TokenDataset& dataset, std::ostream& log,
-                  const std::function<bool()>& stop_requested) {
+                  const std::function<bool()>& stop_requested, const PeriodicEvaluation& periodic) {
   model_config.validate();
   cfg.validate();
   const LayoutShape& ls = layout.shape();
@@ -209,6 +210,17 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         log << line << std::endl;
         if (metrics)
           metrics->write(MetricsRecord().add("iter", done).add("val_loss", val_loss).add("val_ppl", std::exp(val_loss)));
+      }
+    }
+    if (periodic.interval > 0 && (done % periodic.interval == 0 || done == cfg.train_iters)) {
+      model.set_residual_scales(schedule, done);
+      model.round_matmul_weights();  // the weights after this step (the next step rounds them again)
+      const std::vector<std::pair<std::string, double>> values = periodic.run(trainer);
+      if (metrics) {
+        MetricsRecord record;
+        record.add("iter", done);
+        for (const auto& [name, value] : values) record.add(name, value);
+        metrics->write(record);
       }
     }
     const bool preempted =

@@ -9,6 +9,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.h"
@@ -53,12 +54,21 @@ double default_peak_tflops(const TrainConfig& config, int64_t ranks);
 // Megatron indexed dataset(s) --data-path names (one prefix or a weighted blend). Throws naming the option.
 std::shared_ptr<const data::TokenDataset> open_training_data(const TrainConfig& config, const ModelConfig& model);
 
+// Evaluation beyond the validation loss that the caller supplies (zero-shot tasks: train/ does not know them):
+// every `interval` iterations and after the last, run(step) on every rank, with the model after those steps (α
+// and weights as the validation sees them), returns named values, the same on every rank, that go into one
+// metrics.jsonl record with the iteration.
+struct PeriodicEvaluation {
+  int64_t interval = 0;  // 0: never
+  std::function<std::vector<std::pair<std::string, double>>(TrainStep& step)> run;
+};
+
 // Collective over layout.world(). Logs go to `log` on world rank 0 (each rank reports its coordinates). After
 // every iteration each rank asks stop_requested (when given; e.g. a signal arrived) and every rank learns
 // whether any rank said yes (one all-reduce): then all save (with --save) and stop.
 TrainResult train(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
                   const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log,
-                  const std::function<bool()>& stop_requested = {});
+                  const std::function<bool()>& stop_requested = {}, const PeriodicEvaluation& periodic = {});
 
 // A checkpoint loaded for forward-only use (evaluation, scoring, generation).
 struct LoadedStep {
