@@ -178,11 +178,11 @@ TEST(EvalMetrics, TargetAndRollingMetrics) {
   EXPECT_DOUBLE_EQ(t["perplexity,none"].get<double>(), std::exp(2.0));
   const TaskFile rolling = read_task_file(write_task(
       "rolling", {R"({"prores_eval_task": 1, "task": "r", "kind": "rolling", "metrics": ["word_perplexity", "byte_perplexity", "bits_per_byte"], "num_docs": 1})",
-                  R"({"doc_id": 0, "text": "one two three four", "words": 4})"}));
+                  R"({"doc_id": 0, "text": "one two three four", "words": 4, "bytes": 20})"}));
   const nlohmann::json r = task_metrics(rolling, {{{-6.0, false}, {-2.0, false}}});
   EXPECT_DOUBLE_EQ(r["word_perplexity,none"].get<double>(), std::exp(8.0 / 4));
-  EXPECT_DOUBLE_EQ(r["byte_perplexity,none"].get<double>(), std::exp(8.0 / 18));
-  EXPECT_DOUBLE_EQ(r["bits_per_byte,none"].get<double>(), 8.0 / 18 / std::log(2.0));
+  EXPECT_DOUBLE_EQ(r["byte_perplexity,none"].get<double>(), std::exp(8.0 / 20));
+  EXPECT_DOUBLE_EQ(r["bits_per_byte,none"].get<double>(), 8.0 / 20 / std::log(2.0));
 }
 
 TEST(EvalSampling, GreedyTopKTopPAndSeeds) {

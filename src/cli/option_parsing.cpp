@@ -13,12 +13,17 @@ namespace po = boost::program_options;
 namespace {
 
 // Keeps only the last occurrence of every option (argparse's habit, so that launch scripts can append
-// overrides); Boost would refuse a repeated option.
+// overrides; Boost would refuse a repeated option), except the composing ones, which collect every occurrence
+// (e.g. generate's --prompt).
 void keep_last_occurrences(po::parsed_options& parsed) {
   std::set<std::string> seen;
   std::vector<po::option> kept;
-  for (auto it = parsed.options.rbegin(); it != parsed.options.rend(); ++it)
-    if (seen.insert(it->string_key).second) kept.push_back(*it);
+  for (auto it = parsed.options.rbegin(); it != parsed.options.rend(); ++it) {
+    const po::option_description* d =
+        parsed.description ? parsed.description->find_nothrow(it->string_key, false) : nullptr;
+    const bool composing = d != nullptr && d->semantic()->is_composing();
+    if (seen.insert(it->string_key).second || composing) kept.push_back(*it);
+  }
   parsed.options.assign(kept.rbegin(), kept.rend());
 }
 

@@ -87,9 +87,9 @@ json task_metrics(const TaskFile& file, const std::vector<std::vector<RequestSco
       for (const RequestScore& s : scores[d]) doc_ll += s.logprob;
       ll += doc_ll;
       words += static_cast<double>(file.docs[d].words);
-      bytes += static_cast<double>(file.docs[d].text.size());
+      bytes += static_cast<double>(file.docs[d].bytes);
       if (per_doc) (*per_doc)[d] = {{"loglikelihood", doc_ll}, {"words", file.docs[d].words},
-                                    {"bytes", file.docs[d].text.size()}};
+                                    {"bytes", file.docs[d].bytes}};
     }
     if (reports(file, "word_perplexity")) out["word_perplexity,none"] = std::exp(-ll / words);
     if (reports(file, "byte_perplexity")) out["byte_perplexity,none"] = std::exp(-ll / bytes);

@@ -32,7 +32,7 @@ struct TaskResult {
 // order). multiple_choice: acc (the most likely request is gold, first maximum on ties) and acc_norm (each
 // log-likelihood divided by its choice_chars) with standard errors sqrt(var_{n-1} / n); target: acc (greedy)
 // and perplexity exp(−mean log-likelihood) (its standard error by the delta method); rolling: word_perplexity,
-// byte_perplexity, bits_per_byte. Only the metrics listed in the file's header are reported. per_doc (when
+// byte_perplexity, bits_per_byte over the documents' words and bytes. Only the metrics listed in the file's header are reported. per_doc (when
 // given) receives each document's metric values.
 nlohmann::json task_metrics(const TaskFile& file, const std::vector<std::vector<RequestScore>>& scores,
                             std::vector<nlohmann::json>* per_doc = nullptr);

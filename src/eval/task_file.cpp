@@ -34,7 +34,8 @@ TaskDoc parse_doc(const json& line, TaskKind kind, const std::string& where) {
   if (kind == TaskKind::Rolling) {
     doc.text = field(line, "text", json::value_t::string, where).get<std::string>();
     doc.words = field(line, "words", json::value_t::number_integer, where).get<int64_t>();
-    PRORES_CHECK(doc.words >= 1, where, ": words must be positive");
+    doc.bytes = field(line, "bytes", json::value_t::number_integer, where).get<int64_t>();
+    PRORES_CHECK(doc.words >= 1 && doc.bytes >= 1, where, ": words and bytes must be positive");
     return doc;
   }
   for (const json& request : field(line, "requests", json::value_t::array, where)) {

@@ -19,7 +19,8 @@ struct TaskDoc {
   std::vector<int64_t> choice_chars;                          // multiple_choice: acc_norm's lengths
   std::string subject;                                        // optional (MMLU)
   std::string text;                                           // rolling: the scored text
-  int64_t words = 0;                                          // rolling: its word count for word_perplexity
+  int64_t words = 0;                                          // rolling: word_perplexity's word count
+  int64_t bytes = 0;                                          // rolling: byte_perplexity's UTF-8 bytes
 };
 
 struct TaskFile {
