@@ -4,7 +4,9 @@
 #   2. the fortunes corpus (launch/prepare_corpus.sh)
 #   3. a SentencePiece BPE tokenizer of 4096 pieces trained on it (prores data train-tokenizer)
 #   4. the corpus tokenized into a Megatron indexed dataset (prores data preprocess)
-#   5. ProRes training of configs/quickstart.ini on 4 MPI ranks: TP = 2 × PP = 2 (launch/mpirun.sh)
+#   5. ProRes training of configs/quickstart.ini on 4 MPI ranks: TP = 2 × PP = 2 (launch/mpirun.sh), saving its
+#      checkpoint to runs/quickstart/checkpoints
+#   6. one short sample from the trained model (prores generate, greedy)
 # Extra arguments go to `prores train` (e.g. --train-iters 100 or --norm-placement post).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +20,6 @@ if [ ! -s "$tokenizer.idx" ] || [ ! -s "$tokenizer.bin" ]; then
   ./build/prores data preprocess --input data/fortunes.txt --tokenizer-model "$tokenizer.model" \
     --output-prefix "$tokenizer"
 fi
-exec bash launch/mpirun.sh 4 prores train --config configs/quickstart.ini "$@"
+bash launch/mpirun.sh 4 prores train --config configs/quickstart.ini "$@"
+echo "sample (prores generate --load runs/quickstart/checkpoints, greedy):"
+./build/prores generate --load runs/quickstart/checkpoints --prompt "The secret of life is" --max-new-tokens 32

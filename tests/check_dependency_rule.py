@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The dependency rule of docs/design.md, checked on every #include of src/.
 
-  core <- ops <- parallel <- model <- train <- cli; optim uses core, ops and parallel; data and io use core
+  core <- ops <- parallel <- model <- train <- eval <- serve <- cli; optim uses core, ops and parallel; data and io use core
   (and parallel for communicators); mpi.h, nccl.h and the concrete communicators' headers are included
   only in src/parallel (other folders see parallel/communicator.h).
 

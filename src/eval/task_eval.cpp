@@ -130,7 +130,7 @@ std::vector<TaskResult> evaluate_tasks(Scorer& scorer, const TextCodec& codec, c
       if (done < total && t - last_line < 10) return;
       last_line = t;
       if (!scorer.is_reporter()) return;
-      log << "eval " << file.task << ": " << done << "/" << total << " requests | " << seconds_text(t) << " | ETA "
+      log << "eval " << file.task << ": " << done << "/" << total << " requests of this replica | " << seconds_text(t) << " | ETA "
           << seconds_text(done > 0 ? t * static_cast<double>(total - done) / static_cast<double>(done) : 0) << std::endl;
     };
     const std::vector<RequestScore> flat = scorer.score(requests, progress);
