@@ -1,6 +1,6 @@
 // Shared test helpers: owned host buffers wrapped as Tensors, scratch directories, seeded random fills and
 // buffers, f32-vs-f64 comparisons, values stored as bf16 bits and back, and a central finite-difference
-// gradient check in double precision, and the Python interpreter of the interop tests.
+// gradient check in double precision, and the Python interpreters of the interop tests.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -33,6 +33,22 @@ inline std::string python() {
   if (env && *env) return env;
   const std::filesystem::path venv = std::filesystem::path(PRORES_BUILD_DIR) / "python" / "bin" / "python3";
   return std::filesystem::exists(venv) ? venv.string() : "python3";
+}
+
+// The interpreter with the heavy references (torch, transformers, lm_eval) of the agreement tests:
+// $PRORES_REFERENCE_PYTHON when set, else the venv of launch/install_references.sh
+// (${PRORES_REFERENCE_VENV:-$HOME/.cache/prores/reference-venv}/bin/python) when it exists, else empty.
+inline std::string reference_python() {
+  const char* env = std::getenv("PRORES_REFERENCE_PYTHON");
+  if (env && *env) return env;
+  const char* venv = std::getenv("PRORES_REFERENCE_VENV");
+  const char* home = std::getenv("HOME");
+  std::filesystem::path dir;
+  if (venv && *venv) dir = venv;
+  else if (home && *home) dir = std::filesystem::path(home) / ".cache" / "prores" / "reference-venv";
+  else return "";
+  const std::filesystem::path python = dir / "bin" / "python";
+  return std::filesystem::exists(python) ? python.string() : "";
 }
 
 // One attention problem: batch B, sequence T, NH query heads sharing KV key/value groups, head size HS.

@@ -81,7 +81,8 @@ int run_generate_command(const std::vector<std::string>& args, std::ostream& out
     std::ofstream file(output_json);
     PRORES_CHECK(file, "--output-json ", output_json, ": cannot write");
     file << nlohmann::json{{"checkpoint", loaded.checkpoint()}, {"iteration", loaded.iteration()},
-                           {"samples", records}}.dump(2) << "\n";
+                           {"samples", records}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+         << "\n";  // a continuation may end inside a UTF-8 character: U+FFFD there
   }
   out << "generate: " << generated << " tokens in " << seconds << " s (" << generated / std::max(seconds, 1e-9)
       << " tokens/s, " << (o.load.kv_cache ? "key/value cache" : "recomputing the prefix") << ")\n";

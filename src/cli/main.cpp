@@ -10,6 +10,7 @@
 #include "cli/data_command.h"
 #include "cli/generate_command.h"
 #include "cli/schedule_command.h"
+#include "cli/serve_command.h"
 #include "cli/train_command.h"
 #include "core/check.h"
 #include "core/malloc_tuning.h"
@@ -26,6 +27,7 @@ constexpr const char* kUsage =
     "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
     "  generate   continue prompts with a checkpoint's model (greedy or sampled, key/value cache)\n"
+    "  serve      an OpenAI-compatible completions server over a checkpoint's model (lm-eval local-completions)\n"
     "  export-hf  write a Pre-LN checkpoint as a Hugging Face LlamaForCausalLM directory\n"
     "  import-hf  turn a LlamaForCausalLM directory into a checkpoint to continue from\n";
 
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
     if (command == "data") return prores::run_data_command(args, std::cout);
     if (command == "generate") return prores::run_generate_command(args, std::cout);
+    if (command == "serve") return prores::run_serve_command(args, std::cout);
     if (command == "convert") return prores::run_convert_command(args, std::cout);
     if (command == "export-hf") return prores::run_export_hf_command(args, std::cout);
     if (command == "import-hf") return prores::run_import_hf_command(args, std::cout);
