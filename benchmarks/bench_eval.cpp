@@ -18,29 +18,13 @@
 #include "parallel/communicator.h"
 #include "train/train_step.h"
 #include "train/trainer.h"
+#include "random_tokens.h"
 
 namespace po = boost::program_options;
 using namespace prores;
 
 namespace {
 
-class RandomTokens final : public data::TokenDataset {
- public:
-  RandomTokens(int64_t seq_length, int64_t vocab_size) : T_(seq_length), V_(vocab_size) {}
-  int64_t seq_length() const override { return T_; }
-  int64_t vocab_size() const override { return V_; }
-  int64_t num_samples(data::Split) const override { return int64_t{1} << 40; }
-  void get_sample(data::Split, int64_t index, int32_t* tokens, int32_t* targets) const override {
-    std::mt19937_64 rng(static_cast<uint64_t>(index));
-    for (int64_t t = 0; t < T_; ++t) {
-      tokens[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
-      targets[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
-    }
-  }
-
- private:
-  int64_t T_, V_;
-};
 
 std::vector<int32_t> random_ids(int64_t n, int64_t V, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -116,7 +100,7 @@ int main(int argc, char** argv) {
       train::TrainStep step(c, t, layout);
       step.model().init_weights(1);
       step.model().set_residual_scales(alphas);
-      const RandomTokens data(T, V);
+      const bench::RandomTokens data(T, V);
       int64_t consumed = 0;
       const double s = median_seconds(repeats, [&] { step.step(data, consumed += B, 1e-4); });
       train_tps = static_cast<double>(B * T) / s;

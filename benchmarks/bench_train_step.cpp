@@ -17,32 +17,10 @@
 #include "parallel/gpu_device.h"
 #include "train/train_step.h"
 #include "train/trainer.h"
+#include "random_tokens.h"
 
 namespace po = boost::program_options;
 using namespace prores;
-
-namespace {
-
-// Uniformly random token ids, the same for a given sample index.
-class RandomTokens final : public data::TokenDataset {
- public:
-  RandomTokens(int64_t seq_length, int64_t vocab_size) : T_(seq_length), V_(vocab_size) {}
-  int64_t seq_length() const override { return T_; }
-  int64_t vocab_size() const override { return V_; }
-  int64_t num_samples(data::Split) const override { return int64_t{1} << 40; }
-  void get_sample(data::Split, int64_t index, int32_t* tokens, int32_t* targets) const override {
-    std::mt19937_64 rng(static_cast<uint64_t>(index));
-    for (int64_t t = 0; t < T_; ++t) {
-      tokens[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
-      targets[t] = static_cast<int32_t>(rng() % static_cast<uint64_t>(V_));
-    }
-  }
-
- private:
-  int64_t T_, V_;
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   keep_freed_memory_in_heap();  // as the prores executable does
@@ -107,7 +85,7 @@ int main(int argc, char** argv) {
     train::TrainStep step(c, t, layout);
     step.model().init_weights(1);
     step.model().set_residual_scales(std::vector<double>(static_cast<size_t>(c.num_layers), alpha));
-    const RandomTokens data(c.seq_length, c.vocab_size);
+    const bench::RandomTokens data(c.seq_length, c.vocab_size);
     std::vector<double> seconds;
     double loss = 0;
     for (int64_t s = 0; s < warmup + steps; ++s) {
