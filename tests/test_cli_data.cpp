@@ -1,7 +1,8 @@
 // End-to-end tests of `prores data` through the executable: train a tokenizer, preprocess plain text
 // and JSON lines into Megatron indexed datasets, read them back (one sequence per document, EOS last,
-// decoding to the input text, input order kept with several workers), and the errors for a missing
-// input file and a malformed JSON line (exit status 1, one line naming file and line, nothing written).
+// decoding to the input text, input order kept with several workers), progress lines on stderr, and the
+// errors for a missing input file and a malformed JSON line (exit status 1, one line naming file and line,
+// nothing written).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,6 +69,10 @@ struct TrainedTokenizer {
                                      dir.file("tok/spm") + " --model-type bpe");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("wrote"), std::string::npos) << r.out;
+    // The phases on stderr: what is trained, the input read, the end with the elapsed time.
+    EXPECT_NE(r.err.find("train-tokenizer: a bpe model of 300 pieces on "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("train-tokenizer reading: done, 400 documents, "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("train-tokenizer: done | elapsed "), std::string::npos) << r.err;
     model = dir.file("tok/spm.model");
   }
 };
@@ -102,6 +108,12 @@ TEST(CliData, PreprocessPlainText) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("400 documents"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("MB/s"), std::string::npos) << r.out;
+  // Progress goes to stderr, the summary above to stdout; a run this short (under the 5 s between progress
+  // lines) shows only the final progress line.
+  const std::regex done_line(
+      "preprocess: done, 400 documents, [0-9.]+ [kM]?B(, [0-9.]+ [kMG]?B/s)? \\| elapsed [0-9.]+s\n");
+  EXPECT_TRUE(std::regex_search(r.err, done_line)) << r.err;
+  EXPECT_EQ(r.out.find("elapsed"), std::string::npos) << r.out;
   expect_dataset(out.file("text"), s.docs, TokenDType::U16);
   EXPECT_FALSE(fs::exists(out.file("text.bin.tmp")));
 }

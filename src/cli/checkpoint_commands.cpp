@@ -41,7 +41,7 @@ int run_convert_command(const std::vector<std::string>& args, std::ostream& out)
              args, desc, {"load", "save"}, out))
     return 0;
   if (!pipeline_layers.empty()) parallel.pipeline_layers = parse_pipeline_layers(pipeline_layers);
-  train::convert_checkpoint(load, save, parallel);
+  train::convert_checkpoint(load, save, parallel, {});  // progress to stderr
   out << "convert: wrote " << save << " for TP " << parallel.tensor << " x PP " << parallel.pipeline << "\n";
   return 0;
 }
@@ -53,7 +53,7 @@ int run_export_hf_command(const std::vector<std::string>& args, std::ostream& ou
       ("out", po::value(&hf_dir), "Hugging Face model directory to write");
   if (!parse("export-hf", "Usage: prores export-hf --load DIR --out HF_DIR\n", args, desc, {"load", "out"}, out))
     return 0;
-  train::export_hf(load, hf_dir);
+  train::export_hf(load, hf_dir, {});
   out << "export-hf: wrote " << hf_dir << "/config.json and model.safetensors\n";
   return 0;
 }
@@ -65,7 +65,7 @@ int run_import_hf_command(const std::vector<std::string>& args, std::ostream& ou
       ("save", po::value(&save), "checkpoint directory to write");
   if (!parse("import-hf", "Usage: prores import-hf --hf-dir HF_DIR --save DIR\n", args, desc, {"hf-dir", "save"}, out))
     return 0;
-  train::import_hf(hf_dir, save);
+  train::import_hf(hf_dir, save, {});
   out << "import-hf: wrote " << save << " (continue with prores train --load " << save
       << " --prores-schedule none)\n";
   return 0;

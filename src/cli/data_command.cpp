@@ -2,7 +2,8 @@
 // documents in batches (the next batch is read while the current one is tokenized), tokenizes each
 // batch on --workers threads that pull small chunks of documents, appends EOS to every document and
 // writes the batch in input order, one sequence per document (Megatron's preprocess_data.py without
-// sentence splitting, with --append-eod).
+// sentence splitting, with --append-eod). Progress lines (documents, bytes, an ETA from the input files'
+// size) go to stderr, the summary to stdout.
 #include "cli/data_command.h"
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "cli/option_parsing.h"
 #include "core/check.h"
+#include "core/progress.h"
 #include "data/indexed_dataset.h"
 #include "data/text_documents.h"
 #include "data/tokenizer.h"
@@ -84,6 +86,7 @@ int run_train_tokenizer(const std::vector<std::string>& args, std::ostream& out)
     return 0;
   }
   PRORES_CHECK(opt.num_threads > 0, "--workers must be positive, got ", opt.num_threads);
+  opt.progress = {};  // to stderr
   const Clock::time_point start = Clock::now();
   data::train_tokenizer(split_inputs(inputs), vocab_size, model_prefix, model_type, opt);
   const data::Tokenizer tokenizer = data::Tokenizer::load(model_prefix + ".model");
@@ -172,25 +175,30 @@ int run_preprocess(const std::vector<std::string>& args, std::ostream& out) {
   data::IndexedDatasetWriter writer(o.output_prefix, dtype);
 
   const Clock::time_point start = Clock::now();
-  int64_t documents = 0, tokens = 0;
+  Progress progress("preprocess", 0, "documents", {.total_bytes = static_cast<int64_t>(reader.total_bytes())});
+  int64_t tokens = 0;
   std::vector<std::string> docs, next_docs;
   std::vector<std::vector<int32_t>> ids;
   bool have = reader.next(docs, kBatchBytes);
   PRORES_CHECK(have, "--input: no documents in ", o.inputs.size(), " input file(s)");
+  uint64_t bytes_counted = 0;  // input bytes of the batches before this one
   while (have) {
+    const uint64_t batch_bytes = reader.bytes_read() - bytes_counted;  // read before the prefetch starts
+    bytes_counted = reader.bytes_read();
     std::future<bool> prefetch = std::async(std::launch::async, [&] { return reader.next(next_docs, kBatchBytes); });
     tokenize_batch(tokenizer, docs, eos, o.workers, ids);
     for (size_t i = 0; i < docs.size(); ++i) {
       writer.add_sequence(ids[i].data(), static_cast<int64_t>(ids[i].size()));
       tokens += static_cast<int64_t>(ids[i].size());
     }
-    documents += static_cast<int64_t>(docs.size());
+    progress.advance(static_cast<int64_t>(docs.size()), static_cast<int64_t>(batch_bytes));
     have = prefetch.get();
     std::swap(docs, next_docs);
   }
   writer.finish();
+  progress.finish();
   const double secs = seconds_since(start), mb = static_cast<double>(reader.bytes_read()) / 1e6;
-  out << std::fixed << std::setprecision(2) << "preprocess: " << documents << " documents (" << reader.skipped()
+  out << std::fixed << std::setprecision(2) << "preprocess: " << progress.done() << " documents (" << reader.skipped()
       << " empty skipped), " << tokens << " tokens (EOS included) from " << mb << " MB of text in " << secs
       << " s: " << mb / std::max(secs, 1e-9) << " MB/s (--workers " << o.workers << ")\n"
       << "preprocess: wrote " << o.output_prefix << ".bin and " << o.output_prefix << ".idx ("

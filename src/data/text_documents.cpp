@@ -48,6 +48,13 @@ DocumentReader::DocumentReader(std::vector<std::string> paths, DocumentFormat fo
     std::ifstream probe(p, std::ios::binary);
     PRORES_CHECK(probe.good() && !std::filesystem::is_directory(p), "--input: cannot read '", p, "'");
   }
+  for (const std::string& p : paths_) {
+    if (!std::filesystem::is_regular_file(p)) {
+      total_bytes_ = 0;
+      break;
+    }
+    total_bytes_ += std::filesystem::file_size(p);
+  }
 }
 
 bool DocumentReader::next(std::vector<std::string>& docs, size_t max_bytes) {

@@ -39,6 +39,9 @@ class DocumentReader {
 
   // Input bytes consumed so far (line terminators included).
   uint64_t bytes_read() const { return bytes_read_; }
+  // The size of the input files together, which bytes_read() reaches at the end; 0 when an input is not a
+  // regular file (a pipe).
+  uint64_t total_bytes() const { return total_bytes_; }
   // Empty documents skipped so far.
   int64_t skipped() const { return skipped_; }
 
@@ -55,7 +58,7 @@ class DocumentReader {
   std::ifstream in_;
   int64_t line_ = 0;
   std::string buffer_;
-  uint64_t bytes_read_ = 0;
+  uint64_t bytes_read_ = 0, total_bytes_ = 0;
   int64_t skipped_ = 0;
 };
 

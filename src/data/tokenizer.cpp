@@ -68,11 +68,12 @@ int32_t Tokenizer::bos_id() const { return impl_->processor.bos_id(); }
 
 namespace {
 
-// Feeds SentencePieceTrainer the non-empty lines of the documents of a DocumentReader. An input error
-// ends the iteration; the exception is kept and rethrown once training returns.
+// Feeds SentencePieceTrainer the non-empty lines of the documents of a DocumentReader, counting the documents
+// and bytes read in `progress` (finished at the end of the input). An input error ends the iteration; the
+// exception is kept and rethrown once training returns.
 class LineIterator final : public sentencepiece::SentenceIterator {
  public:
-  explicit LineIterator(DocumentReader& reader) : reader_(reader) { advance(); }
+  LineIterator(DocumentReader& reader, Progress& progress) : reader_(reader), progress_(progress) { advance(); }
 
   bool done() const override { return done_; }
   void Next() override { advance(); }
@@ -98,7 +99,13 @@ class LineIterator final : public sentencepiece::SentenceIterator {
           pos_ = end + 1;
           if (!line_.empty()) return;
         }
-        if (!reader_.next(docs_, 1 << 22)) break;
+        if (!reader_.next(docs_, 1 << 22)) {
+          progress_.finish();
+          break;
+        }
+        const uint64_t bytes = reader_.bytes_read() - bytes_counted_;
+        bytes_counted_ = reader_.bytes_read();
+        progress_.advance(static_cast<int64_t>(docs_.size()), static_cast<int64_t>(bytes));
         doc_ = pos_ = 0;
       }
     } catch (...) {
@@ -108,6 +115,8 @@ class LineIterator final : public sentencepiece::SentenceIterator {
   }
 
   DocumentReader& reader_;
+  Progress& progress_;
+  uint64_t bytes_counted_ = 0;  // reader_.bytes_read() at the last progress_.advance
   std::vector<std::string> docs_;
   size_t doc_ = 0, pos_ = 0;
   std::string line_;
@@ -154,10 +163,18 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
       {"pad_id", "-1"},
       {"minloglevel", "1"},
   };
-  LineIterator lines(reader);
+  Progress training("train-tokenizer", 0, "", options.progress);
+  training.note("a " + model_type + " model of " + std::to_string(vocab_size) + " pieces on " +
+                std::to_string(threads) + " threads from " + format_bytes(static_cast<double>(reader.total_bytes())) +
+                " of input, read first");
+  ProgressOptions reading_options = options.progress;
+  reading_options.total_bytes = static_cast<int64_t>(reader.total_bytes());
+  Progress reading("train-tokenizer reading", 0, "documents", reading_options);
+  LineIterator lines(reader, reading);
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &lines);
   if (lines.error()) std::rethrow_exception(lines.error());
   PRORES_CHECK(status.ok(), "train-tokenizer: SentencePiece failed: ", status.ToString());
+  training.finish();
 }
 
 int64_t padded_vocab_size(int64_t vocab, int64_t divisible_by, int64_t tp) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/progress.h"
+
 namespace prores::data {
 
 class Tokenizer {
@@ -47,6 +49,8 @@ struct TokenizerTrainingOptions {
   int num_threads = 0;
   // Field of JSON-lines inputs that holds the text.
   std::string json_key = "text";
+  // Where the reading progress and the phase lines go; off unless the caller turns it on.
+  ProgressOptions progress{.enabled = false};
 };
 
 // Trains a SentencePiece model on the lines of inputs (plain text, or the json_key field of *.jsonl /

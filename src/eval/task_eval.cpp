@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "core/check.h"
+#include "core/progress.h"
 
 namespace prores::eval {
 
@@ -124,16 +126,15 @@ std::vector<TaskResult> evaluate_tasks(Scorer& scorer, const TextCodec& codec, c
     first_request.push_back(requests.size());
     result.requests = static_cast<int64_t>(requests.size());
     for (const TokenRequest& r : requests) result.truncated += r.truncated ? 1 : 0;
-    double last_line = 0;
-    const ScoreProgress progress = [&](int64_t done, int64_t total) {
-      const double t = elapsed();
-      if (done < total && t - last_line < 10) return;
-      last_line = t;
-      if (!scorer.is_reporter()) return;
-      log << "eval " << file.task << ": " << done << "/" << total << " requests of this replica | " << seconds_text(t) << " | ETA "
-          << seconds_text(done > 0 ? t * static_cast<double>(total - done) / static_cast<double>(done) : 0) << std::endl;
+    std::optional<Progress> progress;  // made at the first report, which brings the replica's total
+    const ScoreProgress report = [&](int64_t done, int64_t total) {
+      if (!progress) {
+        const ProgressOptions to_log{.out = &log, .enabled = scorer.is_reporter()};
+        progress.emplace("eval " + file.task, total, "requests", to_log);
+      }
+      progress->advance(done - progress->done());
     };
-    const std::vector<RequestScore> flat = scorer.score(requests, progress);
+    const std::vector<RequestScore> flat = scorer.score(requests, report);
     result.tokens = scorer.tokens_read();
     std::vector<std::vector<RequestScore>> scores(file.docs.size());
     for (size_t d = 0; d < file.docs.size(); ++d)

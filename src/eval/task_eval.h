@@ -37,8 +37,9 @@ struct TaskResult {
 nlohmann::json task_metrics(const TaskFile& file, const std::vector<std::vector<RequestScore>>& scores,
                             std::vector<nlohmann::json>* per_doc = nullptr);
 
-// Collective over the scorer's layout: evaluates each task in turn, logging a progress line with an ETA and
-// a result line per task to `log` on world rank 0. Returns the same results on every rank.
+// Collective over the scorer's layout: evaluates each task in turn, logging to `log` on world rank 0 progress
+// lines (core/progress.h: the requests its replica has scored, with an ETA, at most one per 5 s) and a result
+// line per task. Returns the same results on every rank.
 std::vector<TaskResult> evaluate_tasks(Scorer& scorer, const TextCodec& codec, const std::vector<std::string>& tasks,
                                        const TaskEvalOptions& options, std::ostream& log);
 

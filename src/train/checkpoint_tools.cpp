@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/progress.h"
 #include "io/checkpoint.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
@@ -18,39 +19,68 @@ namespace prores::train {
 
 namespace fs = std::filesystem;
 
-void convert_checkpoint(const std::string& load, const std::string& save_dir, const ParallelConfig& parallel) {
+namespace {
+
+// One model file of the target layout and the parameter shards it holds (a TP-replicated parameter only on
+// TP rank 0).
+struct TargetFile {
+  LayoutShape shape;
+  std::vector<ParamEntry> entries;
+};
+
+std::vector<TargetFile> target_files(const ParallelConfig& parallel, const ModelConfig& model) {
+  const int64_t world = parallel.tensor * parallel.pipeline;
+  std::vector<TargetFile> files;
+  for (int64_t rank = 0; rank < world; ++rank) {
+    TargetFile file{LayoutShape::compute(world, rank, parallel, model, 1, 1), {}};
+    const ParamTable table(model, shard_of(file.shape));
+    for (const ParamEntry& e : table.entries())
+      if (!e.tp_replicated() || file.shape.tp_rank == 0) file.entries.push_back(e);
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+int64_t tensor_bytes(const std::vector<float>& data) { return static_cast<int64_t>(data.size() * sizeof(float)); }
+
+}  // namespace
+
+void convert_checkpoint(const std::string& load, const std::string& save_dir, const ParallelConfig& parallel,
+                        const ProgressOptions& progress_options) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));
   auto attrs = reader.attributes();
   const ModelConfig model = model_config_from(attrs, reader.directory());
   const int64_t iteration = int_attribute(attrs, "iteration", reader.directory());
-  const int64_t world = parallel.tensor * parallel.pipeline;
   const bool with_optimizer = reader.has_tensor(exp_avg_name("model.norm.weight"));
   attrs["layout"] = std::vector<int64_t>{parallel.tensor, parallel.pipeline, 1};
   attrs["distributed_optimizer"] = int64_t{0};
+  const std::vector<TargetFile> files = target_files(parallel, model);
+  const int64_t tensors_per_param = with_optimizer ? 3 : 1;  // the parameter and AdamW's two moments
+  int64_t tensors = 0;
+  for (const TargetFile& file : files) tensors += tensors_per_param * static_cast<int64_t>(file.entries.size());
+  Progress progress("convert", tensors, "tensors", progress_options);
   const std::string dir = io::prepare_checkpoint_dir(save_dir, iteration);
   std::vector<float> shard;
-  for (int64_t rank = 0; rank < world; ++rank) {
-    const LayoutShape ls = LayoutShape::compute(world, rank, parallel, model, 1, 1);
-    const ModelShard ms = shard_of(ls);
-    io::CheckpointWriter writer(dir + "/" + model_file_name(ls.tp_rank, ls.pp_rank));
-    const ParamTable table(model, ms);
-    for (const ParamEntry& e : table.entries()) {
-      if (e.tp_replicated() && ls.tp_rank != 0) continue;
+  for (const TargetFile& file : files) {
+    io::CheckpointWriter writer(dir + "/" + model_file_name(file.shape.tp_rank, file.shape.pp_rank));
+    for (const ParamEntry& e : file.entries) {
       shard.resize(static_cast<size_t>(e.numel));
       std::vector<std::string> names = {e.name};
       if (with_optimizer) names.insert(names.end(), {exp_avg_name(e.name), exp_avg_sq_name(e.name)});
       for (const std::string& name : names) {
         reader.read_shard(name, e.shard_axis, e.shard_offset, e.shape, shard.data());
         writer.add(name, placement_of(e, 0, e.numel), shard.data());
+        progress.advance(1, tensor_bytes(shard));
       }
     }
     for (const auto& [key, value] : attrs) writer.set_attribute(key, value);
     writer.close();
   }
   io::commit_checkpoint(save_dir, iteration, 0);
+  progress.finish();
 }
 
-void export_hf(const std::string& load, const std::string& hf_dir) {
+void export_hf(const std::string& load, const std::string& hf_dir, const ProgressOptions& progress_options) {
   const io::CheckpointReader reader(io::resolve_load_dir(load));
   const auto attrs = reader.attributes();
   const ModelConfig model = model_config_from(attrs, reader.directory());
@@ -62,6 +92,7 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
 
   std::vector<io::SafeTensor> tensors;
   const ParamTable table(model);
+  Progress progress("export-hf", static_cast<int64_t>(table.entries().size()), "tensors read", progress_options);
   for (const ParamEntry& e : table.entries()) {
     io::SafeTensor t{e.name, e.global_shape, reader.read_full(e.name)};
     double scale = 1.0;
@@ -71,6 +102,7 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
       scale = 1.0 / std::sqrt(static_cast<double>(e.layer));  // s·(w ⊙ n) = (s·w) ⊙ n
     if (scale != 1.0)
       for (float& x : t.data) x = static_cast<float>(x * scale);
+    progress.advance(1, tensor_bytes(t.data));
     tensors.push_back(std::move(t));
   }
   fs::create_directories(hf_dir);
@@ -85,6 +117,7 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
   hf.rms_norm_eps = model.norm_eps;
   hf.rope_theta = model.rotary_base;
   hf.initializer_range = model.init_method_std;
+  progress.note("writing " + hf_dir + "/model.safetensors");
   io::write_safetensors(hf_dir + "/model.safetensors", tensors, {{"format", "pt"}});
   io::write_hf_config(hf_dir + "/config.json", hf);
   const auto tokenizer = attrs.find("tokenizer_model");
@@ -93,9 +126,10 @@ void export_hf(const std::string& load, const std::string& hf_dir) {
     if (!path.empty() && fs::exists(path))
       fs::copy_file(path, hf_dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
   }
+  progress.finish();
 }
 
-void import_hf(const std::string& hf_dir, const std::string& save_dir) {
+void import_hf(const std::string& hf_dir, const std::string& save_dir, const ProgressOptions& progress_options) {
   const io::HfLlamaConfig hf = io::read_hf_config(hf_dir + "/config.json");
   ModelConfig model;
   model.num_layers = hf.num_hidden_layers;
@@ -110,8 +144,10 @@ void import_hf(const std::string& hf_dir, const std::string& save_dir) {
   model.init_method_std = hf.initializer_range;
   model.validate();
   const std::string weights = hf_dir + "/model.safetensors";
-  const std::map<std::string, io::SafeTensor> tensors = io::read_safetensors(weights);
   const ParamTable table(model);
+  Progress progress("import-hf", static_cast<int64_t>(table.entries().size()), "tensors written", progress_options);
+  progress.note("reading " + weights);
+  const std::map<std::string, io::SafeTensor> tensors = io::read_safetensors(weights);
   PRORES_CHECK(tensors.size() == table.entries().size(), "import-hf: ", weights, " holds ", tensors.size(),
                " tensors; a LlamaForCausalLM of this config has ", table.entries().size());
   const std::string dir = io::prepare_checkpoint_dir(save_dir, 0);
@@ -122,6 +158,7 @@ void import_hf(const std::string& hf_dir, const std::string& save_dir) {
     PRORES_CHECK(it->second.shape == e.global_shape, "import-hf: ", weights, ": tensor '", e.name,
                  "' has the wrong shape for config.json");
     writer.add(e.name, placement_of(e, 0, e.numel), it->second.data.data());
+    progress.advance(1, tensor_bytes(it->second.data));
   }
   TrainConfig imported;
   imported.train_iters = 0;
@@ -135,6 +172,7 @@ void import_hf(const std::string& hf_dir, const std::string& save_dir) {
   writer.set_attribute("imported_from", hf_dir);
   writer.close();
   io::commit_checkpoint(save_dir, 0, 0);
+  progress.finish();
 }
 
 }  // namespace prores::train
