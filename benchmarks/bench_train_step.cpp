@@ -2,7 +2,9 @@
 // (forward, backward, global-norm clip, AdamW) on random tokens, single process. Default: the paper's 71M
 // width (12 layers, d = 512, 8 heads, ffn 1368) at sequence length 256, fp32 on the CPU; --bf16 takes bf16
 // matmuls, --device cuda runs it on the GPU, e.g. the 350M config at sequence length 1024. Reports the median over
-// timed steps after warm-up (each step ends with the loss and the gradient norm back on the host).
+// timed steps after warm-up (each step ends with the loss and the gradient norm back on the host), then what the
+// diagnostics cost at --probe-interval K: the probe batch (one global batch, train/probe.h) and the per-log
+// activation RMS, as a share of K steps' time.
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -15,6 +17,7 @@
 #include "ops/gemm.h"
 #include "parallel/communicator.h"
 #include "parallel/gpu_device.h"
+#include "train/probe.h"
 #include "train/train_step.h"
 #include "train/trainer.h"
 #include "random_tokens.h"
@@ -63,6 +66,8 @@ int main(int argc, char** argv) {
       ("recompute-granularity", po::value(&t.recompute_granularity), "full: recompute the blocks' activations")
       ("recompute-method", po::value(&t.recompute_method)->default_value(t.recompute_method), "uniform or block")
       ("recompute-num-layers", po::value(&t.recompute_num_layers)->default_value(t.recompute_num_layers), "")
+      ("probe-interval", po::value(&t.probe_interval)->default_value(t.probe_interval),
+       "steps per probe, for the probe's share of training time (0: do not time the probe)")
       ("peak-tflops", po::value(&peak_tflops)->default_value(peak_tflops),
        "peak for MFU (0: 0.442 on the CPU, 0.9 with --bf16, 989 on a GPU)");
   try {
@@ -115,6 +120,24 @@ int main(int argc, char** argv) {
                 "%.3g TFLOP/s | MFU %.1f%% of %.3g TFLOP/s (6N + 12LCT per token)\n",
                 median, seconds.front(), seconds.back(), seconds.size(), loss, tps, tps * flops / 1e12,
                 100 * tps * flops / (peak_tflops * 1e12), peak_tflops);
+    if (t.probe_interval > 0) {
+      const auto median_of = [](int repeats, auto&& work) {
+        std::vector<double> times;
+        for (int r = 0; r < repeats; ++r) {
+          const auto start = std::chrono::steady_clock::now();
+          work();
+          times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+        std::sort(times.begin(), times.end());
+        return times[times.size() / 2];
+      };
+      const double probe = median_of(3, [&] { train::probe_norms(step, layout, data, t.global_batch_size); });
+      const double rms = median_of(3, [&] { step.activation_rms(); });
+      std::printf("probe: median %.4f s per probe of %lld samples = %.2f%% of %lld steps; activation RMS %.2e s per "
+                  "log line\n",
+                  probe, (long long)t.global_batch_size, 100 * probe / (median * static_cast<double>(t.probe_interval)),
+                  (long long)t.probe_interval, rms);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: error: %s\n", e.what());
     return 1;

@@ -94,4 +94,16 @@ inline double number_after(const std::string& line, const std::string& key) {
   return pos == std::string::npos ? 0 : std::stod(line.substr(pos + key.size() + 3));
 }
 
+// The numbers of the JSON array after "key": in a JSON line.
+inline std::vector<double> array_after(const std::string& line, const std::string& key) {
+  const size_t pos = line.find("\"" + key + "\":[");
+  EXPECT_NE(pos, std::string::npos) << key << " missing in " << line;
+  std::vector<double> out;
+  if (pos == std::string::npos) return out;
+  const size_t begin = pos + key.size() + 4;
+  std::istringstream items(line.substr(begin, line.find(']', begin) - begin));
+  for (std::string item; std::getline(items, item, ',');) out.push_back(std::stod(item));
+  return out;
+}
+
 }  // namespace prores::test

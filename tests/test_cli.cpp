@@ -23,13 +23,18 @@ std::string tiny_args() {
   return std::string("train --config ") + PRORES_SOURCE_DIR + "/configs/tiny.ini --data-path " + corpus();
 }
 
+// metrics.jsonl holds train, validation and probe records (docs/diagnostics.md): the per-step losses of the
+// train records cover every iteration once, the probe runs at iteration 0 and after the last (--probe-interval
+// 100 > 50), and the log line tells the elapsed time and the ETA.
 TEST(Cli, TinyConfigTrainsAndLossFalls) {
   const fs::path log_dir = work_dir().path() / "tiny_run";
   const RunResult r = run(tiny_args() + " --log-dir " + log_dir.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("iter     50/50"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| elapsed "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| ETA 0.0s"), std::string::npos) << r.out;
   std::istringstream lines(read_file(log_dir / "metrics.jsonl"));
-  std::vector<double> losses;
+  std::vector<double> losses, step_losses, probe_iters;
   int evals = 0;
   for (std::string line; std::getline(lines, line);) {
     if (line.find("\"val_loss\"") != std::string::npos) {
@@ -37,12 +42,25 @@ TEST(Cli, TinyConfigTrainsAndLossFalls) {
       ++evals;
       continue;
     }
-    for (const char* key : {"iter", "lr", "grad_norm", "tokens_per_sec", "mfu"}) number_after(line, key);
+    if (line.find("\"probe/tokens\"") != std::string::npos) {
+      probe_iters.push_back(number_after(line, "iter"));
+      EXPECT_EQ(array_after(line, "probe/act_norm").size(), 2u);
+      continue;
+    }
+    for (const char* key : {"iter", "lr", "grad_norm", "tokens_per_sec", "mfu", "skipped_share", "elapsed_s"})
+      number_after(line, key);
     EXPECT_NE(line.find("\"alpha\":["), std::string::npos);
     losses.push_back(number_after(line, "loss"));
+    const std::vector<double> steps = array_after(line, "step_loss");
+    ASSERT_EQ(steps.size(), 10u) << line;
+    EXPECT_EQ(steps.back(), losses.back());
+    EXPECT_EQ(array_after(line, "step_grad_norm").size(), 10u);
+    step_losses.insert(step_losses.end(), steps.begin(), steps.end());
   }
   ASSERT_EQ(losses.size(), 5u);  // --log-interval 10 over 50 iterations
+  EXPECT_EQ(step_losses.size(), 50u);
   EXPECT_EQ(evals, 2);           // --eval-interval 25
+  EXPECT_EQ(probe_iters, (std::vector<double>{0, 50}));
   EXPECT_LT(losses.back(), losses.front() - 0.8) << "loss did not fall clearly";
   EXPECT_LT(losses.back(), std::log(256.0) - 1.0);
 }

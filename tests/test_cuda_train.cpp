@@ -181,7 +181,7 @@ TEST(CudaTrain, CheckpointResumesBitExactlyAndReadsOnTheCpu) {
   TrainRun original(Device::CUDA, false);
   train_steps(original, data, 0, 4);
   const ScheduleArgs schedule;
-  train::save_checkpoint(save, 0, {4, 16}, original.step, original.layout,
+  train::save_checkpoint(save, 0, {}, {4, 16}, original.step, original.layout,
                          train::checkpoint_attributes(original.model, schedule, original.config));
   const Trace continued = train_steps(original, data, 4, 3);
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/check.h"
 #include "io/checkpoint.h"
@@ -31,7 +32,7 @@ class CheckpointDirTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // A checkpoint of `iteration` whose one file carries `tag` as an attribute, committed.
-  void save(int64_t iteration, int64_t tag, int64_t keep_last) {
+  void save(int64_t iteration, int64_t tag, int64_t keep_last, const std::vector<int64_t>& kept = {}) {
     const std::string tmp = prepare_checkpoint_dir(dir_.string(), iteration);
     EXPECT_EQ(tmp, (dir_ / (iteration_dir_name(iteration) + ".tmp")).string());
     CheckpointWriter w(tmp + "/model_tp00_pp000.h5");
@@ -39,7 +40,7 @@ class CheckpointDirTest : public ::testing::Test {
     w.add("x", PiecePlacement{{1}, -1, 0, {1}, 0, 1}, &x);
     w.set_attribute("tag", tag);
     w.close();
-    commit_checkpoint(dir_.string(), iteration, keep_last);
+    commit_checkpoint(dir_.string(), iteration, keep_last, kept);
   }
 
   int64_t tag_of(const std::string& iteration_dir) const {
@@ -105,6 +106,16 @@ TEST_F(CheckpointDirTest, KeepLastPrunesOldestButNeverTheNewOne) {
   EXPECT_EQ(entries(), (std::set<std::string>{"iter_0000600", "latest"}));
   save(700, 700, 0);  // keep_last 0: keep all
   EXPECT_EQ(entries(), (std::set<std::string>{"iter_0000600", "iter_0000700", "latest"}));
+}
+
+// --save-iters: the listed iterations survive --keep-last and do not count towards it.
+TEST_F(CheckpointDirTest, KeptIterationsSurvivePruningAndAreListed) {
+  const std::vector<int64_t> kept = {10, 20};
+  for (int64_t it : {10, 20, 30, 40, 50}) save(it, it, 2, kept);
+  EXPECT_EQ(entries(), (std::set<std::string>{"iter_0000010", "iter_0000020", "iter_0000040", "iter_0000050", "latest"}));
+  fs::create_directory(dir_ / "iter_0000060.tmp");  // a save in progress is not a checkpoint
+  EXPECT_EQ(list_checkpoint_iterations(dir_.string()), (std::vector<int64_t>{10, 20, 40, 50}));
+  expect_error([&] { list_checkpoint_iterations((dir_ / "missing").string()); }, {"missing", "not a checkpoint directory"});
 }
 
 TEST_F(CheckpointDirTest, ResavingAnIterationReplacesIt) {

@@ -2,7 +2,7 @@
 // tiny model (4 layers, ProRes linear, 4 micro-batches per DP rank) the loss and gradient norm of each
 // of the first 10 iterations under TP, PP, DP, their products, ZeRO-1 and PP with recomputed blocks equal
 // the single-process values within 1e-5 relative (3.7e-8 measured), and so does the activations' RMS per
-// block where the layout keeps the micro-batches; with --bf16, TP x PP and TP x DP with
+// block where the layout keeps the micro-batches, and every probe-batch norm (at iteration 0 and 10); with --bf16, TP x PP and TP x DP with
 // ZeRO-1 equal the single-process bf16 run within 1e-4 (the rounding to bf16 of partial sums taken in another
 // order: 4.0e-5 measured, while the fp32 run is 4.6e-4 away); and a layout that cannot hold the model fails on
 // every rank with the same message, without hanging. Measured on the generated corpus (cli_test_util.h).
@@ -34,20 +34,14 @@ std::string common_args(const std::string& log_dir) {
          log_dir;
 }
 
-// The numbers of the JSON array after "key": in a metrics line.
-std::vector<double> array_after(const std::string& line, const std::string& key) {
-  std::vector<double> out;
-  const size_t pos = line.find("\"" + key + "\":[");
-  EXPECT_NE(pos, std::string::npos) << key << " missing in " << line;
-  if (pos == std::string::npos) return out;
-  std::istringstream items(line.substr(pos + key.size() + 4, line.find(']', pos) - pos - key.size() - 4));
-  for (std::string item; std::getline(items, item, ',');) out.push_back(std::stod(item));
-  return out;
-}
+// The probe-batch norms of a run (docs/diagnostics.md), one list per key, the records in iteration order.
+const std::vector<std::string> kProbeKeys = {"probe/act_norm", "probe/attn_branch_norm", "probe/attn_branch_scaled_norm",
+                                             "probe/mlp_branch_norm", "probe/mlp_branch_scaled_norm"};
 
 struct LayoutRun {
   Trace trace;
   std::vector<double> act_rms;  // of the last iteration
+  std::vector<std::vector<double>> probes;  // per probe record, kProbeKeys' arrays one after another
 };
 
 LayoutRun run_layout(const Layout& layout) {
@@ -57,6 +51,12 @@ LayoutRun run_layout(const Layout& layout) {
   LayoutRun run;
   std::istringstream lines(read_file(fs::path(log_dir) / "metrics.jsonl"));
   for (std::string line; std::getline(lines, line);) {
+    if (line.find("\"probe/tokens\"") != std::string::npos) {
+      std::vector<double>& probe = run.probes.emplace_back();
+      for (const std::string& key : kProbeKeys)
+        for (double v : array_after(line, key)) probe.push_back(v);
+      continue;
+    }
     run.trace.loss.push_back(number_after(line, "loss"));
     run.trace.grad_norm.push_back(number_after(line, "grad_norm"));
     run.act_rms = array_after(line, "act_rms");
@@ -68,6 +68,8 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
   const LayoutRun reference = run_layout({"single", 1, "--micro-batch-size 2"});
   ASSERT_EQ(reference.trace.loss.size(), 10u);
   ASSERT_EQ(reference.act_rms.size(), 4u);
+  ASSERT_EQ(reference.probes.size(), 2u);  // at iteration 0 and after the last
+  ASSERT_EQ(reference.probes[0].size(), 4 * kProbeKeys.size());
   const std::vector<Layout> layouts = {
       {"tp2", 2, "--micro-batch-size 2 --tensor-model-parallel-size 2"},
       {"pp2", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2"},
@@ -84,6 +86,14 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
   for (const Layout& layout : layouts) {
     const LayoutRun run = run_layout(layout);
     expect_tracks(run.trace, reference.trace, 1e-5, layout.name);
+    // The probe batch is the same samples in every layout, whatever the micro-batch and DP split.
+    ASSERT_EQ(run.probes.size(), reference.probes.size()) << layout.name;
+    for (size_t p = 0; p < run.probes.size(); ++p) {
+      ASSERT_EQ(run.probes[p].size(), reference.probes[p].size()) << layout.name;
+      for (size_t i = 0; i < run.probes[p].size(); ++i)
+        EXPECT_NEAR(run.probes[p][i], reference.probes[p][i], 1e-5 * std::abs(reference.probes[p][i]))
+            << layout.name << " probe " << p << " " << kProbeKeys[i / 4] << " block " << i % 4;
+    }
     // The activations' RMS per block, of the same last micro-batch where the layout keeps micro-batches of 2.
     if (layout.flags.find("--micro-batch-size 2") == std::string::npos) continue;
     ASSERT_EQ(run.act_rms.size(), reference.act_rms.size()) << layout.name;

@@ -1,6 +1,8 @@
 // Command line + INI parsing shared by the subcommands (see option_parsing.h).
 #include "cli/option_parsing.h"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 
@@ -76,6 +78,25 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
     PRORES_FAIL(command, ": ", e.what(), " (in the ", stage, ")");
   }
   return true;
+}
+
+std::vector<int64_t> parse_iteration_list(const std::string& option, const std::string& text) {
+  std::vector<int64_t> iters;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    int64_t value = 0;
+    const auto res = std::from_chars(item.data(), item.data() + item.size(), value);
+    PRORES_CHECK(!item.empty() && item.front() != '-' && res.ec == std::errc() &&
+                     res.ptr == item.data() + item.size(),
+                 option, ": '", item, "' in '", text,
+                 "' is not a non-negative integer (expected a comma-separated list such as 0,100,500)");
+    iters.push_back(value);
+    if (end == text.size()) break;
+    begin = end + 1;
+  }
+  return iters;
 }
 
 }  // namespace prores

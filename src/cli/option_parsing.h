@@ -5,6 +5,7 @@
 // config key.
 #pragma once
 #include <boost/program_options.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,9 @@ namespace prores {
 bool parse_options(const std::string& command, const std::vector<std::string>& args,
                    const boost::program_options::options_description& desc,
                    boost::program_options::variables_map& vm);
+
+// A comma-separated list of non-negative integers such as 0,100,500 (--iters, --save-iters), in the given
+// order. Throws prores::Error naming the option and the bad item.
+std::vector<int64_t> parse_iteration_list(const std::string& option, const std::string& text);
 
 }  // namespace prores

@@ -1,4 +1,4 @@
-// `prores schedule` (see schedule_command.h): option parsing, --iters parsing and the CSV table.
+// `prores schedule` (see schedule_command.h): option parsing and the CSV table.
 #include "cli/schedule_command.h"
 
 #include <algorithm>
@@ -22,26 +22,6 @@ constexpr const char* kUsage =
     "                       [--prores-warmup-steps W | --prores-steps-per-layer T]\n"
     "Prints the ProRes residual scale alpha(l, t) as CSV (iter,layer,alpha): one row per listed\n"
     "iteration t (optimizer steps already taken) and block l = 1..L.\n";
-
-// Parses --iters: a comma-separated list of non-negative integers, kept in the given order.
-std::vector<int64_t> parse_iters(const std::string& text) {
-  std::vector<int64_t> iters;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    int64_t value = 0;
-    const auto res = std::from_chars(item.data(), item.data() + item.size(), value);
-    PRORES_CHECK(!item.empty() && item.front() != '-' && res.ec == std::errc() &&
-                     res.ptr == item.data() + item.size(),
-                 "--iters: '", item, "' in '", text,
-                 "' is not a non-negative integer (expected a comma-separated list such as 0,100,500)");
-    iters.push_back(value);
-    if (end == text.size()) break;
-    begin = end + 1;
-  }
-  return iters;
-}
 
 // Shortest decimal text that reads back as x.
 std::string shortest(double x) {
@@ -73,7 +53,7 @@ int run_schedule_command(const std::vector<std::string>& args, std::ostream& out
   PRORES_CHECK(vm.count("num-layers"), "schedule: --num-layers is required");
   PRORES_CHECK(num_layers >= 1, "--num-layers must be at least 1, got ", num_layers);
   PRORES_CHECK(vm.count("iters"), "schedule: --iters is required (e.g. --iters 0,100,500)");
-  const std::vector<int64_t> iters = parse_iters(iters_text);
+  const std::vector<int64_t> iters = parse_iteration_list("--iters", iters_text);
   const ResidualSchedule schedule = make_residual_schedule(schedule_args, num_layers);
 
   out << "iter,layer,alpha\n";

@@ -13,6 +13,7 @@
 #include "cli/schedule_options.h"
 #include "core/check.h"
 #include "data/tokenizer.h"
+#include "io/checkpoint.h"
 #include "eval/scorer.h"
 #include "eval/task_eval.h"
 #include "eval/text_codec.h"
@@ -34,6 +35,8 @@ struct TrainOptions {
   std::string pipeline_layers;
   std::shared_ptr<const data::TokenDataset> data;
   std::string results_json;  // eval: --results-json
+  std::string save_iters;    // train: --save-iters
+  std::string output;        // analyze: --output
   // Zero-shot tasks: eval --tasks; train --eval-tasks every --eval-tasks-interval iterations.
   std::string tasks;
   int64_t tasks_interval = 0;
@@ -110,6 +113,14 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("exit-interval", po::value(&t.exit_interval)->default_value(t.exit_interval),
        "save and exit after an iteration divisible by this (0: never)")
       ("keep-last", po::value(&t.keep_last)->default_value(t.keep_last), "checkpoints kept (0: all)")
+      ("save-iters", po::value(&o.save_iters),
+       "also save after these iterations, e.g. 25,50,100,200 (dense early checkpoints for prores analyze; "
+       "--keep-last never removes them)")
+      ("probe-interval", po::value(&t.probe_interval)->default_value(t.probe_interval),
+       "iterations between probe-batch activation norms in metrics.jsonl, also at iteration 0 and after the last "
+       "(0: none; docs/diagnostics.md)")
+      ("probe-samples", po::value(&t.probe_samples)->default_value(t.probe_samples),
+       "samples of the probe batch, the first ones of the validation split (0: --global-batch-size)")
       ("peak-tflops", po::value(&o.peak_tflops)->default_value(o.peak_tflops),
        "peak TFLOP/s of all ranks together, for MFU (0: 0.442 on the CPU, 0.9 with --bf16, 989 per GPU with "
        "--device cuda)")
@@ -139,8 +150,18 @@ void add_parallel_options(po::options_description& desc, TrainOptions& o) {
        "ZeRO-1: shard the optimizer state over data-parallel ranks");
 }
 
-// What the command does with the options: train, or evaluate a checkpoint (--load) with the same options.
-enum class Mode { Train, Eval };
+// What the command does with the options: train, evaluate a checkpoint (--load), or analyze a run's checkpoints
+// (--load DIR), with the same options.
+enum class Mode { Train, Eval, Analyze };
+
+const char* command_name(Mode mode) {
+  switch (mode) {
+    case Mode::Train: return "train";
+    case Mode::Eval: return "eval";
+    case Mode::Analyze: return "analyze";
+  }
+  return "";
+}
 
 constexpr const char* kTrainUsage =
     "Usage: [mpirun -np N] prores train [--config FILE] [options]\n"
@@ -155,12 +176,20 @@ constexpr const char* kEvalUsage =
     "the validation one as the training run computed it. Takes prores train's options: data, batch, device and\n"
     "layout; the model options, the --prores-* options and the tokenizer are the checkpoint's (leave them out,\n"
     "or give the checkpoint's values).\n";
+constexpr const char* kAnalyzeUsage =
+    "Usage: [mpirun -np N] prores analyze [--config FILE] --load DIR [--output FILE] [options]\n"
+    "For every checkpoint of a run (the iteration directories of DIR, any layout), the layerwise cosine similarity\n"
+    "of its block outputs and branch outputs to those of the run's last checkpoint, per token of the probe batch\n"
+    "(--probe-samples samples of the validation split) and averaged over tokens, written as JSON lines to --output\n"
+    "(default: --log-dir/similarity.jsonl, --log-dir defaulting to DIR), where prores report finds it\n"
+    "(docs/diagnostics.md). Takes prores train's data, batch, device and layout options; the model and --prores-*\n"
+    "options are the checkpoint's.\n";
 
 // Parses and validates everything that can be checked before the first collective; returns false for
 // --help. Throws prores::Error naming the option and value.
 bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::ostream& out, const Communicator& world,
                         TrainOptions& o) {
-  const std::string command = mode == Mode::Train ? "train" : "eval";
+  const std::string command = command_name(mode);
   po::options_description desc("prores " + command + " options");
   desc.add_options()("help", "print this help")("config", po::value<std::string>(), "INI file of options");
   add_model_options(desc, o.model);
@@ -176,6 +205,8 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
         ("tasks", po::value(&o.tasks), "zero-shot tasks to score, e.g. piqa,hellaswag,lambada_openai (docs/eval.md)")
         ("limit", po::value(&o.task_options.limit)->default_value(0), "score the first N documents of each task (0: all)")
         ("samples-dir", po::value(&o.task_options.samples_dir), "write per-document records to DIR/<task>.jsonl");
+  else if (mode == Mode::Analyze)
+    desc.add_options()("output", po::value(&o.output), "the JSON lines file (default: --log-dir/similarity.jsonl)");
   else
     desc.add_options()("eval-tasks", po::value(&o.tasks), "zero-shot tasks to score during training (docs/eval.md)")
         ("eval-tasks-interval", po::value(&o.tasks_interval)->default_value(0),
@@ -184,13 +215,20 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
          "documents per task in training-time evaluation (0: all)");
   po::variables_map vm;
   if (!parse_options(command, args, desc, vm)) {
-    if (world.rank() == 0) out << (mode == Mode::Train ? kTrainUsage : kEvalUsage) << desc;
+    if (world.rank() == 0)
+      out << (mode == Mode::Train ? kTrainUsage : mode == Mode::Eval ? kEvalUsage : kAnalyzeUsage) << desc;
     return false;
   }
   if (mode == Mode::Eval) {
     PRORES_CHECK(!o.train.load.empty(), "prores eval needs --load: the checkpoint to evaluate");
     o.train.eval_interval = 0;  // a training option: eval checks its own need of a validation split below
-    if (!o.results_json.empty() && world.rank() == 0) check_results_writable(o.results_json);
+    if (!o.results_json.empty() && world.rank() == 0) check_writable("--results-json", o.results_json);
+  }
+  if (mode == Mode::Analyze) {
+    PRORES_CHECK(!o.train.load.empty(), "prores analyze needs --load: the run's checkpoint directory");
+    PRORES_CHECK(!io::list_checkpoint_iterations(o.train.load).empty(), "prores analyze: --load ", o.train.load,
+                 " holds no iteration directories (iter_NNNNNNN): give the run's checkpoint directory");
+    o.train.eval_interval = 0;
   }
   if (!o.train.load.empty())
     adopt_checkpoint_options(o.train.load, vm, {o.model, o.schedule, o.train.tokenizer_model});
@@ -200,7 +238,12 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   if (o.peak_tflops == 0)
     o.peak_tflops = train::default_peak_tflops(o.train, world.size());
   o.train.peak_flops = o.peak_tflops * 1e12;
-  if (o.train.log_dir.empty()) o.train.log_dir = o.train.save;
+  if (o.train.log_dir.empty()) o.train.log_dir = mode == Mode::Analyze ? o.train.load : o.train.save;
+  if (mode == Mode::Analyze) {
+    if (o.output.empty()) o.output = o.train.log_dir + "/similarity.jsonl";
+    if (world.rank() == 0) check_writable("--output", o.output);
+  }
+  if (!o.save_iters.empty()) o.train.save_iters = parse_iteration_list("--save-iters", o.save_iters);
   if (!o.pipeline_layers.empty()) o.parallel.pipeline_layers = parse_pipeline_layers(o.pipeline_layers);
   if (!o.train.tokenizer_model.empty()) {
     PRORES_CHECK(o.train.make_vocab_size_divisible_by >= 1, "--make-vocab-size-divisible-by must be positive, got ",
@@ -217,8 +260,8 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   o.model.validate();
   o.train.validate();
   make_residual_schedule(o.schedule, o.model.num_layers);
-  LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model, o.train.global_batch_size,
-                       o.train.micro_batch_size);
+  const LayoutShape shape = LayoutShape::compute(world.size(), world.rank(), o.parallel, o.model,
+                                                 o.train.global_batch_size, o.train.micro_batch_size);
   if (!o.tasks.empty()) {  // every task file is read (and checked) before the first collective
     for (const std::string& name : eval::parse_task_list(o.tasks, mode == Mode::Eval ? "--tasks" : "--eval-tasks"))
       eval::read_task_file(eval::task_file_path(o.task_options.data_dir, name), 1);
@@ -228,8 +271,16 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
   }
   if (mode == Mode::Eval && !o.tasks.empty() && o.train.data_path.empty()) return true;  // tasks only
   o.data = train::open_training_data(o.train, o.model);
-  PRORES_CHECK(mode == Mode::Train || o.data->num_samples(data::Split::Valid) > 0, "prores eval: --split ",
+  PRORES_CHECK(mode == Mode::Train || o.data->num_samples(data::Split::Valid) > 0, "prores ", command, ": --split ",
                o.train.split, " leaves no validation samples");
+  if (mode == Mode::Train && o.train.probe_interval > 0 && o.data->num_samples(data::Split::Valid) == 0 &&
+      vm["probe-interval"].defaulted()) {
+    o.train.probe_interval = 0;  // the default probe needs the held-out split; an explicit one is an error below
+    if (world.rank() == 0) out << "probe: off, --split " << o.train.split << " leaves no validation samples\n";
+  }
+  if (mode == Mode::Analyze || (mode == Mode::Train && o.train.probe_interval > 0))
+    train::check_probe_samples(o.train.probe_batch_samples(), shape, o.train.micro_batch_size, *o.data,
+                               "--probe-samples");
   return true;
 }
 
@@ -259,6 +310,16 @@ int run(Mode mode, const std::vector<std::string>& args, std::ostream& out, Comm
       o.tasks.empty() ? std::vector<std::string>{} : eval::parse_task_list(o.tasks, "--tasks");
   // Micro-batches per scoring pass: the global batch's share of one replica, as in training.
   const int64_t micro_batches = o.train.global_batch_size / (o.train.micro_batch_size * layout.shape().dp);
+  if (mode == Mode::Analyze) {
+    const std::vector<train::CheckpointSimilarity> results =
+        train::analyze_run(o.model, o.schedule, o.train, layout, *o.data, out);
+    if (world.rank() == 0) {
+      write_similarity_lines(o.output, results);
+      out << "analyze: " << results.size() << " checkpoint(s) against iteration " << results.back().iteration
+          << ", written to " << o.output << std::endl;
+    }
+    return 0;
+  }
   if (mode == Mode::Eval) {
     if (o.data) {
       const train::EvalResult result = train::evaluate_checkpoint(o.model, o.schedule, o.train, layout, *o.data, out);
@@ -319,6 +380,10 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
 
 int run_eval_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
   return run(Mode::Eval, args, out, world);
+}
+
+int run_analyze_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world) {
+  return run(Mode::Analyze, args, out, world);
 }
 
 }  // namespace prores

@@ -1,5 +1,6 @@
-// `prores train` and `prores eval`: the options of a training run (Megatron-LM names, INI via --config), the
-// run itself, and the evaluation of a checkpoint with the same options.
+// `prores train`, `prores eval` and `prores analyze`: the options of a training run (Megatron-LM names, INI via
+// --config), the run itself, the evaluation of a checkpoint and the analysis of a run's checkpoints with the same
+// options.
 #pragma once
 #include <ostream>
 #include <string>
@@ -18,5 +19,9 @@ int run_train_command(const std::vector<std::string>& args, std::ostream& out, C
 // Runs `prores eval` (a checkpoint's validation and test loss, train's options plus a required --load) the same
 // way.
 int run_eval_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world);
+
+// Runs `prores analyze` (the layerwise similarity of a run's checkpoints to its last one, train's options plus a
+// required --load DIR and --output) the same way.
+int run_analyze_command(const std::vector<std::string>& args, std::ostream& out, Communicator& world);
 
 }  // namespace prores

@@ -85,8 +85,13 @@ std::string iteration_dir_name(int64_t iteration);
 std::string prepare_checkpoint_dir(const std::string& save_dir, int64_t iteration);
 // Renames the .tmp directory into place (an existing directory of the same iteration goes to .old first
 // and is removed after), replaces DIR/latest (write to a temporary file, fsync, rename), then removes all
-// but the newest keep_last iteration directories, never the one just written (keep_last <= 0: keep all).
-void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t keep_last);
+// but the newest keep_last iteration directories, never the one just written nor those listed in `kept`
+// (keep_last <= 0: keep all).
+void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t keep_last,
+                       const std::vector<int64_t>& kept = {});
+// The iterations of the committed iteration directories of save_dir (iter_NNNNNNN), ascending. Throws naming
+// the path when save_dir is not a directory.
+std::vector<int64_t> list_checkpoint_iterations(const std::string& save_dir);
 // The iteration directory to load from --load: DIR/latest's iteration when DIR holds a `latest` file
 // (its .old copy when a re-save died between the two renames), or DIR itself when it is an iteration
 // directory. Throws naming the path otherwise.

@@ -73,12 +73,13 @@ void write_latest(const fs::path& dir, int64_t iteration) {
   fsync_path(dir, true);
 }
 
-// Removes all but the newest keep_last iteration directories of dir, never `current`.
-void prune(const fs::path& dir, int64_t current, int64_t keep_last) {
+// Removes all but the newest keep_last iteration directories of dir, never `current` nor those in `kept`.
+void prune(const fs::path& dir, int64_t current, int64_t keep_last, const std::vector<int64_t>& kept) {
   std::vector<std::pair<int64_t, fs::path>> others;
   for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
     const int64_t it = parse_iteration_name(e.path().filename().string());
-    if (it >= 0 && it != current && e.is_directory()) others.emplace_back(it, e.path());
+    if (it >= 0 && it != current && e.is_directory() && std::find(kept.begin(), kept.end(), it) == kept.end())
+      others.emplace_back(it, e.path());
   }
   std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = static_cast<size_t>(keep_last - 1); i < others.size(); ++i) remove_all_or_throw(others[i].second);
@@ -104,7 +105,8 @@ std::string prepare_checkpoint_dir(const std::string& save_dir, int64_t iteratio
   return tmp.string();
 }
 
-void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t keep_last) {
+void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t keep_last,
+                       const std::vector<int64_t>& kept) {
   const fs::path dir(save_dir);
   const fs::path final_dir = dir / iteration_dir_name(iteration);
   const fs::path tmp = dir / (iteration_dir_name(iteration) + ".tmp");
@@ -120,7 +122,19 @@ void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t k
   fsync_path(dir, true);
   remove_all_or_throw(old);
   write_latest(dir, iteration);
-  if (keep_last > 0) prune(dir, iteration, keep_last);
+  if (keep_last > 0) prune(dir, iteration, keep_last, kept);
+}
+
+std::vector<int64_t> list_checkpoint_iterations(const std::string& save_dir) {
+  std::error_code ec;
+  PRORES_CHECK(fs::is_directory(save_dir, ec), "'", save_dir, "' is not a checkpoint directory");
+  std::vector<int64_t> iterations;
+  for (const fs::directory_entry& e : fs::directory_iterator(save_dir)) {
+    const int64_t it = parse_iteration_name(e.path().filename().string());
+    if (it >= 0 && e.is_directory()) iterations.push_back(it);
+  }
+  std::sort(iterations.begin(), iterations.end());
+  return iterations;
 }
 
 std::string resolve_load_dir(const std::string& load) {

@@ -47,6 +47,7 @@ void Model::block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Ten
   BlockActivations& a = slot.blocks[static_cast<size_t>(layer0)];
   sublayer_forward(a, layer0, Branch::Attention, a.attn, x, a.mid);
   sublayer_forward(a, layer0, Branch::Mlp, a.mlp, a.mid, y);
+  if (probe_) probe_(layer0, ProbePoint::BlockOutput, y);
 }
 
 // dx (=) from dy; weight gradients (+=).
@@ -66,11 +67,13 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
   const Tensor& norm = attn ? w.attn_norm : w.mlp_norm;
   const double residual_scale = residual_scale_[static_cast<size_t>(layer0)], ns = norm_scale(layer0);
   const double eps = config_.norm_eps;
-  const bool skip = skip_zero_residual_scale_ && residual_scale == 0.0;
+  const bool probed = static_cast<bool>(probe_);
+  const bool skip = skip_zero_residual_scale_ && residual_scale == 0.0 && !probed;
   BlockScratch& s = *scratch_;
 
   const Tensor sum = shape.post_norm ? a.s : v;
-  const bool sum_in_branch = !skip && !shape.out_norm;  // the branch's last linear forms the sum itself
+  // The branch's last linear forms the sum itself, unless a probe needs the branch output alone.
+  const bool sum_in_branch = !skip && !shape.out_norm && !probed;
   Tensor b2 = u;  // with the branch skipped the sum below is c·u + 0·u, bitwise c·u + 0·b2
   if (!skip) {
     Tensor f_in = u;
@@ -86,6 +89,7 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
       ops::rmsnorm_forward(s.branch_normed, a.rstd_out, b, attn ? w.attn_out_norm : w.mlp_out_norm, eps, ns);
       b2 = s.branch_normed;
     }
+    if (probed) probe_(layer0, attn ? ProbePoint::AttentionBranch : ProbePoint::MlpBranch, b2);
   }
   if (!sum_in_branch) ops::axpby(sum, shape.c, u, residual_scale, b2);
   if (shape.post_norm) ops::rmsnorm_forward(v, a.rstd_post, a.s, norm, eps, ns);

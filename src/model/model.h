@@ -29,6 +29,12 @@ struct BlockActivations;
 struct BlockScratch;
 struct SublayerActivations;
 
+// What a probe of the forward sees of each block (Model::set_probe): each sublayer's branch output, the (N, C)
+// tensor that α multiplies (F(f_in), or N_out(F(f_in)) under sandwich), before α; and the residual stream after
+// the block (N, C).
+enum class ProbePoint { AttentionBranch, MlpBranch, BlockOutput };
+using ProbeHook = std::function<void(int64_t block, ProbePoint point, const Tensor& values)>;
+
 // Where and how a Model runs: the device holding its tensors, how its matmuls multiply (f32 models: exact,
 // or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA;
 // with bf16 matmuls the activations that only connect matmuls are stored in bf16, see plan_buffers) and, on
@@ -141,6 +147,11 @@ class Model {
   // When on (the default), blocks whose α is exactly 0 skip their branches in forward and backward;
   // the result is bitwise the same either way.
   void set_skip_zero_residual_scale(bool on) { skip_zero_residual_scale_ = on; }
+  // With a hook, every forward calls it for each block of this stage (its local index) with the attention
+  // branch, the MLP branch and the block output, in that order, in the model's device memory and whole on every
+  // TP rank. The branches then run even where α = 0 and add α· their output to the stream outside their last
+  // linear: the same values up to rounding. An empty hook (the default) turns probing off.
+  void set_probe(ProbeHook hook) { probe_ = std::move(hook); }
 
  private:
   enum class Branch { Attention, Mlp };
@@ -201,6 +212,7 @@ class Model {
   Weights weights16_;
   std::vector<double> residual_scale_;
   bool skip_zero_residual_scale_ = true;
+  ProbeHook probe_;
   std::function<void(int64_t)> grad_ready_hook_;
   std::vector<Slot> slots_;
   int64_t window_start_ = 0, window_length_ = 0;  // set_window; the length is T until then

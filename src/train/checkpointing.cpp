@@ -92,8 +92,9 @@ void set_run_attributes(io::CheckpointWriter& writer, const ResumeState& state, 
 
 }  // namespace
 
-void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, TrainStep& step,
-                     const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes) {
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const std::vector<int64_t>& kept,
+                     const ResumeState& state, TrainStep& step, const ParallelLayout& layout,
+                     const std::map<std::string, io::AttributeValue>& run_attributes) {
   const LayoutShape& ls = layout.shape();
   Communicator& world = layout.world();
   const std::string dir = save_dir + "/" + io::iteration_dir_name(state.iteration) + ".tmp";
@@ -125,7 +126,7 @@ void save_checkpoint(const std::string& save_dir, int64_t keep_last, const Resum
     writer.close();
   }
   world.barrier();
-  if (ls.rank == 0) io::commit_checkpoint(save_dir, state.iteration, keep_last);
+  if (ls.rank == 0) io::commit_checkpoint(save_dir, state.iteration, keep_last, kept);
   world.barrier();
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "io/checkpoint.h"
 #include "parallel/layout.h"
@@ -22,10 +23,11 @@ struct ResumeState {
 };
 
 // Collective over layout.world(): writes DIR/iter_<iteration> (through a .tmp directory) and points
-// DIR/latest at it, keeping the newest keep_last iteration directories (0: all). run_attributes describe
+// DIR/latest at it, keeping the newest keep_last iteration directories (0: all) and those in `kept`. run_attributes describe
 // the run (config, schedule, seed); the layout and position are added here.
-void save_checkpoint(const std::string& save_dir, int64_t keep_last, const ResumeState& state, TrainStep& step,
-                     const ParallelLayout& layout, const std::map<std::string, io::AttributeValue>& run_attributes);
+void save_checkpoint(const std::string& save_dir, int64_t keep_last, const std::vector<int64_t>& kept,
+                     const ResumeState& state, TrainStep& step, const ParallelLayout& layout,
+                     const std::map<std::string, io::AttributeValue>& run_attributes);
 
 // Collective over layout.world(): loads --load (DIR with `latest`, or an iteration directory) into step's
 // model and optimizer (a checkpoint without optimizer state, e.g. imported from Hugging Face, leaves the

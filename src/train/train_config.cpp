@@ -2,6 +2,7 @@
 #include "train/train_config.h"
 
 #include <cmath>
+#include <string>
 
 #include "core/check.h"
 
@@ -22,6 +23,12 @@ void TrainConfig::validate() const {
   PRORES_CHECK(save_interval >= 0, "--save-interval must be >= 0, got ", save_interval);
   PRORES_CHECK(exit_interval >= 0, "--exit-interval must be >= 0, got ", exit_interval);
   PRORES_CHECK(keep_last >= 0, "--keep-last must be >= 0, got ", keep_last);
+  for (size_t i = 0; i < save_iters.size(); ++i)
+    PRORES_CHECK(save_iters[i] >= 1 && (i == 0 || save_iters[i] > save_iters[i - 1]),
+                 "--save-iters must list increasing positive iterations, got ", save_iters[i],
+                 i > 0 ? " after " + std::to_string(save_iters[i - 1]) : std::string());
+  PRORES_CHECK(probe_interval >= 0, "--probe-interval must be >= 0, got ", probe_interval);
+  PRORES_CHECK(probe_samples >= 0, "--probe-samples must be >= 0, got ", probe_samples);
   PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
                "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
   PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "optim/adamw.h"
@@ -31,6 +32,9 @@ struct TrainConfig {
   int64_t save_interval = 0;       // --save-interval (0: only at the end, on exit or preemption)
   int64_t exit_interval = 0;       // --exit-interval: save and stop after this iteration (0: never)
   int64_t keep_last = 0;           // --keep-last: iteration directories kept (0: all)
+  std::vector<int64_t> save_iters;  // --save-iters: also save after these iterations, exempt from --keep-last
+  int64_t probe_interval = 100;    // --probe-interval: probe-batch norms every K iterations (0: never)
+  int64_t probe_samples = 0;       // --probe-samples: size of the probe batch (0: --global-batch-size)
   double peak_flops = 442e9;       // --peak-tflops · 1e12: MFU denominator, all ranks together
   Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
   bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
@@ -40,6 +44,7 @@ struct TrainConfig {
   std::string recompute_method = "uniform";  // --recompute-method uniform|block (see recomputed_layers)
   int64_t recompute_num_layers = 1;          // --recompute-num-layers
 
+  int64_t probe_batch_samples() const { return probe_samples > 0 ? probe_samples : global_batch_size; }
   void validate() const;           // throws prores::Error naming the option and value
 };
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/check.h"
+#include "core/progress.h"
 #include "data/blended_dataset.h"
 #include "io/checkpoint.h"
 #include "model/model.h"
@@ -20,6 +21,7 @@
 #include "ops/gemm.h"
 #include "train/checkpointing.h"
 #include "train/metrics_writer.h"
+#include "train/probe.h"
 #include "train/train_step.h"
 
 namespace prores::train {
@@ -43,6 +45,14 @@ double default_peak_tflops(const TrainConfig& config, int64_t ranks) {
 double model_flops_per_token(const ModelConfig& m, int64_t matmul_params) {
   return 6.0 * static_cast<double>(matmul_params) +
          12.0 * static_cast<double>(m.num_layers * m.hidden_size * m.seq_length);
+}
+
+double block_flops_per_token(const ModelConfig& m) {
+  const ParamTable table(m);
+  int64_t block_matmul = 0;  // the linear weights of one block (every block has the same)
+  for (const ParamEntry& e : table.entries())
+    if (e.layer == 1 && e.weight_decay) block_matmul += e.numel;
+  return 6.0 * static_cast<double>(block_matmul) + 12.0 * static_cast<double>(m.hidden_size * m.seq_length);
 }
 
 namespace {
@@ -148,12 +158,46 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
 
   TrainResult result;
   std::vector<double> all_alpha(static_cast<size_t>(L));
+  const double block_flops = block_flops_per_token(model_config);
+  const int64_t probe_samples = cfg.probe_batch_samples();
+  // The probe batch after `done` steps, with α(done) and the weights rounded as the next step will see them.
+  const auto probe = [&](int64_t done) {
+    model.set_residual_scales(schedule, done);
+    model.round_matmul_weights();
+    const ProbeNorms norms = probe_norms(trainer, layout, dataset, probe_samples);
+    if (!rank0) return;
+    char line[160];
+    std::snprintf(line, sizeof line, "probe at iter %lld | act_norm[1..%lld] %.4g..%.4g | %lld tokens",
+                  static_cast<long long>(done), static_cast<long long>(L), norms.act_norm.front(),
+                  norms.act_norm.back(), static_cast<long long>(norms.tokens));
+    log << line << std::endl;
+    if (metrics)
+      metrics->write(MetricsRecord()
+                         .add("iter", done)
+                         .add("probe/tokens", norms.tokens)
+                         .add("probe/act_norm", norms.act_norm)
+                         .add("probe/attn_branch_norm", norms.attn_branch_norm)
+                         .add("probe/attn_branch_scaled_norm", norms.attn_branch_scaled_norm)
+                         .add("probe/mlp_branch_norm", norms.mlp_branch_norm)
+                         .add("probe/mlp_branch_scaled_norm", norms.mlp_branch_scaled_norm));
+  };
+  if (cfg.probe_interval > 0) {
+    check_probe_samples(probe_samples, ls, cfg.micro_batch_size, dataset, "--probe-samples");
+    if (position.iteration == 0) probe(0);
+  }
+  const Clock::time_point run_start = Clock::now();
   double interval_seconds = 0, total_seconds = 0, interval_bubble = 0, interval_data_seconds = 0;
+  double interval_flops = 0, total_flops = 0;  // model FLOPs the steps ran (blocks at α = 0 skip theirs)
+  std::vector<double> interval_losses, interval_grad_norms;
   int64_t interval_iters = 0;
   int64_t interval_tokens = 0, consumed_samples = position.consumed_samples, iterations_run = 0;
   for (int64_t iter = position.iteration; iter < cfg.train_iters; ++iter) {
     const Clock::time_point start = Clock::now();
     model.set_residual_scales(schedule, iter);
+    schedule.alphas(iter, 1, L, all_alpha.data());
+    const double step_flops = static_cast<double>(cfg.global_batch_size * T) *
+                              (flops_per_token - block_flops * static_cast<double>(std::count(
+                                                                   all_alpha.begin(), all_alpha.end(), 0.0)));
     const double lr = lr_schedule.lr_at(iter);
     const StepResult step = trainer.step(dataset, consumed_samples, lr);
     PRORES_CHECK(std::isfinite(step.loss), "training diverged: loss is ", step.loss, " at iteration ", iter + 1);
@@ -162,8 +206,12 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     interval_seconds += seconds;
     total_seconds += seconds;
     interval_tokens += cfg.global_batch_size * T;
+    interval_flops += step_flops;
+    total_flops += step_flops;
     interval_bubble += step.pipeline_bubble;
     interval_data_seconds += step.data_seconds;
+    interval_losses.push_back(step.loss);
+    interval_grad_norms.push_back(step.grad_norm);
     ++interval_iters;
     result.losses.push_back(step.loss);
     result.grad_norms.push_back(step.grad_norm);
@@ -173,15 +221,22 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     const bool log_now = done % cfg.log_interval == 0 || done == cfg.train_iters;
     const std::vector<double> act_rms = log_now ? trainer.activation_rms() : std::vector<double>{};  // collective
     if (rank0 && log_now) {
-      schedule.alphas(iter, 1, L, all_alpha.data());
       const double tps = static_cast<double>(interval_tokens) / interval_seconds;
-      const double mfu = tps * flops_per_token / cfg.peak_flops;
-      char line[256];
+      const double mfu = interval_flops / interval_seconds / cfg.peak_flops;
+      const double skipped_share = 1.0 - interval_flops / (static_cast<double>(interval_tokens) * flops_per_token);
+      // Wall time of the whole run so far (validation, probes and saves included) and the same pace onwards.
+      const double elapsed = seconds_since(run_start);
+      const double eta = elapsed / static_cast<double>(iterations_run) * static_cast<double>(cfg.train_iters - done);
+      char line[320];
       std::snprintf(line, sizeof line,
-                    "iter %6lld/%lld | loss %.4f | lr %.3e | grad_norm %.3f | %.0f tok/s | mfu %.1f%% | ",
+                    "iter %6lld/%lld | loss %.4f | lr %.3e | grad_norm %.3f | %.0f tok/s | mfu %.1f%%%s | %s | "
+                    "elapsed %s | ETA %s",
                     static_cast<long long>(done), static_cast<long long>(cfg.train_iters), step.loss, lr,
-                    step.grad_norm, tps, 100 * mfu);
-      log << line << alpha_summary(all_alpha) << std::endl;
+                    step.grad_norm, tps, 100 * mfu,
+                    skipped_share > 0 ? (" (" + std::to_string(std::lround(100 * skipped_share)) + "% skipped)").c_str()
+                                      : "",
+                    alpha_summary(all_alpha).c_str(), format_duration(elapsed).c_str(), format_duration(eta).c_str());
+      log << line << std::endl;
       if (metrics) {
         MetricsRecord record;
         record.add("iter", done)
@@ -190,13 +245,22 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
             .add("grad_norm", step.grad_norm)
             .add("tokens_per_sec", tps)
             .add("mfu", mfu)
+            .add("skipped_share", skipped_share)
             .add("consumed_samples", consumed_samples)
-            .add("data_share", interval_data_seconds / interval_seconds);
+            .add("data_share", interval_data_seconds / interval_seconds)
+            .add("elapsed_s", elapsed);
         if (ls.pp > 1) record.add("pipeline_bubble", interval_bubble / static_cast<double>(interval_iters));
-        metrics->write(record.add("alpha", all_alpha).add("act_rms", act_rms));
+        metrics->write(record.add("alpha", all_alpha)
+                           .add("act_rms", act_rms)
+                           .add("step_loss", interval_losses)
+                           .add("step_grad_norm", interval_grad_norms));
       }
-      interval_seconds = interval_bubble = interval_data_seconds = 0;
+    }
+    if (log_now) {
+      interval_seconds = interval_bubble = interval_data_seconds = interval_flops = 0;
       interval_tokens = interval_iters = 0;
+      interval_losses.clear();
+      interval_grad_norms.clear();
     }
     if (cfg.eval_interval > 0 && (done % cfg.eval_interval == 0 || done == cfg.train_iters)) {
       // The model after `done` steps runs with α(done), as in the reference (and as the next step will).
@@ -212,6 +276,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
           metrics->write(MetricsRecord().add("iter", done).add("val_loss", val_loss).add("val_ppl", std::exp(val_loss)));
       }
     }
+    if (cfg.probe_interval > 0 && (done % cfg.probe_interval == 0 || done == cfg.train_iters)) probe(done);
     if (periodic.interval > 0 && (done % periodic.interval == 0 || done == cfg.train_iters)) {
       model.set_residual_scales(schedule, done);
       model.round_matmul_weights();  // the weights after this step (the next step rounds them again)
@@ -226,10 +291,11 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
     const bool preempted =
         layout.world().all_reduce_scalar(stop_requested && stop_requested() ? 1.0 : 0.0, ReduceOp::Max) > 0;
     const bool stop = preempted || (cfg.exit_interval > 0 && done % cfg.exit_interval == 0);
+    const bool listed = std::binary_search(cfg.save_iters.begin(), cfg.save_iters.end(), done);
     if (!cfg.save.empty() &&
-        (stop || done == cfg.train_iters || (cfg.save_interval > 0 && done % cfg.save_interval == 0))) {
+        (stop || listed || done == cfg.train_iters || (cfg.save_interval > 0 && done % cfg.save_interval == 0))) {
       const Clock::time_point save_start = Clock::now();
-      save_checkpoint(cfg.save, cfg.keep_last, {done, consumed_samples}, trainer, layout, attributes);
+      save_checkpoint(cfg.save, cfg.keep_last, cfg.save_iters, {done, consumed_samples}, trainer, layout, attributes);
       if (rank0)
         log << "saved checkpoint of iteration " << done << " to " << cfg.save << " in " << seconds_since(save_start)
             << " s" << (preempted ? " (stop requested)" : "") << std::endl;
@@ -238,7 +304,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   }
   result.tokens_per_sec =
       static_cast<double>(iterations_run * cfg.global_batch_size * T) / std::max(total_seconds, 1e-9);
-  result.mfu = result.tokens_per_sec * flops_per_token / cfg.peak_flops;
+  result.mfu = total_flops / std::max(total_seconds, 1e-9) / cfg.peak_flops;
   return result;
 }
 
@@ -286,6 +352,39 @@ EvalResult evaluate_checkpoint(const ModelConfig& model_config, const ScheduleAr
         << full(std::exp(result.test_loss)) << " | " << result.tokens_per_split << " tokens per split" << std::endl;
   }
   return result;
+}
+
+std::vector<CheckpointSimilarity> analyze_run(const ModelConfig& model_config, const ScheduleArgs& schedule_args,
+                                              const TrainConfig& cfg, const ParallelLayout& layout,
+                                              const data::TokenDataset& dataset, std::ostream& log) {
+  model_config.validate();
+  cfg.validate();
+  const std::vector<int64_t> iterations = io::list_checkpoint_iterations(cfg.load);
+  PRORES_CHECK(!iterations.empty(), "--load ", cfg.load, " holds no iteration directories (iter_NNNNNNN)");
+  const int64_t samples = cfg.probe_batch_samples();
+  check_probe_samples(samples, layout.shape(), cfg.micro_batch_size, dataset, "--probe-samples");
+  const bool rank0 = layout.shape().rank == 0;
+  const auto load = [&](int64_t iteration) {
+    TrainConfig one = cfg;
+    one.load = cfg.load + "/" + io::iteration_dir_name(iteration);
+    return load_for_inference(model_config, schedule_args, one, layout, StepUse::Evaluate);
+  };
+  const Clock::time_point start = Clock::now();
+  const LayerwiseSimilarity reference(*load(iterations.back()).step, layout, dataset, samples);
+  std::vector<CheckpointSimilarity> results;
+  for (size_t i = 0; i < iterations.size(); ++i) {
+    const LoadedStep loaded = load(iterations[i]);
+    results.push_back({iterations[i], reference.compare(*loaded.step)});
+    if (!rank0) continue;
+    const std::vector<double>& block = results.back().similarity.block_output;
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "analyze: checkpoint %zu/%zu (iter %lld) | block output cos[1..%zu] %.4f..%.4f | elapsed %s", i + 1,
+                  iterations.size(), static_cast<long long>(iterations[i]), block.size(), block.front(), block.back(),
+                  format_duration(seconds_since(start)).c_str());
+    log << line << std::endl;
+  }
+  return results;
 }
 
 }  // namespace prores::train

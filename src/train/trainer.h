@@ -16,6 +16,7 @@
 #include "data/byte_dataset.h"
 #include "model/residual_schedule.h"
 #include "parallel/layout.h"
+#include "train/probe.h"
 #include "train/train_config.h"
 #include "train/train_step.h"
 
@@ -44,6 +45,9 @@ int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers);
 // Model FLOPs per token, PaLM's count with the full (unmasked) attention term: 6·N + 12·L·C·T, with N the
 // parameters that take part in matrix multiplies (the LM head included, the embedding not).
 double model_flops_per_token(const ModelConfig& model, int64_t matmul_params);
+// One block's share of that count (its linear weights and its attention term): the FLOPs a block whose α is
+// exactly 0 does not run, since it skips its branches in forward and backward. MFU counts the FLOPs a step ran.
+double block_flops_per_token(const ModelConfig& model);
 
 // The default MFU denominator of `ranks` ranks in TFLOP/s (docs/performance.md): on the CPU the 2-core
 // reference machine's fp32 peak (0.442), or its bf16 peak (0.9) with --bf16, shared by every rank on it;
@@ -101,5 +105,19 @@ struct EvalResult {
 // full precision (no metrics.jsonl record: the run's own file stays the training's).
 EvalResult evaluate_checkpoint(const ModelConfig& model, const ScheduleArgs& schedule, const TrainConfig& config,
                                const ParallelLayout& layout, const data::TokenDataset& data, std::ostream& log);
+
+// What `prores analyze` measures of one checkpoint of a run.
+struct CheckpointSimilarity {
+  int64_t iteration = 0;
+  Similarity similarity;  // to the run's last checkpoint
+};
+
+// Collective over layout.world(): for every iteration directory of config.load (a run's checkpoint directory,
+// checkpoints of any layout), in iteration order, the layerwise similarity (probe.h) of its model, with the α of
+// its iteration under `schedule`, to the model of the last one, on config.probe_batch_samples() probe samples.
+// Logs one line per checkpoint to `log` on world rank 0.
+std::vector<CheckpointSimilarity> analyze_run(const ModelConfig& model, const ScheduleArgs& schedule,
+                                              const TrainConfig& config, const ParallelLayout& layout,
+                                              const data::TokenDataset& data, std::ostream& log);
 
 }  // namespace prores::train
