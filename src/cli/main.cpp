@@ -9,6 +9,7 @@
 #include "cli/checkpoint_commands.h"
 #include "cli/data_command.h"
 #include "cli/generate_command.h"
+#include "cli/report_command.h"
 #include "cli/schedule_command.h"
 #include "cli/serve_command.h"
 #include "cli/train_command.h"
@@ -27,6 +28,7 @@ constexpr const char* kUsage =
     "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
     "  generate   continue prompts with a checkpoint's model (greedy or sampled, key/value cache)\n"
+    "  report     plots, spike scores and a summary table comparing runs (index.html; TensorBoard export)\n"
     "  serve      an OpenAI-compatible completions server over a checkpoint's model (lm-eval local-completions)\n"
     "  export-hf  write a Pre-LN checkpoint as a Hugging Face LlamaForCausalLM directory\n"
     "  import-hf  turn a LlamaForCausalLM directory into a checkpoint to continue from\n";
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     if (command == "data") return prores::run_data_command(args, std::cout);
     if (command == "generate") return prores::run_generate_command(args, std::cout);
     if (command == "serve") return prores::run_serve_command(args, std::cout);
+    if (command == "report") return prores::run_report_command(args, std::cout);
     if (command == "convert") return prores::run_convert_command(args, std::cout);
     if (command == "export-hf") return prores::run_export_hf_command(args, std::cout);
     if (command == "import-hf") return prores::run_import_hf_command(args, std::cout);
