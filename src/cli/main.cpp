@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  train      train a Llama-style decoder with ProRes (Progressive Residual Warmup)\n"
     "  eval       a checkpoint's validation and test loss and perplexity\n"
+    "  analyze    layerwise similarity of a run's checkpoints to its last one (for prores report)\n"
     "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n"
     "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "train") return run_distributed(argc, argv, args, prores::run_train_command);
   if (command == "eval") return run_distributed(argc, argv, args, prores::run_eval_command);
+  if (command == "analyze") return run_distributed(argc, argv, args, prores::run_analyze_command);
   try {
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
     if (command == "data") return prores::run_data_command(args, std::cout);

@@ -377,11 +377,13 @@ std::vector<CheckpointSimilarity> analyze_run(const ModelConfig& model_config, c
     results.push_back({iterations[i], reference.compare(*loaded.step)});
     if (!rank0) continue;
     const std::vector<double>& block = results.back().similarity.block_output;
-    char line[200];
+    const double elapsed = seconds_since(start);
+    const double eta = elapsed / static_cast<double>(i + 1) * static_cast<double>(iterations.size() - i - 1);
+    char line[224];
     std::snprintf(line, sizeof line,
-                  "analyze: checkpoint %zu/%zu (iter %lld) | block output cos[1..%zu] %.4f..%.4f | elapsed %s", i + 1,
-                  iterations.size(), static_cast<long long>(iterations[i]), block.size(), block.front(), block.back(),
-                  format_duration(seconds_since(start)).c_str());
+                  "analyze: checkpoint %zu/%zu (iter %lld) | block output cos[1..%zu] %.4f..%.4f | elapsed %s | ETA %s",
+                  i + 1, iterations.size(), static_cast<long long>(iterations[i]), block.size(), block.front(),
+                  block.back(), format_duration(elapsed).c_str(), format_duration(eta).c_str());
     log << line << std::endl;
   }
   return results;
