@@ -1,7 +1,8 @@
 // One transformer block, forward and backward: two sublayers (attention, MLP) around the residual stream,
 // shaped by the norm placement (sublayer_shape, model/block.h) and scaled by the block's ProRes residual
 // scale α (Model::set_residual_scales). The backward mirrors the forward line by line. A block whose α is
-// exactly 0 skips both branches (same numbers, less work).
+// exactly 0 skips both branches (same numbers, less work), except under a probe (Model::set_probe), which
+// needs the branch outputs.
 #include "model/block.h"
 
 #include <cmath>
