@@ -22,7 +22,8 @@ using namespace prores::test;
 constexpr const char* kModel =
     " --num-layers 4 --hidden-size 48 --ffn-hidden-size 80 --num-attention-heads 6 --num-query-groups 2"
     " --seq-length 32 --vocab-size 384 --rotary-base 50000 --norm-eps 1e-6 --norm-placement sandwich"
-    " --layernorm-scaling --init-scheme scaled --init-method-std 0.03 --prores-schedule linear-sqrt"
+    " --layernorm-scaling --init-scheme scaled --init-distribution truncated-normal --init-method-std 0.03"
+    " --prores-schedule linear-sqrt"
     " --prores-warmup-steps 40";
 
 // Data, batch and length only: what a run loading the checkpoint gives.
@@ -85,7 +86,8 @@ TEST(CheckpointOwnsModel, ResumeTakesTheLeftOutOptionsFromTheCheckpoint) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("num-layers 4, hidden-size 48, ffn-hidden-size 80, num-attention-heads 6, num-query-groups 2, "
                        "seq-length 32, vocab-size 384, rotary-base 50000, norm-eps 1e-06, norm-placement sandwich, "
-                       "init-scheme scaled, init-method-std 0.03, layernorm-scaling true; ProRes linear-sqrt (W = 40)"),
+                       "init-scheme scaled, init-distribution truncated-normal, init-method-std 0.03, layernorm-scaling true; "
+                       "ProRes linear-sqrt (W = 40)"),
             std::string::npos) << r.out;
   std::map<int, double> losses[2];
   for (int k = 0; k < 2; ++k) {

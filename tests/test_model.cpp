@@ -4,6 +4,7 @@
 // residual stream's RMS per block.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -151,8 +152,13 @@ TEST(ModelInit, SchemesDrawTheDocumentedSpread) {
   EXPECT_NEAR(std_of(InitScheme::Normal, "model.embed_tokens.weight"), sigma * std::sqrt(C), 0.03 * sigma * std::sqrt(C));
   EXPECT_NEAR(std_of(InitScheme::Scaled, o), sigma / std::sqrt(2 * L), 0.03 * sigma / std::sqrt(2 * L));
   EXPECT_NEAR(std_of(InitScheme::Scaled, q), sigma, 0.03 * sigma);
+  // DS-Init as open_lm (the paper's): block l = 4's output projections at σ/√(2l), the rest at σ.
+  EXPECT_NEAR(std_of(InitScheme::DsInit, o), sigma / std::sqrt(8.0), 0.03 * sigma / std::sqrt(8.0));
+  EXPECT_NEAR(std_of(InitScheme::DsInit, "model.layers.3.mlp.down_proj.weight"), sigma / std::sqrt(8.0),
+              0.03 * sigma / std::sqrt(8.0));
+  EXPECT_NEAR(std_of(InitScheme::DsInit, up), sigma, 0.03 * sigma);
   const double ds = std::sqrt(6.0 / (C + F)) / std::sqrt(4.0) / std::sqrt(3.0);  // uniform std = bound / √3
-  EXPECT_NEAR(std_of(InitScheme::DsInit, up), ds, 0.03 * ds);
+  EXPECT_NEAR(std_of(InitScheme::DsInitXavier, up), ds, 0.03 * ds);
   const double dn = std::pow(8 * L, -0.25) * std::sqrt(2.0 / (C + F));
   EXPECT_NEAR(std_of(InitScheme::DeepNorm, up), dn, 0.03 * dn);
   EXPECT_NEAR(std_of(InitScheme::DeepNorm, q), std::sqrt(2.0 / (C + C)), 0.03 * std::sqrt(2.0 / (C + C)));
@@ -161,6 +167,45 @@ TEST(ModelInit, SchemesDrawTheDocumentedSpread) {
   a.init_weights(9);
   b.init_weights(9);
   EXPECT_EQ(0, std::memcmp(a.params().data, b.params().data, a.params().nbytes()));
+}
+
+double max_abs(const Tensor& t) {
+  const float* x = t.as<float>();
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::abs(static_cast<double>(x[i])));
+  return m;
+}
+
+// --init-distribution truncated-normal (the paper's): every normal draw cut at ±3 std, whose spread is then
+// std·√(1 − 2·3·φ(3)/(2Φ(3) − 1)) = 0.98658·std, and the embedding at σ, not σ·√d; plain normal draws pass 3 std.
+TEST(ModelInit, TruncatedNormalCutsAtThreeStd) {
+  ModelConfig c;
+  c.num_layers = 2;
+  c.hidden_size = 256;
+  c.ffn_hidden_size = 512;
+  c.num_attention_heads = 4;
+  c.vocab_size = 1000;
+  const double sigma = c.init_method_std, spread = 0.98658 * sigma;
+  const std::string up = "model.layers.1.mlp.up_proj.weight";
+  Model plain(c, 1);
+  plain.init_weights(4);
+  EXPECT_GT(max_abs(plain.param(up)), 3 * sigma);
+  c.init_distribution = InitDistribution::TruncatedNormal;
+  Model truncated(c, 1);
+  truncated.init_weights(4);
+  for (const char* name : {"model.layers.1.mlp.up_proj.weight", "model.layers.0.self_attn.o_proj.weight",
+                           "model.embed_tokens.weight", "lm_head.weight"}) {
+    EXPECT_LE(max_abs(truncated.param(name)), 3 * sigma) << name;
+    EXPECT_NEAR(sample_std(truncated.param(name)), spread, 0.02 * spread) << name;
+  }
+  EXPECT_GT(max_abs(truncated.param(up)), 2.9 * sigma) << "the cut is at 3 std, not below";
+  c.init_scheme = InitScheme::Scaled;  // depth-aware schemes keep their std, truncated at 3 of it
+  Model scaled(c, 1);
+  scaled.init_weights(4);
+  const double scaled_std = sigma / std::sqrt(4.0);
+  EXPECT_LE(max_abs(scaled.param("model.layers.0.mlp.down_proj.weight")), 3 * scaled_std);
+  EXPECT_NEAR(sample_std(scaled.param("model.layers.0.mlp.down_proj.weight")), 0.98658 * scaled_std,
+              0.02 * scaled_std);
 }
 
 // Flash attention is a CUDA kernel: asked for on the host (or with heads it does not take) the model

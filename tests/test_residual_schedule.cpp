@@ -21,7 +21,8 @@ using test::expect_error;
 constexpr ScheduleKind kAllKinds[] = {
     ScheduleKind::None,           ScheduleKind::Linear,         ScheduleKind::Equal,
     ScheduleKind::Reverse,        ScheduleKind::LinearSquare,   ScheduleKind::LinearSqrt,
-    ScheduleKind::Stagewise0,     ScheduleKind::StagewiseSqrtL, ScheduleKind::StagewiseSqrtLayer,
+    ScheduleKind::Stagewise0,     ScheduleKind::StagewiseL,     ScheduleKind::StagewiseSqrtL,
+    ScheduleKind::StagewiseSqrtLayer,
     ScheduleKind::FixL,           ScheduleKind::FixSqrtL,       ScheduleKind::FixSqrtLayer,
 };
 
@@ -43,6 +44,7 @@ void expect_points(ScheduleKind kind, const std::vector<Point>& points) {
 
 TEST(ResidualSchedule, Names) {
   for (ScheduleKind k : kAllKinds) EXPECT_EQ(parse_schedule_kind(schedule_kind_name(k)), k);
+  EXPECT_EQ(parse_schedule_kind("stagewise-L"), ScheduleKind::StagewiseL);
   EXPECT_EQ(parse_schedule_kind("stagewise-sqrt-L"), ScheduleKind::StagewiseSqrtL);
   EXPECT_EQ(parse_schedule_kind("stagewise-sqrt-l"), ScheduleKind::StagewiseSqrtLayer);
   EXPECT_EQ(parse_schedule_kind("fix-sqrt-L"), ScheduleKind::FixSqrtL);
@@ -99,6 +101,13 @@ TEST(ResidualSchedule, Stagewise0) {
                                            {3, 0, 0},    {3, 199, 0},    {3, 200, 0},   {3, 201, 0.01},
                                            {3, 250, 0.5}, {3, 299, 0.99}, {3, 300, 1},  {3, 301, 1},
                                            {4, 300, 0},  {4, 350, 0.5},  {4, 400, 1}});
+}
+
+TEST(ResidualSchedule, StagewiseL) {
+  // s = 1 / L = 0.25 for every block: the paper's ablation floor.
+  expect_points(ScheduleKind::StagewiseL, {{1, 0, 0.25},  {1, 50, 0.625}, {1, 100, 1},  {3, 0, 0.25},
+                                           {3, 200, 0.25}, {3, 250, 0.625}, {3, 300, 1}, {4, 399, 0.9925},
+                                           {4, 400, 1}});
 }
 
 TEST(ResidualSchedule, StagewiseSqrtL) {

@@ -30,7 +30,7 @@ void add_schedule_options(po::options_description& desc, ScheduleArgs& args) {
            ->value_name("S")
            ->notifier([](const std::string& name) { parse_schedule_kind(name); }),
        "residual warm-up schedule alpha(l, t): none, linear, equal, reverse, linear-square, linear-sqrt, "
-       "stagewise-0, stagewise-sqrt-L, stagewise-sqrt-l, fix-L, fix-sqrt-L, fix-sqrt-l "
+       "stagewise-0, stagewise-L, stagewise-sqrt-L, stagewise-sqrt-l, fix-L, fix-sqrt-L, fix-sqrt-l "
        "(-L: depth L, -l: layer index l)")
       ("prores-warmup-steps",
        po::value<double>(&args.warmup_steps)

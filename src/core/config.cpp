@@ -19,8 +19,16 @@ InitScheme parse_init_scheme(const std::string& name) {
   if (name == "normal") return InitScheme::Normal;
   if (name == "scaled") return InitScheme::Scaled;
   if (name == "ds-init") return InitScheme::DsInit;
+  if (name == "ds-init-xavier") return InitScheme::DsInitXavier;
   if (name == "deepnorm") return InitScheme::DeepNorm;
-  PRORES_FAIL("--init-scheme: unknown value '", name, "' (expected normal, scaled, ds-init or deepnorm)");
+  PRORES_FAIL("--init-scheme: unknown value '", name,
+              "' (expected normal, scaled, ds-init, ds-init-xavier or deepnorm)");
+}
+
+InitDistribution parse_init_distribution(const std::string& name) {
+  if (name == "normal") return InitDistribution::Normal;
+  if (name == "truncated-normal") return InitDistribution::TruncatedNormal;
+  PRORES_FAIL("--init-distribution: unknown value '", name, "' (expected normal or truncated-normal)");
 }
 
 const char* norm_placement_name(NormPlacement p) {
@@ -38,7 +46,16 @@ const char* init_scheme_name(InitScheme s) {
     case InitScheme::Normal: return "normal";
     case InitScheme::Scaled: return "scaled";
     case InitScheme::DsInit: return "ds-init";
+    case InitScheme::DsInitXavier: return "ds-init-xavier";
     case InitScheme::DeepNorm: return "deepnorm";
+  }
+  return "?";
+}
+
+const char* init_distribution_name(InitDistribution d) {
+  switch (d) {
+    case InitDistribution::Normal: return "normal";
+    case InitDistribution::TruncatedNormal: return "truncated-normal";
   }
   return "?";
 }

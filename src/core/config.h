@@ -10,17 +10,24 @@
 namespace prores {
 
 enum class NormPlacement { Pre, Post, Sandwich, DeepNorm };
-enum class InitScheme { Normal, Scaled, DsInit, DeepNorm };
+enum class InitScheme { Normal, Scaled, DsInit, DsInitXavier, DeepNorm };
+// How the normal draws of --init-scheme are made (docs/prores.md): the released code's plain normal with the
+// token embedding at σ·√d, or the paper's truncated normal (at ±3 std) for every weight, the embedding at σ.
+enum class InitDistribution { Normal, TruncatedNormal };
 
 NormPlacement parse_norm_placement(const std::string& name);  // throws prores::Error naming the value
 InitScheme parse_init_scheme(const std::string& name);
+InitDistribution parse_init_distribution(const std::string& name);
 const char* norm_placement_name(NormPlacement p);
 const char* init_scheme_name(InitScheme s);
+const char* init_distribution_name(InitDistribution d);
 // The same, overloaded for generic code over the fields of ModelConfig.
 inline const char* name_of(NormPlacement p) { return norm_placement_name(p); }
 inline const char* name_of(InitScheme s) { return init_scheme_name(s); }
+inline const char* name_of(InitDistribution d) { return init_distribution_name(d); }
 inline void parse_into(const std::string& name, NormPlacement& p) { p = parse_norm_placement(name); }
 inline void parse_into(const std::string& name, InitScheme& s) { s = parse_init_scheme(name); }
+inline void parse_into(const std::string& name, InitDistribution& d) { d = parse_init_distribution(name); }
 
 struct ModelConfig {
   int64_t num_layers = 2;          // L
@@ -34,6 +41,7 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   NormPlacement norm_placement = NormPlacement::Pre;
   InitScheme init_scheme = InitScheme::Normal;
+  InitDistribution init_distribution = InitDistribution::Normal;
   double init_method_std = 0.02;
   bool layernorm_scaling = false;
 
@@ -70,7 +78,7 @@ std::string field_text(const T& value) {
 }
 
 // Calls f(field, &ModelConfig::member) for every field of ModelConfig, in a fixed order. The members are int64_t,
-// double, bool, NormPlacement or InitScheme.
+// double, bool, NormPlacement, InitScheme or InitDistribution.
 template <typename F>
 void for_each_model_field(F&& f) {
   f(ModelField{"num-layers", "transformer blocks L", true}, &ModelConfig::num_layers);
@@ -84,7 +92,12 @@ void for_each_model_field(F&& f) {
   f(ModelField{"rotary-base", "rotary embedding base", true}, &ModelConfig::rotary_base);
   f(ModelField{"norm-eps", "RMSNorm epsilon", true}, &ModelConfig::norm_eps);
   f(ModelField{"norm-placement", "pre, post, sandwich or deepnorm", true}, &ModelConfig::norm_placement);
-  f(ModelField{"init-scheme", "normal, scaled, ds-init or deepnorm", true}, &ModelConfig::init_scheme);
+  f(ModelField{"init-scheme", "normal, scaled, ds-init, ds-init-xavier or deepnorm", true}, &ModelConfig::init_scheme);
+  f(ModelField{"init-distribution",
+               "normal (the reference code: embedding at sigma*sqrt(d)) or truncated-normal (the paper: every weight "
+               "truncated at 3 std, embedding at sigma)",
+               true},
+    &ModelConfig::init_distribution);
   f(ModelField{"init-method-std", "init std sigma", true}, &ModelConfig::init_method_std);
   f(ModelField{"layernorm-scaling", "scale block l's norms by 1/sqrt(l)", true}, &ModelConfig::layernorm_scaling);
 }

@@ -21,31 +21,45 @@ uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across platforms, 
   return h;
 }
 
-// How one parameter is drawn: N(0, std) or U(-bound, bound), or the constant 1 (norm gains).
+// How one parameter is drawn: N(0, std), N(0, std) truncated at ±3 std (redrawn outside), U(-bound, bound), or
+// the constant 1 (norm gains).
 struct Draw {
-  enum Kind { Ones, Normal, Uniform } kind = Normal;
-  double scale = 0;  // std for Normal, bound for Uniform
+  enum Kind { Ones, Normal, TruncatedNormal, Uniform } kind = Normal;
+  double scale = 0;  // std for the normals, bound for Uniform
 };
 
+// The scheme's draw of every parameter; the normals are truncated under --init-distribution truncated-normal,
+// which also draws the embedding at σ instead of the reference code's σ·√d.
 Draw draw_for(const ModelConfig& c, const ParamEntry& e) {
-  const double sigma = c.init_method_std, L = static_cast<double>(c.num_layers);
+  const double sigma = c.init_method_std, L = static_cast<double>(c.num_layers), l = static_cast<double>(e.layer);
+  const bool truncated = c.init_distribution == InitDistribution::TruncatedNormal;
+  const Draw::Kind normal = truncated ? Draw::TruncatedNormal : Draw::Normal;
   if (e.role == ParamRole::Norm) return {Draw::Ones, 0};
-  if (e.role == ParamRole::Embedding) return {Draw::Normal, sigma * std::sqrt(static_cast<double>(c.hidden_size))};
-  if (e.role == ParamRole::LmHead) return {Draw::Normal, sigma};
+  if (e.role == ParamRole::Embedding)
+    return {normal, truncated ? sigma : sigma * std::sqrt(static_cast<double>(c.hidden_size))};
+  if (e.role == ParamRole::LmHead) return {normal, sigma};
   const double fan_out = static_cast<double>(e.global_shape[0]), fan_in = static_cast<double>(e.global_shape[1]);
   const bool residual_out = e.role == ParamRole::ResidualOut;
   switch (c.init_scheme) {
-    case InitScheme::Normal: return {Draw::Normal, sigma};
-    case InitScheme::Scaled: return {Draw::Normal, residual_out ? sigma / std::sqrt(2.0 * L) : sigma};
-    case InitScheme::DsInit:
-      return {Draw::Uniform, std::sqrt(6.0 / (fan_in + fan_out)) / std::sqrt(static_cast<double>(e.layer))};
+    case InitScheme::Normal: return {normal, sigma};
+    case InitScheme::Scaled: return {normal, residual_out ? sigma / std::sqrt(2.0 * L) : sigma};
+    case InitScheme::DsInit: return {normal, residual_out ? sigma / std::sqrt(2.0 * l) : sigma};
+    case InitScheme::DsInitXavier: return {Draw::Uniform, std::sqrt(6.0 / (fan_in + fan_out)) / std::sqrt(l)};
     case InitScheme::DeepNorm: {
       const bool qk = e.role == ParamRole::QueryKey;
       const double gain = qk ? 1.0 : std::pow(8.0 * L, -0.25);
-      return {Draw::Normal, gain * std::sqrt(2.0 / (fan_in + fan_out))};
+      return {normal, gain * std::sqrt(2.0 / (fan_in + fan_out))};
     }
   }
-  return {Draw::Normal, sigma};
+  return {normal, sigma};
+}
+
+double draw_value(const Draw& draw, std::mt19937_64& rng, std::normal_distribution<double>& normal,
+                  std::uniform_real_distribution<double>& uniform) {
+  if (draw.kind == Draw::Uniform) return uniform(rng);
+  double value = normal(rng);
+  while (draw.kind == Draw::TruncatedNormal && std::abs(value) > 3 * draw.scale) value = normal(rng);
+  return value;
 }
 
 // Draws the global tensor of entry e element by element (row-major, one stream) and keeps this rank's
@@ -66,7 +80,7 @@ void fill_shard(T* out, const ParamEntry& e, const Draw& draw, uint64_t seed) {
   const int64_t col_end = e.shard_axis == 1 ? col_begin + e.shape[1] : cols;
   for (int64_t r = 0; r < row_end; ++r)
     for (int64_t c = 0; c < cols; ++c) {
-      const double value = draw.kind == Draw::Normal ? normal(rng) : uniform(rng);
+      const double value = draw_value(draw, rng, normal, uniform);
       if (r >= row_begin && c >= col_begin && c < col_end)
         *out++ = static_cast<T>(value);
     }

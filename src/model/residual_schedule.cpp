@@ -30,6 +30,7 @@ constexpr KindName kKindNames[] = {
     {ScheduleKind::LinearSquare, "linear-square"},
     {ScheduleKind::LinearSqrt, "linear-sqrt"},
     {ScheduleKind::Stagewise0, "stagewise-0"},
+    {ScheduleKind::StagewiseL, "stagewise-L"},
     {ScheduleKind::StagewiseSqrtL, "stagewise-sqrt-L"},
     {ScheduleKind::StagewiseSqrtLayer, "stagewise-sqrt-l"},
     {ScheduleKind::FixL, "fix-L"},
@@ -116,9 +117,11 @@ double ResidualSchedule::alpha(int64_t layer, int64_t t) const {
     }
     case ScheduleKind::LinearSqrt: return std::sqrt(capped_ratio(tL, W * l));
     case ScheduleKind::Stagewise0:
+    case ScheduleKind::StagewiseL:
     case ScheduleKind::StagewiseSqrtL:
     case ScheduleKind::StagewiseSqrtLayer: {
       const double s = kind_ == ScheduleKind::Stagewise0       ? 0.0
+                       : kind_ == ScheduleKind::StagewiseL     ? 1.0 / L
                        : kind_ == ScheduleKind::StagewiseSqrtL ? 1.0 / std::sqrt(L)
                                                                : 1.0 / std::sqrt(l);
       const double start = W * (l - 1);  // t = T (l - 1), in units of tL

@@ -16,6 +16,7 @@ enum class ScheduleKind {
   LinearSquare,        // min((t / T_l)^2, 1)
   LinearSqrt,          // min(sqrt(t / T_l), 1)
   Stagewise0,          // clip(s + (1 - s)(t - T (l - 1)) / T, s, 1), s = 0
+  StagewiseL,          //   ... s = 1 / L
   StagewiseSqrtL,      //   ... s = 1 / sqrt(L)
   StagewiseSqrtLayer,  //   ... s = 1 / sqrt(l)
   FixL,                // 1 / L for the whole run
@@ -24,7 +25,7 @@ enum class ScheduleKind {
 };
 
 // Parses a --prores-schedule value: none, linear, equal, reverse, linear-square, linear-sqrt, stagewise-0,
-// stagewise-sqrt-L, stagewise-sqrt-l, fix-L, fix-sqrt-L, fix-sqrt-l (case-sensitive: -L is the depth L,
+// stagewise-L, stagewise-sqrt-L, stagewise-sqrt-l, fix-L, fix-sqrt-L, fix-sqrt-l (case-sensitive: -L is the depth L,
 // -l the layer index l). Throws prores::Error naming the value and listing the accepted ones.
 ScheduleKind parse_schedule_kind(const std::string& name);
 
