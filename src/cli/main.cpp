@@ -30,6 +30,7 @@ constexpr const char* kUsage =
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
     "  generate   continue prompts with a checkpoint's model (greedy or sampled, key/value cache)\n"
     "  report     plots, spike scores and a summary table comparing runs (index.html; TensorBoard export)\n"
+    "  sweep      run a grid of training runs from a TOML file, resumably; results table and the paper's figures\n"
     "  serve      an OpenAI-compatible completions server over a checkpoint's model (lm-eval local-completions)\n"
     "  export-hf  write a Pre-LN checkpoint as a Hugging Face LlamaForCausalLM directory\n"
     "  import-hf  turn a LlamaForCausalLM directory into a checkpoint to continue from\n";
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     if (command == "generate") return prores::run_generate_command(args, std::cout);
     if (command == "serve") return prores::run_serve_command(args, std::cout);
     if (command == "report") return prores::run_report_command(args, std::cout);
+    if (command == "sweep") return prores::run_sweep_command(args, std::cout);
     if (command == "convert") return prores::run_convert_command(args, std::cout);
     if (command == "export-hf") return prores::run_export_hf_command(args, std::cout);
     if (command == "import-hf") return prores::run_import_hf_command(args, std::cout);
