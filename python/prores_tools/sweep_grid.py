@@ -2,7 +2,8 @@
 
     [sweep]   ranks, args (the options every run shares), seeds
     [axes]    option = [values ...]: the cartesian product, in the file's order
-    [methods] "name" = { option = value, ... }: each run takes one method
+    [methods] "name" = { option = value, ..., seeds = [...] }: each run takes one method (seeds: that method's,
+              instead of [sweep] seeds)
     [[rules]] when = { option = value or [values], ... }, set = { option = value, ... }
 
 A run's options are the axes' values, then its method's (a method may override an axis), then every rule whose
@@ -83,6 +84,7 @@ class Grid:
     axes: dict  # name -> list of values
     methods: dict  # name -> {option: value}
     rules: list  # [(when, set)]
+    method_seeds: dict = field(default_factory=dict)  # method name -> its own seeds, instead of `seeds`
     runs: list = field(default_factory=list)
 
     @property
@@ -163,6 +165,15 @@ def _check_args(path, args, options):
             _check_name(path, "[sweep] args", name, options)
 
 
+def _check_seeds(path, where, seeds):
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds if s is not None):
+        raise GridError(f"{path}: {where} must be a non-empty list of non-negative integers")
+    if len(set(seeds)) != len(seeds):
+        raise GridError(f"{path}: {where} has a duplicate")
+    return seeds
+
+
 def _table(path, document, key):
     table = document.get(key, {})
     if not isinstance(table, dict):
@@ -185,12 +196,7 @@ def parse_grid(path, options):
         raise GridError(f"{path}: [sweep] ranks must be a positive integer, not {ranks!r}")
     args = sweep.get("args", [])
     _check_args(path, args, options)
-    seeds = sweep.get("seeds", [None])
-    if not isinstance(seeds, list) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds if s is not None):
-        raise GridError(f"{path}: [sweep] seeds must be a non-empty list of non-negative integers")
-    if len(set(seeds)) != len(seeds):
-        raise GridError(f"{path}: [sweep] seeds has a duplicate")
+    seeds = _check_seeds(path, "[sweep] seeds", sweep.get("seeds", [None]))
 
     axes = {}
     for name, values in _table(path, document, "axes").items():
@@ -202,9 +208,13 @@ def parse_grid(path, options):
             _check_value(path, "[axes]", name, value, options)
         axes[name] = values
 
-    methods = {}
+    methods, method_seeds = {}, {}
     for name, table in _table(path, document, "methods").items():
-        _check_options_table(path, f'[methods."{name}"]', table, options)
+        where = f'[methods."{name}"]'
+        if isinstance(table, dict) and "seeds" in table:
+            table = dict(table)
+            method_seeds[name] = _check_seeds(path, f"{where} seeds", table.pop("seeds"))
+        _check_options_table(path, where, table, options)
         methods[name] = dict(table)
     if not axes and not methods:
         raise GridError(f"{path}: nothing to sweep: [axes] is empty and there are no [methods]")
@@ -230,7 +240,7 @@ def parse_grid(path, options):
         _check_options_table(path, f"{where}: set", rule["set"], options)
         rules.append((dict(when), dict(rule["set"])))
 
-    grid = Grid(path, ranks, list(args), seeds, axes, methods, rules)
+    grid = Grid(path, ranks, list(args), seeds, axes, methods, rules, method_seeds)
     grid.runs = expand(grid, options)
     return grid
 
@@ -271,7 +281,7 @@ def expand(grid, options):
             for when, assignments in grid.rules:
                 if _matches(when, {**settings, **({METHOD_KEY: method} if method is not None else {})}):
                     settings.update(assignments)
-            for seed in grid.seeds:
+            for seed in grid.method_seeds.get(method, grid.seeds):
                 name = run_name(method, axis_values, seed)
                 if name in names:
                     raise GridError(f"{grid.path}: two runs are both named '{name}' ({names[name]} and "

@@ -112,6 +112,7 @@ lr = [1e-3, 3e-3]
 "Pre-LN (ProRes)" = { prores-schedule = "linear" }
 "LNS" = { layernorm-scaling = true, lr = 5e-4 }
 "Off" = { layernorm-scaling = false }
+"One seed" = { prores-schedule = "equal", seeds = [2] }
 [[rules]]
 when = { num-layers = 4 }
 set = { prores-steps-per-layer = 500 }
@@ -121,7 +122,7 @@ set = { prores-steps-per-layer = 250 }
 """)
     grid = parse_grid(path, FAKE_OPTIONS)
     runs = grid.runs
-    check("expansion: 4 methods x 2 x 2 x 2 seeds", len(runs) == 32, len(runs))
+    check("expansion: 4 methods x 2 x 2 x 2 seeds, 1 method x 2 x 2 x its 1 seed", len(runs) == 36, len(runs))
     names = [run.name for run in runs]
     check("expansion: unique names", len(set(names)) == len(names))
     check("expansion: order and names", names[:5] == [
@@ -147,6 +148,10 @@ set = { prores-steps-per-layer = 250 }
     check("expansion: switch false is left out", "--layernorm-scaling" not in by_name[
         "off_num-layers-2_lr-0.001_seed-1"].args)
     check("expansion: seeds", [r.seed for r in runs[:2]] == [1, 2])
+    one_seed = [r for r in runs if r.method == "One seed"]
+    check("expansion: a method's own seeds", [r.seed for r in one_seed] == [2] * 4 and
+          "--seeds" not in one_seed[0].args and one_seed[0].name == "one-seed_num-layers-2_lr-0.001_seed-2",
+          [(r.name, r.args) for r in one_seed])
     check("expansion: x axis", grid.x_axis == "num-layers")
 
     no_methods = parse_grid(write(os.path.join(root, "plain.toml"), BASE + '[axes]\nnorm-placement = ["pre", '
@@ -173,6 +178,7 @@ def check_refusals(root, fake):
         "duplicate values": ("[axes]\nlr = [0.001, 1e-3]\n", "two runs are both named 'lr-0.001'"),
         "owned option": ("[axes]\nsave = ['a', 'b']\n", "option 'save' is set by the sweep"),
         "switch value": ("[axes]\nlayernorm-scaling = [1, 2]\n", "is a switch"),
+        "method seeds": ('[methods]\n"A" = { lr = 1, seeds = [1, 1] }\n', '[methods."A"] seeds has a duplicate'),
     }
     for name, (text, message) in cases.items():
         fake.clear()
