@@ -60,6 +60,14 @@ def parse_args(argv):
     parser.add_argument("--profile-steps", type=_comma_list(int, "iterations"), metavar="I,J,...",
                         help="iterations of the activation-norm depth profiles: the nearest probe records "
                              f"(default: {DEFAULT_PROFILE_COUNT} spread over the run)")
+    add_spike_arguments(parser)
+    parser.add_argument("--tensorboard", metavar="DIR", help="also write every scalar as TensorBoard event files, "
+                                                             "one subdirectory per run")
+    return parser.parse_args(argv)
+
+
+def add_spike_arguments(parser):
+    """The spike-score options --spike-window, --spike-sigma and --spike-phase (read back by spike_options)."""
     parser.add_argument("--spike-window", type=int, default=SpikeOptions.window, metavar="N",
                         help="spike score: the rolling window of previous steps (default %(default)s)")
     parser.add_argument("--spike-sigma", type=float, default=SpikeOptions.sigma, metavar="S",
@@ -67,9 +75,6 @@ def parse_args(argv):
     parser.add_argument("--spike-phase", type=_comma_list(float, "fractions"),
                         default=[SpikeOptions.phase_begin, SpikeOptions.phase_end], metavar="BEGIN,END",
                         help="spike score: the scored fraction [BEGIN, END) of each run's steps (default 0.1,0.9)")
-    parser.add_argument("--tensorboard", metavar="DIR", help="also write every scalar as TensorBoard event files, "
-                                                             "one subdirectory per run")
-    return parser.parse_args(argv)
 
 
 def spike_options(args):

@@ -16,8 +16,7 @@ import sys
 
 from .errors import ReportError
 from .html_page import CSS, Figure, Section, _section_html
-from .report import _comma_list, spike_options
-from .spike_score import SpikeOptions
+from .report import add_spike_arguments, spike_options
 from .sweep_grid import TrainOptions, parse_grid
 from .sweep_runner import (DIVERGED, FINISHED, REPO_ROOT, SweepRunner, plan_run, progress, threads_per_rank,
                            train_command)
@@ -47,13 +46,7 @@ def parse_args(argv):
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--prores", default=default_prores(), metavar="PATH",
                         help="the prores executable (default: the one running this sweep, else build/prores)")
-    parser.add_argument("--spike-window", type=int, default=SpikeOptions.window, metavar="N",
-                        help="spike score: the rolling window (default %(default)s)")
-    parser.add_argument("--spike-sigma", type=float, default=SpikeOptions.sigma, metavar="S",
-                        help="spike score: standard deviations from the rolling mean (default %(default)s)")
-    parser.add_argument("--spike-phase", type=_comma_list(float, "fractions"),
-                        default=[SpikeOptions.phase_begin, SpikeOptions.phase_end], metavar="BEGIN,END",
-                        help="spike score: the scored fraction of each run's steps (default 0.1,0.9)")
+    add_spike_arguments(parser)
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise ReportError(f"--jobs must be at least 1, not {args.jobs}")
