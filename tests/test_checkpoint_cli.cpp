@@ -1,10 +1,10 @@
 // Checkpoints end to end through `prores`: a resumed run repeats the uninterrupted one bit for bit; a
 // checkpoint written under TP = 2 × PP = 2 continues under TP = 1 × PP = 1 and TP = 1 × PP = 2, loaded
 // directly or through `prores convert`, with the losses of the unresharded run; SIGUSR1 on one rank makes
-// every rank save and exit 0; SIGKILL of a rank while it saves every iteration leaves a loadable
-// `latest`; damaged or mismatched checkpoints give clear errors while the previous checkpoint stays
-// `latest`; and `prores eval` of a checkpoint, on its layout or another, reproduces the validation loss its
-// run logged.
+// every rank save and exit 0, and the same command relaunched (a requeued job) resumes from --save bit for
+// bit; SIGKILL of a rank while it saves every iteration leaves a loadable `latest`; damaged or mismatched
+// checkpoints give clear errors while the previous checkpoint stays `latest`; and `prores eval` of a
+// checkpoint, on its layout or another, reproduces the validation loss its run logged.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -225,6 +225,44 @@ TEST(Checkpoint, SignalOnOneRankSavesEverywhereAndExitsZero) {
   EXPECT_GT(iteration, 0);
   EXPECT_LT(iteration, 100000);
   EXPECT_TRUE(fs::exists(save / prores::io::iteration_dir_name(iteration) / "model_tp00_pp001.h5"));
+}
+
+// The cycle of a preempted SLURM job (launch/slurm.sbatch): the scheduler's signal makes the run save and exit 0,
+// and the requeued job, the same command line without --load, resumes from --save and repeats the uninterrupted
+// run's losses bit for bit. A relaunch that would change the saved model says how to start afresh.
+TEST(Checkpoint, PreemptedJobRelaunchedUnchangedContinuesBitwise) {
+  const int iters = 600;
+  const std::string job = mpirun(2) + tiny(2, iters) + " --pipeline-model-parallel-size 2 --save-interval 0 --save ";
+  const fs::path full = dir("requeue_full"), save = dir("requeued");
+  ASSERT_EQ(run_shell(job + full.string()).exit_code, 0);
+  RunResult first;
+  std::thread running([&] { first = run_shell("timeout 300 " + job + save.string()); });
+  const fs::path metrics = save / "metrics.jsonl";
+  for (int i = 0; i < 3000 && (!fs::exists(metrics) || losses(save).size() < 3); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
+  std::istringstream ids(pids.out);
+  int pid = 0;
+  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  ::kill(pid, SIGUSR1);
+  running.join();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const int stopped_at = std::stoi(read_file(save / "latest"));
+  ASSERT_LT(stopped_at, iters) << "the run ended before the signal arrived";
+
+  const RunResult changed = run_shell(job + save.string() + " --num-layers 4");
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.err.find("give another --save to start afresh"), std::string::npos) << changed.err;
+
+  const RunResult requeued = run_shell(job + save.string());
+  ASSERT_EQ(requeued.exit_code, 0) << requeued.err;
+  EXPECT_NE(requeued.out.find("--load defaults to --save " + save.string()), std::string::npos) << requeued.out;
+  EXPECT_NE(requeued.out.find("at iteration " + std::to_string(stopped_at)), std::string::npos) << requeued.out;
+  const auto want = losses(full), got = losses(save);
+  for (int i = 1; i <= iters; ++i) {
+    ASSERT_TRUE(got.count(i)) << i;
+    EXPECT_EQ(got.at(i), want.at(i)) << "iteration " << i;
+  }
 }
 
 TEST(Checkpoint, KillNineDuringSavesLeavesALoadableLatest) {

@@ -107,7 +107,8 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
       ("eval-iters", po::value(&t.eval_iters)->default_value(t.eval_iters), "global batches per validation")
       ("log-dir", po::value(&t.log_dir), "directory of metrics.jsonl (default: --save)")
       ("save", po::value(&t.save), "checkpoint directory")
-      ("load", po::value(&t.load), "resume from this checkpoint directory (its latest) or iteration directory")
+      ("load", po::value(&t.load), "resume from this checkpoint directory (its latest) or iteration directory "
+       "(train: default --save when that holds a checkpoint)")
       ("save-interval", po::value(&t.save_interval)->default_value(t.save_interval),
        "iterations between checkpoints (0: only at the end)")
       ("exit-interval", po::value(&t.exit_interval)->default_value(t.exit_interval),
@@ -230,8 +231,26 @@ bool parse_and_validate(Mode mode, const std::vector<std::string>& args, std::os
                  " holds no iteration directories (iter_NNNNNNN): give the run's checkpoint directory");
     o.train.eval_interval = 0;
   }
-  if (!o.train.load.empty())
-    adopt_checkpoint_options(o.train.load, vm, {o.model, o.schedule, o.train.tokenizer_model});
+  // A requeued job resumes (Megatron-LM's habit): without --load, train loads --save when that holds a checkpoint.
+  const bool load_is_save =
+      mode == Mode::Train && o.train.load.empty() && !o.train.save.empty() && io::holds_latest_checkpoint(o.train.save);
+  if (load_is_save) {
+    o.train.load = o.train.save;
+    if (world.rank() == 0) out << "--load defaults to --save " << o.train.save << ", which holds a checkpoint\n";
+  }
+  if (!o.train.load.empty()) {
+    // --tokenizer-model sets the vocabulary (a fresh run pads the tokenizer's, a loaded one keeps the checkpoint's),
+    // so a --vocab-size beside it, e.g. from a config file, is not the model's: the command that started a run
+    // resumes it.
+    if (vm.count("tokenizer-model") && !vm["tokenizer-model"].defaulted()) vm.erase("vocab-size");
+    try {
+      adopt_checkpoint_options(o.train.load, vm, {o.model, o.schedule, o.train.tokenizer_model});
+    } catch (const Error& e) {
+      if (!load_is_save) throw;
+      throw Error(std::string(e.what()) + " (--load defaults to --save, which holds a checkpoint: give another "
+                  "--save to start afresh)");
+    }
+  }
   if (o.train.lr.decay_iters == 0) o.train.lr.decay_iters = o.train.train_iters;
   o.train.device = parse_device(o.device);
   PRORES_CHECK(std::isfinite(o.peak_tflops) && o.peak_tflops >= 0, "--peak-tflops must be >= 0, got ", o.peak_tflops);

@@ -92,6 +92,8 @@ void commit_checkpoint(const std::string& save_dir, int64_t iteration, int64_t k
 // The iterations of the committed iteration directories of save_dir (iter_NNNNNNN), ascending. Throws naming
 // the path when save_dir is not a directory.
 std::vector<int64_t> list_checkpoint_iterations(const std::string& save_dir);
+// Whether save_dir holds a `latest` file, i.e. a run saved there (what a resumed job loads by default).
+bool holds_latest_checkpoint(const std::string& save_dir);
 // The iteration directory to load from --load: DIR/latest's iteration when DIR holds a `latest` file
 // (its .old copy when a re-save died between the two renames), or DIR itself when it is an iteration
 // directory. Throws naming the path otherwise.

@@ -137,6 +137,11 @@ std::vector<int64_t> list_checkpoint_iterations(const std::string& save_dir) {
   return iterations;
 }
 
+bool holds_latest_checkpoint(const std::string& save_dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(save_dir) / "latest", ec);
+}
+
 std::string resolve_load_dir(const std::string& load) {
   fs::path path = fs::path(load).lexically_normal();
   if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();  // drop a trailing '/'
