@@ -9,6 +9,7 @@
 #include "cli/checkpoint_commands.h"
 #include "cli/data_command.h"
 #include "cli/generate_command.h"
+#include "cli/plan_command.h"
 #include "cli/report_command.h"
 #include "cli/schedule_command.h"
 #include "cli/serve_command.h"
@@ -28,6 +29,7 @@ constexpr const char* kUsage =
     "  schedule   print the ProRes residual scale alpha(l, t) as CSV\n"
     "  data       train a SentencePiece tokenizer; preprocess text into a Megatron indexed dataset\n"
     "  convert    reshard a checkpoint for another TP x PP layout (offline)\n"
+    "  plan       the TP x PP x DP layouts of a model that fit a cluster: memory, bubble, communication, step time\n"
     "  generate   continue prompts with a checkpoint's model (greedy or sampled, key/value cache)\n"
     "  report     plots, spike scores and a summary table comparing runs (index.html; TensorBoard export)\n"
     "  sweep      run a grid of training runs from a TOML file, resumably; results table and the paper's figures\n"
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
   if (command == "analyze") return run_distributed(argc, argv, args, prores::run_analyze_command);
   try {
     if (command == "schedule") return prores::run_schedule_command(args, std::cout);
+    if (command == "plan") return prores::run_plan_command(args, std::cout);
     if (command == "data") return prores::run_data_command(args, std::cout);
     if (command == "generate") return prores::run_generate_command(args, std::cout);
     if (command == "serve") return prores::run_serve_command(args, std::cout);
