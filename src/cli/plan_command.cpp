@@ -120,12 +120,13 @@ void print_table_header(std::ostream& out, const train::Cluster& c) {
                 "tokens/s", "MFU");
 }
 
-// One layout, the columns of the table header (or of the CSV header) in the same order.
+// One layout, the columns of the table header (or of the CSV header) in the same order; the CSV's last four, the
+// parts of the step, are past the table format's conversions (printf ignores arguments beyond them).
 void print_row(std::ostream& out, int64_t nodes, const train::LayoutPlan& p, bool csv) {
   const train::PlanLayout& l = p.layout;
   const train::MemoryBreakdown& m = p.memory;
   const char* fmt = csv ? "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld,%.6g,%.6g,%.6g,%.6g,%lld,%.6g,%.6g,%.6g,%.6g,"
-                          "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g\n"
+                          "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g\n"
                         : "%5lld %5lld %3lld %3lld %4lld %3lld %3lld %4s %4lld | %6.2f %6.2f %6.2f %7.3f %4lld %6.2f "
                           "%5.2f %5.2f %6.2f %2lld | %6.3f | %7.1f %7.2f %7.2f | %8.4g %9.0f %5.1f%%\n";
   const auto n = [](int64_t x) { return static_cast<long long>(x); };
@@ -135,7 +136,8 @@ void print_row(std::ostream& out, int64_t nodes, const train::LayoutPlan& p, boo
                 gb(m.activations_per_micro_batch), n(m.micro_batches_in_flight), gb(m.activation_working),
                 gb(m.communication), gb(m.other), gb(m.total()), n(m.stage), p.time.bubble, gb(p.comm.tp),
                 gb(p.comm.pp), gb(p.comm.dp), p.time.step, p.time.tokens_per_second,
-                csv ? p.time.mfu : 100 * p.time.mfu);
+                csv ? p.time.mfu : 100 * p.time.mfu, p.time.compute, p.time.tp_comm, p.time.pp_comm,
+                p.time.dp_exposed);
 }
 
 }  // namespace
@@ -278,7 +280,8 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   if (csv) {
     out << "nodes,gpus,tp,pp,dp,virtual_stages,recompute_layers,zero1,micro_batches,params_gb,grads_gb,optimizer_gb,"
            "activation_per_micro_batch_gb,micro_batches_in_flight,activation_working_gb,comm_buffers_gb,other_gb,"
-           "total_gb,stage,bubble,tp_comm_gb,pp_comm_gb,dp_comm_gb,step_s,tokens_per_s,mfu\n";
+           "total_gb,stage,bubble,tp_comm_gb,pp_comm_gb,dp_comm_gb,step_s,tokens_per_s,mfu,compute_per_micro_batch_s,"
+           "tp_per_micro_batch_s,pp_per_micro_batch_s,dp_exposed_s\n";
   } else {
     out << "prores plan: " << describe_model(model, run) << "\n"
         << format("cluster: %lld %s per node, %.4g GB each (%.4g GB reserved), %.4g TFLOP/s at %.1f%% achieved "
