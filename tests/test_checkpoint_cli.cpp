@@ -1,6 +1,7 @@
 // Checkpoints end to end through `prores`: a resumed run repeats the uninterrupted one bit for bit; a
 // checkpoint written under TP = 2 × PP = 2 continues under TP = 1 × PP = 1 and TP = 1 × PP = 2, loaded
-// directly or through `prores convert`, with the losses of the unresharded run; SIGUSR1 on one rank makes
+// directly or through `prores convert`, with the losses of the unresharded run (and a checkpoint of virtual
+// stages resumes on its layout and in one process); SIGUSR1 on one rank makes
 // every rank save and exit 0, and the same command relaunched (a requeued job) resumes from --save bit for
 // bit; SIGKILL of a rank while it saves every iteration leaves a loadable `latest`; damaged or mismatched
 // checkpoints give clear errors while the previous checkpoint stays `latest`; and `prores eval` of a
@@ -102,6 +103,24 @@ TEST(Checkpoint, MismatchedOrDamagedCheckpointsFailClearly) {
 }
 
 #if defined(PRORES_MPIEXEC)
+
+// A checkpoint written with virtual stages (interleaved 1F1B: stage 0 holds blocks 1 and 3) resumes bit for bit on
+// its layout, and continues in one process with the losses of the uninterrupted run.
+TEST(Checkpoint, VirtualStageCheckpointsResumeAndReshard) {
+  const std::string virtual_stages = " --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1";
+  ASSERT_EQ(run_shell(mpirun(2) + tiny(4, 12) + virtual_stages + " --save " + dir("v_ref").string()).exit_code, 0);
+  ASSERT_EQ(run_shell(mpirun(2) + tiny(4, 12) + virtual_stages + " --save " + dir("v_a").string() +
+                      " --exit-interval 10").exit_code, 0);
+  RunResult r = run_shell(mpirun(2) + tiny(4, 12) + virtual_stages + " --save " + dir("v_a").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run(tiny(4, 12) + " --load " + dir("v_a").string() + "/iter_0000010 --save " + dir("v_b").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ref = losses(dir("v_ref")), resumed = losses(dir("v_a")), one = losses(dir("v_b"));
+  for (int i : {11, 12}) {
+    EXPECT_EQ(resumed.at(i), ref.at(i)) << "iteration " << i;
+    EXPECT_NEAR(one.at(i), ref.at(i), 1e-5 * ref.at(i)) << "iteration " << i;
+  }
+}
 
 TEST(Checkpoint, ReshardingContinuesTheRun) {
   const std::string tp2pp2 = " --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2";

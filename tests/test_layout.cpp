@@ -1,5 +1,6 @@
 // LayoutShape (pure arithmetic, no MPI): rank ↔ (tp, dp, pp) coordinates in Megatron's order for many
-// (world, TP, PP) combinations, the layer split across pipeline stages, --pipeline-layers parsing, and
+// (world, TP, PP) combinations, the layer split across pipeline stages (and across the chunks of virtual
+// stages, with the parameter table they give), --pipeline-layers parsing, and
 // every validation message (which must be identical on every rank). ParallelLayout's axis communicators
 // are checked with one thread per rank over an in-process world that implements only split().
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "model/param_table.h"
 #include "parallel/layout.h"
 
 namespace prores {
@@ -121,6 +123,38 @@ TEST(LayoutShape, DescribesTheRank) {
   EXPECT_EQ(s.describe(), "rank 3/8: tp 1/2, dp 1/2, pp 0/2, layers 1-6");
   const LayoutShape last = LayoutShape::compute(8, 7, parallel(2, 2), divisible_model(12), 16, 1);
   EXPECT_EQ(last.describe(), "rank 7/8: tp 1/2, dp 1/2, pp 1/2, layers 7-12");
+}
+
+TEST(LayoutShape, VirtualStagesInterleaveTheChunks) {
+  // 12 layers, PP 2, chunks of 2 blocks: v = 3 chunks per stage, virtual stage k = c·2 + s holds 2k+1..2k+2.
+  ParallelConfig config = parallel(1, 2);
+  config.virtual_stage_layers = 2;
+  const LayoutShape first = LayoutShape::compute(2, 0, config, divisible_model(12), 8, 1);
+  const LayoutShape second = LayoutShape::compute(2, 1, config, divisible_model(12), 8, 1);
+  EXPECT_EQ(first.chunks, 3);
+  EXPECT_EQ(first.num_layers, 6);
+  EXPECT_EQ(first.chunk_stride, 4);
+  EXPECT_EQ(first.describe(), "rank 0/2: tp 0/1, dp 0/1, pp 0/2, layers 1-2,5-6,9-10");
+  EXPECT_EQ(second.describe(), "rank 1/2: tp 0/1, dp 0/1, pp 1/2, layers 3-4,7-8,11-12");
+  const ModelShard shard = shard_of(second);
+  std::vector<int64_t> layers;
+  for (int64_t i = 0; i < shard.num_layers; ++i) layers.push_back(shard.layer(i));
+  EXPECT_EQ(layers, (std::vector<int64_t>{3, 4, 7, 8, 11, 12}));
+  // The parameters of exactly those blocks, in local order.
+  const ParamTable table(divisible_model(12), shard);
+  std::vector<int64_t> table_layers;
+  for (const ParamEntry& e : table.entries())
+    if (e.layer > 0 && (table_layers.empty() || table_layers.back() != e.layer)) table_layers.push_back(e.layer);
+  EXPECT_EQ(table_layers, layers);
+  // One block per chunk: describe names single layers.
+  config.virtual_stage_layers = 1;
+  EXPECT_EQ(LayoutShape::compute(2, 1, config, divisible_model(4), 8, 1).describe(),
+            "rank 1/2: tp 0/1, dp 0/1, pp 1/2, layers 2,4");
+  // A chunk size that leaves one chunk per stage is the plain pipeline.
+  config.virtual_stage_layers = 6;
+  const LayoutShape plain = LayoutShape::compute(2, 1, config, divisible_model(12), 8, 1);
+  EXPECT_EQ(plain.chunks, 1);
+  EXPECT_EQ(plain.first_layer, 7);
 }
 
 TEST(LayoutShape, SingleRankHoldsEverything) {

@@ -147,6 +147,8 @@ void add_parallel_options(po::options_description& desc, TrainOptions& o) {
       ("tensor-model-parallel-size", po::value(&p.tensor)->default_value(p.tensor), "tensor-parallel ranks TP")
       ("pipeline-model-parallel-size", po::value(&p.pipeline)->default_value(p.pipeline), "pipeline stages PP")
       ("pipeline-layers", po::value(&o.pipeline_layers), "layers per stage, e.g. 8,8,7,7 (default: even split)")
+      ("num-layers-per-virtual-pipeline-stage", po::value(&p.virtual_stage_layers)->default_value(0),
+       "interleaved 1F1B: blocks per model chunk, L / (PP x this) chunks per stage (0: no interleaving)")
       ("use-distributed-optimizer", po::bool_switch(&p.distributed_optimizer),
        "ZeRO-1: shard the optimizer state over data-parallel ranks");
 }

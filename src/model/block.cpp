@@ -39,7 +39,7 @@ ops::MatmulPrecision Model::attention_precision() const {
 
 // LayerNorm Scaling's 1/sqrt(l) for the global layer l of this stage's block layer0.
 double Model::norm_scale(int64_t layer0) const {
-  const double l = static_cast<double>(shard_.first_layer + layer0);
+  const double l = static_cast<double>(shard_.layer(layer0));
   return config_.layernorm_scaling ? 1.0 / std::sqrt(l) : 1.0;
 }
 

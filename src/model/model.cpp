@@ -64,11 +64,13 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
                "bf16 matmuls need an f32 model, got ", dtype_name(dtype));
   PRORES_CHECK(execution.recompute_layers >= 0 && execution.recompute_layers <= local_layers(),
                "model: ", execution.recompute_layers, " layers to recompute, the stage has ", local_layers());
+  PRORES_CHECK(!execution.kv_cache || shard_.chunks == 1, "model: a key/value cache needs a stage of one chunk");
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
   residual_scale_.assign(static_cast<size_t>(local_layers()), 1.0);
-  slots_.resize(static_cast<size_t>(num_slots));
+  slots_.resize(static_cast<size_t>(num_slots * shard_.chunks));
+  chunk_grads_.resize(static_cast<size_t>(shard_.chunks));
   plan_buffers();
   window_length_ = config_.seq_length;
   ops::rope_table(rope_cos_, rope_sin_, config_.rotary_base);
@@ -76,14 +78,22 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
 
 Model::~Model() = default;
 
-int64_t Model::num_slots() const { return static_cast<int64_t>(slots_.size()); }
+int64_t Model::num_slots() const { return static_cast<int64_t>(slots_.size()) / shard_.chunks; }
+
+// Chunk c's slots are slots_[c·S .. (c + 1)·S), S = num_slots().
+Model::Slot& Model::slot_of(int64_t chunk, int64_t slot) {
+  return slots_[static_cast<size_t>(chunk * num_slots() + slot)];
+}
+const Model::Slot& Model::slot_of(int64_t chunk, int64_t slot) const {
+  return slots_[static_cast<size_t>(chunk * num_slots() + slot)];
+}
 
 // Every activation and scratch tensor of a forward over `length` positions per row, as place(&tensor, dtype,
 // shape): arena reservations at construction (length T), new shapes over the same memory for a shorter window
 // (set_window). The parameters, their gradients, the RoPE tables and the key/value cache are not among them.
 void Model::plan_activations(int64_t length, const std::function<void(Tensor*, DType, Shape)>& place) {
   const int64_t T = length, N = B_ * T, C = config_.hidden_size;
-  const int64_t TP = shard_.tp_size, L = local_layers();
+  const int64_t TP = shard_.tp_size;
   const int64_t F = config_.ffn_hidden_size / TP, V = config_.vocab_size / TP;
   const int64_t NH = config_.num_attention_heads / TP, KV = config_.kv_groups() / TP, HS = config_.head_size();
   const int64_t QKV = (NH + 2 * KV) * HS;
@@ -124,12 +134,15 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
     plan_block(*recomputed_);
     nc(&recompute_out_);
   }
-  for (Slot& slot : slots_) {
-    for (int64_t l = R; l < L; ++l) plan_block(slot.blocks[static_cast<size_t>(l)]);
+  const int64_t n = shard_.chunk_layers(), chunks = shard_.chunks;
+  for (size_t index = 0; index < slots_.size(); ++index) {  // chunk c's slots plan only its blocks
+    const int64_t c = static_cast<int64_t>(index) / num_slots();
+    Slot& slot = slots_[index];
+    for (int64_t l = std::max(R, c * n); l < (c + 1) * n; ++l) plan_block(slot.blocks[static_cast<size_t>(l)]);
     place(&slot.tokens, DType::I32, {N});
     place(&slot.targets, DType::I32, {N});
-    place(&slot.residual, d, {(L + 1) * N, C});
-    if (shard_.last_stage) {
+    place(&slot.residual, d, {(n + 1) * N, C});
+    if (shard_.last_stage && c == chunks - 1) {
       place(&slot.logits, a16, {N, V});
       for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
       place(&slot.ce_stats, d, {4, N});
@@ -152,7 +165,9 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
   place(&s.db, shape.out_norm ? d : a16, {N, C});  // bf16 where it only feeds the o / down backward
   place(&s.dgate_up, a16, {N, 2 * F});
   place(&s.dswiglu, a16, {N, F});
-  for (Tensor* t : {&dresidual_a_, &dresidual_b_, &dfinal_}) nc(t);
+  for (ChunkGrads& g : chunk_grads_)
+    for (Tensor& t : g.buffer) nc(&t);
+  nc(&dfinal_);
   // The recomputed blocks of every slot share one set of activations (copies of the views).
   if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
 }
@@ -221,7 +236,7 @@ Model::Weights Model::weights_of(const Tensor& flat) const {
     w.lm_head = view_of(flat, "lm_head.weight");
   }
   for (int64_t l = 0; l < local_layers(); ++l) {
-    const int64_t i = shard_.first_layer - 1 + l;
+    const int64_t i = shard_.layer(l) - 1;
     auto get = [&](const char* suffix) { return view_of(flat, layer_param(i, suffix)); };
     LayerWeights lw;
     lw.attn_norm = get("input_layernorm.weight");
@@ -249,7 +264,8 @@ void Model::set_residual_scales(std::span<const double> scales) {
 }
 
 void Model::set_residual_scales(const ResidualSchedule& schedule, int64_t t) {
-  schedule.alphas(t, shard_.first_layer, local_layers(), residual_scale_.data());
+  const int64_t n = shard_.chunk_layers();
+  for (int64_t c = 0; c < shard_.chunks; ++c) schedule.alphas(t, shard_.layer(c * n), n, residual_scale_.data() + c * n);
 }
 
 void Model::zero_grads() {
@@ -261,35 +277,39 @@ void Model::round_matmul_weights() {
   if (params16_.defined()) ops::round_to_bf16(params16_, params_);
 }
 
-Tensor Model::residual(int64_t slot, int64_t index) const {
+Tensor Model::residual(int64_t chunk, int64_t slot, int64_t index) const {
   const int64_t N = B_ * window_length_;
-  return slots_[static_cast<size_t>(slot)].residual.slice_rows(index * N, N);
+  return slot_of(chunk, slot).residual.slice_rows(index * N, N);
 }
 
-Tensor Model::logits(int64_t slot) const { return slots_[static_cast<size_t>(slot)].logits; }
+Tensor Model::logits(int64_t slot) const { return slot_of(shard_.chunks - 1, slot).logits; }
 
-std::vector<double> Model::block_output_rms(int64_t slot) const {
-  PRORES_CHECK(slot >= 0 && slot < num_slots(), "model: activation slot ", slot, " out of range");
+std::vector<double> Model::block_output_rms(int64_t chunk, int64_t slot) const {
+  PRORES_CHECK(chunk >= 0 && chunk < shard_.chunks && slot >= 0 && slot < num_slots(), "model: activation slot ", slot,
+               " of chunk ", chunk, " out of range");
   const double n = static_cast<double>(B_ * window_length_ * config_.hidden_size);
-  std::vector<double> rms(static_cast<size_t>(local_layers()));
-  for (int64_t l = 0; l < local_layers(); ++l)
-    rms[static_cast<size_t>(l)] = std::sqrt(ops::sum_squares(residual(slot, l + 1)) / n);
+  std::vector<double> rms(static_cast<size_t>(shard_.chunk_layers()));
+  for (size_t j = 0; j < rms.size(); ++j)
+    rms[j] = std::sqrt(ops::sum_squares(residual(chunk, slot, static_cast<int64_t>(j) + 1)) / n);
   return rms;
 }
 
-double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
-  PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
-  Slot& slot = slots_[static_cast<size_t>(slot_index)];
-  const int64_t N = B_ * window_length_, L = local_layers();
+double Model::forward(int64_t chunk, int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
+  PRORES_CHECK(chunk >= 0 && chunk < shard_.chunks && slot_index >= 0 && slot_index < num_slots(),
+               "model: activation slot ", slot_index, " of chunk ", chunk, " out of range");
+  Slot& slot = slot_of(chunk, slot_index);
+  const int64_t N = B_ * window_length_, n = shard_.chunk_layers();
   // Token and target ids are checked against the vocabulary by the vocabulary-parallel ops.
-  if (shard_.first_stage) {
+  if (shard_.first_stage && chunk == 0) {
     ops::copy_from_host(slot.tokens, tokens);
-    vocab_parallel_embedding_forward(residual(slot_index, 0), slot.tokens, weights_.embedding, vocab_start_, *tp_);
+    vocab_parallel_embedding_forward(residual(chunk, slot_index, 0), slot.tokens, weights_.embedding, vocab_start_,
+                                     *tp_);
   }
-  for (int64_t l = 0; l < L; ++l) block_forward(slot, l, residual(slot_index, l), residual(slot_index, l + 1));
-  if (!shard_.last_stage) return 0.0;
+  for (int64_t j = 0; j < n; ++j)
+    block_forward(slot, chunk * n + j, residual(chunk, slot_index, j), residual(chunk, slot_index, j + 1));
+  if (!shard_.last_stage || chunk != shard_.chunks - 1) return 0.0;
   ops::copy_from_host(slot.targets, targets);
-  ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(slot_index, L), weights_.final_norm,
+  ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(chunk, slot_index, n), weights_.final_norm,
                        config_.norm_eps, 1.0);
   ops::linear_forward(slot.logits, slot.final_norm_out, matmul_weights().lm_head, execution_.matmul_precision);
   vocab_parallel_cross_entropy_forward(slot.losses, slot.logits, slot.targets, vocab_start_,
@@ -300,7 +320,7 @@ double Model::forward(int64_t slot_index, const int32_t* tokens, const int32_t* 
 void Model::target_log_probs(int64_t slot_index, double* log_probs, uint8_t* greedy) const {
   PRORES_CHECK(shard_.last_stage, "model: target log-probabilities live on the last pipeline stage");
   PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
-  const Slot& slot = slots_[static_cast<size_t>(slot_index)];
+  const Slot& slot = slot_of(shard_.chunks - 1, slot_index);
   const int64_t N = B_ * window_length_;
   const std::vector<double> losses = host_values(slot.losses), stats = host_values(slot.ce_stats);
   // ce_stats rows: row_max, row_sumexp, target_logit, shard_max (VocabParallelCrossEntropy::from_buffer).
@@ -310,33 +330,36 @@ void Model::target_log_probs(int64_t slot_index, double* log_probs, uint8_t* gre
   }
 }
 
-void Model::backward(int64_t slot_index, double loss_scale) {
+void Model::backward(int64_t chunk, int64_t slot_index, double loss_scale) {
   PRORES_CHECK(execution_.gradients, "model: backward on a model built without gradients (evaluation only)");
-  PRORES_CHECK(slot_index >= 0 && slot_index < num_slots(), "model: activation slot ", slot_index, " out of range");
+  PRORES_CHECK(chunk >= 0 && chunk < shard_.chunks && slot_index >= 0 && slot_index < num_slots(),
+               "model: activation slot ", slot_index, " of chunk ", chunk, " out of range");
   PRORES_CHECK(window_length_ == config_.seq_length, "model: backward after a forward over ", window_length_,
                " positions; training runs the whole sequence of ", config_.seq_length);
-  const Slot& slot = slots_[static_cast<size_t>(slot_index)];
-  const int64_t N = B_ * config_.seq_length, L = local_layers();
-  Tensor dy = dresidual_a_, dx = dresidual_b_;
-  if (shard_.last_stage) {
+  Slot& slot = slot_of(chunk, slot_index);
+  const int64_t N = B_ * config_.seq_length, n = shard_.chunk_layers();
+  ChunkGrads& grads = chunk_grads_[static_cast<size_t>(chunk)];
+  Tensor dy = grads.buffer[grads.received], dx = grads.buffer[1 - grads.received];
+  if (shard_.last_stage && chunk == shard_.chunks - 1) {
     vocab_parallel_cross_entropy_backward(slot.logits, slot.logits, slot.targets, vocab_start_,
                                           VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
                                           loss_scale / static_cast<double>(N));
     ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, matmul_weights().lm_head,
                          execution_.matmul_precision, ops::InputGrad::Overwrite);
     tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
-    ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(slot_index, L), weights_.final_norm,
+    ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(chunk, slot_index, n), weights_.final_norm,
                           slot.final_rstd, 1.0, ops::InputGrad::Overwrite);
   }
-  for (int64_t l = L - 1; l >= 0; --l) {
+  for (int64_t j = n - 1; j >= 0; --j) {
+    const int64_t l = chunk * n + j;
     if (l < execution_.recompute_layers)  // the activations the backward reads, as the forward left them
-      block_forward(slots_[static_cast<size_t>(slot_index)], l, residual(slot_index, l), recompute_out_);
-    block_backward(slot, l, residual(slot_index, l), dy, dx);
+      block_forward(slot, l, residual(chunk, slot_index, j), recompute_out_);
+    block_backward(slot, l, residual(chunk, slot_index, j), dy, dx);
     if (grad_ready_hook_) grad_ready_hook_(l);
     std::swap(dx, dy);
   }
-  input_grad_ = dy;
-  if (shard_.first_stage) {
+  grads.received = dy.data == grads.buffer[0].data ? 1 : 0;  // dy holds the input gradient
+  if (shard_.first_stage && chunk == 0) {
     vocab_parallel_embedding_backward(dweights_.embedding, dy, slot.tokens, vocab_start_);
     if (grad_ready_hook_) grad_ready_hook_(-1);
   }

@@ -1,9 +1,11 @@
 // Model: one rank's part of a Llama-style decoder (token embedding, blocks, final RMSNorm, untied LM
 // head, cross-entropy) with ProRes residual scaling and hand-written forward/backward over saved
-// activations. A rank holds one pipeline stage's blocks (global layer indices) and, under tensor
-// parallelism, its shard of every weight (Megatron's column/row split, vocabulary-parallel embedding and
-// cross-entropy); the TP communication happens inside (the f/g pair of each branch). Activations exist
-// in `slots`, one per micro-batch in flight (1F1B keeps up to PP of them on the first stage).
+// activations. A rank holds one pipeline stage's blocks (global layer indices; with virtual stages, several
+// chunks of consecutive blocks, ModelShard) and, under tensor parallelism, its shard of every weight
+// (Megatron's column/row split, vocabulary-parallel embedding and cross-entropy); the TP communication happens
+// inside (the f/g pair of each branch). Activations exist in `slots` per chunk, one per micro-batch in flight
+// (1F1B keeps up to PP of them on the first stage); each chunk has its own pair of gradient buffers (the
+// received output gradient, the input gradient to send).
 // Everything is allocated at construction; a step allocates nothing. f32 (training) or f64 (checks), on the
 // host or, with device CUDA, in GPU memory (weights, gradients and activations; ids come from the host).
 #pragma once
@@ -74,7 +76,8 @@ class Model {
   const ModelShard& shard() const { return shard_; }
   const ParamTable& table() const { return table_; }
   int64_t micro_batch() const { return B_; }
-  int64_t num_slots() const;
+  int64_t num_slots() const;  // per chunk
+  int64_t num_chunks() const { return shard_.chunks; }
   DType dtype() const { return dtype_; }
   Device device() const { return execution_.device; }
   bool flash_attention() const { return execution_.flash_attention; }
@@ -100,7 +103,7 @@ class Model {
   // one rounding.
   void round_matmul_weights();
   // The ProRes residual scale α of every block of this stage: scales[i] for block i (global layer
-  // shard().first_layer + i), or the schedule's α(l, t) after t optimizer steps.
+  // shard().layer(i)), or the schedule's α(l, t) after t optimizer steps.
   void set_residual_scales(std::span<const double> scales);
   void set_residual_scales(const ResidualSchedule& schedule, int64_t t);
   const std::vector<double>& residual_scales() const { return residual_scale_; }
@@ -115,34 +118,45 @@ class Model {
   int64_t window_start() const { return window_start_; }
   int64_t window_length() const { return window_length_; }
 
-  // Forward of one micro-batch into activation slot `slot`: tokens (B·n) i32 (host memory), n = window_length(),
-  // feed the first stage (the others read stage_input(slot), received beforehand); targets (B·n) i32 feed the
-  // last stage's loss. Returns the mean loss on the last stage, 0 elsewhere.
-  double forward(int64_t slot, const int32_t* tokens, const int32_t* targets);
-  // After a forward, on the last stage: for each of slot's B·n positions, log_probs (=) log p(target) over the
+  // Forward of one micro-batch through chunk `chunk` into its activation slot `slot`: tokens (B·n) i32 (host
+  // memory), n = window_length(), feed the first stage's chunk 0 (the others read stage_input(chunk, slot),
+  // received beforehand); targets (B·n) i32 feed the loss after the last stage's last chunk. Returns that mean
+  // loss there, 0 elsewhere.
+  double forward(int64_t chunk, int64_t slot, const int32_t* tokens, const int32_t* targets);
+  double forward(int64_t slot, const int32_t* tokens, const int32_t* targets) { return forward(0, slot, tokens, targets); }
+  // After a forward, on the last stage (its last chunk's slot): for each of slot's B·n positions, log_probs (=) log p(target) over the
   // whole vocabulary and greedy (=) 1 when the target's logit is the row's largest (an argmax), else 0.
   void target_log_probs(int64_t slot, double* log_probs, uint8_t* greedy) const;
-  // grads() (+=) loss_scale · d(mean loss)/d(params) for the forward held in slot. The last stage starts
-  // from its loss; the others from output_grad(), received beforehand. Afterwards input_grad() holds the
-  // gradient w.r.t. stage_input(slot) (not on the first stage).
-  void backward(int64_t slot, double loss_scale);
+  // grads() (+=) loss_scale · d(mean loss)/d(params) for the forward held in chunk's slot. The last stage's
+  // last chunk starts from its loss; the others from output_grad(chunk), received beforehand. Afterwards
+  // input_grad(chunk) holds the gradient w.r.t. stage_input(chunk, slot) (not on the first stage's chunk 0), and
+  // output_grad(chunk) is the chunk's other buffer: the next gradient may arrive while this one waits to be sent.
+  void backward(int64_t chunk, int64_t slot, double loss_scale);
+  void backward(int64_t slot, double loss_scale) { backward(0, slot, loss_scale); }
   void zero_grads();
 
-  // The RMS of the residual stream after each of this stage's blocks in slot's last forward, in block order:
+  // The RMS of the residual stream after each of the chunk's blocks in slot's last forward, in block order:
   // sqrt(Σ h² / (B·T·C)) (every TP rank holds the same stream).
-  std::vector<double> block_output_rms(int64_t slot) const;
+  std::vector<double> block_output_rms(int64_t chunk, int64_t slot) const;
+  std::vector<double> block_output_rms(int64_t slot) const { return block_output_rms(0, slot); }
 
-  Tensor stage_input(int64_t slot) const { return residual(slot, 0); }                    // (B·T, C)
-  Tensor stage_output(int64_t slot) const { return residual(slot, local_layers()); }      // (B·T, C)
-  Tensor output_grad() const { return dresidual_a_; }                                     // (B·T, C)
-  Tensor input_grad() const { return input_grad_; }                                       // (B·T, C)
+  // The chunk's input and output streams and gradients, (B·T, C) each; without a chunk, chunk 0's.
+  Tensor stage_input(int64_t chunk, int64_t slot) const { return residual(chunk, slot, 0); }
+  Tensor stage_output(int64_t chunk, int64_t slot) const { return residual(chunk, slot, shard_.chunk_layers()); }
+  Tensor output_grad(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].buffer[received_index(chunk)]; }
+  Tensor input_grad(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].buffer[1 - received_index(chunk)]; }
+  Tensor stage_input(int64_t slot) const { return stage_input(0, slot); }
+  Tensor stage_output(int64_t slot) const { return stage_output(0, slot); }
+  Tensor output_grad() const { return output_grad(0); }
+  Tensor input_grad() const { return input_grad(0); }
   // Logits shard (B·n, V/TP) of slot's last forward (last stage; bf16 with bf16 activations), overwritten
   // by its gradient in the backward.
   Tensor logits(int64_t slot = 0) const;
 
   // Called during backward with each block's local index as soon as its gradients are final for this
   // backward, then with -1 after the embedding (first stage); the data-parallel reducer starts bucket
-  // all-reduces from it while backward goes on.
+  // all-reduces from it while backward goes on. The last backward of each chunk (chunks in descending order,
+  // as both 1F1B schedules run them) reports local indices in descending order.
   void set_grad_ready_hook(std::function<void(int64_t)> hook) { grad_ready_hook_ = std::move(hook); }
   // When on (the default), blocks whose α is exactly 0 skip their branches in forward and backward;
   // the result is bitwise the same either way.
@@ -169,9 +183,18 @@ class Model {
     Tensor k, v;  // (B, KV/TP, T, HS)
   };
   int64_t local_layers() const { return shard_.num_layers; }
+  // A chunk's two gradient buffers (N, C): one receives the output gradient, the other holds the input gradient
+  // its last backward computed; `received` says which is which.
+  struct ChunkGrads {
+    Tensor buffer[2];
+    int received = 0;
+  };
+  int received_index(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].received; }
+  Slot& slot_of(int64_t chunk, int64_t slot);
+  const Slot& slot_of(int64_t chunk, int64_t slot) const;
   void plan_buffers();
   void plan_activations(int64_t length, const std::function<void(Tensor*, DType, Shape)>& place);
-  Tensor residual(int64_t slot, int64_t index) const;
+  Tensor residual(int64_t chunk, int64_t slot, int64_t index) const;  // the stream entering the chunk's block index
   Tensor view_of(const Tensor& flat, const std::string& name) const;
   Weights weights_of(const Tensor& flat) const;
   const Weights& matmul_weights() const { return params16_.defined() ? weights16_ : weights_; }
@@ -220,7 +243,8 @@ class Model {
   std::unique_ptr<BlockScratch> scratch_;
   std::unique_ptr<BlockActivations> recomputed_;  // the activations the recomputed blocks share
   Tensor recompute_out_;                           // (N, C): where a recomputed forward writes its output
-  Tensor dresidual_a_, dresidual_b_, dfinal_, input_grad_;
+  std::vector<ChunkGrads> chunk_grads_;
+  Tensor dfinal_;
   Tensor rope_cos_, rope_sin_;
 };
 

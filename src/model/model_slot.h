@@ -1,4 +1,4 @@
-// Model::Slot: the activations of one micro-batch in flight on this stage (model.h), shared by the
+// Model::Slot: the activations of one micro-batch in flight on one chunk of this stage (model.h), shared by the
 // model's translation units.
 #pragma once
 #include <vector>
@@ -9,9 +9,9 @@
 namespace prores {
 
 struct Model::Slot {
-  std::vector<BlockActivations> blocks;   // this stage's blocks
+  std::vector<BlockActivations> blocks;   // this stage's blocks (only the slot's chunk's are planned)
   Tensor tokens, targets;                 // (N) i32
-  Tensor residual;                        // ((L_stage + 1)·N, C): the stream entering each block, then out
+  Tensor residual;                        // ((n + 1)·N, C): the stream entering each of the chunk's n blocks, then out
   Tensor logits;                          // (N, V/TP) on the last stage; bf16 with bf16 activations
   Tensor losses;                          // (N)
   Tensor final_norm_out, final_rstd;      // (N, C), (N)

@@ -19,11 +19,16 @@ ParamTable::ParamTable(const ModelConfig& c, const ModelShard& s) : tp_size_(s.t
   const int64_t num_layers = s.num_layers < 0 ? c.num_layers : s.num_layers;
   PRORES_CHECK(s.tp_size >= 1 && s.tp_rank >= 0 && s.tp_rank < s.tp_size, "bad tensor-parallel rank ", s.tp_rank,
                " of ", s.tp_size);
-  PRORES_CHECK(s.first_layer >= 1 && s.first_layer + num_layers - 1 <= c.num_layers, "stage layers ", s.first_layer,
-               "..", s.first_layer + num_layers - 1, " outside 1..", c.num_layers);
+  ModelShard resolved = s;
+  resolved.num_layers = num_layers;
+  PRORES_CHECK(s.chunks >= 1 && num_layers % s.chunks == 0, "stage of ", num_layers, " layers in ", s.chunks,
+               " chunks");
+  const int64_t last = num_layers > 0 ? resolved.layer(num_layers - 1) : s.first_layer - 1;
+  PRORES_CHECK(s.first_layer >= 1 && last <= c.num_layers, "stage layers ", s.first_layer, "..", last, " outside 1..",
+               c.num_layers);
   if (s.first_stage) add("model.embed_tokens.weight", {V, C}, 0, ParamRole::Embedding, 0);
-  for (int64_t l = s.first_layer; l < s.first_layer + num_layers; ++l) {
-    const int64_t i = l - 1;
+  for (int64_t local = 0; local < num_layers; ++local) {
+    const int64_t l = resolved.layer(local), i = l - 1;
     add(layer_param(i, "input_layernorm.weight"), {C}, -1, ParamRole::Norm, l);
     add(layer_param(i, "self_attn.q_proj.weight"), {NH * HS, C}, 0, ParamRole::QueryKey, l);
     add(layer_param(i, "self_attn.k_proj.weight"), {KV * HS, C}, 0, ParamRole::QueryKey, l);

@@ -12,18 +12,29 @@
 
 namespace prores {
 
-// Which part of the model one rank holds: its tensor-parallel coordinate and its pipeline stage's blocks.
+// Which part of the model one rank holds: its tensor-parallel coordinate and its pipeline stage's blocks: one run
+// of consecutive blocks, or with virtual stages `chunks` runs of num_layers / chunks blocks, chunk_stride global
+// layers apart (local block i is global layer first_layer + (i div n)·chunk_stride + i mod n).
 struct ModelShard {
   int64_t tp_size = 1, tp_rank = 0;
   int64_t first_layer = 1;  // 1-based global index of the stage's first block
   int64_t num_layers = -1;  // blocks on this stage; -1: all of them (a single stage)
-  bool first_stage = true;  // holds the token embedding
-  bool last_stage = true;   // holds the final norm and the LM head
+  bool first_stage = true;  // holds the token embedding (before its first chunk)
+  bool last_stage = true;   // holds the final norm and the LM head (after its last chunk)
+  int64_t chunks = 1;       // model chunks (virtual pipeline stages) of this stage
+  int64_t chunk_stride = 0;  // with chunks > 1: global layers from one chunk's first block to the next one's
+  int64_t chunk_layers() const { return num_layers / chunks; }
+  // The 1-based global layer of local block i (num_layers resolved, >= 0).
+  int64_t layer(int64_t i) const {
+    const int64_t n = chunk_layers();
+    return first_layer + (i / n) * chunk_stride + i % n;
+  }
 };
 
 // The part of the model the rank at layout coordinate ls holds.
 inline ModelShard shard_of(const LayoutShape& ls) {
-  return {ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage()};
+  return {ls.tp, ls.tp_rank, ls.first_layer, ls.num_layers, ls.first_stage(), ls.last_stage(), ls.chunks,
+          ls.chunk_stride};
 }
 
 // What a parameter is to the model, for the code that treats kinds of parameters differently (weight decay,

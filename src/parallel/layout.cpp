@@ -108,12 +108,40 @@ LayoutShape LayoutShape::compute(int64_t world, int64_t rank, const ParallelConf
   s.pp_rank = rank / (s.tp * s.dp);
   s.first_layer = 1 + std::accumulate(counts.begin(), counts.begin() + s.pp_rank, int64_t{0});
   s.num_layers = counts[static_cast<size_t>(s.pp_rank)];
+  const int64_t n = config.virtual_stage_layers;
+  if (n != 0) {
+    PRORES_CHECK(n >= 1, "--num-layers-per-virtual-pipeline-stage must be at least 1, got ", n);
+    PRORES_CHECK(s.pp >= 2, "--num-layers-per-virtual-pipeline-stage needs --pipeline-model-parallel-size of at least "
+                 "2, got ", s.pp);
+    PRORES_CHECK(config.pipeline_layers.empty(), "--num-layers-per-virtual-pipeline-stage and --pipeline-layers "
+                 "exclude each other (virtual stages split the layers evenly)");
+    PRORES_CHECK(model.num_layers % (s.pp * n) == 0, "--num-layers ", model.num_layers, " is not divisible by "
+                 "--pipeline-model-parallel-size ", s.pp, " × --num-layers-per-virtual-pipeline-stage ", n);
+    s.chunks = model.num_layers / (s.pp * n);
+    const int64_t micro_batches = global_batch / (micro_batch * s.dp);
+    PRORES_CHECK(s.chunks == 1 || micro_batches % s.pp == 0, "--num-layers-per-virtual-pipeline-stage: the ",
+                 micro_batches, " micro-batches per pipeline (--global-batch-size ", global_batch, " / (",
+                 "--micro-batch-size ", micro_batch, " × data-parallel size ", s.dp, ")) are not a multiple of "
+                 "--pipeline-model-parallel-size ", s.pp, ", which the interleaved schedule needs");
+    if (s.chunks > 1) {
+      s.first_layer = s.pp_rank * n + 1;
+      s.num_layers = s.chunks * n;
+      s.chunk_stride = s.pp * n;
+    }
+  }
   return s;
 }
 
 std::string LayoutShape::describe() const {
+  std::string layers;
+  const int64_t n = num_layers / chunks;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t first = first_layer + c * chunk_stride;
+    layers += detail::concat(c == 0 ? "" : ",", first);
+    if (n > 1) layers += detail::concat("-", first + n - 1);
+  }
   return detail::concat("rank ", rank, "/", world, ": tp ", tp_rank, "/", tp, ", dp ", dp_rank, "/", dp, ", pp ",
-                        pp_rank, "/", pp, ", layers ", first_layer, "-", first_layer + num_layers - 1);
+                        pp_rank, "/", pp, ", layers ", layers);
 }
 
 ParallelLayout::ParallelLayout(Communicator& world, const ParallelConfig& config, const ModelConfig& model,

@@ -1,23 +1,23 @@
-// The pipeline runner (see pipeline_runner.h). Tags keep the two directions apart: a forward activation
-// of micro-batch m travels with tag 2m, its gradient with tag 2m + 1.
+// The pipeline runner (see pipeline_runner.h). Tags keep the directions and virtual-stage boundaries apart: the
+// forward activation from virtual stage k to k + 1 travels with tag 2k, the gradient from k + 1 back to k with
+// tag 2k + 1.
 #include "parallel/pipeline_runner.h"
 
-#include "core/check.h"
 
 namespace prores {
 
 void run_pipeline(const std::vector<PipelineAction>& actions, const PipelineStage& stage, Communicator& pp) {
-  const int prev = pp.rank() - 1, next = pp.rank() + 1;
+  const int64_t stages = pp.size(), s = pp.rank();
   for (const PipelineAction& a : actions) {
-    const int64_t m = a.micro_batch;
-    const int forward_tag = static_cast<int>(2 * m), backward_tag = forward_tag + 1;
+    const int64_t m = a.micro_batch, c = a.chunk, k = c * stages + s;
+    const auto peer = [&] { return static_cast<int>(pipeline_peer(a, s, stages).stage); };
     switch (a.kind) {
-      case PipelineAction::RecvForward: pp.recv(stage.activation_in(m), prev, forward_tag); break;
-      case PipelineAction::Forward: stage.forward(m); break;
-      case PipelineAction::SendForward: pp.send(stage.activation_out(m), next, forward_tag); break;
-      case PipelineAction::RecvBackward: pp.recv(stage.gradient_in(), next, backward_tag); break;
-      case PipelineAction::Backward: stage.backward(m); break;
-      case PipelineAction::SendBackward: pp.send(stage.gradient_out(), prev, backward_tag); break;
+      case PipelineAction::RecvForward: pp.recv(stage.activation_in(m, c), peer(), static_cast<int>(2 * (k - 1))); break;
+      case PipelineAction::Forward: stage.forward(m, c); break;
+      case PipelineAction::SendForward: pp.send(stage.activation_out(m, c), peer(), static_cast<int>(2 * k)); break;
+      case PipelineAction::RecvBackward: pp.recv(stage.gradient_in(c), peer(), static_cast<int>(2 * k + 1)); break;
+      case PipelineAction::Backward: stage.backward(m, c); break;
+      case PipelineAction::SendBackward: pp.send(stage.gradient_out(c), peer(), static_cast<int>(2 * (k - 1) + 1)); break;
     }
   }
 }

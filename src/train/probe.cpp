@@ -101,13 +101,13 @@ ProbeNorms probe_norms(TrainStep& step, const ParallelLayout& layout, const data
                        int64_t samples) {
   const Model& model = step.model();
   const int64_t L = model.config().num_layers, C = model.config().hidden_size;
-  const int64_t first = layout.shape().first_layer - 1;  // the stage's first block, 0-based
+  const ModelShard& shard = model.shard();  // local block → global layer
   // Rows: attention, MLP, block output; then attention and MLP after α.
   std::vector<double> sums(static_cast<size_t>((kPoints + 2) * L), 0.0);
   run_probe(step, layout, data, samples, [&](const ProbedRows& p) {
     double sum = 0;
     for (int64_t r = 0; r < p.rows; ++r) sum += row_norm(p.values + r * C, C);
-    const int64_t layer = first + p.block;
+    const int64_t layer = shard.layer(p.block) - 1;
     sums[static_cast<size_t>(p.point * L + layer)] += sum;
     if (p.point < 2) {
       const double alpha = std::abs(model.residual_scales()[static_cast<size_t>(p.block)]);
@@ -141,7 +141,7 @@ LayerwiseSimilarity::LayerwiseSimilarity(TrainStep& step, const ParallelLayout& 
 
 Similarity LayerwiseSimilarity::compare(TrainStep& step) const {
   const int64_t L = step.model().config().num_layers, C = step.model().config().hidden_size;
-  const int64_t first = layout_.shape().first_layer - 1;
+  const ModelShard& shard = step.model().shard();  // local block → global layer
   std::vector<double> sums(static_cast<size_t>(kPoints * L), 0.0);
   run_probe(step, layout_, data_, samples_, [&](const ProbedRows& p) {
     const float* ref = reference_[static_cast<size_t>(kPoints * p.block + p.point)].data() + p.first_row * C;
@@ -154,7 +154,7 @@ Similarity LayerwiseSimilarity::compare(TrainStep& step) const {
       const double norms = row_norm(x, C) * row_norm(y, C);
       if (norms > 0) sum += dot / norms;
     }
-    sums[static_cast<size_t>(p.point * L + first + p.block)] += sum;
+    sums[static_cast<size_t>(p.point * L + shard.layer(p.block) - 1)] += sum;
   });
   Similarity similarity;
   similarity.tokens = samples_ * step.model().config().seq_length;

@@ -19,12 +19,16 @@ namespace {
 // models want several buckets per step so that reduction overlaps backward.
 constexpr int64_t kBucketElements = int64_t{1} << 22;
 
+// Forward only, one micro-batch after the other through every chunk: in (micro-batch, virtual stage) order, the
+// one global order of its transfers.
 std::vector<PipelineAction> forward_only_actions(const LayoutShape& ls, int64_t micro_batches) {
   std::vector<PipelineAction> actions;
   for (int64_t m = 0; m < micro_batches; ++m) {
-    if (!ls.first_stage()) actions.push_back({PipelineAction::RecvForward, m});
-    actions.push_back({PipelineAction::Forward, m});
-    if (!ls.last_stage()) actions.push_back({PipelineAction::SendForward, m});
+    for (int64_t c = 0; c < ls.chunks; ++c) {
+      if (!(ls.first_stage() && c == 0)) actions.push_back({PipelineAction::RecvForward, m, c});
+      actions.push_back({PipelineAction::Forward, m, c});
+      if (!(ls.last_stage() && c == ls.chunks - 1)) actions.push_back({PipelineAction::SendForward, m, c});
+    }
   }
   return actions;
 }
@@ -32,13 +36,15 @@ std::vector<PipelineAction> forward_only_actions(const LayoutShape& ls, int64_t 
 bool is_head(const ParamEntry& e) { return e.name == "model.norm.weight" || e.name == "lm_head.weight"; }
 
 // Readiness units in the order backward completes them: the last block (with the final norm and head,
-// final before it), earlier blocks, then the embedding.
+// final before it), earlier blocks (local order: with virtual stages, the chunks from the last), then the
+// embedding.
 std::vector<GradUnit> backward_units(const ParamTable& table, const ModelShard& shard) {
   std::vector<GradUnit> units;
-  for (int64_t l = shard.first_layer + shard.num_layers - 1; l >= shard.first_layer; --l) {
+  for (int64_t local = shard.num_layers - 1; local >= 0; --local) {
+    const int64_t l = shard.layer(local);
     int64_t begin = table.total_numel(), end = 0;
     for (const ParamEntry& e : table.entries())
-      if (e.layer == l || (l == shard.first_layer + shard.num_layers - 1 && is_head(e))) {
+      if (e.layer == l || (local == shard.num_layers - 1 && is_head(e))) {
         begin = std::min(begin, e.offset);
         end = std::max(end, e.offset + e.numel);
       }
@@ -61,14 +67,16 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
   dp_ = &device_group(layout.dp());
   pp_ = &device_group(layout.pp());
   accum_ = config.global_batch_size / (config.micro_batch_size * ls.dp);
-  const PipelineSchedule schedule = one_f_one_b(ls.pp, accum_);
-  validate_schedule(schedule, ls.pp, accum_);
+  const PipelineSchedule schedule =
+      ls.chunks > 1 ? interleaved_one_f_one_b(ls.pp, ls.chunks, accum_) : one_f_one_b(ls.pp, accum_);
+  validate_schedule(schedule, ls.pp, accum_, ls.chunks);
   train_actions_ = schedule[static_cast<size_t>(ls.pp_rank)];
   eval_actions_ = forward_only_actions(ls, accum_);
-  // Evaluation runs each micro-batch's forward through the stage before the next: one activation slot, and
-  // its blocks share one set of activations (as recomputed blocks do).
+  // Evaluation runs each micro-batch's forward through the stage before the next: one activation slot per chunk,
+  // and its blocks share one set of activations (as recomputed blocks do).
   const bool train = use == StepUse::Train;
-  const int64_t slots = train ? std::max<int64_t>(1, max_in_flight(train_actions_)) : 1;
+  int64_t slots = 1;
+  for (int64_t c = 0; train && c < ls.chunks; ++c) slots = std::max(slots, max_in_flight(train_actions_, c));
   const ops::MatmulPrecision precision = config.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32;
   PRORES_CHECK(use != StepUse::Generate || (config.device == Device::CPU && ls.tp == 1 && ls.pp == 1),
                "generation runs on one CPU rank (TP = PP = 1, --device cpu)");
@@ -158,20 +166,23 @@ double TrainStep::run_forward_backward(const data::TokenDataset& data, data::Spl
     work();
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  const LayoutShape& shape = layout_.shape();
   PipelineStage stage;
-  stage.forward = [&](int64_t micro) {
-    timed(data_seconds_, [&] { load_micro_batch(data, split, consumed, micro); });
-    timed(compute_seconds_, [&] { loss_sum += m.forward(micro % slots, tokens_.data(), targets_.data()); });
+  stage.forward = [&](int64_t micro, int64_t chunk) {
+    // The ids feed the embedding (the first stage's chunk 0) and the loss (the last stage's last chunk).
+    if ((shape.first_stage() && chunk == 0) || (shape.last_stage() && chunk == shape.chunks - 1))
+      timed(data_seconds_, [&] { load_micro_batch(data, split, consumed, micro); });
+    timed(compute_seconds_, [&] { loss_sum += m.forward(chunk, micro % slots, tokens_.data(), targets_.data()); });
   };
-  stage.backward = [&](int64_t micro) {
-    reduce_in_backward_ = micro == accum_ - 1;
-    timed(compute_seconds_, [&] { m.backward(micro % slots, loss_scale); });
+  stage.backward = [&](int64_t micro, int64_t chunk) {
+    reduce_in_backward_ = micro == accum_ - 1;  // the chunk's last backward
+    timed(compute_seconds_, [&] { m.backward(chunk, micro % slots, loss_scale); });
     reduce_in_backward_ = false;
   };
-  stage.activation_in = [&](int64_t micro) { return m.stage_input(micro % slots); };
-  stage.activation_out = [&](int64_t micro) { return m.stage_output(micro % slots); };
-  stage.gradient_in = [&] { return m.output_grad(); };
-  stage.gradient_out = [&] { return m.input_grad(); };
+  stage.activation_in = [&](int64_t micro, int64_t chunk) { return m.stage_input(chunk, micro % slots); };
+  stage.activation_out = [&](int64_t micro, int64_t chunk) { return m.stage_output(chunk, micro % slots); };
+  stage.gradient_in = [&](int64_t chunk) { return m.output_grad(chunk); };
+  stage.gradient_out = [&](int64_t chunk) { return m.input_grad(chunk); };
   const auto start = std::chrono::steady_clock::now();
   run_pipeline(backward ? train_actions_ : eval_actions_, stage, *pp_);
   pipeline_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -209,8 +220,12 @@ std::vector<double> TrainStep::activation_rms() {
   const LayoutShape& ls = layout_.shape();
   std::vector<double> rms(static_cast<size_t>(model_->config().num_layers), 0.0);
   if (ls.tp_rank == 0) {  // the TP ranks of a stage hold the same stream: one of them counts
-    const std::vector<double> stage = model_->block_output_rms((accum_ - 1) % model_->num_slots());
-    std::copy(stage.begin(), stage.end(), rms.begin() + (ls.first_layer - 1));
+    const ModelShard& shard = model_->shard();
+    for (int64_t c = 0; c < shard.chunks; ++c) {
+      const std::vector<double> chunk = model_->block_output_rms(c, (accum_ - 1) % model_->num_slots());
+      for (size_t j = 0; j < chunk.size(); ++j)
+        rms[static_cast<size_t>(shard.layer(c * shard.chunk_layers() + static_cast<int64_t>(j)) - 1)] = chunk[j];
+    }
   }
   layout_.world().all_reduce(Tensor(rms.data(), DType::F64, Device::CPU, {static_cast<int64_t>(rms.size())}),
                              ReduceOp::Sum);
@@ -222,15 +237,16 @@ void TrainStep::forward_only(int64_t micro_batches, const std::function<void(int
                              const std::function<void(int64_t)>& scored) {
   Model& m = *model_;
   const int64_t n = m.micro_batch() * m.window_length();
+  const LayoutShape& ls = layout_.shape();
   PipelineStage stage;
-  stage.forward = [&](int64_t micro) {
-    const LayoutShape& ls = layout_.shape();
-    if (ls.first_stage() || ls.last_stage()) fill(micro, tokens_.data(), targets_.data());
-    m.forward(0, tokens_.data(), targets_.data());
-    if (ls.last_stage()) scored(micro);
+  stage.forward = [&](int64_t micro, int64_t chunk) {
+    const bool embeds = ls.first_stage() && chunk == 0, scores = ls.last_stage() && chunk == ls.chunks - 1;
+    if (embeds || scores) fill(micro, tokens_.data(), targets_.data());
+    m.forward(chunk, 0, tokens_.data(), targets_.data());
+    if (scores) scored(micro);
   };
-  stage.activation_in = [&](int64_t) { return m.stage_input(0); };
-  stage.activation_out = [&](int64_t) { return m.stage_output(0); };
+  stage.activation_in = [&](int64_t, int64_t chunk) { return m.stage_input(chunk, 0); };
+  stage.activation_out = [&](int64_t, int64_t chunk) { return m.stage_output(chunk, 0); };
   PRORES_CHECK(n <= static_cast<int64_t>(tokens_.size()), "forward_only: window larger than the micro-batch buffer");
   run_pipeline(forward_only_actions(layout_.shape(), micro_batches), stage, *pp_);
 }

@@ -138,7 +138,8 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   const ParamTable full_table(model_config);
   const double flops_per_token = model_flops_per_token(model_config, full_table.matmul_numel());
   std::ostringstream where;
-  where << ls.describe() << ", " << model.num_slots() << " activation slot(s), "
+  where << ls.describe() << ", " << model.num_slots() << " activation slot(s)" << (ls.chunks > 1 ? " per chunk" : "")
+        << ", "
         << (model.recompute_layers() > 0 ? std::to_string(model.recompute_layers()) + " block(s) recomputed, " : "")
         << model.allocated_bytes() / (1 << 20) << " MiB of model memory, comm " << layout.world().backend() << "\n";
   std::cout << where.str() << std::flush;
