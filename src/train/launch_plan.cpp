@@ -216,8 +216,12 @@ double model_arena_bytes(const ModelConfig& model, const TrainConfig& run, int64
 
 int64_t micro_batches_in_flight(int64_t pp, int64_t stage, int64_t micro_batches, int64_t v) {
   if (v == 1) return std::min(pp - stage, micro_batches);
-  if (micro_batches == pp) return v * micro_batches;  // Megatron: every forward is a warm-up one
-  return std::min((pp - stage - 1) * 2 + (v - 1) * pp + 1, v * micro_batches);
+  // As TrainStep allocates them: every chunk gets the most slots any chunk of the stage keeps alive.
+  const std::vector<PipelineAction> actions =
+      interleaved_one_f_one_b(pp, v, micro_batches)[static_cast<size_t>(stage)];
+  int64_t most = 0;
+  for (int64_t c = 0; c < v; ++c) most = std::max(most, max_in_flight(actions, c));
+  return v * most;
 }
 
 double achieved_efficiency(const ModelConfig& model, const TrainConfig& run) {

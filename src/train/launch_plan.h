@@ -119,9 +119,10 @@ struct LayoutPlan {
   bool fits = false;  // memory.total() <= the cluster's memory
 };
 
-// The micro-batches whose activations pipeline stage `stage` of pp holds at once (model-chunk forwards when v > 1):
-// 1F1B's min(p − s, m) (max_in_flight of one_f_one_b); interleaved, Megatron-LM's warm-up (p − s − 1)·2 + (v − 1)·p
-// forwards (all v·m when m = p) plus the steady state's one, at most v·m.
+// The activation slots pipeline stage `stage` of pp allocates (one model chunk's blocks each when v > 1): 1F1B's
+// min(p − s, m) (max_in_flight of one_f_one_b); interleaved, as TrainStep allocates them, v times the most that any
+// chunk keeps alive in interleaved_one_f_one_b (more than Megatron-LM's (p − s − 1)·2 + (v − 1)·p + 1 chunk
+// forwards alive at once, which a pool shared by the chunks would need).
 int64_t micro_batches_in_flight(int64_t pp, int64_t stage, int64_t micro_batches, int64_t v);
 
 // The share of the peak the code's step reaches on one device with run's settings, measured (docs/gpu.md:
