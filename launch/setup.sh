@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: Debian's dnnl CMake config needs the OpenCL development files, only a Recommends of
 # libdnnl-dev (installed here with --no-install-recommends). python3, python3-numpy, python3-venv: the
-# interop tests' helper scripts and the virtual environment below; python3-matplotlib: `prores report`'s figures.
+# interop tests' helper scripts and the virtual environment below; python3-matplotlib: `prores report`'s figures;
+# iproute2: `ip netns`, the namespace hosts of the multi-host test (launch/test_hosts.sh).
 packages=(build-essential cmake pkg-config git python3 python3-numpy python3-matplotlib python3-venv
           libdnnl-dev ocl-icd-opencl-dev libhdf5-dev libboost-program-options-dev libgtest-dev
-          libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libopenmpi-dev openmpi-bin fortunes procps)
+          libsentencepiece-dev nlohmann-json3-dev libcpp-httplib-dev libopenmpi-dev openmpi-bin fortunes procps
+          iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
