@@ -113,6 +113,7 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
                               "--num-layers-per-virtual-pipeline-stage 1 --recompute-granularity full"},
       {"tp2_pp2_v2", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
                         "--num-layers-per-virtual-pipeline-stage 1"},
+      {"pp2_dp2_v2", 4, "--micro-batch-size 1 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1"},
       {"pp2_dp2_v2_zero1", 4, "--micro-batch-size 1 --pipeline-model-parallel-size 2 "
                               "--num-layers-per-virtual-pipeline-stage 1 --use-distributed-optimizer"},
   }, 4);
