@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <set>
+#include <type_traits>
 
 #include "core/check.h"
 
@@ -97,6 +98,22 @@ std::vector<int64_t> parse_iteration_list(const std::string& option, const std::
     begin = end + 1;
   }
   return iters;
+}
+
+void add_model_options(po::options_description& desc, ModelConfig& m) {
+  for_each_model_field([&](const ModelField& field, auto member) {
+    auto& value = m.*member;
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, bool>)
+      desc.add_options()(field.option, po::bool_switch(&value), field.help);
+    else if constexpr (std::is_enum_v<T>)
+      desc.add_options()(field.option,
+                         po::value<std::string>()->default_value(name_of(value))->notifier(
+                             [&value](const std::string& name) { parse_into(name, value); }),
+                         field.help);
+    else
+      desc.add_options()(field.option, po::value(&value)->default_value(value), field.help);
+  });
 }
 
 }  // namespace prores

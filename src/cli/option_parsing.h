@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
+
 namespace prores {
 
 // Parses args (the words after the subcommand) against desc, which must contain "help" (and may contain
@@ -22,5 +24,9 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 // A comma-separated list of non-negative integers such as 0,100,500 (--iters, --save-iters), in the given
 // order. Throws prores::Error naming the option and the bad item.
 std::vector<int64_t> parse_iteration_list(const std::string& option, const std::string& text);
+
+// One option per ModelConfig field (for_each_model_field), bound to m: enums by name, bools as switches. The
+// commands that take a model's options (train, eval, analyze, plan) register them through this one function.
+void add_model_options(boost::program_options::options_description& desc, ModelConfig& m);
 
 }  // namespace prores

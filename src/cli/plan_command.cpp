@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <type_traits>
 
 #include "cli/option_parsing.h"
 #include "cli/schedule_options.h"
@@ -41,23 +40,6 @@ constexpr const char* kTrainOnlyOptions[] = {
     "split", "log-interval", "eval-interval", "eval-iters", "log-dir", "save", "load", "save-interval",
     "exit-interval", "keep-last", "save-iters", "probe-interval", "probe-samples", "eval-data-dir", "eval-tasks",
     "eval-tasks-interval", "eval-tasks-limit"};
-
-// One option per ModelConfig field, as prores train registers them (for_each_model_field).
-void add_model_options(po::options_description& desc, ModelConfig& m) {
-  for_each_model_field([&](const ModelField& field, auto member) {
-    auto& value = m.*member;
-    using T = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<T, bool>)
-      desc.add_options()(field.option, po::bool_switch(&value), field.help);
-    else if constexpr (std::is_enum_v<T>)
-      desc.add_options()(field.option,
-                         po::value<std::string>()->default_value(name_of(value))->notifier(
-                             [&value](const std::string& name) { parse_into(name, value); }),
-                         field.help);
-    else
-      desc.add_options()(field.option, po::value(&value)->default_value(value), field.help);
-  });
-}
 
 // "1,2,4-8,16" → 1 2 4 5 6 7 8 16.
 std::vector<int64_t> parse_nodes(const std::string& text) {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <csignal>
 #include <sstream>
-#include <type_traits>
 
 #include "cli/checkpoint_owned_options.h"
 #include "cli/eval_results.h"
@@ -53,23 +52,6 @@ Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name == "cuda") return Device::CUDA;
   PRORES_FAIL("--device must be cpu or cuda, got '", name, "'");
-}
-
-// One option per ModelConfig field (for_each_model_field): enums by name, bools as switches.
-void add_model_options(po::options_description& desc, ModelConfig& m) {
-  for_each_model_field([&](const ModelField& field, auto member) {
-    auto& value = m.*member;
-    using T = std::decay_t<decltype(value)>;
-    if constexpr (std::is_same_v<T, bool>)
-      desc.add_options()(field.option, po::bool_switch(&value), field.help);
-    else if constexpr (std::is_enum_v<T>)
-      desc.add_options()(field.option,
-                         po::value<std::string>()->default_value(name_of(value))->notifier(
-                             [&value](const std::string& name) { parse_into(name, value); }),
-                         field.help);
-    else
-      desc.add_options()(field.option, po::value(&value)->default_value(value), field.help);
-  });
 }
 
 void add_training_options(po::options_description& desc, TrainOptions& o) {
