@@ -95,7 +95,7 @@ std::string describe_model(const ModelConfig& m, const train::TrainConfig& run) 
 
 void print_table_header(std::ostream& out, const train::Cluster& c) {
   out << format("memory: GB (1e9 bytes) of the fullest rank (of stage st), against %.4g GB; comm: GB each rank sends "
-                "per step; v > 1: interleaved, modelled\n", gb(c.memory_bytes))
+                "per step; v > 1: interleaved 1F1B over v chunks per stage\n", gb(c.memory_bytes))
       << format("%5s %5s %3s %3s %4s %3s %3s %4s %4s | %6s %6s %6s %7s %4s %6s %5s %5s %6s %2s | %6s | %7s %7s %7s | "
                 "%8s %9s %6s\n", "nodes", "GPUs", "TP", "PP", "DP", "v", "rc", "ZeRO", "M", "params", "grads", "optim",
                 "act/mb", "x n", "work", "comm", "other", "total", "st", "bubble", "TP GB", "PP GB", "DP GB", "step s",
@@ -157,7 +157,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
       ("tensor-model-parallel-size", po::value(&tp), "only this TP (default: every divisor of --gpus-per-node)")
       ("pipeline-model-parallel-size", po::value(&pp), "only this PP (default: every divisor of --num-layers)")
       ("num-layers-per-virtual-pipeline-stage", po::value(&layers_per_virtual_stage),
-       "only interleaved layouts of this many layers per model chunk (modelled; default: every even split)")
+       "only interleaved layouts of this many layers per model chunk (default: every even split)")
       ("use-distributed-optimizer", po::bool_switch(&distributed_optimizer),
        "only ZeRO-1 layouts (default: with and without)")
       ("nodes", po::value(&nodes_text)->default_value(nodes_text), "node counts to plan for: 8, 1,2,4 or 1-8")

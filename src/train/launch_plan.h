@@ -9,9 +9,9 @@
 // stream's dtype), the pipeline's blocking sends, the 1F1B fill and drain, and the data-parallel reduction:
 // bucketed all-reduce overlapped with the last micro-batch's backward, or under ZeRO-1 a reduce-scatter and an
 // all-gather after it, both exposed. Ring collectives: 2(n − 1)/n of the bytes over the slowest link of the
-// group (NVLink within a node, the network between nodes). Virtual pipeline stages (v > 1) use Megatron-LM's
-// formulas (interleaved bubble, v× the pipeline transfers, the warm-up's in-flight chunks) and are labelled
-// as modelled.
+// group (NVLink within a node, the network between nodes). Virtual pipeline stages (v > 1, the interleaved
+// 1F1B of --num-layers-per-virtual-pipeline-stage): the interleaved bubble, v× the pipeline transfers, and the
+// activation slots TrainStep allocates for the chunks.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,7 +39,7 @@ struct Cluster {
 // recompute their activations (recomputed_layers of --recompute-granularity full).
 struct PlanLayout {
   int64_t tp = 1, pp = 1, dp = 1;
-  int64_t virtual_stages = 1;  // v model chunks per pipeline rank (interleaved 1F1B), modelled
+  int64_t virtual_stages = 1;  // v model chunks per pipeline rank (interleaved 1F1B)
   int64_t recompute_layers = 0;
   bool distributed_optimizer = false;  // ZeRO-1 over DP
   std::string describe() const;        // "TP 2 PP 4 DP 8 v 2, recompute 4, ZeRO-1"
