@@ -113,7 +113,8 @@ TEST(LayoutEquivalence, EveryLayoutReproducesTheSingleProcessRun) {
                               "--num-layers-per-virtual-pipeline-stage 1 --recompute-granularity full"},
       {"tp2_pp2_v2", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
                         "--num-layers-per-virtual-pipeline-stage 1"},
-      {"pp2_dp2_v2", 4, "--micro-batch-size 1 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1"},
+      {"pp2_dp2_v2", 4,
+       "--micro-batch-size 1 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1"},
       {"pp2_dp2_v2_zero1", 4, "--micro-batch-size 1 --pipeline-model-parallel-size 2 "
                               "--num-layers-per-virtual-pipeline-stage 1 --use-distributed-optimizer"},
   }, 4);
@@ -125,7 +126,8 @@ TEST(LayoutEquivalence, VirtualStagesReproduceTheSingleProcessRun) {
   ASSERT_EQ(reference.act_rms.size(), 8u);
   expect_layouts_reproduce(reference, {
       {"pp2_v4", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1"},
-      {"pp2_v2_n2", 2, "--micro-batch-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 2"},
+      {"pp2_v2_n2", 2,
+       "--micro-batch-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 2"},
       {"pp4_v2", 4, "--micro-batch-size 2 --pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 1"},
   }, 8);
 }
@@ -151,8 +153,10 @@ size_t count(const std::string& text, const std::string& what) {
 TEST(LayoutEquivalence, HundredTwentyLayersOnFourStagesOfThreeChunks) {
   const LayoutRun reference = run_layout({"single_120", 1, "--micro-batch-size 2 --probe-interval 0"}, 120);
   ASSERT_EQ(reference.act_rms.size(), 120u);
-  const LayoutRun run = run_layout({"pp4_v3_120", 4, "--micro-batch-size 2 --probe-interval 0 "
-                                    "--pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 10"}, 120);
+  const LayoutRun run = run_layout({"pp4_v3_120", 4,
+                                    "--micro-batch-size 2 --probe-interval 0 --pipeline-model-parallel-size 4 "
+                                    "--num-layers-per-virtual-pipeline-stage 10"},
+                                   120);
   expect_tracks(run.trace, reference.trace, 1e-5, "pp4_v3_120");
   ASSERT_EQ(run.act_rms.size(), 120u);
   for (size_t l = 0; l < 120; ++l) EXPECT_NEAR(run.act_rms[l], reference.act_rms[l], 1e-5 * reference.act_rms[l]) << l;
@@ -167,7 +171,8 @@ TEST(LayoutEquivalence, WrongLayoutsFailOnEveryRankWithoutHanging) {
       {3, "--tensor-model-parallel-size 2", "does not divide the world size 3"},
       {4, "--pipeline-model-parallel-size 4 --num-layers 2", "--pipeline-model-parallel-size 4 exceeds --num-layers 2"},
       {2, "--pipeline-model-parallel-size 2 --num-layers 6 --num-layers-per-virtual-pipeline-stage 2",
-       "--num-layers 6 is not divisible by --pipeline-model-parallel-size 2 × --num-layers-per-virtual-pipeline-stage 2"},
+       "--num-layers 6 is not divisible by --pipeline-model-parallel-size 2 × "
+       "--num-layers-per-virtual-pipeline-stage 2"},
       {2, "--pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1 "
           "--global-batch-size 6 --micro-batch-size 2",
        "the 3 micro-batches per pipeline"},

@@ -183,7 +183,8 @@ TEST(LaunchPlan, InFlightMicroBatchesFollowTheSchedule) {
             if (a.kind == PipelineAction::Backward) --live;
           }
           for (int64_t c = 0; c < v; ++c) per_chunk = std::max(per_chunk, max_in_flight(actions, c));
-          EXPECT_EQ(micro_batches_in_flight(pp, s, micro, v), v * per_chunk) << "p " << pp << " v " << v << " m " << micro;
+          EXPECT_EQ(micro_batches_in_flight(pp, s, micro, v), v * per_chunk)
+              << "p " << pp << " v " << v << " m " << micro;
           EXPECT_GE(v * per_chunk, alive);
         }
       }

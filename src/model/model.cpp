@@ -265,7 +265,8 @@ void Model::set_residual_scales(std::span<const double> scales) {
 
 void Model::set_residual_scales(const ResidualSchedule& schedule, int64_t t) {
   const int64_t n = shard_.chunk_layers();
-  for (int64_t c = 0; c < shard_.chunks; ++c) schedule.alphas(t, shard_.layer(c * n), n, residual_scale_.data() + c * n);
+  for (int64_t c = 0; c < shard_.chunks; ++c)
+    schedule.alphas(t, shard_.layer(c * n), n, residual_scale_.data() + c * n);
 }
 
 void Model::zero_grads() {

@@ -123,9 +123,12 @@ class Model {
   // received beforehand); targets (B·n) i32 feed the loss after the last stage's last chunk. Returns that mean
   // loss there, 0 elsewhere.
   double forward(int64_t chunk, int64_t slot, const int32_t* tokens, const int32_t* targets);
-  double forward(int64_t slot, const int32_t* tokens, const int32_t* targets) { return forward(0, slot, tokens, targets); }
-  // After a forward, on the last stage (its last chunk's slot): for each of slot's B·n positions, log_probs (=) log p(target) over the
-  // whole vocabulary and greedy (=) 1 when the target's logit is the row's largest (an argmax), else 0.
+  double forward(int64_t slot, const int32_t* tokens, const int32_t* targets) {
+    return forward(0, slot, tokens, targets);
+  }
+  // After a forward, on the last stage (its last chunk's slot): for each of slot's B·n positions, log_probs (=)
+  // log p(target) over the whole vocabulary and greedy (=) 1 when the target's logit is the row's largest (an
+  // argmax), else 0.
   void target_log_probs(int64_t slot, double* log_probs, uint8_t* greedy) const;
   // grads() (+=) loss_scale · d(mean loss)/d(params) for the forward held in chunk's slot. The last stage's
   // last chunk starts from its loss; the others from output_grad(chunk), received beforehand. Afterwards
@@ -143,8 +146,8 @@ class Model {
   // The chunk's input and output streams and gradients, (B·T, C) each; without a chunk, chunk 0's.
   Tensor stage_input(int64_t chunk, int64_t slot) const { return residual(chunk, slot, 0); }
   Tensor stage_output(int64_t chunk, int64_t slot) const { return residual(chunk, slot, shard_.chunk_layers()); }
-  Tensor output_grad(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].buffer[received_index(chunk)]; }
-  Tensor input_grad(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].buffer[1 - received_index(chunk)]; }
+  Tensor output_grad(int64_t chunk) const { return chunk_grads(chunk).buffer[chunk_grads(chunk).received]; }
+  Tensor input_grad(int64_t chunk) const { return chunk_grads(chunk).buffer[1 - chunk_grads(chunk).received]; }
   Tensor stage_input(int64_t slot) const { return stage_input(0, slot); }
   Tensor stage_output(int64_t slot) const { return stage_output(0, slot); }
   Tensor output_grad() const { return output_grad(0); }
@@ -189,7 +192,7 @@ class Model {
     Tensor buffer[2];
     int received = 0;
   };
-  int received_index(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)].received; }
+  const ChunkGrads& chunk_grads(int64_t chunk) const { return chunk_grads_[static_cast<size_t>(chunk)]; }
   Slot& slot_of(int64_t chunk, int64_t slot);
   const Slot& slot_of(int64_t chunk, int64_t slot) const;
   void plan_buffers();

@@ -11,13 +11,14 @@ void run_pipeline(const std::vector<PipelineAction>& actions, const PipelineStag
   for (const PipelineAction& a : actions) {
     const int64_t m = a.micro_batch, c = a.chunk, k = c * stages + s;
     const auto peer = [&] { return static_cast<int>(pipeline_peer(a, s, stages).stage); };
+    const auto tag = [](int64_t boundary, int direction) { return static_cast<int>(2 * boundary + direction); };
     switch (a.kind) {
-      case PipelineAction::RecvForward: pp.recv(stage.activation_in(m, c), peer(), static_cast<int>(2 * (k - 1))); break;
+      case PipelineAction::RecvForward: pp.recv(stage.activation_in(m, c), peer(), tag(k - 1, 0)); break;
       case PipelineAction::Forward: stage.forward(m, c); break;
-      case PipelineAction::SendForward: pp.send(stage.activation_out(m, c), peer(), static_cast<int>(2 * k)); break;
-      case PipelineAction::RecvBackward: pp.recv(stage.gradient_in(c), peer(), static_cast<int>(2 * k + 1)); break;
+      case PipelineAction::SendForward: pp.send(stage.activation_out(m, c), peer(), tag(k, 0)); break;
+      case PipelineAction::RecvBackward: pp.recv(stage.gradient_in(c), peer(), tag(k, 1)); break;
       case PipelineAction::Backward: stage.backward(m, c); break;
-      case PipelineAction::SendBackward: pp.send(stage.gradient_out(c), peer(), static_cast<int>(2 * (k - 1) + 1)); break;
+      case PipelineAction::SendBackward: pp.send(stage.gradient_out(c), peer(), tag(k - 1, 1)); break;
     }
   }
 }

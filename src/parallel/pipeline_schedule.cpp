@@ -139,7 +139,8 @@ void validate_buffers(const std::vector<PipelineAction>& actions, int64_t stage,
                      to_string({a.kind, backwards, chunk}), ")");
         PRORES_CHECK(gradient_out < 0, "stage ", stage, " runs ", to_string(a), " before ",
                      to_string({Kind::SendBackward, gradient_out, chunk}), " has sent the gradient it overwrites");
-        PRORES_CHECK(last || gradient_in == m, "stage ", stage, " runs ", to_string(a), " without its received gradient");
+        PRORES_CHECK(last || gradient_in == m, "stage ", stage, " runs ", to_string(a),
+                     " without its received gradient");
         gradient_in = -1;
         if (!first) gradient_out = m;
         ++backwards;
@@ -247,10 +248,12 @@ PipelineSchedule interleaved_one_f_one_b(int64_t stages, int64_t chunks, int64_t
   const int64_t virtual_stages = stages * chunks;
   const auto P = static_cast<size_t>(stages);
   std::vector<std::vector<Compute>> order(P);
-  for (int64_t s = 0; s < stages; ++s) order[static_cast<size_t>(s)] = interleaved_compute_order(s, stages, chunks,
-                                                                                               micro_batches);
+  for (int64_t s = 0; s < stages; ++s)
+    order[static_cast<size_t>(s)] = interleaved_compute_order(s, stages, chunks, micro_batches);
   // Per (stage, chunk, micro-batch): forward and backward done, input activation and output gradient received.
-  const auto cell = [&](int64_t s, int64_t c, int64_t m) { return static_cast<size_t>((s * chunks + c) * micro_batches + m); };
+  const auto cell = [&](int64_t s, int64_t c, int64_t m) {
+    return static_cast<size_t>((s * chunks + c) * micro_batches + m);
+  };
   const size_t cells = static_cast<size_t>(virtual_stages * micro_batches);
   std::vector<char> forward_done(cells), backward_done(cells), activation_in(cells), gradient_in(cells);
   // The buffers a transfer may not overwrite: each chunk keeps max_in_flight activation slots (micro-batch m in
