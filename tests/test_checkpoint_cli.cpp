@@ -103,6 +103,14 @@ TEST(Checkpoint, MismatchedOrDamagedCheckpointsFailClearly) {
 }
 
 #if defined(PRORES_MPIEXEC)
+// One rank process (not mpirun) of the job saving to `save`: their command lines start with the binary. 0: none.
+int rank_pid(const fs::path& save) {
+  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
+  std::istringstream ids(pids.out);
+  int pid = 0;
+  return ids >> pid ? pid : 0;
+}
+
 
 // A checkpoint written with virtual stages (interleaved 1F1B: stage 0 holds blocks 1 and 3) resumes bit for bit on
 // its layout, and continues in one process with the losses of the uninterrupted run.
@@ -231,11 +239,8 @@ TEST(Checkpoint, SignalOnOneRankSavesEverywhereAndExitsZero) {
   const fs::path metrics = save / "metrics.jsonl";
   for (int i = 0; i < 600 && (!fs::exists(metrics) || fs::file_size(metrics) == 0); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // The rank processes (not mpirun) of this job: their command lines start with the binary.
-  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
-  std::istringstream ids(pids.out);
-  int pid = 0;
-  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  const int pid = rank_pid(save);
+  ASSERT_GT(pid, 0) << "no rank process found";
   ::kill(pid, SIGUSR1);
   job.join();
   EXPECT_EQ(exit_code, 0);
@@ -259,10 +264,8 @@ TEST(Checkpoint, PreemptedJobRelaunchedUnchangedContinuesBitwise) {
   const fs::path metrics = save / "metrics.jsonl";
   for (int i = 0; i < 3000 && (!fs::exists(metrics) || losses(save).size() < 3); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
-  std::istringstream ids(pids.out);
-  int pid = 0;
-  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  const int pid = rank_pid(save);
+  ASSERT_GT(pid, 0) << "no rank process found";
   ::kill(pid, SIGUSR1);
   running.join();
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -294,10 +297,8 @@ TEST(Checkpoint, KillNineDuringSavesLeavesALoadableLatest) {
   for (int i = 0; i < 600 && !fs::exists(save / "latest"); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  const RunResult pids = run_shell("pgrep -f '^" + std::string(PRORES_BINARY) + " train.*" + save.string() + "'");
-  std::istringstream ids(pids.out);
-  int pid = 0;
-  ASSERT_TRUE(ids >> pid) << "no rank process found: " << pids.out << pids.err;
+  const int pid = rank_pid(save);
+  ASSERT_GT(pid, 0) << "no rank process found";
   ::kill(pid, SIGKILL);
   job.join();
   ASSERT_TRUE(fs::exists(save / "latest"));
