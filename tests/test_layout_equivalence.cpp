@@ -4,7 +4,9 @@
 // the single-process values within 1e-5 relative (3.7e-8 measured), and so does the activations' RMS per
 // block where the layout keeps the micro-batches, and every probe-batch norm (at iteration 0 and 10), also with
 // virtual stages (interleaved 1F1B: 2 and 4 chunks per stage, 2 and 4 stages, with TP, DP, ZeRO-1 and
-// recomputation, on 4 and 8 blocks); with --bf16, TP x PP and TP x DP with
+// recomputation, on 4 and 8 blocks) and with sequence parallelism (TP alone and with PP, DP, ZeRO-1,
+// recomputation and virtual stages, under every norm placement); with --bf16, TP x PP (also sequence-parallel) and
+// TP x DP with
 // ZeRO-1 equal the single-process bf16 run within 1e-4 (the rounding to bf16 of partial sums taken in another
 // order: 4.0e-5 measured, while the fp32 run is 4.6e-4 away); and a layout that cannot hold the model fails on
 // every rank with the same message, without hanging. Measured on the generated corpus (cli_test_util.h).
@@ -25,7 +27,7 @@ using namespace prores::test;
 #if defined(PRORES_MPIEXEC)
 
 struct Layout {
-  const char* name;
+  std::string name;
   int ranks;
   std::string flags;  // TP / PP / ZeRO flags and the micro-batch size that gives 4 micro-batches per DP rank
 };
@@ -72,7 +74,7 @@ void expect_layouts_reproduce(const LayoutRun& reference, const std::vector<Layo
   const size_t L = static_cast<size_t>(layers);
   for (const Layout& layout : layouts) {
     const LayoutRun run = run_layout(layout, layers);
-    expect_tracks(run.trace, reference.trace, 1e-5, layout.name);
+    expect_tracks(run.trace, reference.trace, 1e-5, layout.name.c_str());
     // The probe batch is the same samples in every layout, whatever the micro-batch and DP split.
     ASSERT_EQ(run.probes.size(), reference.probes.size()) << layout.name;
     for (size_t p = 0; p < run.probes.size(); ++p) {
@@ -132,6 +134,37 @@ TEST(LayoutEquivalence, VirtualStagesReproduceTheSingleProcessRun) {
   }, 8);
 }
 
+// Sequence parallelism: the norms, residual adds and the stream between blocks and stages on this TP rank's rows.
+TEST(LayoutEquivalence, SequenceParallelLayoutsReproduceTheSingleProcessRun) {
+  const LayoutRun reference = run_layout({"single_sp", 1, "--micro-batch-size 2"});
+  expect_layouts_reproduce(reference, {
+      {"tp2_sp", 2, "--micro-batch-size 2 --tensor-model-parallel-size 2 --sequence-parallel"},
+      {"tp2_sp_recompute", 2,
+       "--micro-batch-size 2 --tensor-model-parallel-size 2 --sequence-parallel --recompute-granularity full"},
+      {"tp2_pp2_sp", 4,
+       "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --sequence-parallel"},
+      {"tp2_dp2_sp_zero1", 4, "--micro-batch-size 1 --tensor-model-parallel-size 2 --sequence-parallel "
+                              "--use-distributed-optimizer"},
+      {"tp2_pp2_v2_sp", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
+                           "--num-layers-per-virtual-pipeline-stage 1 --sequence-parallel"},
+  }, 4);
+}
+
+// Every norm placement's norms (input, output and post norms; DeepNorm's scaled residual) under sequence
+// parallelism, through the pipeline and the recomputed blocks.
+TEST(LayoutEquivalence, SequenceParallelReproducesEveryNormPlacement) {
+  for (const std::string placement : {"post", "sandwich", "deepnorm"}) {
+    const std::string model =
+        "--norm-placement " + placement + (placement == "deepnorm" ? " --init-scheme deepnorm" : "");
+    const LayoutRun reference = run_layout({"single_" + placement, 1, "--micro-batch-size 2 " + model});
+    expect_layouts_reproduce(reference, {
+        {"tp2_pp2_sp_recompute_" + placement, 4,
+         "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --sequence-parallel "
+         "--recompute-granularity full " + model},
+    }, 4);
+  }
+}
+
 TEST(LayoutEquivalence, Bf16LayoutsReproduceTheSingleProcessBf16Run) {
   const Trace reference = run_layout({"single_bf16", 1, "--micro-batch-size 2 --bf16"}).trace;
   ASSERT_EQ(reference.loss.size(), 10u);
@@ -139,8 +172,10 @@ TEST(LayoutEquivalence, Bf16LayoutsReproduceTheSingleProcessBf16Run) {
       {"tp2_pp2_bf16", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --bf16"},
       {"tp2_dp2_zero1_bf16", 4,
        "--micro-batch-size 1 --tensor-model-parallel-size 2 --use-distributed-optimizer --bf16"},
+      {"tp2_pp2_sp_bf16", 4, "--micro-batch-size 2 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
+                             "--sequence-parallel --bf16"},
   };
-  for (const Layout& layout : layouts) expect_tracks(run_layout(layout).trace, reference, 1e-4, layout.name);
+  for (const Layout& layout : layouts) expect_tracks(run_layout(layout).trace, reference, 1e-4, layout.name.c_str());
 }
 
 size_t count(const std::string& text, const std::string& what) {
@@ -181,6 +216,11 @@ TEST(LayoutEquivalence, WrongLayoutsFailOnEveryRankWithoutHanging) {
        "--num-layers-per-virtual-pipeline-stage and --pipeline-layers exclude each other"},
       {2, "--num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
        "--num-layers-per-virtual-pipeline-stage needs --pipeline-model-parallel-size of at least 2"},
+      {2, "--sequence-parallel", "--sequence-parallel needs --tensor-model-parallel-size of at least 2, got 1"},
+      {4, "--tensor-model-parallel-size 4 --num-query-groups 4 --seq-length 30 --micro-batch-size 1 "
+          "--sequence-parallel",
+       "the 30 tokens of a micro-batch (--micro-batch-size 1 × --seq-length 30) are not divisible by "
+       "--tensor-model-parallel-size 4"},
   };
   for (const Case& c : cases) {
     const RunResult r = run_shell("timeout 120 " + mpirun(c.ranks) + " train --config " + PRORES_SOURCE_DIR +

@@ -266,9 +266,9 @@ TEST(ModelExecution, RecomputedBlocksGiveBitwiseTheSameGradients) {
   }
 }
 
-// block_output_rms is the RMS of the residual stream after each block: the last is the stage output's, and
+// block_output_sum_squares is Σ h² of the residual stream after each block: the last is the stage output's, and
 // with every block skipped (α = 0, Pre-LN: h = x) each is the embedding's.
-TEST(ModelExecution, BlockOutputRmsMeasuresTheResidualStream) {
+TEST(ModelExecution, BlockOutputSumSquaresMeasuresTheResidualStream) {
   const ModelConfig c = tiny_config(NormPlacement::Pre, false);
   const int64_t B = 2, N = B * c.seq_length;
   std::vector<int32_t> tokens(N), targets(N);
@@ -276,21 +276,21 @@ TEST(ModelExecution, BlockOutputRmsMeasuresTheResidualStream) {
   random_tokens(targets, c.vocab_size, 82);
   Model m(c, B);
   randomize_params<float>(m, 83);
-  const auto rms_of = [](const Tensor& t) {
+  const auto sum_squares_of = [](const Tensor& t) {
     double s = 0;
     for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.as<float>()[i]) * t.as<float>()[i];
-    return std::sqrt(s / static_cast<double>(t.numel()));
+    return s;
   };
   m.set_residual_scales(std::vector<double>{1.0, 0.5, 0.25});
   m.forward(0, tokens.data(), targets.data());
-  std::vector<double> rms = m.block_output_rms(0);
-  ASSERT_EQ(rms.size(), 3u);
-  EXPECT_NEAR(rms.back(), rms_of(m.stage_output(0)), 1e-12 * rms.back());
-  EXPECT_NE(rms[0], rms[1]);
+  std::vector<double> sums = m.block_output_sum_squares(0, 0);
+  ASSERT_EQ(sums.size(), 3u);
+  EXPECT_NEAR(sums.back(), sum_squares_of(m.stage_output(0)), 1e-12 * sums.back());
+  EXPECT_NE(sums[0], sums[1]);
   m.set_residual_scales(std::vector<double>{0.0, 0.0, 0.0});
   m.forward(0, tokens.data(), targets.data());
-  rms = m.block_output_rms(0);
-  for (double r : rms) EXPECT_NEAR(r, rms_of(m.stage_input(0)), 1e-12 * r);
+  sums = m.block_output_sum_squares(0, 0);
+  for (double v : sums) EXPECT_NEAR(v, sum_squares_of(m.stage_input(0)), 1e-12 * v);
 }
 
 TEST(ModelExecution, MoreRecomputedLayersThanTheStageHoldsAreRefused) {

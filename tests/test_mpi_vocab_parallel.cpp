@@ -56,6 +56,16 @@ void check_embedding(Communicator& tp, int64_t N, int64_t C, int64_t V) {
   vocab_parallel_embedding_backward(view(dwte_shard, {Vs, C}), view(dout, {N, C}), view(tokens, {N}),
                                     vocab_start);
   EXPECT_EQ(out, expected_out) << dtype_name(dtype_of<T>()) << " TP rank " << tp.rank() << "/" << tp.size();
+  // Sequence parallelism: this rank's N/TP rows of the same sum, reduce-scattered.
+  if (N % tp.size() == 0) {
+    const int64_t rows = N / tp.size();
+    std::vector<T> partial(static_cast<size_t>(N * C)), scattered(static_cast<size_t>(rows * C), T(5));
+    vocab_parallel_embedding_forward(view(scattered, {rows, C}), view(tokens, {N}), view(wte_shard, {Vs, C}),
+                                     vocab_start, tp, view(partial, {N, C}));
+    const std::vector<T> expected_rows(expected_out.begin() + tp.rank() * rows * C,
+                                       expected_out.begin() + (tp.rank() + 1) * rows * C);
+    EXPECT_EQ(scattered, expected_rows) << dtype_name(dtype_of<T>()) << " sequence-parallel, TP rank " << tp.rank();
+  }
   const std::vector<T> expected_dwte(dwte.begin() + vocab_start * C, dwte.begin() + (vocab_start + Vs) * C);
   EXPECT_EQ(dwte_shard, expected_dwte) << dtype_name(dtype_of<T>()) << " TP rank " << tp.rank();
 }
@@ -107,6 +117,7 @@ void check_all(Communicator& tp) {
   check_embedding<double>(tp, 10, 6, 12);
   check_embedding<float>(tp, 10, 6, 12);
   check_embedding<float>(tp, 37, 20, 96);
+  check_embedding<float>(tp, 16, 20, 96);  // tokens divisible by every TP size: the sequence-parallel split too
 }
 
 TEST(VocabParallel, WorldAsTensorParallelGroup) { check_all(*g_world); }

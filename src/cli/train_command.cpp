@@ -131,6 +131,10 @@ void add_parallel_options(po::options_description& desc, TrainOptions& o) {
       ("pipeline-layers", po::value(&o.pipeline_layers), "layers per stage, e.g. 8,8,7,7 (default: even split)")
       ("num-layers-per-virtual-pipeline-stage", po::value(&p.virtual_stage_layers)->default_value(0),
        "interleaved 1F1B: blocks per model chunk, L / (PP x this) chunks per stage (0: no interleaving)")
+      ("sequence-parallel", po::bool_switch(&p.sequence_parallel),
+       "with TP: the norms, residual adds and the residual stream between blocks and stages sharded over the TP "
+       "ranks along the micro-batch's tokens; all-gathers and reduce-scatters replace the TP all-reduces (less "
+       "activation memory, the same training)")
       ("use-distributed-optimizer", po::bool_switch(&p.distributed_optimizer),
        "ZeRO-1: shard the optimizer state over data-parallel ranks");
 }

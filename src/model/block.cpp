@@ -2,7 +2,8 @@
 // shaped by the norm placement (sublayer_shape, model/block.h) and scaled by the block's ProRes residual
 // scale α (Model::set_residual_scales). The backward mirrors the forward line by line. A block whose α is
 // exactly 0 skips both branches (same numbers, less work), except under a probe (Model::set_probe), which
-// needs the branch outputs.
+// needs the branch outputs. Under sequence parallelism (ModelExecution::sequence_parallel) the branches gather
+// their input rows and scatter their output rows, and the norms' weight gradients are summed over TP per block.
 #include "model/block.h"
 
 #include <cmath>
@@ -48,14 +49,45 @@ void Model::block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Ten
   BlockActivations& a = slot.blocks[static_cast<size_t>(layer0)];
   sublayer_forward(a, layer0, Branch::Attention, a.attn, x, a.mid);
   sublayer_forward(a, layer0, Branch::Mlp, a.mlp, a.mid, y);
-  if (probe_) probe_(layer0, ProbePoint::BlockOutput, y);
+  if (probe_) probe_(layer0, ProbePoint::BlockOutput, whole_rows(scratch_->partial, y));
 }
 
 // dx (=) from dy; weight gradients (+=).
 void Model::block_backward(const Slot& slot, int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx) {
   const BlockActivations& a = slot.blocks[static_cast<size_t>(layer0)];
+  const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
+  begin_norm_grads();
   sublayer_backward(a, layer0, Branch::Mlp, a.mlp, a.mid, dy, scratch_->dmid);
   sublayer_backward(a, layer0, Branch::Attention, a.attn, x, scratch_->dmid, dx);
+  if (config_.norm_placement == NormPlacement::Sandwich)
+    end_norm_grads({dw.attn_norm, dw.mlp_norm, dw.attn_out_norm, dw.mlp_out_norm});
+  else
+    end_norm_grads({dw.attn_norm, dw.mlp_norm});
+}
+
+Tensor Model::whole_rows(const Tensor& whole, const Tensor& local) const {
+  if (!execution_.sequence_parallel) return local;
+  tp_->all_gather(whole, local);
+  return whole;
+}
+
+void Model::begin_norm_grads() {
+  if (execution_.sequence_parallel) ops::zero(scratch_->dnorms);
+}
+
+// Rows: 0 the attention sublayer's norm (N_in or N_post), 1 the MLP's, 2 and 3 their output norms; 0 the final
+// norm on its own.
+Tensor Model::norm_grad(int64_t row, const Tensor& grad) const {
+  if (!execution_.sequence_parallel) return grad;
+  return scratch_->dnorms.slice_rows(row, 1).view({config_.hidden_size});
+}
+
+void Model::end_norm_grads(std::initializer_list<Tensor> grads) {
+  if (!execution_.sequence_parallel) return;
+  const int64_t n = static_cast<int64_t>(grads.size());
+  tp_->all_reduce(scratch_->dnorms.slice_rows(0, n), ReduceOp::Sum);
+  int64_t row = 0;
+  for (const Tensor& grad : grads) ops::accumulate(grad, 1.0, norm_grad(row++, grad));
 }
 
 // v (=) sublayer(u), as model/block.h spells out.
@@ -73,8 +105,9 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
   BlockScratch& s = *scratch_;
 
   const Tensor sum = shape.post_norm ? a.s : v;
-  // The branch's last linear forms the sum itself, unless a probe needs the branch output alone.
-  const bool sum_in_branch = !skip && !shape.out_norm && !probed;
+  // The branch's last linear forms the sum itself, unless a probe needs the branch output alone or its rows
+  // are reduce-scattered (sequence parallelism).
+  const bool sum_in_branch = !skip && !shape.out_norm && !probed && !execution_.sequence_parallel;
   Tensor b2 = u;  // with the branch skipped the sum below is c·u + 0·u, bitwise c·u + 0·b2
   if (!skip) {
     Tensor f_in = u;
@@ -83,14 +116,14 @@ void Model::sublayer_forward(BlockActivations& act, int64_t layer0, Branch branc
       f_in = a.f_in;
     }
     const Tensor b = shape.out_norm ? a.branch : s.branch;
-    branch_forward(act, layer0, branch, f_in,
+    branch_forward(act, layer0, branch, whole_rows(s.gathered, f_in),
                    sum_in_branch ? BranchOutput{sum, u, shape.c, residual_scale} : BranchOutput{b, Tensor{}, 1, 1});
     b2 = b;
     if (shape.out_norm) {
       ops::rmsnorm_forward(s.branch_normed, a.rstd_out, b, attn ? w.attn_out_norm : w.mlp_out_norm, eps, ns);
       b2 = s.branch_normed;
     }
-    if (probed) probe_(layer0, attn ? ProbePoint::AttentionBranch : ProbePoint::MlpBranch, b2);
+    if (probed) probe_(layer0, attn ? ProbePoint::AttentionBranch : ProbePoint::MlpBranch, whole_rows(s.partial, b2));
   }
   if (!sum_in_branch) ops::axpby(sum, shape.c, u, residual_scale, b2);
   if (shape.post_norm) ops::rmsnorm_forward(v, a.rstd_post, a.s, norm, eps, ns);
@@ -104,7 +137,7 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
   const LayerWeights& dw = dweights_.layers[static_cast<size_t>(layer0)];
   const bool attn = branch == Branch::Attention;
   const Tensor& norm = attn ? w.attn_norm : w.mlp_norm;
-  const Tensor& dnorm = attn ? dw.attn_norm : dw.mlp_norm;
+  const Tensor dnorm = norm_grad(attn ? 0 : 1, attn ? dw.attn_norm : dw.mlp_norm);
   const double residual_scale = residual_scale_[static_cast<size_t>(layer0)], ns = norm_scale(layer0);
   const bool skip = skip_zero_residual_scale_ && residual_scale == 0.0;
   BlockScratch& s = *scratch_;
@@ -120,36 +153,47 @@ void Model::sublayer_backward(const BlockActivations& act, int64_t layer0, Branc
   else ops::axpby(s.db, residual_scale, dsum, 0.0, dsum);
   Tensor db = s.db;
   if (shape.out_norm) {
-    ops::rmsnorm_backward(s.dbranch, attn ? dw.attn_out_norm : dw.mlp_out_norm, s.db, a.branch,
-                          attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns, ops::InputGrad::Overwrite);
+    ops::rmsnorm_backward(s.dbranch, norm_grad(attn ? 2 : 3, attn ? dw.attn_out_norm : dw.mlp_out_norm), s.db,
+                          a.branch, attn ? w.attn_out_norm : w.mlp_out_norm, a.rstd_out, ns, ops::InputGrad::Overwrite);
     db = s.dbranch;
   }
-  branch_backward(act, layer0, branch, shape.in_norm ? a.f_in : u, db, s.dfin);
-  // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards.
-  tp_->all_reduce(s.dfin, ReduceOp::Sum);
+  const Tensor f_in = shape.in_norm ? a.f_in : u;
+  branch_backward(act, layer0, branch, whole_rows(s.gathered, f_in), whole_rows(s.gathered_grad, db), s.dfin);
+  // Megatron's f: the branch input is replicated over TP, so its gradient sums over the shards (this rank's rows
+  // of the sum under sequence parallelism).
+  Tensor dfin = s.dfin;
+  if (execution_.sequence_parallel) {
+    tp_->reduce_scatter(s.dfin_local, s.dfin);
+    dfin = s.dfin_local;
+  } else {
+    tp_->all_reduce(s.dfin, ReduceOp::Sum);
+  }
   // du = c·dsum + the branch input's gradient; with an input norm c is 1 and the norm's backward adds dsum.
   if (shape.in_norm)
-    ops::rmsnorm_backward(du, dnorm, s.dfin, u, norm, a.rstd_in, ns, ops::InputGrad::Overwrite, dsum);
+    ops::rmsnorm_backward(du, dnorm, dfin, u, norm, a.rstd_in, ns, ops::InputGrad::Overwrite, dsum);
   else
-    ops::axpby(du, shape.c, dsum, 1.0, s.dfin);
+    ops::axpby(du, shape.c, dsum, 1.0, dfin);
 }
 
-// output.out (N, C) (=) attention(f_in) or mlp(f_in), or c·residual + α· that (BranchOutput).
+// output.out (N, C) (=) attention(f_in) or mlp(f_in), or c·residual + α· that (BranchOutput); f_in (N, C).
 // Column-parallel q|k|v and gate|up (this rank's heads / ffn columns), row-parallel o and down; Megatron's
 // g: the row-parallel outputs are partial sums, all-reduced over TP. With a residual, TP rank 0 adds
 // c·residual to α· its partial sum and the other ranks write α· theirs, so that the all-reduce forms the sum.
+// Sequence parallelism: the partial sums are reduce-scattered, output.out (Nl, C) (=) this rank's rows, no
+// residual.
 void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
                            const BranchOutput& output) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];
   BlockScratch& s = *scratch_;
   const int64_t T = window_length_;
   const ops::MatmulPrecision mp = execution_.matmul_precision;
+  const Tensor sums = execution_.sequence_parallel ? s.partial : output.out;
   const auto project = [&](const Tensor& x, const Tensor& weight) {  // the row-parallel o or down
     const double c = tp_->rank() == 0 ? output.c : 0.0;
     if (output.residual.defined())
-      ops::linear_forward_residual(output.out, x, weight, output.residual_scale, output.residual, c, mp);
+      ops::linear_forward_residual(sums, x, weight, output.residual_scale, output.residual, c, mp);
     else
-      ops::linear_forward(output.out, x, weight, mp);
+      ops::linear_forward(sums, x, weight, mp);
   };
   if (branch == Branch::Attention) {
     ops::linear_forward(s.qkv, f_in, w.qkv, mp);
@@ -175,10 +219,12 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
     ops::swiglu_forward(a.swiglu_out, a.gate_up);
     project(a.swiglu_out, w.down);
   }
-  tp_->all_reduce(output.out, ReduceOp::Sum);
+  if (execution_.sequence_parallel) tp_->reduce_scatter(output.out, s.partial);
+  else tp_->all_reduce(output.out, ReduceOp::Sum);
 }
 
-// dfin (N, C) (=) and weight gradients (+=) from db (N, C).
+// dfin (N, C) (=) this rank's partial sums of the input gradient, and weight gradients (+=), from db (N, C) and
+// the forward's f_in (N, C).
 void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch branch, const Tensor& f_in,
                             const Tensor& db, const Tensor& dfin) {
   const LayerWeights& w = matmul_weights().layers[static_cast<size_t>(layer0)];

@@ -65,6 +65,11 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
   PRORES_CHECK(execution.recompute_layers >= 0 && execution.recompute_layers <= local_layers(),
                "model: ", execution.recompute_layers, " layers to recompute, the stage has ", local_layers());
   PRORES_CHECK(!execution.kv_cache || shard_.chunks == 1, "model: a key/value cache needs a stage of one chunk");
+  PRORES_CHECK(!execution.sequence_parallel || !execution.kv_cache,
+               "model: sequence parallelism runs whole sequences, without a key/value cache");
+  PRORES_CHECK(!execution.sequence_parallel || micro_batch * config_.seq_length % shard_.tp_size == 0,
+               "--sequence-parallel: the ", micro_batch * config_.seq_length, " tokens of a micro-batch are not "
+               "divisible by --tensor-model-parallel-size ", shard_.tp_size);
   PRORES_CHECK(tp_->size() == shard_.tp_size && tp_->rank() == shard_.tp_rank, "model: tensor-parallel group is rank ",
                tp_->rank(), " of ", tp_->size(), ", the shard says ", shard_.tp_rank, " of ", shard_.tp_size);
   vocab_start_ = shard_.tp_rank * (config_.vocab_size / shard_.tp_size);
@@ -93,7 +98,7 @@ const Model::Slot& Model::slot_of(int64_t chunk, int64_t slot) const {
 // (set_window). The parameters, their gradients, the RoPE tables and the key/value cache are not among them.
 void Model::plan_activations(int64_t length, const std::function<void(Tensor*, DType, Shape)>& place) {
   const int64_t T = length, N = B_ * T, C = config_.hidden_size;
-  const int64_t TP = shard_.tp_size;
+  const int64_t TP = shard_.tp_size, Nl = execution_.sequence_parallel ? N / TP : N;
   const int64_t F = config_.ffn_hidden_size / TP, V = config_.vocab_size / TP;
   const int64_t NH = config_.num_attention_heads / TP, KV = config_.kv_groups() / TP, HS = config_.head_size();
   const int64_t QKV = (NH + 2 * KV) * HS;
@@ -109,10 +114,11 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
   // With a key/value cache the probabilities span every cached position: (B, NH, T, start + T) at most
   // (B, NH, T, T_max) whatever the window.
   const int64_t keys = execution_.kv_cache ? config_.seq_length : T;
-  auto nc = [&](Tensor* t) { place(t, d, {N, C}); };
-  auto rows = [&](Tensor* t) { place(t, d, {N}); };
+  // The residual stream's tensors hold this rank's Nl rows (all N without sequence parallelism).
+  auto nc = [&](Tensor* t) { place(t, d, {Nl, C}); };
+  auto rows = [&](Tensor* t) { place(t, d, {Nl}); };
   auto plan_sublayer = [&](SublayerActivations& a) {
-    if (shape.in_norm) { place(&a.f_in, a16, {N, C}); rows(&a.rstd_in); }
+    if (shape.in_norm) { place(&a.f_in, a16, {Nl, C}); rows(&a.rstd_in); }
     if (shape.out_norm) { nc(&a.branch); rows(&a.rstd_out); }
     if (shape.post_norm) { nc(&a.s); rows(&a.rstd_post); }
   };
@@ -141,12 +147,13 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
     for (int64_t l = std::max(R, c * n); l < (c + 1) * n; ++l) plan_block(slot.blocks[static_cast<size_t>(l)]);
     place(&slot.tokens, DType::I32, {N});
     place(&slot.targets, DType::I32, {N});
-    place(&slot.residual, d, {(n + 1) * N, C});
+    place(&slot.residual, d, {(n + 1) * Nl, C});
     if (shard_.last_stage && c == chunks - 1) {
       place(&slot.logits, a16, {N, V});
-      for (Tensor* t : {&slot.losses, &slot.final_rstd}) rows(t);
+      place(&slot.losses, d, {N});
+      rows(&slot.final_rstd);
       place(&slot.ce_stats, d, {4, N});
-      place(&slot.final_norm_out, a16, {N, C});
+      place(&slot.final_norm_out, a16, {Nl, C});
     }
   }
   BlockScratch& s = *scratch_;
@@ -161,13 +168,23 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
     place(&s.datt, d, {B_, NH, T, T});
   }
   place(&s.dattn_out, attn16, {N, NH * HS});
-  for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.dbranch, &s.dfin}) nc(t);
-  place(&s.db, shape.out_norm ? d : a16, {N, C});  // bf16 where it only feeds the o / down backward
+  for (Tensor* t : {&s.branch, &s.branch_normed, &s.dmid, &s.dsum, &s.dbranch}) nc(t);
+  place(&s.dfin, d, {N, C});
+  const DType db_dtype = shape.out_norm ? d : a16;  // bf16 where it only feeds the o / down backward
+  place(&s.db, db_dtype, {Nl, C});
   place(&s.dgate_up, a16, {N, 2 * F});
   place(&s.dswiglu, a16, {N, F});
+  if (execution_.sequence_parallel) {
+    place(&s.gathered, shape.in_norm ? a16 : d, {N, C});
+    place(&s.gathered_grad, db_dtype, {N, C});
+    if (shard_.last_stage) place(&s.gathered_head, a16, {N, C});
+    place(&s.partial, d, {N, C});
+    nc(&s.dfin_local);
+    place(&s.dnorms, d, {4, C});
+  }
   for (ChunkGrads& g : chunk_grads_)
     for (Tensor& t : g.buffer) nc(&t);
-  nc(&dfinal_);
+  place(&dfinal_, d, {N, C});
   // The recomputed blocks of every slot share one set of activations (copies of the views).
   if (recomputed_) for (Slot& slot : slots_) std::fill_n(slot.blocks.begin(), R, *recomputed_);
 }
@@ -206,6 +223,8 @@ void Model::set_window(int64_t start, int64_t length) {
                " needs a key/value cache (ModelExecution::kv_cache)");
   PRORES_CHECK(execution_.device == Device::CPU || !execution_.kv_cache,
                "model: decoding with a key/value cache runs on the CPU");
+  PRORES_CHECK(!execution_.sequence_parallel || length == T, "model: a window of ", length, " positions under "
+               "sequence parallelism, which runs whole sequences of ", T);
   if (length != window_length_)
     // Each shape at `length` <= T has at most the elements reserved at T: a new view of the same memory.
     plan_activations(length, [](Tensor* t, DType dtype, Shape shape) { *t = Tensor(t->data, dtype, t->device, shape); });
@@ -278,21 +297,25 @@ void Model::round_matmul_weights() {
   if (params16_.defined()) ops::round_to_bf16(params16_, params_);
 }
 
-Tensor Model::residual(int64_t chunk, int64_t slot, int64_t index) const {
+int64_t Model::local_rows() const {
   const int64_t N = B_ * window_length_;
+  return execution_.sequence_parallel ? N / shard_.tp_size : N;
+}
+
+Tensor Model::residual(int64_t chunk, int64_t slot, int64_t index) const {
+  const int64_t N = local_rows();
   return slot_of(chunk, slot).residual.slice_rows(index * N, N);
 }
 
 Tensor Model::logits(int64_t slot) const { return slot_of(shard_.chunks - 1, slot).logits; }
 
-std::vector<double> Model::block_output_rms(int64_t chunk, int64_t slot) const {
+std::vector<double> Model::block_output_sum_squares(int64_t chunk, int64_t slot) const {
   PRORES_CHECK(chunk >= 0 && chunk < shard_.chunks && slot >= 0 && slot < num_slots(), "model: activation slot ", slot,
                " of chunk ", chunk, " out of range");
-  const double n = static_cast<double>(B_ * window_length_ * config_.hidden_size);
-  std::vector<double> rms(static_cast<size_t>(shard_.chunk_layers()));
-  for (size_t j = 0; j < rms.size(); ++j)
-    rms[j] = std::sqrt(ops::sum_squares(residual(chunk, slot, static_cast<int64_t>(j) + 1)) / n);
-  return rms;
+  std::vector<double> sums(static_cast<size_t>(shard_.chunk_layers()));
+  for (size_t j = 0; j < sums.size(); ++j)
+    sums[j] = ops::sum_squares(residual(chunk, slot, static_cast<int64_t>(j) + 1));
+  return sums;
 }
 
 double Model::forward(int64_t chunk, int64_t slot_index, const int32_t* tokens, const int32_t* targets) {
@@ -304,7 +327,7 @@ double Model::forward(int64_t chunk, int64_t slot_index, const int32_t* tokens, 
   if (shard_.first_stage && chunk == 0) {
     ops::copy_from_host(slot.tokens, tokens);
     vocab_parallel_embedding_forward(residual(chunk, slot_index, 0), slot.tokens, weights_.embedding, vocab_start_,
-                                     *tp_);
+                                     *tp_, execution_.sequence_parallel ? scratch_->partial : Tensor());
   }
   for (int64_t j = 0; j < n; ++j)
     block_forward(slot, chunk * n + j, residual(chunk, slot_index, j), residual(chunk, slot_index, j + 1));
@@ -312,7 +335,8 @@ double Model::forward(int64_t chunk, int64_t slot_index, const int32_t* tokens, 
   ops::copy_from_host(slot.targets, targets);
   ops::rmsnorm_forward(slot.final_norm_out, slot.final_rstd, residual(chunk, slot_index, n), weights_.final_norm,
                        config_.norm_eps, 1.0);
-  ops::linear_forward(slot.logits, slot.final_norm_out, matmul_weights().lm_head, execution_.matmul_precision);
+  ops::linear_forward(slot.logits, whole_rows(scratch_->gathered_head, slot.final_norm_out), matmul_weights().lm_head,
+                      execution_.matmul_precision);
   vocab_parallel_cross_entropy_forward(slot.losses, slot.logits, slot.targets, vocab_start_,
                                        VocabParallelCrossEntropy::from_buffer(slot.ce_stats), *tp_);
   return ops::sum(slot.losses) / static_cast<double>(N);
@@ -345,11 +369,22 @@ void Model::backward(int64_t chunk, int64_t slot_index, double loss_scale) {
     vocab_parallel_cross_entropy_backward(slot.logits, slot.logits, slot.targets, vocab_start_,
                                           VocabParallelCrossEntropy::from_buffer(slot.ce_stats),
                                           loss_scale / static_cast<double>(N));
-    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits, slot.final_norm_out, matmul_weights().lm_head,
+    ops::linear_backward(dfinal_, dweights_.lm_head, slot.logits,
+                         whole_rows(scratch_->gathered_head, slot.final_norm_out), matmul_weights().lm_head,
                          execution_.matmul_precision, ops::InputGrad::Overwrite);
-    tp_->all_reduce(dfinal_, ReduceOp::Sum);  // column-parallel head: the input gradient sums over shards
-    ops::rmsnorm_backward(dy, dweights_.final_norm, dfinal_, residual(chunk, slot_index, n), weights_.final_norm,
-                          slot.final_rstd, 1.0, ops::InputGrad::Overwrite);
+    // Column-parallel head: the input gradient sums over shards (this rank's rows of the sum under sequence
+    // parallelism).
+    Tensor dnormed = dfinal_;
+    if (execution_.sequence_parallel) {
+      tp_->reduce_scatter(scratch_->dfin_local, dfinal_);
+      dnormed = scratch_->dfin_local;
+    } else {
+      tp_->all_reduce(dfinal_, ReduceOp::Sum);
+    }
+    begin_norm_grads();
+    ops::rmsnorm_backward(dy, norm_grad(0, dweights_.final_norm), dnormed, residual(chunk, slot_index, n),
+                          weights_.final_norm, slot.final_rstd, 1.0, ops::InputGrad::Overwrite);
+    end_norm_grads({dweights_.final_norm});
   }
   for (int64_t j = n - 1; j >= 0; --j) {
     const int64_t l = chunk * n + j;
@@ -361,7 +396,8 @@ void Model::backward(int64_t chunk, int64_t slot_index, double loss_scale) {
   }
   grads.received = dy.data == grads.buffer[0].data ? 1 : 0;  // dy holds the input gradient
   if (shard_.first_stage && chunk == 0) {
-    vocab_parallel_embedding_backward(dweights_.embedding, dy, slot.tokens, vocab_start_);
+    vocab_parallel_embedding_backward(dweights_.embedding, whole_rows(scratch_->partial, dy), slot.tokens,
+                                      vocab_start_);
     if (grad_ready_hook_) grad_ready_hook_(-1);
   }
 }

@@ -3,7 +3,8 @@
 // activations. A rank holds one pipeline stage's blocks (global layer indices; with virtual stages, several
 // chunks of consecutive blocks, ModelShard) and, under tensor parallelism, its shard of every weight
 // (Megatron's column/row split, vocabulary-parallel embedding and cross-entropy); the TP communication happens
-// inside (the f/g pair of each branch). Activations exist in `slots` per chunk, one per micro-batch in flight
+// inside (the f/g pair of each branch; with sequence parallelism their all-gather / reduce-scatter halves).
+// Activations exist in `slots` per chunk, one per micro-batch in flight
 // (1F1B keeps up to PP of them on the first stage); each chunk has its own pair of gradient buffers (the
 // received output gradient, the input gradient to send).
 // Everything is allocated at construction; a step allocates nothing. f32 (training) or f64 (checks), on the
@@ -59,6 +60,16 @@ struct ModelExecution {
   // forwards have seen ((B, KV/TP, T, HS) each), and a forward over the window [start, start + n) attends to the
   // cached positions [0, start) as well (set_window).
   bool kv_cache = false;
+  // Sequence parallelism (Megatron-LM's --sequence-parallel, with TP): what lies outside the branches' linear
+  // layers and attention (the norms, the residual adds, the residual stream between blocks and stages, and the
+  // gradients of all these) holds only this TP rank's share of the micro-batch's N = B·T token rows, rows
+  // [r·N/TP, (r + 1)·N/TP) for TP rank r (local_rows()). A branch all-gathers its input before its first
+  // linear and reduce-scatters the partial sums of its last (the two halves of the all-reduce it replaces); its
+  // backward all-gathers the output gradient and the input again and reduce-scatters the input gradient; each
+  // block's norm weight gradients sum over the TP ranks. The embedding reduce-scatters, the LM head gathers.
+  // The same numbers up to the order of sums. Training and evaluation over whole sequences: N divisible by TP,
+  // no key/value cache, no shorter window.
+  bool sequence_parallel = false;
 };
 
 class Model {
@@ -85,6 +96,9 @@ class Model {
   int64_t recompute_layers() const { return execution_.recompute_layers; }
   bool has_gradients() const { return execution_.gradients; }
   bool has_kv_cache() const { return execution_.kv_cache; }
+  bool sequence_parallel() const { return execution_.sequence_parallel; }
+  // Token rows of the residual stream on this rank: B·window_length(), its TP share with sequence parallelism.
+  int64_t local_rows() const;
   // Bytes allocated at construction: weights, gradients, the bf16 weight copy, activations and scratch.
   size_t allocated_bytes() const { return arena_.bytes(); }
 
@@ -138,12 +152,11 @@ class Model {
   void backward(int64_t slot, double loss_scale) { backward(0, slot, loss_scale); }
   void zero_grads();
 
-  // The RMS of the residual stream after each of the chunk's blocks in slot's last forward, in block order:
-  // sqrt(Σ h² / (B·T·C)) (every TP rank holds the same stream).
-  std::vector<double> block_output_rms(int64_t chunk, int64_t slot) const;
-  std::vector<double> block_output_rms(int64_t slot) const { return block_output_rms(0, slot); }
+  // Σ h² of the residual stream h after each of the chunk's blocks in slot's last forward, in block order, over
+  // this rank's rows (every TP rank holds the whole stream, or with sequence parallelism its share).
+  std::vector<double> block_output_sum_squares(int64_t chunk, int64_t slot) const;
 
-  // The chunk's input and output streams and gradients, (B·T, C) each; without a chunk, chunk 0's.
+  // The chunk's input and output streams and gradients, (local_rows(), C) each; without a chunk, chunk 0's.
   Tensor stage_input(int64_t chunk, int64_t slot) const { return residual(chunk, slot, 0); }
   Tensor stage_output(int64_t chunk, int64_t slot) const { return residual(chunk, slot, shard_.chunk_layers()); }
   Tensor output_grad(int64_t chunk) const { return chunk_grads(chunk).buffer[chunk_grads(chunk).received]; }
@@ -166,8 +179,9 @@ class Model {
   void set_skip_zero_residual_scale(bool on) { skip_zero_residual_scale_ = on; }
   // With a hook, every forward calls it for each block of this stage (its local index) with the attention
   // branch, the MLP branch and the block output, in that order, in the model's device memory and whole on every
-  // TP rank. The branches then run even where α = 0 and add α· their output to the stream outside their last
-  // linear: the same values up to rounding. An empty hook (the default) turns probing off.
+  // TP rank (all-gathered with sequence parallelism). The branches then run even where α = 0 and add α· their
+  // output to the stream outside their last linear: the same values up to rounding. An empty hook (the default)
+  // turns probing off.
   void set_probe(ProbeHook hook) { probe_ = std::move(hook); }
 
  private:
@@ -203,6 +217,15 @@ class Model {
   const Weights& matmul_weights() const { return params16_.defined() ? weights16_ : weights_; }
   double norm_scale(int64_t layer0) const;
   ops::MatmulPrecision attention_precision() const;
+  // Sequence parallelism: whole (N, C) (=) every TP rank's local rows, returned; without it, local itself.
+  Tensor whole_rows(const Tensor& whole, const Tensor& local) const;
+  // A norm backward sees only this rank's rows under sequence parallelism: the norm weights' gradients collect in
+  // scratch rows (norm_grad(row, grad): where the backward adds to grad; grad itself without sequence
+  // parallelism), zeroed by begin_norm_grads, which end_norm_grads sums over TP and adds to their gradients, row
+  // i to grads[i].
+  void begin_norm_grads();
+  Tensor norm_grad(int64_t row, const Tensor& grad) const;
+  void end_norm_grads(std::initializer_list<Tensor> grads);
   void block_forward(Slot& slot, int64_t layer0, const Tensor& x, const Tensor& y);
   void block_backward(const Slot& slot, int64_t layer0, const Tensor& x, const Tensor& dy, const Tensor& dx);
   void sublayer_forward(BlockActivations& act, int64_t layer0, Branch branch, SublayerActivations& a,

@@ -99,6 +99,12 @@ LayoutShape LayoutShape::compute(int64_t world, int64_t rank, const ParallelConf
                world);
   s.dp = world / model_parallel;
   check_tensor_parallel_divisibility(s.tp, model);
+  if (config.sequence_parallel) {
+    PRORES_CHECK(s.tp >= 2, "--sequence-parallel needs --tensor-model-parallel-size of at least 2, got ", s.tp);
+    const int64_t tokens = micro_batch * model.seq_length;
+    PRORES_CHECK(tokens % s.tp == 0, "--sequence-parallel: the ", tokens, " tokens of a micro-batch (--micro-batch-size ",
+                 micro_batch, " × --seq-length ", model.seq_length, ") are not divisible by --tensor-model-parallel-size ", s.tp);
+  }
   const std::vector<int64_t> counts = stage_layer_counts(s.pp, config, model.num_layers);
   PRORES_CHECK(global_batch % (micro_batch * s.dp) == 0, "--global-batch-size ", global_batch,
                " is not divisible by --micro-batch-size ", micro_batch, " × data-parallel size ", s.dp);

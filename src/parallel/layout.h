@@ -18,6 +18,7 @@ struct ParallelConfig {
   std::vector<int64_t> pipeline_layers;  // --pipeline-layers 8,8,7,7 (empty: as even as possible)
   bool distributed_optimizer = false;    // --use-distributed-optimizer (ZeRO-1 over DP)
   int64_t virtual_stage_layers = 0;      // --num-layers-per-virtual-pipeline-stage (0: no interleaving)
+  bool sequence_parallel = false;        // --sequence-parallel (ModelExecution::sequence_parallel)
 };
 
 // Parses "8,8,7,7" into layer counts; throws naming --pipeline-layers and the value.
@@ -37,7 +38,8 @@ struct LayoutShape {
   // world not divisible by TP·PP; heads, query groups, ffn size or vocabulary not divisible by TP;
   // fewer layers than stages or a --pipeline-layers list that does not sum to L with PP positive entries;
   // global batch not divisible by micro-batch × DP; with virtual stages, PP < 2, --pipeline-layers, L not
-  // divisible by PP·n, or micro-batches per pipeline not a multiple of PP.
+  // divisible by PP·n, or micro-batches per pipeline not a multiple of PP; with sequence parallelism, TP < 2 or
+  // micro-batch × --seq-length not divisible by TP.
   static LayoutShape compute(int64_t world, int64_t rank, const ParallelConfig& config, const ModelConfig& model,
                              int64_t global_batch, int64_t micro_batch);
   bool first_stage() const { return pp_rank == 0; }

@@ -28,14 +28,18 @@ void check_shard(const char* op, int64_t Vs, int64_t vocab_start, const Communic
 }  // namespace
 
 void vocab_parallel_embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
-                                      int64_t vocab_start, Communicator& tp) {
+                                      int64_t vocab_start, Communicator& tp, const Tensor& partial) {
   constexpr const char* op = "vocab_parallel_embedding_forward";
   PRORES_CHECK(wte_shard.ndim == 2, op, ": wte_shard must be (Vs, C), got ", wte_shard.shape_string());
   const int64_t Vs = wte_shard.shape[0];
   check_shard(op, Vs, vocab_start, tp);
   check_global_ids(op, "tokens", "token", tokens, Vs * tp.size());
-  ops::embedding_shard_forward(out, tokens, wte_shard, vocab_start);
-  tp.all_reduce(out, ReduceOp::Sum);
+  if (!partial.defined()) {
+    ops::embedding_shard_forward(out, tokens, wte_shard, vocab_start);
+    return tp.all_reduce(out, ReduceOp::Sum);
+  }
+  ops::embedding_shard_forward(partial, tokens, wte_shard, vocab_start);
+  tp.reduce_scatter(out, partial);
 }
 
 void vocab_parallel_embedding_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,

@@ -15,11 +15,14 @@ namespace prores {
 // out (N, C) (=) wte[tokens[n]] of the full table, every TP rank: the shard's rows (zero rows for ids of
 // other shards), then tp.all_reduce Sum. tokens (N) i32, every id in [0, Vs·TP) (throws otherwise, before
 // communicating); wte_shard (Vs, C); vocab_start = tp.rank()·Vs (checked).
+// With partial (N, C), sequence parallelism: the shard's rows go to partial and tp.reduce_scatter leaves
+// out (N/TP, C) (=) this rank's rows [rank·N/TP, (rank + 1)·N/TP) of the sum.
 void vocab_parallel_embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte_shard,
-                                      int64_t vocab_start, Communicator& tp);
+                                      int64_t vocab_start, Communicator& tp, const Tensor& partial = Tensor());
 
 // dwte_shard (Vs, C) (+=) scatter-add of the dout (N, C) rows whose ids tokens (N) fall in this shard. No
-// communication: dout is replicated across TP. Ids are those checked by the forward.
+// communication: dout is replicated across TP (gathered beforehand under sequence parallelism). Ids are those
+// checked by the forward.
 void vocab_parallel_embedding_backward(const Tensor& dwte_shard, const Tensor& dout, const Tensor& tokens,
                                        int64_t vocab_start);
 

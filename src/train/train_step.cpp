@@ -84,7 +84,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
       model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
       ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations,
                      train ? recomputed_layers(config, shard.num_layers) : shard.num_layers, train,
-                     use == StepUse::Generate});
+                     use == StepUse::Generate, layout.config().sequence_parallel});
   const int64_t N = config.micro_batch_size * model_config.seq_length;
   sample_indices_.resize(static_cast<size_t>(config.micro_batch_size));
   tokens_.resize(static_cast<size_t>(N));
@@ -218,14 +218,20 @@ double TrainStep::global_grad_norm() {
 
 std::vector<double> TrainStep::activation_rms() {
   const LayoutShape& ls = layout_.shape();
-  std::vector<double> rms(static_cast<size_t>(model_->config().num_layers), 0.0);
-  if (ls.tp_rank == 0) {  // the TP ranks of a stage hold the same stream: one of them counts
-    const ModelShard& shard = model_->shard();
-    for (int64_t c = 0; c < shard.chunks; ++c) {
-      const std::vector<double> chunk = model_->block_output_rms(c, (accum_ - 1) % model_->num_slots());
-      for (size_t j = 0; j < chunk.size(); ++j)
-        rms[static_cast<size_t>(shard.layer(c * shard.chunk_layers() + static_cast<int64_t>(j)) - 1)] = chunk[j];
-    }
+  const Model& m = *model_;
+  const ModelShard& shard = m.shard();
+  const double values = static_cast<double>(m.micro_batch() * m.window_length() * m.config().hidden_size);
+  std::vector<double> rms(static_cast<size_t>(m.config().num_layers), 0.0);
+  for (int64_t c = 0; c < shard.chunks; ++c) {
+    std::vector<double> sums = m.block_output_sum_squares(c, (accum_ - 1) % m.num_slots());
+    // Under sequence parallelism each TP rank holds its share of the stream's rows.
+    if (m.sequence_parallel())
+      layout_.tp().all_reduce(Tensor(sums.data(), DType::F64, Device::CPU, {static_cast<int64_t>(sums.size())}),
+                              ReduceOp::Sum);
+    if (ls.tp_rank != 0) continue;  // the TP ranks of a stage hold the same sums: one of them counts
+    for (size_t j = 0; j < sums.size(); ++j)
+      rms[static_cast<size_t>(shard.layer(c * shard.chunk_layers() + static_cast<int64_t>(j)) - 1)] =
+          std::sqrt(sums[j] / values);
   }
   layout_.world().all_reduce(Tensor(rms.data(), DType::F64, Device::CPU, {static_cast<int64_t>(rms.size())}),
                              ReduceOp::Sum);

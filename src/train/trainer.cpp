@@ -141,6 +141,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
   where << ls.describe() << ", " << model.num_slots() << " activation slot(s)" << (ls.chunks > 1 ? " per chunk" : "")
         << ", "
         << (model.recompute_layers() > 0 ? std::to_string(model.recompute_layers()) + " block(s) recomputed, " : "")
+        << (model.sequence_parallel() ? "sequence parallel, " : "")
         << model.allocated_bytes() / (1 << 20) << " MiB of model memory, comm " << layout.world().backend() << "\n";
   std::cout << where.str() << std::flush;
   layout.world().barrier();
