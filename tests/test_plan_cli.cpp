@@ -46,9 +46,9 @@ TEST(PlanCli, SevenBillionOnANodeListsFittingLayoutsBestFirst) {
     std::vector<std::string> fields;
     std::istringstream words(line);
     for (std::string w; words >> w;) fields.push_back(w);
-    ASSERT_EQ(fields.size(), 30u) << line;
-    totals.push_back(std::stod(fields[18]));
-    steps.push_back(std::stod(fields[27]));
+    ASSERT_EQ(fields.size(), 31u) << line;
+    totals.push_back(std::stod(fields[19]));
+    steps.push_back(std::stod(fields[28]));
   }
   ASSERT_EQ(steps.size(), 4u) << r.out;
   for (size_t i = 0; i < steps.size(); ++i) {

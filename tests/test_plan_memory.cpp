@@ -1,9 +1,9 @@
 // The launch planner's memory model (train/launch_plan.h) against measurement: short CPU trainings (4 layers of
 // width 512, so that the model's memory dominates) under 1 rank in fp32, with full recomputation and with --bf16,
-// and TP 2, PP 2 (also with 2 virtual-stage chunks) and DP 2 with ZeRO-1 in fp32. Each rank's peak resident memory (the largest ru_maxrss of the
-// run's processes, from wait4) less that of the same launch of a 1-layer, width-32 model: the process's start-up
-// share, about 230 MB of mapped libraries (cuBLASLt, NCCL, oneDNN) that every prores process touches before it
-// allocates anything. That difference is compared with the plan's per-rank total for the same layout less the
+// and TP 2 (also sequence-parallel), PP 2 (also with 2 virtual-stage chunks) and DP 2 with ZeRO-1 in fp32. Each
+// rank's peak resident memory (the largest ru_maxrss of the run's processes, from wait4) less that of the same
+// launch of a 1-layer, width-32 model: the process's start-up share, about 230 MB of mapped libraries (cuBLASLt,
+// NCCL, oneDNN) that every prores process touches before it allocates anything. That difference is compared with the plan's per-rank total for the same layout less the
 // plan of the small model, within 15 % (0.5 % measured, docs/parallel.md).
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -98,6 +98,7 @@ TEST(PlanMemory, EstimatesMatchTheMeasuredPeakPerRankWithin15Percent) {
                                  {"1 rank, bf16", 1, "--bf16", {1, 1, 1, 1, 0, false}, true}};
 #if defined(PRORES_MPIEXEC)
   layouts.push_back({"TP 2", 2, "--tensor-model-parallel-size 2", {2, 1, 1, 1, 0, false}});
+  layouts.push_back({"TP 2, SP", 2, "--tensor-model-parallel-size 2 --sequence-parallel", {2, 1, 1, 1, 0, false, true}});
   layouts.push_back({"PP 2", 2, "--pipeline-model-parallel-size 2", {1, 2, 1, 1, 0, false}});
   layouts.push_back({"PP 2, 2 chunks", 2, "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1",
                      {1, 2, 1, 2, 0, false}});

@@ -91,6 +91,28 @@ TEST(LaunchPlan, ParameterCountsMatchTheParamTable) {
   }
 }
 
+// A tensor-parallel group that only has a size: enough to construct a rank's Model, refusing any communication.
+class SizeOnlyGroup final : public Communicator {
+ public:
+  SizeOnlyGroup(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend() const override { return "size-only"; }
+  void all_reduce(const Tensor&, ReduceOp) override { refuse(); }
+  std::unique_ptr<CommRequest> all_reduce_async(const Tensor&, ReduceOp) override { refuse(); }
+  void reduce_scatter(const Tensor&, const Tensor&) override { refuse(); }
+  void all_gather(const Tensor&, const Tensor&) override { refuse(); }
+  void broadcast(const Tensor&, int) override { refuse(); }
+  void send(const Tensor&, int, int) override { refuse(); }
+  void recv(const Tensor&, int, int) override { refuse(); }
+  void barrier() override { refuse(); }
+  std::unique_ptr<Communicator> split(int, int) const override { refuse(); }
+
+ private:
+  [[noreturn]] static void refuse() { PRORES_FAIL("SizeOnlyGroup: no communication in this test"); }
+  int rank_, size_;
+};
+
 TEST(LaunchPlan, ArenaBytesAreTheModelsAllocation) {
   ModelConfig post = small_model();
   post.norm_placement = NormPlacement::Post;
@@ -119,6 +141,19 @@ TEST(LaunchPlan, ArenaBytesAreTheModelsAllocation) {
               static_cast<double>(model.allocated_bytes()))
         << norm_placement_name(c.model.norm_placement) << " bf16 " << c.bf16 << " slots " << c.slots << " recompute "
         << c.recompute;
+    // One rank of TP 2, with and without sequence parallelism.
+    for (bool sp : {false, true}) {
+      SizeOnlyGroup tp(1, 2);
+      const Model shard(c.model, run.micro_batch_size, DType::F32,
+                        ModelShard{2, 1, first_layer, c.layers, c.first, c.last}, &tp, c.slots,
+                        ModelExecution{Device::CPU, false,
+                                       c.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32, true,
+                                       c.recompute, true, false, sp});
+      EXPECT_EQ(model_arena_bytes(c.model, run, 2, c.layers, c.first, c.last, c.slots, c.recompute, sp),
+                static_cast<double>(shard.allocated_bytes()))
+          << norm_placement_name(c.model.norm_placement) << " TP 2, sequence parallel " << sp << ", bf16 " << c.bf16
+          << " slots " << c.slots << " recompute " << c.recompute;
+    }
   }
 }
 
@@ -212,6 +247,12 @@ TEST(LaunchPlan, CommunicationVolumesByHand) {
   const LayoutPlan pp = plan_layout(m, cpu_run(2, 16), PlanLayout{1, 2, 1, 1, 0, false}, cpu_cluster(2));
   EXPECT_DOUBLE_EQ(pp.comm.pp, 8 * activation);
   EXPECT_EQ(pp.comm.tp, 0);
+  // Sequence parallelism, in all-reduces' worth: 5 per block (the backward gathers each branch input again), the
+  // embedding's 1 and the head's 1.5; the pipeline sends each TP rank's half of the stream.
+  const LayoutPlan sp = plan_layout(m, cpu_run(2, 16), PlanLayout{2, 1, 1, 1, 0, false, true}, cpu_cluster(2));
+  EXPECT_DOUBLE_EQ(sp.comm.tp, 8 * (5 * 2 + 2.5) * activation);
+  const LayoutPlan tp_pp_sp = plan_layout(m, cpu_run(2, 16), PlanLayout{2, 2, 1, 1, 0, false, true}, cpu_cluster(4));
+  EXPECT_DOUBLE_EQ(tp_pp_sp.comm.pp, 8 * activation / 2);
   // DP 4: the gradients' all-reduce, 2·3/4 of 4P bytes; ZeRO-1 reduce-scatters and all-gathers the padded buffer.
   const double P = 115008;
   EXPECT_DOUBLE_EQ(plan_layout(m, cpu_run(2, 16), PlanLayout{1, 1, 4, 1, 0, false}, cpu_cluster(4)).comm.dp,
@@ -289,6 +330,12 @@ TEST(LaunchPlan, RefusesLayoutsThatDoNotDivide) {
                                                                         "--pipeline-model-parallel-size 2"),
             std::string::npos);
   EXPECT_EQ(refusal(m, run, PlanLayout{2, 2, 2, 2}, node), "");
+  // Sequence parallelism needs TP > 1.
+  EXPECT_NE(refusal(m, run, PlanLayout{1, 2, 4, 1, 0, false, true}, node).find("--sequence-parallel needs "
+                                                                              "--tensor-model-parallel-size of at "
+                                                                              "least 2, got 1"),
+            std::string::npos);
+  EXPECT_EQ(refusal(m, run, PlanLayout{2, 2, 2, 2, 0, false, true}, node), "");
 }
 
 TEST(LaunchPlan, SearchListsDividingLayoutsFastestFirst) {
@@ -306,16 +353,17 @@ TEST(LaunchPlan, SearchListsDividingLayoutsFastestFirst) {
     if (i > 0) EXPECT_LE(all.layouts[i - 1].time.step, all.layouts[i].time.step);
   }
   // Every combination once: TP 1, 2, 4 × PP 1, 2, 4 (TP · PP dividing 8), v = 2 where PP = 2 (and M a multiple of 2),
-  // with and without recomputation, with and without ZeRO-1 where DP > 1: TP 1 PP 1, 2, 4: 4 + 8 + 4; TP 2: 4 + 8 + 2;
-  // TP 4 PP 1, 2: 4 + 4.
-  EXPECT_EQ(all.layouts.size(), 4u + 8 + 4 + 4 + 8 + 2 + 4 + 4);
+  // with and without recomputation, with and without ZeRO-1 where DP > 1, with and without sequence parallelism
+  // where TP > 1: TP 1 PP 1, 2, 4: 4 + 8 + 4; TP 2: 2 · (4 + 8 + 2); TP 4 PP 1, 2: 2 · (4 + 4).
+  EXPECT_EQ(all.layouts.size(), 4u + 8 + 4 + 2 * (4 + 8 + 2) + 2 * (4 + 4));
   // Fixed choices restrict the search; a fixed TP that does not divide says why.
-  const LayoutSearch tp2 = search_layouts(m, run, c, LayoutChoices{2, 2, 0, 0, 1});
+  const LayoutSearch tp2 = search_layouts(m, run, c, LayoutChoices{2, 2, 0, 0, 1, 1});
   ASSERT_EQ(tp2.layouts.size(), 2u);  // v 1 and 2
   for (const LayoutPlan& p : tp2.layouts) {
     EXPECT_EQ(p.layout.tp, 2);
     EXPECT_EQ(p.layout.pp, 2);
     EXPECT_TRUE(p.layout.distributed_optimizer);
+    EXPECT_TRUE(p.layout.sequence_parallel);
     EXPECT_EQ(p.layout.recompute_layers, 0);
   }
   const LayoutSearch tp3 = search_layouts(m, run, c, LayoutChoices{3});

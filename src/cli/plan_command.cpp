@@ -96,24 +96,26 @@ std::string describe_model(const ModelConfig& m, const train::TrainConfig& run) 
 void print_table_header(std::ostream& out, const train::Cluster& c) {
   out << format("memory: GB (1e9 bytes) of the fullest rank (of stage st), against %.4g GB; comm: GB each rank sends "
                 "per step; v > 1: interleaved 1F1B over v chunks per stage\n", gb(c.memory_bytes))
-      << format("%5s %5s %3s %3s %4s %3s %3s %4s %4s | %6s %6s %6s %7s %4s %6s %5s %5s %6s %2s | %6s | %7s %7s %7s | "
-                "%8s %9s %6s\n", "nodes", "GPUs", "TP", "PP", "DP", "v", "rc", "ZeRO", "M", "params", "grads", "optim",
+      << format("%5s %5s %3s %3s %4s %3s %3s %4s %3s %4s | %6s %6s %6s %7s %4s %6s %5s %5s %6s %2s | %6s | %7s %7s "
+                "%7s | %8s %9s %6s\n", "nodes", "GPUs", "TP", "PP", "DP", "v", "rc", "ZeRO", "SP", "M", "params", "grads", "optim",
                 "act/mb", "x n", "work", "comm", "other", "total", "st", "bubble", "TP GB", "PP GB", "DP GB", "step s",
                 "tokens/s", "MFU");
 }
+
+const char* yes_no(bool on, bool csv) { return on ? (csv ? "true" : "yes") : (csv ? "false" : "no"); }
 
 // One layout, the columns of the table header (or of the CSV header) in the same order; the CSV's last four, the
 // parts of the step, are past the table format's conversions (printf ignores arguments beyond them).
 void print_row(std::ostream& out, int64_t nodes, const train::LayoutPlan& p, bool csv) {
   const train::PlanLayout& l = p.layout;
   const train::MemoryBreakdown& m = p.memory;
-  const char* fmt = csv ? "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld,%.6g,%.6g,%.6g,%.6g,%lld,%.6g,%.6g,%.6g,%.6g,"
+  const char* fmt = csv ? "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%s,%lld,%.6g,%.6g,%.6g,%.6g,%lld,%.6g,%.6g,%.6g,%.6g,"
                           "%lld,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g\n"
-                        : "%5lld %5lld %3lld %3lld %4lld %3lld %3lld %4s %4lld | %6.2f %6.2f %6.2f %7.3f %4lld %6.2f "
+                        : "%5lld %5lld %3lld %3lld %4lld %3lld %3lld %4s %3s %4lld | %6.2f %6.2f %6.2f %7.3f %4lld %6.2f "
                           "%5.2f %5.2f %6.2f %2lld | %6.3f | %7.1f %7.2f %7.2f | %8.4g %9.0f %5.1f%%\n";
   const auto n = [](int64_t x) { return static_cast<long long>(x); };
   out << format(fmt, n(nodes), n(l.tp * l.pp * l.dp), n(l.tp), n(l.pp), n(l.dp), n(l.virtual_stages),
-                n(l.recompute_layers), l.distributed_optimizer ? (csv ? "true" : "yes") : (csv ? "false" : "no"),
+                n(l.recompute_layers), yes_no(l.distributed_optimizer, csv), yes_no(l.sequence_parallel, csv),
                 n(p.micro_batches), gb(m.parameters), gb(m.gradients), gb(m.optimizer),
                 gb(m.activations_per_micro_batch), n(m.micro_batches_in_flight), gb(m.activation_working),
                 gb(m.communication), gb(m.other), gb(m.total()), n(m.stage), p.time.bubble, gb(p.comm.tp),
@@ -132,7 +134,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   std::string device = "cuda", nodes_text = "1", output_format = "table";
   int64_t tp = 0, pp = 0, layers_per_virtual_stage = 0, top = 5;
   double memory_gb = 80, peak_tflops = 0, intra_gbps = 450, inter_gbps = 50, reserved_gb = -1;
-  bool distributed_optimizer = false;
+  bool distributed_optimizer = false, sequence_parallel = false;
   po::options_description desc("prores plan options");
   desc.add_options()("help", "print this help")("config", po::value<std::string>(), "INI file of options");
   add_model_options(desc, model);
@@ -160,6 +162,8 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
        "only interleaved layouts of this many layers per model chunk (default: every even split)")
       ("use-distributed-optimizer", po::bool_switch(&distributed_optimizer),
        "only ZeRO-1 layouts (default: with and without)")
+      ("sequence-parallel", po::bool_switch(&sequence_parallel),
+       "only sequence-parallel layouts (default: with and without, where TP > 1)")
       ("nodes", po::value(&nodes_text)->default_value(nodes_text), "node counts to plan for: 8, 1,2,4 or 1-8")
       ("gpus-per-node", po::value(&cluster.gpus_per_node)->default_value(cluster.gpus_per_node), "GPUs per node")
       ("gpu-memory", po::value(&memory_gb)->default_value(memory_gb), "GB (1e9 bytes) per GPU: H100 SXM 80")
@@ -226,6 +230,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   choices.layers_per_virtual_stage = layers_per_virtual_stage;
   choices.recompute = run.recompute_granularity.empty() ? -1 : 1;
   choices.distributed_optimizer = distributed_optimizer ? 1 : -1;
+  choices.sequence_parallel = sequence_parallel ? 1 : -1;
 
   const bool csv = output_format == "csv";
   std::vector<std::pair<int64_t, std::vector<train::LayoutPlan>>> listed;
@@ -260,7 +265,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
                 notes.front(), ")");
   const double efficiency = train::achieved_efficiency(model, run);
   if (csv) {
-    out << "nodes,gpus,tp,pp,dp,virtual_stages,recompute_layers,zero1,micro_batches,params_gb,grads_gb,optimizer_gb,"
+    out << "nodes,gpus,tp,pp,dp,virtual_stages,recompute_layers,zero1,sequence_parallel,micro_batches,params_gb,grads_gb,optimizer_gb,"
            "activation_per_micro_batch_gb,micro_batches_in_flight,activation_working_gb,comm_buffers_gb,other_gb,"
            "total_gb,stage,bubble,tp_comm_gb,pp_comm_gb,dp_comm_gb,step_s,tokens_per_s,mfu,compute_per_micro_batch_s,"
            "tp_per_micro_batch_s,pp_per_micro_batch_s,dp_exposed_s\n";

@@ -35,9 +35,10 @@ struct ArenaPieces {
 };
 
 ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t tp, int64_t layers, bool first,
-                         bool last, int64_t recompute) {
+                         bool last, int64_t recompute, bool sp) {
   const double B = static_cast<double>(run.micro_batch_size), T = static_cast<double>(m.seq_length);
-  const double N = B * T, C = static_cast<double>(m.hidden_size), HS = static_cast<double>(m.head_size());
+  const double N = B * T, Nl = sp ? N / static_cast<double>(tp) : N;  // Nl: the residual stream's rows on a rank
+  const double C = static_cast<double>(m.hidden_size), HS = static_cast<double>(m.head_size());
   const double F = static_cast<double>(m.ffn_hidden_size / tp), V = static_cast<double>(m.vocab_size / tp);
   const double NH = static_cast<double>(m.num_attention_heads / tp), KV = static_cast<double>(m.kv_groups() / tp);
   const double QKV = (NH + 2 * KV) * HS;
@@ -48,10 +49,10 @@ ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t t
 
   const auto block = [&] {  // plan_block: what one block keeps for its backward
     double sublayer = 0;
-    if (shape.in_norm) sublayer += slot_bytes(N * C, a16) + slot_bytes(N, d);
-    if (shape.out_norm) sublayer += slot_bytes(N * C, d) + slot_bytes(N, d);
-    if (shape.post_norm) sublayer += slot_bytes(N * C, d) + slot_bytes(N, d);
-    return 2 * sublayer + slot_bytes(N * C, d) + slot_bytes(B * NH * T * HS, attn16) +
+    if (shape.in_norm) sublayer += slot_bytes(Nl * C, a16) + slot_bytes(Nl, d);
+    if (shape.out_norm) sublayer += slot_bytes(Nl * C, d) + slot_bytes(Nl, d);
+    if (shape.post_norm) sublayer += slot_bytes(Nl * C, d) + slot_bytes(Nl, d);
+    return 2 * sublayer + slot_bytes(Nl * C, d) + slot_bytes(B * NH * T * HS, attn16) +
            2 * slot_bytes(B * KV * T * HS, attn16) + slot_bytes(flash ? B * NH * T : B * NH * T * T, d) +
            slot_bytes(N * NH * HS, attn16) + slot_bytes(N * 2 * F, a16) + slot_bytes(N * F, a16);
   };
@@ -61,16 +62,21 @@ ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t t
   if (run.bf16) p.params16 = slot_bytes(P, kBf16);
   p.grads = slot_bytes(P, d);
   p.slot = static_cast<double>(layers - recompute) * block() + 2 * slot_bytes(N, kI32) +
-           slot_bytes(static_cast<double>(layers + 1) * N * C, d);
+           slot_bytes(static_cast<double>(layers + 1) * Nl * C, d);
   if (last)
-    p.slot += slot_bytes(N * V, a16) + 2 * slot_bytes(N, d) + slot_bytes(4 * N, d) + slot_bytes(N * C, a16);
-  if (recompute > 0) p.shared += block() + slot_bytes(N * C, d);
+    p.slot += slot_bytes(N * V, a16) + slot_bytes(N, d) + slot_bytes(Nl, d) + slot_bytes(4 * N, d) +
+              slot_bytes(Nl * C, a16);
+  if (recompute > 0) p.shared += block() + slot_bytes(Nl * C, d);
   p.shared += 2 * slot_bytes(N * QKV, attn16) + slot_bytes(B * NH * T * HS, attn16) +
               2 * slot_bytes(B * KV * T * HS, attn16) + slot_bytes(N * NH * HS, attn16);
   if (flash) p.shared += slot_bytes(B * NH * T, d);
   else p.shared += 2 * slot_bytes(B * NH * T * HS, d) + slot_bytes(B * NH * T * T, d);
-  p.shared += 6 * slot_bytes(N * C, d) + slot_bytes(N * C, shape.out_norm ? d : a16) + slot_bytes(N * 2 * F, a16) +
-              slot_bytes(N * F, a16) + 3 * slot_bytes(N * C, d) + 2 * slot_bytes(T * HS / 2, d);
+  const double db = shape.out_norm ? d : a16;
+  p.shared += 5 * slot_bytes(Nl * C, d) + slot_bytes(N * C, d) + slot_bytes(Nl * C, db) + slot_bytes(N * 2 * F, a16) +
+              slot_bytes(N * F, a16) + 2 * slot_bytes(Nl * C, d) + slot_bytes(N * C, d) + 2 * slot_bytes(T * HS / 2, d);
+  if (sp)  // the gathered branch input and output gradient, the head's input, the partial sums, dfin_local, dnorms
+    p.shared += slot_bytes(N * C, shape.in_norm ? a16 : d) + slot_bytes(N * C, db) + (last ? slot_bytes(N * C, a16) : 0) +
+                slot_bytes(N * C, d) + slot_bytes(Nl * C, d) + slot_bytes(4 * C, d);
   return p;
 }
 
@@ -94,8 +100,9 @@ MemoryBreakdown stage_memory(const ModelConfig& m, const TrainConfig& run, const
   MemoryBreakdown mem;
   mem.stage = stage;
   mem.micro_batches_in_flight = micro_batches_in_flight(layout.pp, stage, micro_batches, v);
+  const bool sp = layout.sequence_parallel;
   if (v == 1) {
-    const ArenaPieces a = arena_pieces(m, run, layout.tp, stage_layers, first, last, layout.recompute_layers);
+    const ArenaPieces a = arena_pieces(m, run, layout.tp, stage_layers, first, last, layout.recompute_layers, sp);
     mem.parameters = a.params + a.params16;
     mem.gradients = a.grads;
     mem.activations_per_micro_batch = a.slot;
@@ -103,9 +110,10 @@ MemoryBreakdown stage_memory(const ModelConfig& m, const TrainConfig& run, const
   } else {
     // Modelled: a slot per in-flight chunk forward (its blocks and residual stream), the working set once, and
     // on the last stage the head's activations of one micro-batch.
-    const ArenaPieces whole = arena_pieces(m, run, layout.tp, stage_layers, first, last, 0);
-    const ArenaPieces chunk = arena_pieces(m, run, layout.tp, chunk_layers, false, false, layout.recompute_layers);
-    const ArenaPieces chunk_last = arena_pieces(m, run, layout.tp, chunk_layers, false, true, layout.recompute_layers);
+    const ArenaPieces whole = arena_pieces(m, run, layout.tp, stage_layers, first, last, 0, sp);
+    const ArenaPieces chunk = arena_pieces(m, run, layout.tp, chunk_layers, false, false, layout.recompute_layers, sp);
+    const ArenaPieces chunk_last =
+        arena_pieces(m, run, layout.tp, chunk_layers, false, true, layout.recompute_layers, sp);
     mem.parameters = whole.params + whole.params16;
     mem.gradients = whole.grads;
     mem.activations_per_micro_batch = chunk.slot;
@@ -137,9 +145,15 @@ StageWork stage_work(const ModelConfig& m, const TrainConfig& run, const PlanLay
   w.forward = tokens * forward / rate;  // the backward part (with the recomputed forwards) overlaps DP
   w.compute = tokens * (3 * forward + static_cast<double>(recomputed) * block) / rate;
   // The f32 (N, C) all-reduces: two per block forward (attention and MLP outputs), two per block backward (their
-  // inputs' gradients), two per recomputed forward, the embedding's forward and the LM head's backward.
+  // inputs' gradients), two per recomputed forward, the embedding's forward and the LM head's backward. With
+  // sequence parallelism, in all-reduces' worth (a reduce-scatter or an all-gather is half of one): the same in
+  // the forwards; in each sublayer's backward an all-gather more (the branch input, gathered again); the
+  // embedding's forward and backward one; the head's forward and backward one and a half. The pipeline moves
+  // 1/TP of the stream.
   const double activation = tokens * static_cast<double>(m.hidden_size) * kF32;
-  const double all_reduces = static_cast<double>(4 * layers + 2 * recomputed + (first ? 1 : 0) + (last ? 1 : 0));
+  const bool sp = l.sequence_parallel;
+  const double all_reduces = sp ? 5.0 * layers + 2.0 * recomputed + (first ? 1.0 : 0.0) + (last ? 1.5 : 0.0)
+                                : static_cast<double>(4 * layers + 2 * recomputed + (first ? 1 : 0) + (last ? 1 : 0));
   w.tp = all_reduces * ring_all_reduce(activation, l.tp, cluster.intra_node_bandwidth);
   w.tp_bytes = all_reduces * (l.tp > 1 ? 2.0 * static_cast<double>(l.tp - 1) / static_cast<double>(l.tp) : 0.0) *
                activation;
@@ -154,9 +168,10 @@ StageWork stage_work(const ModelConfig& m, const TrainConfig& run, const PlanLay
                                                                       : cluster.intra_node_bandwidth;
     };
     const int64_t forwards = last ? v - 1 : v, backwards = first ? v - 1 : v;
-    w.pp = activation *
+    const double sent = sp ? activation / static_cast<double>(l.tp) : activation;
+    w.pp = sent *
            (static_cast<double>(forwards) / bandwidth(next) + static_cast<double>(backwards) / bandwidth(prev));
-    w.pp_bytes = activation * static_cast<double>(forwards + backwards);
+    w.pp_bytes = sent * static_cast<double>(forwards + backwards);
   }
   return w;
 }
@@ -184,6 +199,7 @@ std::string PlanLayout::describe() const {
   if (virtual_stages > 1) os << " v " << virtual_stages;
   if (recompute_layers > 0) os << ", recompute " << recompute_layers;
   if (distributed_optimizer) os << ", ZeRO-1";
+  if (sequence_parallel) os << ", SP";
   return os.str();
 }
 
@@ -209,8 +225,8 @@ double block_forward_flops(const ModelConfig& m) {
 }
 
 double model_arena_bytes(const ModelConfig& model, const TrainConfig& run, int64_t tp, int64_t layers, bool first,
-                         bool last, int64_t slots, int64_t recompute_layers) {
-  const ArenaPieces a = arena_pieces(model, run, tp, layers, first, last, recompute_layers);
+                         bool last, int64_t slots, int64_t recompute_layers, bool sequence_parallel) {
+  const ArenaPieces a = arena_pieces(model, run, tp, layers, first, last, recompute_layers, sequence_parallel);
   return a.params + a.params16 + a.grads + static_cast<double>(slots) * a.slot + a.shared;
 }
 
@@ -246,8 +262,8 @@ void check_layout(const ModelConfig& model, const TrainConfig& run, const PlanLa
   const ModelConfig m = planned_model(model, run, l.tp);
   // The model's divisibility first (heads, groups, FFN width, vocabulary by TP; PP within the layers), then the
   // cluster's, then the batch's over DP.
-  LayoutShape::compute(l.tp * l.pp, 0, ParallelConfig{l.tp, l.pp, {}, false}, m, run.global_batch_size,
-                       run.micro_batch_size);
+  LayoutShape::compute(l.tp * l.pp, 0, ParallelConfig{l.tp, l.pp, {}, false, 0, l.sequence_parallel}, m,
+                       run.global_batch_size, run.micro_batch_size);
   PRORES_CHECK(m.num_layers % l.pp == 0, "--num-layers ", m.num_layers, " is not divisible by --pipeline-model-"
                "parallel-size ", l.pp, " (the plan splits the layers evenly; prores train also takes --pipeline-layers)");
   PRORES_CHECK(l.tp <= cluster.gpus_per_node && cluster.gpus_per_node % l.tp == 0, "--tensor-model-parallel-size ",
@@ -258,7 +274,8 @@ void check_layout(const ModelConfig& model, const TrainConfig& run, const PlanLa
                " GPUs of --nodes ", cluster.nodes, " x --gpus-per-node ", cluster.gpus_per_node);
   PRORES_CHECK(l.dp == cluster.ranks() / (l.tp * l.pp) && l.virtual_stages >= 1, "layout ", l.describe(), " on ",
                cluster.ranks(), " GPUs: DP must be GPUs / (TP x PP) and v at least 1");
-  LayoutShape::compute(cluster.ranks(), 0, ParallelConfig{l.tp, l.pp, {}, l.distributed_optimizer}, m,
+  LayoutShape::compute(cluster.ranks(), 0,
+                       ParallelConfig{l.tp, l.pp, {}, l.distributed_optimizer, 0, l.sequence_parallel}, m,
                        run.global_batch_size, run.micro_batch_size);
   const int64_t micro_batches = run.global_batch_size / (run.micro_batch_size * l.dp);
   if (l.virtual_stages > 1) {
@@ -383,10 +400,12 @@ LayoutSearch search_layouts(const ModelConfig& model, const TrainConfig& run, co
         if (choices.recompute == 1) recomputes.push_back(recomputed_layers(run, chunk_layers));
         if (choices.recompute == -1) recomputes.push_back(chunk_layers);
         for (int64_t r : recomputes)
-          for (int zero = 0; zero <= 1; ++zero) {
-            if (choices.distributed_optimizer >= 0 ? zero != choices.distributed_optimizer : zero && dp <= 1) continue;
-            consider(PlanLayout{tp, pp, dp, v, r, zero == 1});
-          }
+          for (int zero = 0; zero <= 1; ++zero)
+            for (int sp = 0; sp <= 1; ++sp) {
+              if (choices.distributed_optimizer >= 0 ? zero != choices.distributed_optimizer : zero && dp <= 1) continue;
+              if (choices.sequence_parallel >= 0 ? sp != choices.sequence_parallel : sp && tp <= 1) continue;
+              consider(PlanLayout{tp, pp, dp, v, r, zero == 1, sp == 1});
+            }
       }
     }
   }

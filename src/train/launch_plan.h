@@ -42,7 +42,8 @@ struct PlanLayout {
   int64_t virtual_stages = 1;  // v model chunks per pipeline rank (interleaved 1F1B)
   int64_t recompute_layers = 0;
   bool distributed_optimizer = false;  // ZeRO-1 over DP
-  std::string describe() const;        // "TP 2 PP 4 DP 8 v 2, recompute 4, ZeRO-1"
+  bool sequence_parallel = false;      // --sequence-parallel (TP > 1)
+  std::string describe() const;        // "TP 2 PP 4 DP 8 v 2, recompute 4, ZeRO-1, SP"
 };
 
 // The layout options a user fixed (prores plan --tensor-model-parallel-size ...); 0 (sizes) or -1 (switches)
@@ -52,6 +53,7 @@ struct LayoutChoices {
   int64_t layers_per_virtual_stage = 0;  // --num-layers-per-virtual-pipeline-stage
   int recompute = -1;                    // 1: as the run's recompute options say, 0: none, -1: both
   int distributed_optimizer = -1;        // 1, 0, or -1: both
+  int sequence_parallel = -1;            // 1, 0, or -1: both where TP > 1
 };
 
 // The model as a layout of tensor-parallel size tp holds it: the vocabulary padded to a multiple of
@@ -68,9 +70,10 @@ int64_t matmul_parameters(const ModelConfig& model);
 double block_forward_flops(const ModelConfig& model);
 
 // Bytes of a Model's arena (Model::allocated_bytes) for one rank of a stage of `layers` blocks with `slots`
-// activation slots, `recompute_layers` of them recomputed, under run's precision, device and attention backend.
+// activation slots, `recompute_layers` of them recomputed, under run's precision, device and attention backend,
+// with or without sequence parallelism.
 double model_arena_bytes(const ModelConfig& model, const TrainConfig& run, int64_t tp, int64_t layers, bool first,
-                         bool last, int64_t slots, int64_t recompute_layers);
+                         bool last, int64_t slots, int64_t recompute_layers, bool sequence_parallel = false);
 
 // One rank's memory, in bytes.
 struct MemoryBreakdown {
