@@ -133,6 +133,10 @@ TEST(EvalTasks, EveryBatchingAndLayoutGivesTheSameScores) {
   run_tasks(mpirun(4), "tp2_pp2", "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
                                   "--micro-batch-size 2 --global-batch-size 4");
   expect_same_scores(samples((work_dir().path() / "tp2_pp2").string()), reference, 1e-5, "TP 2 x PP 2");
+  // Sequence parallelism at micro-batch 1: every window padded to an even length.
+  run_tasks(mpirun(4), "tp2_pp2_sp", "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 "
+                                     "--sequence-parallel --micro-batch-size 1 --global-batch-size 2");
+  expect_same_scores(samples((work_dir().path() / "tp2_pp2_sp").string()), reference, 1e-5, "TP 2 x PP 2, SP");
   run_tasks(mpirun(2), "dp2", "--micro-batch-size 2 --global-batch-size 4");
   expect_same_scores(samples((work_dir().path() / "dp2").string()), reference, 1e-5, "DP 2");
 #endif

@@ -45,7 +45,10 @@ std::vector<RequestScore> Scorer::score(const std::vector<TokenRequest>& request
     const auto request_at = [&](int64_t row) -> const TokenRequest* {
       return row < count ? &requests[static_cast<size_t>(order[static_cast<size_t>(first + row)])] : nullptr;
     };
-    const int64_t n = static_cast<int64_t>(request_at(0)->tokens.size()) - 1;  // the longest input of the group
+    // The longest input of the group, padded to a window the model takes (sequence parallelism splits its tokens
+    // over TP); the padding lies after every request's positions, which causal attention does not see.
+    const int64_t longest = static_cast<int64_t>(request_at(0)->tokens.size()) - 1, multiple = model.window_multiple();
+    const int64_t n = (longest + multiple - 1) / multiple * multiple;
     model.set_window(0, n);
     log_probs.resize(static_cast<size_t>(B * n));
     greedy.resize(static_cast<size_t>(B * n));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "model/model_slot.h"
 #include "ops/attention.h"
@@ -66,7 +67,7 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
                "model: ", execution.recompute_layers, " layers to recompute, the stage has ", local_layers());
   PRORES_CHECK(!execution.kv_cache || shard_.chunks == 1, "model: a key/value cache needs a stage of one chunk");
   PRORES_CHECK(!execution.sequence_parallel || !execution.kv_cache,
-               "model: sequence parallelism runs whole sequences, without a key/value cache");
+               "model: sequence parallelism and a key/value cache exclude each other");
   PRORES_CHECK(!execution.sequence_parallel || micro_batch * config_.seq_length % shard_.tp_size == 0,
                "--sequence-parallel: the ", micro_batch * config_.seq_length, " tokens of a micro-batch are not "
                "divisible by --tensor-model-parallel-size ", shard_.tp_size);
@@ -223,8 +224,8 @@ void Model::set_window(int64_t start, int64_t length) {
                " needs a key/value cache (ModelExecution::kv_cache)");
   PRORES_CHECK(execution_.device == Device::CPU || !execution_.kv_cache,
                "model: decoding with a key/value cache runs on the CPU");
-  PRORES_CHECK(!execution_.sequence_parallel || length == T, "model: a window of ", length, " positions under "
-               "sequence parallelism, which runs whole sequences of ", T);
+  PRORES_CHECK(length % window_multiple() == 0, "model: a window of ", length, " positions: under sequence "
+               "parallelism its ", B_ * length, " tokens do not divide over ", shard_.tp_size, " TP ranks");
   if (length != window_length_)
     // Each shape at `length` <= T has at most the elements reserved at T: a new view of the same memory.
     plan_activations(length, [](Tensor* t, DType dtype, Shape shape) { *t = Tensor(t->data, dtype, t->device, shape); });
@@ -295,6 +296,10 @@ void Model::zero_grads() {
 
 void Model::round_matmul_weights() {
   if (params16_.defined()) ops::round_to_bf16(params16_, params_);
+}
+
+int64_t Model::window_multiple() const {
+  return execution_.sequence_parallel ? shard_.tp_size / std::gcd(B_, shard_.tp_size) : 1;
 }
 
 int64_t Model::local_rows() const {

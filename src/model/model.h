@@ -67,8 +67,8 @@ struct ModelExecution {
   // linear and reduce-scatters the partial sums of its last (the two halves of the all-reduce it replaces); its
   // backward all-gathers the output gradient and the input again and reduce-scatters the input gradient; each
   // block's norm weight gradients sum over the TP ranks. The embedding reduce-scatters, the LM head gathers.
-  // The same numbers up to the order of sums. Training and evaluation over whole sequences: N divisible by TP,
-  // no key/value cache, no shorter window.
+  // The same numbers up to the order of sums. N divisible by TP, no key/value cache, windows whose B·n tokens
+  // divide over TP (window_multiple).
   bool sequence_parallel = false;
 };
 
@@ -129,6 +129,9 @@ class Model {
   // causal). start > 0 needs kv_cache, holding positions [0, start) of each row from earlier forwards. Forward
   // only: backward needs the whole window [0, T).
   void set_window(int64_t start, int64_t length);
+  // The window lengths set_window takes are multiples of this: 1, or with sequence parallelism the least n for
+  // which the B·n tokens divide over TP (T is one: the model checks it).
+  int64_t window_multiple() const;
   int64_t window_start() const { return window_start_; }
   int64_t window_length() const { return window_length_; }
 
