@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       ("f32-activations", po::bool_switch(&f32_activations),
        "with --bf16: keep the activations between matmuls in f32 (to time what their bf16 storage gains)")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
-       "auto, flash or unfused")
+       "auto, flash, cudnn or unfused")
       ("recompute-granularity", po::value(&t.recompute_granularity), "full: recompute the blocks' activations")
       ("recompute-method", po::value(&t.recompute_method)->default_value(t.recompute_method), "uniform or block")
       ("recompute-num-layers", po::value(&t.recompute_num_layers)->default_value(t.recompute_num_layers), "")
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
                 ((t.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", "
                                           : std::string("cuda, ")) +
                  (t.bf16 ? (f32_activations ? "bf16 matmuls, f32 activations" : "bf16 matmuls") : "fp32 matmuls") +
-                 (train::uses_flash_attention(t, c) ? ", flash attention" : "") +
+                 train::attention_kernel_note(train::attention_kernel(t, c)) +
                  (step.model().recompute_layers() > 0 ? ", blocks recomputed" : "") + ", " +
                  std::to_string(step.model().allocated_bytes() >> 20) + " MiB of model memory")
                     .c_str());

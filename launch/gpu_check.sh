@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The GPU check (issue 6), run from the repository root on a machine with one GPU. It needs gpu_bundle/
 # (launch/gpu_bundle.sh: built with our toolchain and Debian libraries, copied with the shared libraries
-# it needs, so that the GPU machine needs only its CUDA 13 runtime); when gpu_bundle/ is missing it builds
-# it first. Then, in this order:
+# it needs, so that the GPU machine needs only its CUDA 13 runtime), which it unpacks from gpu_bundle.tgz when
+# that is there; when both are missing it builds the bundle first. Then, in this order:
 #   1. every CPU<->CUDA parity test (random inputs, outputs poisoned with NaN before each run), the CUDA
-#      training tests among them (20 TrainStep steps in fp32 and bf16 against the CPU, checkpoints);
+#      training tests among them (20 TrainStep steps in fp32 and bf16 against the CPU, checkpoints), and
+#      cuDNN's fused attention against the double reference (cuDNN is PyTorch's copy, found in site-packages);
 #   2. a 20-iteration `prores train` run on this repository's text on the CPU in fp32 and with --bf16,
 #      then on the GPU in fp32 and with --bf16, and their losses side by side (the GPU's bf16 run against
 #      both CPU runs), then the blocks' activation RMS of iteration 20 with the same limits;
-#   3. the cuBLASLt GEMM throughput and the training-step benchmark (350M and 1B at sequence length 1024,
-#      one micro-batch of 8 per step; 350M also with the activations between matmuls in f32, to time what
+#   3. the cuBLASLt GEMM throughput, flash against cuDNN attention per layer (bench_attention_cuda), and the
+#      training-step benchmark (350M and 1B at sequence length 1024, one micro-batch of 8 per step, with
+#      unfused, flash and cuDNN attention; 350M also with the activations between matmuls in f32, to time what
 #      their bf16 storage gains, with 8 micro-batches of 8 per step and with every block recomputed (what
 #      --recompute-granularity full costs); 1B (the reference's ffn of 5632)
 #      also with an ffn of 5461, not a multiple of 8, to time what unaligned GEMM rows cost; the 71M width of the
@@ -22,13 +24,27 @@
 # logs.tgz and gpu_check_summary.txt (the table's lines so far) are refreshed after every step.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+# gpu_bundle.tgz is how the bundle travels (launch/gpu_bundle.sh), and replaces a gpu_bundle/ left from an
+# earlier call; without either, build it here.
+if [ -f gpu_bundle.tgz ]; then
+  rm -rf gpu_bundle && tar xzf gpu_bundle.tgz || exit 1
+fi
 [ -x gpu_bundle/bin/prores ] || bash launch/gpu_bundle.sh
-export LD_LIBRARY_PATH="$PWD/gpu_bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
+# cuDNN's runtime (libcudnn.so.9 and its engine libraries, too large to carry) from PyTorch's site-packages
+# (nvidia-cudnn-cu13), when the machine has it.
+cudnn_lib=$(python3 - <<'PY' 2>/dev/null
+import glob, site
+dirs = site.getsitepackages() + [site.getusersitepackages()]
+print(next((p.rsplit("/", 1)[0] for d in dirs for p in glob.glob(f"{d}/nvidia/**/libcudnn.so.9", recursive=True)), ""))
+PY
+)
+export LD_LIBRARY_PATH="$PWD/gpu_bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib${cudnn_lib:+:$cudnn_lib}:${LD_LIBRARY_PATH:-}"
 log=${OUT:-/tmp}/gpu_check.txt
 out=/tmp/gpu_check
 rm -rf "$out" && mkdir -p "$out"
 bin=gpu_bundle/bin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$log"
+echo "cuDNN runtime: ${cudnn_lib:-not found in site-packages}" | tee -a "$log"
 summary=()
 # The logs so far and the summary lines so far, into $OUT after each step: a call the device tool stops
 # early still brings back what ran.
@@ -40,7 +56,8 @@ save_logs() {
 
 if [ "$throughput_only" = 0 ]; then
 echo "== 1. parity tests" | tee -a "$log"
-for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_flash_attention test_cuda_train; do
+for t in test_cuda_elementwise test_cuda_ops test_cuda_gemm_attention test_cuda_flash_attention \
+         test_cuda_cudnn_attention test_cuda_train; do
   start=$(date +%s%N)
   timeout 300 "$bin/$t" >"$out/$t.txt" 2>&1
   rc=$?
@@ -115,6 +132,7 @@ save_logs
 
 echo "== 3. throughput" | tee -a "$log"
 timeout 120 "$bin/bench_gemm_cuda" 2>&1 | tee -a "$log"
+timeout 120 "$bin/bench_attention_cuda" 2>&1 | tee -a "$log" "$out/attention.txt"
 m350="--num-layers 24 --hidden-size 1024 --ffn-hidden-size 2736 --num-attention-heads 16 --seq-length 1024 --vocab-size 32000"
 m71="--num-layers 12 --hidden-size 512 --ffn-hidden-size 1368 --num-attention-heads 8 --seq-length 1024
   --vocab-size 32000"
@@ -122,11 +140,13 @@ m71x120=${m71/--num-layers 12/--num-layers 120}
 m1b="--num-layers 24 --hidden-size 2048 --ffn-hidden-size 5632 --num-attention-heads 32 --seq-length 1024 --vocab-size 32000"
 for bench in "350M bf16 unfused":"$m350 --device cuda --bf16 --attention-backend unfused" \
              "350M bf16 flash":"$m350 --device cuda --bf16 --attention-backend flash" \
+             "350M bf16 cudnn":"$m350 --device cuda --bf16 --attention-backend cudnn" \
              "350M bf16 flash, f32 act.":"$m350 --device cuda --bf16 --attention-backend flash --f32-activations" \
              "350M bf16 flash, alpha 0":"$m350 --device cuda --bf16 --attention-backend flash --alpha 0" \
              "350M bf16 flash, 8 x 8":"$m350 --device cuda --bf16 --attention-backend flash --global-batch-size 64" \
              "350M bf16 flash, recompute":"$m350 --device cuda --bf16 --recompute-granularity full" \
              "1B bf16 flash":"$m1b --device cuda --bf16 --attention-backend flash" \
+             "1B bf16 cudnn":"$m1b --device cuda --bf16 --attention-backend cudnn" \
              "1B bf16 flash, ffn 5461":"${m1b/5632/5461} --device cuda --bf16 --attention-backend flash" \
              "71M bf16 flash":"$m71 --device cuda --bf16 --attention-backend flash" \
              "71M bf16 flash, 120 layers":"$m71x120 --device cuda --bf16 --attention-backend flash"; do

@@ -46,5 +46,16 @@ venv_install() {
 venv_install safetensors.numpy 'safetensors==0.5.3' "the safetensors interop tests"
 venv_install tensorboardX 'tensorboardX==2.6.5 protobuf==7.36.2' "prores report --tensorboard and its test"
 
+# build/cudnn_frontend: the cuDNN frontend's C++ headers (header-only; the PyPI wheel nvidia-cudnn-frontend ships
+# them in include/), for --attention-backend cudnn, fetched only when the CUDA toolkit is found. Without them the
+# build goes on and the option says it is not built in.
+if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
+  if [ ! -f build/cudnn_frontend/include/cudnn_frontend.h ] &&
+     ! "$venv_python" -m pip install -q --disable-pip-version-check --no-deps --target build/cudnn_frontend \
+         'nvidia-cudnn-frontend==1.32.0' >/dev/null 2>&1; then
+    echo "setup: could not install nvidia-cudnn-frontend from PyPI; --attention-backend cudnn will not be built"
+  fi
+fi
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${PRORES_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j "$(nproc)" "$@"

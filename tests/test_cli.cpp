@@ -112,7 +112,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--no-such-option 1", "unknown option '--no-such-option' in the command line"},
         BadInput{"--device tpu", "--device must be cpu or cuda, got 'tpu'"},
         BadInput{"--attention-backend flash", "--attention-backend flash needs --device cuda"},
-        BadInput{"--attention-backend sdpa", "--attention-backend must be auto, flash or unfused, got 'sdpa'"},
+        BadInput{"--attention-backend sdpa", "--attention-backend must be auto, flash, cudnn or unfused, got 'sdpa'"},
+        BadInput{"--attention-backend cudnn", "--attention-backend cudnn needs --device cuda"},
+        BadInput{"--attention-backend cudnn --device cuda",
+                 "--attention-backend cudnn needs --bf16 (with bf16 activations)"},
         BadInput{"--recompute-granularity selective", "--recompute-granularity selective is not supported"},
         BadInput{"--recompute-granularity all", "--recompute-granularity must be full, got 'all'"},
         BadInput{"--recompute-granularity full --recompute-method chunk",
@@ -120,8 +123,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"--recompute-granularity full --recompute-num-layers 0",
                  "--recompute-num-layers must be positive, got 0"}));
 
-// Without a usable GPU, --device cuda ends every rank with one line and exit status 1 (no hang). The
-// line names the host when the build has CUDA, the missing support otherwise.
+// Without a usable GPU, --device cuda ends every rank with one line and exit status 1 (no hang), with the
+// default attention and with cuDNN's. The line names the host when the build has CUDA, the missing support
+// otherwise.
 TEST(Cli, DeviceCudaWithoutGpuIsAnErrorOnEveryRank) {
   if (prores::cuda_available()) GTEST_SKIP() << "this machine has a GPU";
   std::vector<std::string> launchers = {PRORES_BINARY};
@@ -129,15 +133,20 @@ TEST(Cli, DeviceCudaWithoutGpuIsAnErrorOnEveryRank) {
   launchers.push_back(std::string(PRORES_MPIEXEC) + " --allow-run-as-root --oversubscribe -np 2 " + PRORES_BINARY);
 #endif
   for (const std::string& launcher : launchers) {
-    const RunResult r = run_shell(launcher + " " + tiny_args() + " --train-iters 10 --device cuda");
-    EXPECT_EQ(r.exit_code, 1) << launcher << ": " << r.err;
-    size_t error_lines = 0;
-    for (size_t at = r.err.find("prores: error:"); at != std::string::npos; at = r.err.find("prores: error:", at + 1))
-      ++error_lines;
-    EXPECT_EQ(error_lines, launcher == PRORES_BINARY ? 1u : 2u) << r.err;
-    EXPECT_TRUE(r.err.find("prores: error: --device cuda: no CUDA device is visible on host") != std::string::npos ||
-                r.err.find("prores: error: --device cuda: this build has no CUDA support") != std::string::npos)
-        << r.err;
+    for (const std::string device : {"--device cuda", "--device cuda --bf16 --attention-backend cudnn"}) {
+      const RunResult r = run_shell(launcher + " " + tiny_args() + " --train-iters 10 " + device);
+      EXPECT_EQ(r.exit_code, 1) << launcher << " " << device << ": " << r.err;
+      size_t error_lines = 0;
+      for (size_t at = r.err.find("prores: error:"); at != std::string::npos;
+           at = r.err.find("prores: error:", at + 1))
+        ++error_lines;
+      EXPECT_EQ(error_lines, launcher == PRORES_BINARY ? 1u : 2u) << r.err;
+      EXPECT_TRUE(r.err.find("prores: error: --device cuda: no CUDA device is visible on host") != std::string::npos ||
+                  r.err.find("prores: error: --device cuda: this build has no CUDA support") != std::string::npos ||
+                  r.err.find("prores: error: --attention-backend cudnn: this build has no cuDNN attention") !=
+                      std::string::npos)
+          << r.err;
+    }
   }
 }
 

@@ -1,12 +1,12 @@
 // --device cuda training against the CPU reference, through TrainStep (the trainer's own optimizer step)
 // on a tiny GQA model with ProRes α in (0, 1) and a sandwich norm: 20 steps in fp32 track the CPU run's
 // losses and gradient norms within 1e-4 relative, and with --bf16 matmuls (with and without flash
-// attention, which needs heads of 64) within 2e-2, and so does a pre-LN model, whose residual adds happen in
-// the GEMMs' epilogue; a block with α = 0 skips its branches on the GPU with bitwise the same result; a
-// checkpoint saved from the GPU resumes bit-exactly on the GPU and matches the CPU's reading of it; a model
-// larger than the GPU fails with one line naming the GPU memory; ZeRO-1 on one rank and full activation
-// recomputation train bitwise like the plain step. Every test but the attention-backend choice and the CPU
-// halves of ZeRO-1 and recomputation skips without a device.
+// attention, which needs heads of 64, and with cuDNN's attention) within 2e-2, and so does a pre-LN model,
+// whose residual adds happen in the GEMMs' epilogue; a block with α = 0 skips its branches on the GPU with
+// bitwise the same result; a checkpoint saved from the GPU resumes bit-exactly on the GPU and matches the
+// CPU's reading of it; a model larger than the GPU fails with one line naming the GPU memory; ZeRO-1 on one
+// rank and full activation recomputation train bitwise like the plain step. Every test but the
+// attention-backend choice and the CPU halves of ZeRO-1 and recomputation skips without a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,20 +33,24 @@ using test::train_steps;
 using test::TrainRun;
 
 // --attention-backend auto picks flash only for CUDA with --bf16 and heads the kernels take (64, 128);
-// flash and unfused are taken as given. Runs everywhere: the choice needs no device.
+// flash, cudnn and unfused are taken as given. Runs everywhere: the choice needs no device.
 TEST(CudaTrain, AttentionBackendChoice) {
   const ModelConfig hs16 = tiny_model(16), hs64 = tiny_model(64);
-  train::TrainConfig t = train_config(Device::CUDA, true, "auto");
-  EXPECT_FALSE(train::uses_flash_attention(t, hs16));
-  EXPECT_EQ(train::uses_flash_attention(t, hs64), ops::flash_attention_supports(64));
+  const auto kernel = [](Device device, bool bf16, const char* backend, const ModelConfig& m) {
+    return train::attention_kernel(train_config(device, bf16, backend), m);
+  };
+  const AttentionKernel flash = ops::flash_attention_supports(64) ? AttentionKernel::Flash : AttentionKernel::Unfused;
+  EXPECT_EQ(kernel(Device::CUDA, true, "auto", hs16), AttentionKernel::Unfused);
+  EXPECT_EQ(kernel(Device::CUDA, true, "auto", hs64), flash);
 #if defined(PRORES_WITH_CUDA)
   EXPECT_TRUE(ops::flash_attention_supports(64) && ops::flash_attention_supports(128));
 #endif
   EXPECT_FALSE(ops::flash_attention_supports(32));
-  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CUDA, false, "auto"), hs64)) << "fp32 stays exact";
-  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CPU, false, "auto"), hs64));
-  EXPECT_TRUE(train::uses_flash_attention(train_config(Device::CUDA, false, "flash"), hs64));
-  EXPECT_FALSE(train::uses_flash_attention(train_config(Device::CUDA, true, "unfused"), hs64));
+  EXPECT_EQ(kernel(Device::CUDA, false, "auto", hs64), AttentionKernel::Unfused) << "fp32 stays exact";
+  EXPECT_EQ(kernel(Device::CPU, false, "auto", hs64), AttentionKernel::Unfused);
+  EXPECT_EQ(kernel(Device::CUDA, false, "flash", hs64), AttentionKernel::Flash);
+  EXPECT_EQ(kernel(Device::CUDA, true, "cudnn", hs16), AttentionKernel::Cudnn);
+  EXPECT_EQ(kernel(Device::CUDA, true, "unfused", hs64), AttentionKernel::Unfused);
 }
 
 TEST(CudaTrain, Fp32StepsTrackTheCpu) {
@@ -73,8 +77,17 @@ TEST(CudaTrain, FlashAttentionTracksTheCpu) {
   PRORES_SKIP_WITHOUT_CUDA_DEVICE();
   const data::ByteDataset data = random_text(32);
   TrainRun cpu(Device::CPU, false, "unfused", 64), gpu(Device::CUDA, true, "flash", 64);
-  ASSERT_TRUE(gpu.step.model().flash_attention());
+  ASSERT_EQ(gpu.step.model().attention_kernel(), AttentionKernel::Flash);
   expect_tracks(train_steps(gpu, data, 0, 20), train_steps(cpu, data, 0, 20), 2e-2, "bf16 + flash");
+}
+
+TEST(CudaTrain, CudnnAttentionTracksTheCpu) {
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();
+  if (!ops::cudnn_attention_built()) GTEST_SKIP() << "this build has no cuDNN attention (no cuDNN frontend headers)";
+  const data::ByteDataset data = random_text(32);
+  TrainRun cpu(Device::CPU, false, "unfused", 64), gpu(Device::CUDA, true, "cudnn", 64);
+  ASSERT_EQ(gpu.step.model().attention_kernel(), AttentionKernel::Cudnn);
+  expect_tracks(train_steps(gpu, data, 0, 20), train_steps(cpu, data, 0, 20), 2e-2, "bf16 + cuDNN attention");
 }
 
 TEST(CudaTrain, ZeroAlphaSkipIsBitwiseOnTheGpu) {

@@ -216,8 +216,21 @@ TEST(ModelExecution, FlashAttentionOnTheHostIsRefused) {
   c.hidden_size = 128;
   c.ffn_hidden_size = 64;
   c.num_attention_heads = 2;
-  test::expect_error([&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, true}); },
+  test::expect_error([&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, AttentionKernel::Flash}); },
                      {"flash attention needs --device cuda", "head size 64 on the cpu"});
+}
+
+// cuDNN's attention runs on CUDA with bf16 q, k, v only: on the host, or in f32, the model refuses it.
+TEST(ModelExecution, CudnnAttentionOnTheHostOrInF32IsRefused) {
+  ModelConfig c;
+  c.num_layers = 1;
+  c.hidden_size = 128;
+  c.ffn_hidden_size = 64;
+  c.num_attention_heads = 2;
+  for (ops::MatmulPrecision precision : {ops::MatmulPrecision::Fp32, ops::MatmulPrecision::Bf16})
+    test::expect_error(
+        [&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, AttentionKernel::Cudnn, precision}); },
+        {"cuDNN attention needs --device cuda and --bf16"});
 }
 
 // Full activation recomputation of every block, or of the stage's first two, gives bitwise the losses and
@@ -241,7 +254,7 @@ TEST(ModelExecution, RecomputedBlocksGiveBitwiseTheSameGradients) {
       for (int64_t recompute : {0, 2, 4}) {
         SCOPED_TRACE(::testing::Message() << "placement " << static_cast<int>(placement) << " bf16 "
                                           << (precision == ops::MatmulPrecision::Bf16) << " recompute " << recompute);
-        Model m(c, B, DType::F32, {}, nullptr, 2, {Device::CPU, false, precision, true, recompute});
+        Model m(c, B, DType::F32, {}, nullptr, 2, {Device::CPU, AttentionKernel::Unfused, precision, true, recompute});
         randomize_params<float>(m, 75);
         m.round_matmul_weights();
         m.set_residual_scales(std::vector<double>{1.0, 0.0, 0.5, 0.25});
@@ -296,7 +309,7 @@ TEST(ModelExecution, BlockOutputSumSquaresMeasuresTheResidualStream) {
 TEST(ModelExecution, MoreRecomputedLayersThanTheStageHoldsAreRefused) {
   ModelConfig c = tiny_config(NormPlacement::Pre, false);
   test::expect_error(
-      [&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, false, ops::MatmulPrecision::Fp32, true, 4}); },
+      [&] { Model m(c, 1, DType::F32, {}, nullptr, 1, {Device::CPU, AttentionKernel::Unfused, ops::MatmulPrecision::Fp32, true, 4}); },
       {"4 layers to recompute", "the stage has 3"});
 }
 

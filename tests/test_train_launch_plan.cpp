@@ -134,7 +134,7 @@ TEST(LaunchPlan, ArenaBytesAreTheModelsAllocation) {
     const int64_t first_layer = c.first ? 1 : c.model.num_layers - c.layers + 1;
     const Model model(c.model, run.micro_batch_size, DType::F32,
                       ModelShard{1, 0, first_layer, c.layers, c.first, c.last}, nullptr, c.slots,
-                      ModelExecution{Device::CPU, false,
+                      ModelExecution{Device::CPU, AttentionKernel::Unfused,
                                      c.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32, true,
                                      c.recompute});
     EXPECT_EQ(model_arena_bytes(c.model, run, 1, c.layers, c.first, c.last, c.slots, c.recompute),
@@ -146,7 +146,7 @@ TEST(LaunchPlan, ArenaBytesAreTheModelsAllocation) {
       SizeOnlyGroup tp(1, 2);
       const Model shard(c.model, run.micro_batch_size, DType::F32,
                         ModelShard{2, 1, first_layer, c.layers, c.first, c.last}, &tp, c.slots,
-                        ModelExecution{Device::CPU, false,
+                        ModelExecution{Device::CPU, AttentionKernel::Unfused,
                                        c.bf16 ? ops::MatmulPrecision::Bf16 : ops::MatmulPrecision::Fp32, true,
                                        c.recompute, true, false, sp});
       EXPECT_EQ(model_arena_bytes(c.model, run, 2, c.layers, c.first, c.last, c.slots, c.recompute, sp),

@@ -89,7 +89,7 @@ std::string describe_model(const ModelConfig& m, const train::TrainConfig& run) 
                 static_cast<long long>(m.kv_groups()), static_cast<long long>(m.vocab_size),
                 static_cast<long long>(run.make_vocab_size_divisible_by), static_cast<long long>(m.seq_length),
                 static_cast<long long>(run.global_batch_size), static_cast<long long>(run.micro_batch_size),
-                run.bf16 ? "bf16" : "fp32", train::uses_flash_attention(run, m) ? ", flash attention" : "",
+                run.bf16 ? "bf16" : "fp32", train::attention_kernel_note(train::attention_kernel(run, m)),
                 run.device == Device::CPU ? "cpu" : "cuda");
 }
 
@@ -149,7 +149,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
       ("device", po::value(&device)->default_value(device), "cuda (GPUs) or cpu (CPU ranks, fp32 memory as measured)")
       ("bf16", po::bool_switch(&run.bf16), "bf16 matmuls (bf16 weight copy and activations between matmuls)")
       ("attention-backend", po::value(&run.attention_backend)->default_value(run.attention_backend),
-       "flash, unfused or auto (flash with --bf16 on cuda)")
+       "flash, cudnn (bf16), unfused or auto (flash with --bf16 on cuda)")
       ("recompute-granularity", po::value(&run.recompute_granularity),
        "full: only layouts with recomputation (default: with and without)")
       ("recompute-method", po::value(&run.recompute_method)->default_value(run.recompute_method),
@@ -205,11 +205,7 @@ int run_plan_command(const std::vector<std::string>& args, std::ostream& out) {
   PRORES_CHECK(run.micro_batch_size >= 1, "--micro-batch-size must be positive, got ", run.micro_batch_size);
   PRORES_CHECK(run.global_batch_size >= 1 && run.global_batch_size % run.micro_batch_size == 0, "--global-batch-size ",
                run.global_batch_size, " must be a positive multiple of --micro-batch-size ", run.micro_batch_size);
-  PRORES_CHECK(run.attention_backend == "auto" || run.attention_backend == "flash" ||
-                   run.attention_backend == "unfused",
-               "--attention-backend must be auto, flash or unfused, got '", run.attention_backend, "'");
-  PRORES_CHECK(run.attention_backend != "flash" || run.device == Device::CUDA,
-               "--attention-backend flash needs --device cuda");
+  train::validate_attention_backend(run.attention_backend, run.device, run.bf16, run.bf16_activations);
   PRORES_CHECK(run.recompute_granularity.empty() || run.recompute_granularity == "full",
                "--recompute-granularity must be full, got '", run.recompute_granularity, "'");
   PRORES_CHECK(run.recompute_method == "uniform" || run.recompute_method == "block",

@@ -112,7 +112,8 @@ void add_training_options(po::options_description& desc, TrainOptions& o) {
        "matmuls on bf16-rounded operands with fp32 accumulation (tensor cores; AVX512-BF16 through oneDNN on the "
        "CPU); weights, gradients and optimizer state stay fp32")
       ("attention-backend", po::value(&t.attention_backend)->default_value(t.attention_backend),
-       "flash (CUDA, bf16 arithmetic), unfused (materialized probabilities) or auto (flash with --bf16)")
+       "flash (CUDA, bf16 arithmetic), cudnn (CUDA, cuDNN's fused attention, --bf16), unfused (materialized "
+       "probabilities) or auto (flash with --bf16)")
       ("recompute-granularity", po::value(&t.recompute_granularity),
        "full: blocks keep only their input and run their forward again before their backward (less activation "
        "memory, one more forward; bitwise the same training)")

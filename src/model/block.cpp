@@ -208,8 +208,10 @@ void Model::branch_forward(BlockActivations& a, int64_t layer0, Branch branch, c
       const int64_t keys = window_start_ + T;  // the probabilities over every position seen so far
       ops::cached_attention_forward(out, a.att.leading({B_, a.att.shape[1], T, keys}), a.q, cache.k, cache.v,
                                     window_start_, attention_precision());
-    } else if (execution_.flash_attention) {
+    } else if (execution_.attention == AttentionKernel::Flash) {
       ops::flash_attention_forward(out, a.att, a.q, a.k, a.v);
+    } else if (execution_.attention == AttentionKernel::Cudnn) {
+      ops::cudnn_attention_forward(out, a.att, a.q, a.k, a.v, s.attention_workspace);
     } else {
       ops::attention_forward(out, a.att, s.y_heads, a.q, a.k, a.v, attention_precision());
     }
@@ -235,9 +237,11 @@ void Model::branch_backward(const BlockActivations& a, int64_t layer0, Branch br
   if (branch == Branch::Attention) {
     ops::linear_backward(s.dattn_out, dw.o, db, a.attn_out, w.o, mp, ops::InputGrad::Overwrite);
     const Tensor dout = s.dattn_out.view({B_, T, s.dattn_out.shape[1]});
-    if (execution_.flash_attention)
-      ops::flash_attention_backward(s.dq, s.dk, s.dv, s.datt, dout, a.attn_out.view({B_, T, a.attn_out.shape[1]}),
-                                    a.att, a.q, a.k, a.v);
+    const Tensor out = a.attn_out.view({B_, T, a.attn_out.shape[1]});
+    if (execution_.attention == AttentionKernel::Flash)
+      ops::flash_attention_backward(s.dq, s.dk, s.dv, s.datt, dout, out, a.att, a.q, a.k, a.v);
+    else if (execution_.attention == AttentionKernel::Cudnn)
+      ops::cudnn_attention_backward(s.dq, s.dk, s.dv, dout, out, a.att, a.q, a.k, a.v, s.attention_workspace);
     else
       ops::attention_backward(s.dq, s.dk, s.dv, s.datt, s.dy_heads, dout, a.att, a.q, a.k, a.v,
                               attention_precision());

@@ -40,10 +40,11 @@ struct BlockActivations {
 // Per-step temporaries shared by all blocks (not kept for backward).
 struct BlockScratch {
   Tensor qkv, dqkv;                    // (N, (NH + 2 KV)·HS)
-  Tensor y_heads, dy_heads, dq;        // (B, NH, T, HS); y_heads, dy_heads unused by flash attention
+  Tensor y_heads, dy_heads, dq;        // (B, NH, T, HS); y_heads, dy_heads: unfused attention only
   Tensor dk, dv;                       // (B, KV, T, HS)
-  Tensor datt;                         // (B, NH, T, T); flash attention: its delta (B, NH, T)
+  Tensor datt;                         // (B, NH, T, T); flash attention: its delta (B, NH, T); cuDNN: none
   Tensor dattn_out;                    // (N, NH·HS)
+  Tensor attention_workspace;          // cuDNN attention: the bytes cuDNN asks for (f32 words)
   Tensor branch, branch_normed;        // (Nl, C): b when not kept, N_out(b)
   Tensor dmid, dsum, db, dbranch;      // (Nl, C) gradients inside a block; db bf16 with bf16 activations
                                        // when no output norm follows the branch

@@ -56,11 +56,15 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
   PRORES_CHECK(micro_batch >= 1, "--micro-batch-size must be positive, got ", micro_batch);
   PRORES_CHECK(num_slots >= 1, "model: need at least one activation slot, got ", num_slots);
   PRORES_CHECK(dtype == DType::F32 || dtype == DType::F64, "model dtype must be f32 or f64, got ", dtype_name(dtype));
-  PRORES_CHECK(!execution.flash_attention ||
+  PRORES_CHECK(execution.attention != AttentionKernel::Flash ||
                    (execution.device == Device::CUDA && dtype == DType::F32 &&
                     ops::flash_attention_supports(config_.head_size())),
                "flash attention needs --device cuda, f32 and a head size of 64 or 128, got head size ",
                config_.head_size(), " on ", execution.device == Device::CUDA ? "cuda" : "the cpu");
+  PRORES_CHECK(execution.attention != AttentionKernel::Cudnn ||
+                   (execution.device == Device::CUDA && dtype == DType::F32 &&
+                    execution.matmul_precision == ops::MatmulPrecision::Bf16 && execution.bf16_activations),
+               "cuDNN attention needs --device cuda and --bf16 with bf16 activations (bf16 q, k, v)");
   PRORES_CHECK(execution.matmul_precision == ops::MatmulPrecision::Fp32 || dtype == DType::F32,
                "bf16 matmuls need an f32 model, got ", dtype_name(dtype));
   PRORES_CHECK(execution.recompute_layers >= 0 && execution.recompute_layers <= local_layers(),
@@ -77,6 +81,12 @@ Model::Model(const ModelConfig& config, int64_t micro_batch, DType dtype, const 
   residual_scale_.assign(static_cast<size_t>(local_layers()), 1.0);
   slots_.resize(static_cast<size_t>(num_slots * shard_.chunks));
   chunk_grads_.resize(static_cast<size_t>(shard_.chunks));
+  if (execution.attention == AttentionKernel::Cudnn) {  // cuDNN sizes it, and refuses here what it cannot run
+    const int64_t bytes = ops::cudnn_attention_workspace_bytes(
+        micro_batch, config_.seq_length, config_.num_attention_heads / shard_.tp_size,
+        config_.kv_groups() / shard_.tp_size, config_.head_size());
+    attention_workspace_words_ = std::max<int64_t>(1, (bytes + 3) / 4);
+  }
   plan_buffers();
   window_length_ = config_.seq_length;
   ops::rope_table(rope_cos_, rope_sin_, config_.rotary_base);
@@ -107,11 +117,12 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
   const DType d = dtype_;
   // With bf16 matmuls, the activations that only feed and leave matmuls (and SwiGLU between them) are
   // stored in bf16: the normed branch inputs, the SwiGLU input and output and their gradients, and the LM
-  // head's input and output (the logits, overwritten by their gradient); with flash attention too,
+  // head's input and output (the logits, overwritten by their gradient); with flash or cuDNN attention too,
   // everything between the q|k|v and o projections (q, k, v, the attention output and their gradients). The
   // residual stream, the branch outputs and every norm's input stay in d.
   const bool bf16 = execution_.matmul_precision == ops::MatmulPrecision::Bf16 && execution_.bf16_activations;
-  const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && execution_.flash_attention ? DType::BF16 : d;
+  const bool fused = execution_.attention != AttentionKernel::Unfused;
+  const DType a16 = bf16 ? DType::BF16 : d, attn16 = bf16 && fused ? DType::BF16 : d;
   // With a key/value cache the probabilities span every cached position: (B, NH, T, start + T) at most
   // (B, NH, T, T_max) whatever the window.
   const int64_t keys = execution_.kv_cache ? config_.seq_length : T;
@@ -130,7 +141,7 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
     place(&b.q, attn16, {B_, NH, T, HS});
     place(&b.k, attn16, {B_, KV, T, HS});
     place(&b.v, attn16, {B_, KV, T, HS});
-    if (execution_.flash_attention) place(&b.att, d, {B_, NH, T});
+    if (fused) place(&b.att, d, {B_, NH, T});
     else place(&b.att, d, {B_, NH, T, keys});
     place(&b.attn_out, attn16, {N, NH * HS});
     place(&b.gate_up, a16, {N, 2 * F});
@@ -162,8 +173,11 @@ void Model::plan_activations(int64_t length, const std::function<void(Tensor*, D
   place(&s.dqkv, attn16, {N, QKV});
   place(&s.dq, attn16, {B_, NH, T, HS});
   for (Tensor* t : {&s.dk, &s.dv}) place(t, attn16, {B_, KV, T, HS});
-  if (execution_.flash_attention) {
+  if (execution_.attention == AttentionKernel::Flash) {
     place(&s.datt, d, {B_, NH, T});
+  } else if (execution_.attention == AttentionKernel::Cudnn) {
+    // Sized at construction for T, whatever the window: a shorter window's graphs check that it suffices.
+    place(&s.attention_workspace, DType::F32, {attention_workspace_words_});
   } else {
     for (Tensor* t : {&s.y_heads, &s.dy_heads}) place(t, d, {B_, NH, T, HS});
     place(&s.datt, d, {B_, NH, T, T});

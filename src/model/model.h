@@ -40,12 +40,18 @@ using ProbeHook = std::function<void(int64_t block, ProbePoint point, const Tens
 
 // Where and how a Model runs: the device holding its tensors, how its matmuls multiply (f32 models: exact,
 // or bf16 operands with fp32 accumulation: the linear layers on both devices, the unfused attention on CUDA;
-// with bf16 matmuls the activations that only connect matmuls are stored in bf16, see plan_buffers) and, on
-// CUDA, flash attention (bf16 tensor-core arithmetic; keeps each row's log-sum-exp (B, NH, T) for the
-// backward instead of the probabilities); and how many blocks recompute their activations in the backward.
+// with bf16 matmuls the activations that only connect matmuls are stored in bf16, see plan_buffers), which
+// attention kernel runs, and how many blocks recompute their activations in the backward.
+//
+// Attention kernels: Unfused materializes the probabilities (B, NH, T, T) for the backward, on either device.
+// On CUDA, Flash (our kernels, ops/cuda/flash_attention.h; f32 or bf16 q, k, v with bf16 tensor-core arithmetic)
+// and Cudnn (cuDNN's fused attention, ops/cuda/cudnn_attention.h; bf16 q, k, v: bf16 matmuls and activations)
+// keep each row's log-sum-exp (B, NH, T) instead; Cudnn also a workspace that cuDNN sizes.
+enum class AttentionKernel { Unfused, Flash, Cudnn };
+
 struct ModelExecution {
   Device device = Device::CPU;
-  bool flash_attention = false;
+  AttentionKernel attention = AttentionKernel::Unfused;
   ops::MatmulPrecision matmul_precision = ops::MatmulPrecision::Fp32;
   bool bf16_activations = true;  // with Bf16 matmuls; false keeps every activation in the model's dtype
   // Full activation recomputation (Megatron's --recompute-granularity full) of this stage's first
@@ -91,7 +97,7 @@ class Model {
   int64_t num_chunks() const { return shard_.chunks; }
   DType dtype() const { return dtype_; }
   Device device() const { return execution_.device; }
-  bool flash_attention() const { return execution_.flash_attention; }
+  AttentionKernel attention_kernel() const { return execution_.attention; }
   ops::MatmulPrecision matmul_precision() const { return execution_.matmul_precision; }
   int64_t recompute_layers() const { return execution_.recompute_layers; }
   bool has_gradients() const { return execution_.gradients; }
@@ -268,6 +274,7 @@ class Model {
   std::function<void(int64_t)> grad_ready_hook_;
   std::vector<Slot> slots_;
   int64_t window_start_ = 0, window_length_ = 0;  // set_window; the length is T until then
+  int64_t attention_workspace_words_ = 0;         // cuDNN attention's workspace at T, in f32 words
   std::vector<KvCache> kv_cache_;                // with kv_cache: one per block of this stage
   std::unique_ptr<BlockScratch> scratch_;
   std::unique_ptr<BlockActivations> recomputed_;  // the activations the recomputed blocks share

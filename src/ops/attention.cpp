@@ -2,13 +2,14 @@
 // device against them, then calls the kernels on the tensors' device (ops/dispatch.h): split_heads, with or
 // without RoPE, in f32, f64 or bf16 on either device; attention in f32, f64 or bf16 matmul precision f32 on
 // the CPU, f32 on CUDA; flash attention (ops/cuda/flash_attention.h) on CUDA only, f32 or bf16 q, k, v, out
-// and their gradients.
+// and their gradients; cuDNN's attention (ops/cuda/cudnn_attention.h) on CUDA only, bf16.
 #include "ops/attention.h"
 
 #include <cstdint>
 
 #include "ops/cpu/attention.h"
 #include "ops/cuda/attention.h"
+#include "ops/cuda/cudnn_attention.h"
 #include "ops/cuda/flash_attention.h"
 #include "ops/dispatch.h"
 #include "ops/element_type.h"
@@ -257,6 +258,75 @@ void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
                                      v.as<float>(), d);
     } else {
       PRORES_FAIL(op, ": takes CUDA tensors only");  // not reached: check_flash_tensors took CUDA q only
+    }
+  });
+}
+
+bool cudnn_attention_built() {
+  if constexpr (detail::kWithCuda) {
+    return cuda::cudnn_attention_built();
+  } else {
+    return false;
+  }
+}
+
+void require_cudnn_attention() {
+  PRORES_CHECK(cudnn_attention_built(), "--attention-backend cudnn: this build has no cuDNN attention (",
+               detail::kWithCuda ? "CMake found no cuDNN frontend headers: bash launch/setup.sh installs them when "
+                                   "nvcc is found, then rebuild"
+                                 : "a build without CUDA",
+               ")");
+}
+
+int64_t cudnn_attention_workspace_bytes(int64_t B, int64_t T, int64_t NH, int64_t KV, int64_t HS) {
+  if constexpr (detail::kWithCuda) {
+    return cuda::cudnn_attention_workspace_bytes(AttentionDims{B, T, NH, KV, HS});
+  } else {
+    require_cudnn_attention();
+    return 0;
+  }
+}
+
+void cudnn_attention_forward(const Tensor& out, const Tensor& stats, const Tensor& q, const Tensor& k,
+                             const Tensor& v, const Tensor& workspace) {
+  constexpr const char* op = "cudnn_attention_forward";
+  const AttentionDims d = attention_dims(op, q, k);
+  const Shapes s{d};
+  detail::check_shapes(op, {s.heads("q", q), s.groups("k", k), s.groups("v", v), s.rows("stats", stats),
+                            s.tokens("out", out)});
+  detail::check_dtype(op, DType::BF16, {{"q", q}, {"k", k}, {"v", v}, {"out", out}});
+  detail::check_dtype(op, DType::F32, {{"stats", stats}});
+  detail::dispatch(op, {{"out", out}, {"stats", stats}, {"q", q}, {"k", k}, {"v", v}, {"workspace", workspace}},
+                   [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      cuda::cudnn_attention_forward(out.as<uint16_t>(), stats.as<float>(), q.as<uint16_t>(), k.as<uint16_t>(),
+                                    v.as<uint16_t>(), workspace.data, static_cast<int64_t>(workspace.nbytes()), d);
+    } else {
+      PRORES_FAIL(op, ": takes CUDA tensors only (the CPU path is attention_forward)");
+    }
+  });
+}
+
+void cudnn_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                              const Tensor& out, const Tensor& stats, const Tensor& q, const Tensor& k,
+                              const Tensor& v, const Tensor& workspace) {
+  constexpr const char* op = "cudnn_attention_backward";
+  const AttentionDims d = attention_dims(op, q, k);
+  const Shapes s{d};
+  detail::check_shapes(op, {s.heads("q", q), s.groups("k", k), s.groups("v", v), s.rows("stats", stats),
+                            s.tokens("out", out), s.tokens("dout", dout), s.heads("dq", dq), s.groups("dk", dk),
+                            s.groups("dv", dv)});
+  detail::check_dtype(op, DType::BF16, {{"q", q}, {"k", k}, {"v", v}, {"out", out}, {"dout", dout}, {"dq", dq},
+                                        {"dk", dk}, {"dv", dv}});
+  detail::check_dtype(op, DType::F32, {{"stats", stats}});
+  detail::dispatch(op, {{"dq", dq}, {"dk", dk}, {"dv", dv}, {"dout", dout}, {"out", out}, {"stats", stats},
+                        {"q", q}, {"k", k}, {"v", v}, {"workspace", workspace}}, [&](auto be) {
+    if constexpr (decltype(be)::is_cuda) {
+      cuda::cudnn_attention_backward(dq.as<uint16_t>(), dk.as<uint16_t>(), dv.as<uint16_t>(), dout.as<uint16_t>(),
+                                     out.as<uint16_t>(), stats.as<float>(), q.as<uint16_t>(), k.as<uint16_t>(),
+                                     v.as<uint16_t>(), workspace.data, static_cast<int64_t>(workspace.nbytes()), d);
+    } else {
+      PRORES_FAIL(op, ": takes CUDA tensors only (the CPU path is attention_backward)");
     }
   });
 }

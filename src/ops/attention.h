@@ -56,4 +56,26 @@ void flash_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& 
 // True when this build has the flash kernels and they take heads of size head_size (64 or 128).
 bool flash_attention_supports(int64_t head_size);
 
+// cuDNN's fused attention (ops/cuda/cudnn_attention.h): flash_attention_forward's function in its layouts, on
+// bf16 CUDA q, k, v, out (and gradients) with f32 stats (B, NH, T), each row's log-sum-exp. workspace: a CUDA
+// tensor of at least cudnn_attention_workspace_bytes bytes (any dtype). Host tensors are refused.
+void cudnn_attention_forward(const Tensor& out, const Tensor& stats, const Tensor& q, const Tensor& k,
+                             const Tensor& v, const Tensor& workspace);
+
+// dq (B, NH, T, HS) (=), dk, dv (B, KV, T, HS) (=) from dout (B, T, NH * HS) and the forward's out and stats.
+void cudnn_attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                              const Tensor& out, const Tensor& stats, const Tensor& q, const Tensor& k,
+                              const Tensor& v, const Tensor& workspace);
+
+// True when this build has cuDNN's attention (a CUDA build that found the cuDNN frontend).
+bool cudnn_attention_built();
+
+// Throws, saying why and what to do, unless cudnn_attention_built().
+void require_cudnn_attention();
+
+// The workspace bytes cuDNN's attention forward and backward need for these sizes, building their graphs on the
+// current GPU; throws with cuDNN's reason when it has no fused attention for them, or without cuDNN attention in
+// the build.
+int64_t cudnn_attention_workspace_bytes(int64_t B, int64_t T, int64_t NH, int64_t KV, int64_t HS);
+
 }  // namespace prores::ops

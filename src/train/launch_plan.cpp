@@ -42,9 +42,10 @@ ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t t
   const double F = static_cast<double>(m.ffn_hidden_size / tp), V = static_cast<double>(m.vocab_size / tp);
   const double NH = static_cast<double>(m.num_attention_heads / tp), KV = static_cast<double>(m.kv_groups() / tp);
   const double QKV = (NH + 2 * KV) * HS;
-  const bool flash = uses_flash_attention(run, m);
+  const AttentionKernel kernel = attention_kernel(run, m);
+  const bool fused = kernel != AttentionKernel::Unfused;  // keeps log-sum-exps, not probabilities
   const bool bf16 = run.bf16 && run.bf16_activations;
-  const double d = kF32, a16 = bf16 ? kBf16 : kF32, attn16 = bf16 && flash ? kBf16 : kF32;
+  const double d = kF32, a16 = bf16 ? kBf16 : kF32, attn16 = bf16 && fused ? kBf16 : kF32;
   const SublayerShape shape = sublayer_shape(m.norm_placement, m.num_layers);
 
   const auto block = [&] {  // plan_block: what one block keeps for its backward
@@ -53,7 +54,7 @@ ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t t
     if (shape.out_norm) sublayer += slot_bytes(Nl * C, d) + slot_bytes(Nl, d);
     if (shape.post_norm) sublayer += slot_bytes(Nl * C, d) + slot_bytes(Nl, d);
     return 2 * sublayer + slot_bytes(Nl * C, d) + slot_bytes(B * NH * T * HS, attn16) +
-           2 * slot_bytes(B * KV * T * HS, attn16) + slot_bytes(flash ? B * NH * T : B * NH * T * T, d) +
+           2 * slot_bytes(B * KV * T * HS, attn16) + slot_bytes(fused ? B * NH * T : B * NH * T * T, d) +
            slot_bytes(N * NH * HS, attn16) + slot_bytes(N * 2 * F, a16) + slot_bytes(N * F, a16);
   };
   ArenaPieces p;
@@ -69,7 +70,10 @@ ArenaPieces arena_pieces(const ModelConfig& m, const TrainConfig& run, int64_t t
   if (recompute > 0) p.shared += block() + slot_bytes(Nl * C, d);
   p.shared += 2 * slot_bytes(N * QKV, attn16) + slot_bytes(B * NH * T * HS, attn16) +
               2 * slot_bytes(B * KV * T * HS, attn16) + slot_bytes(N * NH * HS, attn16);
-  if (flash) p.shared += slot_bytes(B * NH * T, d);
+  // cuDNN's workspace is its own to size (on a GPU); taken here as what its deterministic backward accumulates dq
+  // in, f32 (B, NH, T, HS).
+  if (kernel == AttentionKernel::Flash) p.shared += slot_bytes(B * NH * T, d);
+  else if (kernel == AttentionKernel::Cudnn) p.shared += slot_bytes(B * NH * T * HS, d);
   else p.shared += 2 * slot_bytes(B * NH * T * HS, d) + slot_bytes(B * NH * T * T, d);
   const double db = shape.out_norm ? d : a16;
   p.shared += 5 * slot_bytes(Nl * C, d) + slot_bytes(N * C, d) + slot_bytes(Nl * C, db) + slot_bytes(N * 2 * F, a16) +
@@ -247,7 +251,8 @@ double achieved_efficiency(const ModelConfig& model, const TrainConfig& run) {
   // 0.442 TFLOP/s, bf16 34.8 % of 0.9.
   if (run.device == Device::CPU) return run.bf16 ? 0.348 : 0.454;
   if (!run.bf16) return 0.042;
-  return uses_flash_attention(run, model) ? 0.242 : 0.176;
+  // cuDNN attention: flash's figure until one is measured.
+  return attention_kernel(run, model) == AttentionKernel::Unfused ? 0.176 : 0.242;
 }
 
 double pipeline_bubble(int64_t pp, int64_t micro_batches, int64_t virtual_stages) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "ops/attention.h"
 
 namespace prores::train {
 
@@ -29,9 +30,8 @@ void TrainConfig::validate() const {
                  i > 0 ? " after " + std::to_string(save_iters[i - 1]) : std::string());
   PRORES_CHECK(probe_interval >= 0, "--probe-interval must be >= 0, got ", probe_interval);
   PRORES_CHECK(probe_samples >= 0, "--probe-samples must be >= 0, got ", probe_samples);
-  PRORES_CHECK(attention_backend == "auto" || attention_backend == "flash" || attention_backend == "unfused",
-               "--attention-backend must be auto, flash or unfused, got '", attention_backend, "'");
-  PRORES_CHECK(attention_backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
+  validate_attention_backend(attention_backend, device, bf16, bf16_activations);
+  if (attention_backend == "cudnn") ops::require_cudnn_attention();
   PRORES_CHECK(recompute_granularity != "selective", "--recompute-granularity selective is not supported: flash "
                "attention keeps no probabilities to drop; use full");
   PRORES_CHECK(recompute_granularity.empty() || recompute_granularity == "full",
@@ -41,6 +41,15 @@ void TrainConfig::validate() const {
   PRORES_CHECK(recompute_num_layers >= 1, "--recompute-num-layers must be positive, got ", recompute_num_layers);
   prores::validate(adam);
   LrSchedule check_lr(lr);
+}
+
+void validate_attention_backend(const std::string& backend, Device device, bool bf16, bool bf16_activations) {
+  PRORES_CHECK(backend == "auto" || backend == "flash" || backend == "cudnn" || backend == "unfused",
+               "--attention-backend must be auto, flash, cudnn or unfused, got '", backend, "'");
+  PRORES_CHECK(backend != "flash" || device == Device::CUDA, "--attention-backend flash needs --device cuda");
+  PRORES_CHECK(backend != "cudnn" || device == Device::CUDA, "--attention-backend cudnn needs --device cuda");
+  PRORES_CHECK(backend != "cudnn" || (bf16 && bf16_activations), "--attention-backend cudnn needs --bf16 (with bf16 "
+               "activations): cuDNN's fused attention takes bf16 q, k, v");
 }
 
 }  // namespace prores::train

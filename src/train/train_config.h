@@ -39,7 +39,7 @@ struct TrainConfig {
   Device device = Device::CPU;     // --device cpu|cuda (one GPU per rank, the node-local rank's)
   bool bf16 = false;               // --bf16: matmuls on bf16-rounded operands, fp32 accumulation and master weights
   bool bf16_activations = true;    // with bf16: the activations between matmuls in bf16 (off: f32, for A/B timing)
-  std::string attention_backend = "auto";  // --attention-backend auto|flash|unfused (see uses_flash_attention)
+  std::string attention_backend = "auto";  // --attention-backend auto|flash|cudnn|unfused (see attention_kernel)
   std::string recompute_granularity;       // --recompute-granularity full (empty: keep every activation)
   std::string recompute_method = "uniform";  // --recompute-method uniform|block (see recomputed_layers)
   int64_t recompute_num_layers = 1;          // --recompute-num-layers
@@ -47,5 +47,8 @@ struct TrainConfig {
   int64_t probe_batch_samples() const { return probe_samples > 0 ? probe_samples : global_batch_size; }
   void validate() const;           // throws prores::Error naming the option and value
 };
+
+// The --attention-backend checks a run and a plan share: the name, and the device and precision it needs.
+void validate_attention_backend(const std::string& backend, Device device, bool bf16, bool bf16_activations);
 
 }  // namespace prores::train

@@ -82,7 +82,7 @@ TrainStep::TrainStep(const ModelConfig& model_config, const TrainConfig& config,
                "generation runs on one CPU rank (TP = PP = 1, --device cpu)");
   model_ = std::make_unique<Model>(
       model_config, config.micro_batch_size, DType::F32, shard, tp_, slots,
-      ModelExecution{config.device, uses_flash_attention(config, model_config), precision, config.bf16_activations,
+      ModelExecution{config.device, attention_kernel(config, model_config), precision, config.bf16_activations,
                      train ? recomputed_layers(config, shard.num_layers) : shard.num_layers, train,
                      use == StepUse::Generate, layout.config().sequence_parallel});
   const int64_t N = config.micro_batch_size * model_config.seq_length;

@@ -31,10 +31,21 @@ int64_t recomputed_layers(const TrainConfig& config, int64_t stage_layers) {
   return config.recompute_method == "block" ? std::min(config.recompute_num_layers, stage_layers) : stage_layers;
 }
 
-bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model) {
-  if (config.attention_backend == "auto")
-    return config.device == Device::CUDA && config.bf16 && ops::flash_attention_supports(model.head_size());
-  return config.attention_backend == "flash";
+AttentionKernel attention_kernel(const TrainConfig& config, const ModelConfig& model) {
+  if (config.attention_backend == "flash") return AttentionKernel::Flash;
+  if (config.attention_backend == "cudnn") return AttentionKernel::Cudnn;
+  const bool flash = config.attention_backend == "auto" && config.device == Device::CUDA && config.bf16 &&
+                     ops::flash_attention_supports(model.head_size());
+  return flash ? AttentionKernel::Flash : AttentionKernel::Unfused;
+}
+
+const char* attention_kernel_note(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::Flash: return ", flash attention";
+    case AttentionKernel::Cudnn: return ", cuDNN attention";
+    case AttentionKernel::Unfused: break;
+  }
+  return "";
 }
 
 double default_peak_tflops(const TrainConfig& config, int64_t ranks) {
@@ -155,7 +166,7 @@ TrainResult train(const ModelConfig& model_config, const ScheduleArgs& schedule_
         << (layout.config().distributed_optimizer ? " (ZeRO-1)" : "") << "; "
         << (cfg.device == Device::CPU ? std::string("cpu, gemm ") + ops::cpu_gemm_backend() + ", matmuls "
                                       : std::string("cuda, matmuls "))
-        << (cfg.bf16 ? "bf16" : "fp32") << (uses_flash_attention(cfg, model_config) ? ", flash attention" : "")
+        << (cfg.bf16 ? "bf16" : "fp32") << attention_kernel_note(attention_kernel(cfg, model_config))
         << "\n";
 
   TrainResult result;

@@ -31,9 +31,13 @@ struct TrainResult {
   double mfu = 0;
 };
 
-// Whether the model runs flash attention: --attention-backend flash, or auto with --device cuda, --bf16
-// and a head size the flash kernels take; unfused (and the CPU) materializes the probabilities.
-bool uses_flash_attention(const TrainConfig& config, const ModelConfig& model);
+// The attention kernel the model runs: --attention-backend flash or cudnn as given, auto is flash with --device
+// cuda, --bf16 and a head size the flash kernels take, otherwise (and on the CPU) unfused, which materializes the
+// probabilities.
+AttentionKernel attention_kernel(const TrainConfig& config, const ModelConfig& model);
+
+// ", flash attention", ", cuDNN attention" or "" (unfused), for the run's description line.
+const char* attention_kernel_note(AttentionKernel kernel);
 
 // How many of a stage's `stage_layers` blocks (its first ones) recompute their activations in the backward:
 // none without --recompute-granularity full; with it every block (--recompute-method uniform: Megatron

@@ -191,14 +191,7 @@ class Context {
 };
 
 // The calling thread's context for the current device.
-Context& current_context() {
-  thread_local std::unordered_map<int, std::unique_ptr<Context>> contexts;
-  int device = 0;
-  PRORES_CUDA_CHECK(cudaGetDevice(&device));
-  std::unique_ptr<Context>& c = contexts[device];
-  if (!c) c = std::make_unique<Context>();
-  return *c;
-}
+Context& current_context() { return thread_device_context<Context>(); }
 
 }  // namespace
 

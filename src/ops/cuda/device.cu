@@ -26,6 +26,12 @@ int device_count() noexcept {
   return n;
 }
 
+int current_device() {
+  int device = 0;
+  PRORES_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
 bool is_device_pointer(const void* p) noexcept {
   cudaPointerAttributes attr{};
   if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {

@@ -3,6 +3,8 @@
 // compiled by the host compiler can include it; only builds with PRORES_WITH_CUDA define these functions.
 #pragma once
 #include <cstddef>
+#include <memory>
+#include <unordered_map>
 
 namespace prores::ops::cuda {
 
@@ -13,6 +15,19 @@ namespace prores::ops::cuda {
 
 // Number of CUDA devices visible to this process; 0 when there is no driver or no GPU (never throws).
 int device_count() noexcept;
+
+// The calling thread's current device (cudaGetDevice); throws on failure.
+int current_device();
+
+// The calling thread's Context for its current device, default-constructed on first use and kept for the
+// thread's lifetime: the library handles, workspaces and plan caches of cuBLASLt and cuDNN.
+template <typename Context>
+Context& thread_device_context() {
+  thread_local std::unordered_map<int, std::unique_ptr<Context>> contexts;
+  std::unique_ptr<Context>& c = contexts[current_device()];
+  if (!c) c = std::make_unique<Context>();
+  return *c;
+}
 
 // True when p points into CUDA device or managed memory (false for host memory, or without a driver).
 bool is_device_pointer(const void* p) noexcept;
