@@ -6,14 +6,13 @@
 // warm-up (host clock around a device synchronize). Without cuDNN attention in the build its columns say so.
 // Needs a GPU.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <functional>
 #include <random>
 #include <vector>
 
 #include "core/bf16.h"
 #include "core/check.h"
+#include "cuda_timing.h"
 #include "ops/cuda/cudnn_attention.h"
 #include "ops/cuda/device.h"
 #include "ops/cuda/flash_attention.h"
@@ -27,21 +26,6 @@ struct Case {
   const char* name;
   cu::AttentionDims dims;
 };
-
-// Seconds per call of f: the median of 9 batches of 5 calls after 3 warm-up calls.
-double median_seconds(const std::function<void()>& f) {
-  for (int i = 0; i < 3; ++i) f();
-  cu::synchronize();
-  std::vector<double> seconds;
-  for (int r = 0; r < 9; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < 5; ++i) f();
-    cu::synchronize();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 5);
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return seconds[seconds.size() / 2];
-}
 
 // n bf16 N(0, 1) values in device memory.
 uint16_t* random_bf16(int64_t n, uint32_t seed) {
@@ -69,14 +53,14 @@ void run(const Case& c) {
     std::printf("%-30s %-6s %9.3f %9.1f %9.3f %9.1f\n", c.name, kernel, fwd * 1e3, forward_flop / fwd / 1e12,
                 bwd * 1e3, backward_flop / bwd / 1e12);
   };
-  report("flash", median_seconds([&] { cu::flash_attention_forward(out, lse, q, k, v, d); }),
-         median_seconds([&] { cu::flash_attention_backward(dq, dk, dv, delta, dout, out, lse, q, k, v, d); }));
+  report("flash", bench::median_seconds_per_call([&] { cu::flash_attention_forward(out, lse, q, k, v, d); }),
+         bench::median_seconds_per_call([&] { cu::flash_attention_backward(dq, dk, dv, delta, dout, out, lse, q, k, v, d); }));
   if (cu::cudnn_attention_built()) {
     try {
       const int64_t bytes = cu::cudnn_attention_workspace_bytes(d);
       void* workspace = cu::device_alloc(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
-      report("cudnn", median_seconds([&] { cu::cudnn_attention_forward(out, lse, q, k, v, workspace, bytes, d); }),
-             median_seconds([&] {
+      report("cudnn", bench::median_seconds_per_call([&] { cu::cudnn_attention_forward(out, lse, q, k, v, workspace, bytes, d); }),
+             bench::median_seconds_per_call([&] {
                cu::cudnn_attention_backward(dq, dk, dv, dout, out, lse, q, k, v, workspace, bytes, d);
              }));
       cu::device_free(workspace);

@@ -4,7 +4,6 @@
 // under --bf16; the copies are timed) and native bf16 operands. Random inputs; each figure is the median over 9 timed
 // batches of 5 calls after warm-up (host clock around a device synchronize). Needs a GPU.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "core/bf16.h"
+#include "cuda_timing.h"
 #include "ops/cuda/device.h"
 #include "ops/cuda/gemm.h"
 
@@ -51,20 +51,11 @@ double median_tflops(const Case& c, Mode mode) {
     }
     cu::gemm<TA, TC>(c.ta, c.tb, c.M, c.N, c.K, 1.0f, A, lda, B, ldb, 0.0f, C, c.N, mode == Mode::F32ViaBf16);
   };
-  for (int i = 0; i < 3; ++i) call();
-  cu::synchronize();
-  std::vector<double> seconds;
-  for (int r = 0; r < 9; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < 5; ++i) call();
-    cu::synchronize();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 5);
-  }
+  const double seconds = bench::median_seconds_per_call(call);
   cu::device_free(A);
   cu::device_free(B);
   cu::device_free(C);
-  std::sort(seconds.begin(), seconds.end());
-  return 2.0 * c.M * c.N * c.K / seconds[seconds.size() / 2] / 1e12;
+  return 2.0 * c.M * c.N * c.K / seconds / 1e12;
 }
 
 }  // namespace

@@ -13,8 +13,15 @@
 #include "attention_reference.h"
 #include "cuda_test_util.h"
 #include "test_util.h"
+// Skips without a GPU, and in a CUDA build without the cuDNN frontend.
 #if defined(PRORES_WITH_CUDA)
 #include "ops/cuda/cudnn_attention.h"
+#define PRORES_SKIP_WITHOUT_CUDNN()                  \
+  PRORES_SKIP_WITHOUT_CUDA_DEVICE();                 \
+  if (!prores::ops::cuda::cudnn_attention_built()) \
+  GTEST_SKIP() << "this build has no cuDNN attention (no cuDNN frontend headers)"
+#else
+#define PRORES_SKIP_WITHOUT_CUDNN() PRORES_SKIP_WITHOUT_CUDA_DEVICE()
 #endif
 
 namespace prores {
@@ -29,11 +36,6 @@ using test::DeviceBuffer;
 using test::Inputs;
 using test::stored_as;
 using test::widened;
-
-#define PRORES_SKIP_WITHOUT_CUDNN()                                          \
-  PRORES_SKIP_WITHOUT_CUDA_DEVICE();                                         \
-  if (!ops::cuda::cudnn_attention_built())                                   \
-  GTEST_SKIP() << "this build has no cuDNN attention (no cuDNN frontend headers)"
 
 // Random unit-normal inputs rounded to bf16, so that the reference sees what cuDNN sees.
 Inputs bf16_inputs(const AttentionDims& d, uint64_t seed) {
@@ -98,45 +100,37 @@ void check_against_reference(const AttentionDims& d, uint64_t seed) {
 #endif  // PRORES_WITH_CUDA
 
 TEST(CudaCudnnAttention, PartialBlocksAndGroupedQueriesMatchReference) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   check_against_reference({.B = 2, .T = 77, .NH = 4, .KV = 2, .HS = 64}, 100);
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
 TEST(CudaCudnnAttention, HeadSize128MatchesReference) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   check_against_reference({.B = 1, .T = 130, .NH = 4, .KV = 1, .HS = 128}, 200);
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
 TEST(CudaCudnnAttention, WholeBlocksOneHeadPerGroupMatchReference) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   check_against_reference({.B = 2, .T = 256, .NH = 8, .KV = 8, .HS = 64}, 300);
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
 TEST(CudaCudnnAttention, OneTokenMatchesReference) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   check_against_reference({.B = 1, .T = 1, .NH = 4, .KV = 4, .HS = 64}, 400);
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
 // Two forwards give the same bits, and so do two backwards from the first forward's out and statistics.
 TEST(CudaCudnnAttention, ForwardAndBackwardAreBitwiseDeterministic) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   const AttentionDims d{.B = 2, .T = 300, .NH = 4, .KV = 2, .HS = 64};
   DeviceCase gpu(bf16_inputs(d, 500), d);
   gpu.forward();
@@ -151,16 +145,14 @@ TEST(CudaCudnnAttention, ForwardAndBackwardAreBitwiseDeterministic) {
   EXPECT_EQ(gpu.dq.download(), dq) << "dq differs between runs";
   EXPECT_EQ(gpu.dk.download(), dk) << "dk differs between runs";
   EXPECT_EQ(gpu.dv.download(), dv) << "dv differs between runs";
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
 // A workspace one byte short of cuDNN's size is refused before cuDNN runs; a head size cuDNN's fused attention
 // does not take (not a multiple of 8) is refused with the dims and cuDNN's reason, never run.
 TEST(CudaCudnnAttention, ShortWorkspaceAndUnsupportedHeadSizeThrow) {
-#if defined(PRORES_WITH_CUDA)
   PRORES_SKIP_WITHOUT_CUDNN();
+#if defined(PRORES_WITH_CUDA)
   const AttentionDims d{.B = 1, .T = 64, .NH = 2, .KV = 1, .HS = 64};
   DeviceCase gpu(bf16_inputs(d, 600), d);
   if (gpu.workspace_bytes > 0) {
@@ -170,8 +162,6 @@ TEST(CudaCudnnAttention, ShortWorkspaceAndUnsupportedHeadSizeThrow) {
   test::expect_error(
       [&] { ops::cuda::cudnn_attention_workspace_bytes({.B = 1, .T = 64, .NH = 2, .KV = 1, .HS = 12}); },
       {"--attention-backend cudnn", "groups of size 12"});
-#else
-  GTEST_SKIP() << "no CUDA device";
 #endif
 }
 
